@@ -1,0 +1,433 @@
+//! Errors, their stable reason codes, and the shared cause they carry.
+//!
+//! Every error of mvx has a [`reason()`](SinkError::reason) that returns an
+//! [`ErrorReason`]: a stable code to match on, log or count, independent of the message
+//! text. Errors that travel inside an [`OpResult`](crate::OpResult) are seen by every waiter
+//! of that operation, so they are `Clone`; the user error or panic behind them is a
+//! [`Cause`], which shares the original behind an `Arc`.
+//!
+//! Errors that hand a value back — an event the sink could not accept — are generic over
+//! that value, like `async_channel::TrySendError<T>`: see [`LogError`].
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::lifecycle::State;
+
+/// The error type user code returns from hooks and dispatch: any boxed error.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// A stable code naming why an operation failed.
+///
+/// The codes do not change between releases; new ones may be added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorReason {
+    /// The executor refused to run a driver (it has shut down).
+    EventLoopUnavailable,
+    /// The operation is not valid in the component's current lifecycle state.
+    InvalidState,
+    /// The `on_starting` hook returned an error or panicked.
+    OnStartingHookFailed,
+    /// The `on_stopped` hook returned an error or panicked.
+    OnStoppedHookFailed,
+    /// The pending-event limit was reached.
+    QueueOverflow,
+    /// A dispatch returned an error (the event is counted as failed; delivery goes on).
+    DispatchFailed,
+    /// Flushing the dispatcher's buffered output failed.
+    FlushFailed,
+    /// User code in the dispatcher panicked; the component is in `Failure`.
+    DispatcherPanicked,
+    /// The driver was dropped while the component was live.
+    DispatcherCancelled,
+    /// A stop did not finish within its timeout; the remaining events were abandoned.
+    StopTimedOut,
+    /// A sink with the same resource but a different configuration is already registered.
+    DescriptorConflict,
+    /// The runtime thread could not be spawned.
+    ThreadSpawnFailed,
+    /// A blocking runtime operation was called from the runtime's own thread.
+    CalledFromRuntimeThread,
+    /// The runtime thread panicked.
+    RuntimePanicked,
+    /// Anything else.
+    Unexpected,
+}
+
+impl ErrorReason {
+    /// The code as an upper-case string, such as `"QUEUE_OVERFLOW"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::EventLoopUnavailable => "EVENT_LOOP_UNAVAILABLE",
+            Self::InvalidState => "INVALID_STATE",
+            Self::OnStartingHookFailed => "ON_STARTING_HOOK_FAILED",
+            Self::OnStoppedHookFailed => "ON_STOPPED_HOOK_FAILED",
+            Self::QueueOverflow => "QUEUE_OVERFLOW",
+            Self::DispatchFailed => "DISPATCH_FAILED",
+            Self::FlushFailed => "FLUSH_FAILED",
+            Self::DispatcherPanicked => "DISPATCHER_PANICKED",
+            Self::DispatcherCancelled => "DISPATCHER_CANCELLED",
+            Self::StopTimedOut => "STOP_TIMED_OUT",
+            Self::DescriptorConflict => "DESCRIPTOR_CONFLICT",
+            Self::ThreadSpawnFailed => "THREAD_SPAWN_FAILED",
+            Self::CalledFromRuntimeThread => "CALLED_FROM_RUNTIME_THREAD",
+            Self::RuntimePanicked => "RUNTIME_PANICKED",
+            Self::Unexpected => "UNEXPECTED",
+        }
+    }
+}
+
+impl fmt::Display for ErrorReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error or panic of user code behind an mvx error, shared by every waiter.
+///
+/// A returned error keeps its original type (see [`downcast_ref`](Self::downcast_ref)); a
+/// caught panic keeps its message (see [`panic_message`](Self::panic_message)).
+#[derive(Clone)]
+pub struct Cause {
+    inner: Arc<CauseInner>,
+}
+
+enum CauseInner {
+    Error(BoxError),
+    Panic(String),
+}
+
+impl Cause {
+    /// Wraps an error returned by user code.
+    pub fn from_error(error: impl Into<BoxError>) -> Self {
+        Self {
+            inner: Arc::new(CauseInner::Error(error.into())),
+        }
+    }
+
+    /// Wraps a panic payload caught from user code, keeping its message.
+    pub fn from_panic(payload: Box<dyn std::any::Any + Send>) -> Self {
+        let message = if let Some(text) = payload.downcast_ref::<&'static str>() {
+            (*text).to_owned()
+        } else if let Some(text) = payload.downcast_ref::<String>() {
+            text.clone()
+        } else {
+            String::from("panic with a non-string payload")
+        };
+        Self {
+            inner: Arc::new(CauseInner::Panic(message)),
+        }
+    }
+
+    /// The panic message, if this cause is a caught panic.
+    pub fn panic_message(&self) -> Option<&str> {
+        match &*self.inner {
+            CauseInner::Panic(message) => Some(message),
+            CauseInner::Error(_) => None,
+        }
+    }
+
+    /// Whether this cause is a caught panic.
+    pub fn is_panic(&self) -> bool {
+        matches!(&*self.inner, CauseInner::Panic(_))
+    }
+
+    /// The returned error, if it is of type `T`.
+    pub fn downcast_ref<T: StdError + 'static>(&self) -> Option<&T> {
+        match &*self.inner {
+            CauseInner::Error(error) => error.downcast_ref::<T>(),
+            CauseInner::Panic(_) => None,
+        }
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &*self.inner {
+            CauseInner::Error(error) => f.debug_tuple("Error").field(error).finish(),
+            CauseInner::Panic(message) => f.debug_tuple("Panic").field(message).finish(),
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &*self.inner {
+            CauseInner::Error(error) => fmt::Display::fmt(error, f),
+            CauseInner::Panic(message) => write!(f, "panicked: {message}"),
+        }
+    }
+}
+
+impl StdError for Cause {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match &*self.inner {
+            CauseInner::Error(error) => error.source(),
+            CauseInner::Panic(_) => None,
+        }
+    }
+}
+
+/// Errors of sinks and of everything built on them (lifecycle operations, dispatch,
+/// registry).
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SinkError {
+    /// The executor refused to run the driver: it has shut down.
+    #[error("the executor refused to run the driver: it has shut down")]
+    EventLoopUnavailable,
+    /// The operation is not valid in the current state.
+    #[error("invalid state {actual}: the operation needs {}", StateList(expected))]
+    InvalidState {
+        /// The state the component was in.
+        actual: State,
+        /// The states in which the operation is valid.
+        expected: &'static [State],
+    },
+    /// The `on_starting` hook returned an error or panicked; the sink is in `Failure`.
+    #[error("the on_starting hook failed")]
+    OnStartingHookFailed(#[source] Cause),
+    /// The `on_stopped` hook returned an error or panicked; the sink is `Stopped`.
+    #[error("the on_stopped hook failed")]
+    OnStoppedHookFailed(#[source] Cause),
+    /// A dispatch returned an error; its events were counted as failed.
+    #[error("dispatch failed")]
+    DispatchFailed(#[source] Cause),
+    /// The dispatcher's `flush` returned an error.
+    #[error("flushing the dispatcher failed")]
+    FlushFailed(#[source] Cause),
+    /// Dispatcher code panicked; the sink is in `Failure` and accepts nothing more.
+    #[error("the dispatcher panicked")]
+    DispatcherPanicked(#[source] Cause),
+    /// The driver was dropped while the sink was live.
+    #[error("the driver was dropped before the sink stopped")]
+    DispatcherCancelled,
+    /// The stop did not finish within `stop_timeout`.
+    #[error("stop timed out after {timeout:?}: {abandoned} accepted events were abandoned")]
+    StopTimedOut {
+        /// The configured stop timeout.
+        timeout: Duration,
+        /// How many accepted events were never dispatched (counted as failed).
+        abandoned: u64,
+    },
+    /// Another sink is registered for the same resource with another configuration.
+    #[error(
+        "sink conflict on resource {resource:?}: registered with config {existing:?}, requested {requested:?}"
+    )]
+    DescriptorConflict {
+        /// The shared resource key.
+        resource: Vec<String>,
+        /// The configuration key already registered.
+        existing: Vec<String>,
+        /// The configuration key requested.
+        requested: Vec<String>,
+    },
+    /// Anything else.
+    #[error("unexpected error")]
+    Unexpected(#[source] Cause),
+}
+
+impl SinkError {
+    /// The stable reason code of this error.
+    pub fn reason(&self) -> ErrorReason {
+        match self {
+            Self::EventLoopUnavailable => ErrorReason::EventLoopUnavailable,
+            Self::InvalidState { .. } => ErrorReason::InvalidState,
+            Self::OnStartingHookFailed(_) => ErrorReason::OnStartingHookFailed,
+            Self::OnStoppedHookFailed(_) => ErrorReason::OnStoppedHookFailed,
+            Self::DispatchFailed(_) => ErrorReason::DispatchFailed,
+            Self::FlushFailed(_) => ErrorReason::FlushFailed,
+            Self::DispatcherPanicked(_) => ErrorReason::DispatcherPanicked,
+            Self::DispatcherCancelled => ErrorReason::DispatcherCancelled,
+            Self::StopTimedOut { .. } => ErrorReason::StopTimedOut,
+            Self::DescriptorConflict { .. } => ErrorReason::DescriptorConflict,
+            Self::Unexpected(_) => ErrorReason::Unexpected,
+        }
+    }
+
+    /// The user error or panic behind this error, if any.
+    pub fn cause(&self) -> Option<&Cause> {
+        match self {
+            Self::OnStartingHookFailed(cause)
+            | Self::OnStoppedHookFailed(cause)
+            | Self::DispatchFailed(cause)
+            | Self::FlushFailed(cause)
+            | Self::DispatcherPanicked(cause)
+            | Self::Unexpected(cause) => Some(cause),
+            _ => None,
+        }
+    }
+}
+
+struct StateList(&'static [State]);
+
+impl fmt::Display for StateList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, state) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" or ")?;
+            }
+            fmt::Display::fmt(state, f)?;
+        }
+        Ok(())
+    }
+}
+
+/// An event that a sink did not accept, handed back to the caller.
+///
+/// Like `async_channel::TrySendError<T>`: nothing is lost, the caller decides what to do
+/// with the event ([`into_inner`](Self::into_inner)). Neither case counts the event as
+/// accepted; an overflow under [`OverflowPolicy::RaiseError`](crate::queue::OverflowPolicy)
+/// is not counted as dropped either, since the caller still holds it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum LogError<E> {
+    /// The pending-event limit was reached (policy `RaiseError`).
+    QueueOverflow(E),
+    /// The sink is not accepting events in its current state.
+    NotAccepting {
+        /// The event, handed back.
+        event: E,
+        /// The state the sink was in.
+        state: State,
+    },
+}
+
+impl<E> LogError<E> {
+    /// The event that was not accepted.
+    pub fn into_inner(self) -> E {
+        match self {
+            Self::QueueOverflow(event) | Self::NotAccepting { event, .. } => event,
+        }
+    }
+
+    /// The stable reason code: `QueueOverflow` or `InvalidState`.
+    pub fn reason(&self) -> ErrorReason {
+        match self {
+            Self::QueueOverflow(_) => ErrorReason::QueueOverflow,
+            Self::NotAccepting { .. } => ErrorReason::InvalidState,
+        }
+    }
+
+    /// Whether the event was refused because the queue was full.
+    pub fn is_overflow(&self) -> bool {
+        matches!(self, Self::QueueOverflow(_))
+    }
+}
+
+impl<E> fmt::Debug for LogError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::QueueOverflow(_) => f.write_str("QueueOverflow(..)"),
+            Self::NotAccepting { state, .. } => f
+                .debug_struct("NotAccepting")
+                .field("state", state)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl<E> fmt::Display for LogError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::QueueOverflow(_) => f.write_str("the sink's pending-event limit is reached"),
+            Self::NotAccepting { state, .. } => {
+                write!(f, "the sink does not accept events while {state}")
+            }
+        }
+    }
+}
+
+impl<E> StdError for LogError<E> {}
+
+/// Displays an error followed by each of its sources, separated by `": "`.
+///
+/// mvx errors keep their cause in [`source`](StdError::source) rather than repeating it in
+/// their message; `Report` prints the whole chain on one line.
+///
+/// # Examples
+///
+/// ```
+/// use mvx::error::{Cause, Report, SinkError};
+///
+/// let error = SinkError::OnStartingHookFailed(Cause::from_error("connection refused"));
+/// assert_eq!(
+///     Report(&error).to_string(),
+///     "the on_starting hook failed: connection refused"
+/// );
+/// ```
+#[derive(Clone, Copy)]
+pub struct Report<'a>(pub &'a (dyn StdError + 'a));
+
+impl fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.0, f)?;
+        let mut source = self.0.source();
+        while let Some(error) = source {
+            write!(f, ": {error}")?;
+            source = error.source();
+        }
+        Ok(())
+    }
+}
+
+/// Why an adapter could not create a component on its runtime.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreateError {
+    /// The runtime thread could not be spawned.
+    #[error("could not spawn the runtime thread")]
+    ThreadSpawn(#[source] std::io::Error),
+    /// The runtime thread ended before the component was built.
+    #[error("the runtime thread ended before the component was built")]
+    RuntimeGone,
+    /// Building or starting the component failed: `EventLoopUnavailable`, a failed start
+    /// (`OnStartingHookFailed`), or a registry conflict (`DescriptorConflict`).
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+impl CreateError {
+    /// The stable reason code of this error.
+    pub fn reason(&self) -> ErrorReason {
+        match self {
+            Self::ThreadSpawn(_) => ErrorReason::ThreadSpawnFailed,
+            Self::RuntimeGone => ErrorReason::EventLoopUnavailable,
+            Self::Sink(error) => error.reason(),
+        }
+    }
+}
+
+/// Why a [`Terminator`](crate::rt::Terminator) could not terminate cleanly.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TerminateError {
+    /// `terminate()` was called on the runtime's own thread, which it would have to join.
+    #[error("terminate() was called from the runtime's own thread, which it cannot join")]
+    CalledFromRuntimeThread,
+    /// The component did not stop cleanly (the runtime was shut down all the same).
+    #[error("the component did not stop cleanly")]
+    Stop(#[source] SinkError),
+    /// The runtime thread panicked.
+    #[error("the runtime thread panicked")]
+    RuntimePanicked(#[source] Cause),
+}
+
+impl TerminateError {
+    /// The stable reason code of this error.
+    pub fn reason(&self) -> ErrorReason {
+        match self {
+            Self::CalledFromRuntimeThread => ErrorReason::CalledFromRuntimeThread,
+            Self::Stop(error) => error.reason(),
+            Self::RuntimePanicked(_) => ErrorReason::RuntimePanicked,
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Telemetry off the hot path.
+//!
+//! mvx takes events off an application's hot path — `log(event)` from any thread or task,
+//! millions of times a second — and delivers them to slow backends without blocking,
+//! without allocating, and without losing track of a single event, under whatever executor
+//! the application already uses: tokio, smol, `futures`, or a plain thread.
+//!
+//! ```
+//! use mvx::BoxError;
+//! use mvx::sink::{Dispatch, SinkConfig};
+//!
+//! // The user writes delivery; mvx owns the queue, the lifecycle and the executor.
+//! struct Collector;
+//!
+//! impl Dispatch<String> for Collector {
+//!     async fn dispatch(&mut self, line: String) -> Result<(), BoxError> {
+//!         // send `line` to the backend
+//!         # let _ = line;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let (sink, terminator) = mvx::rt::thread::create(Collector, SinkConfig::default())?;
+//! sink.log("started".to_string()).unwrap(); // never blocks, never allocates, thread-safe
+//! terminator.terminate()?;                  // flushes, stops, joins; idempotent
+//! assert_eq!(sink.stats().delivered, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Map
+//!
+//! | layer | modules | what |
+//! |---|---|---|
+//! | core | [`lifecycle`], [`queue`], [`error`] | state machine, wait handles, exact pending-event accounting, errors with reason codes; no executor, no thread, no I/O |
+//! | components | [`sink`] | a handle (`Clone + Send + Sync`) plus a driver future |
+//! | adapters | [`rt`] | run a driver on smol or on a dedicated thread; [`rt::Terminator`] |
+//!
+//! # Features
+//!
+//! | feature | default | pulls in | enables |
+//! |---|---|---|---|
+//! | `thread` | yes | nothing | [`rt::thread`]: a dedicated thread with mvx's own executor |
+//! | `smol` | yes | `smol` | [`rt::smol`]: run on your smol executor or on one on a thread |
+//!
+//! # Choices this crate makes
+//!
+//! Where the design leaves a choice open, mvx does this:
+//!
+//! - **The ring.** A sink's queue is `concurrent-queue`'s bounded ring — the ring
+//!   `async-channel` is built on — used directly. `async-channel`'s `try_send` pays two
+//!   wake-up fences per event for its own receivers and streams, which mvx does not use:
+//!   the driver has its own wake-up, which costs a producer one load while the driver is
+//!   awake. The pending limit is enforced before the ring by a reservation word, so the
+//!   ring is never full when pushed to.
+//! - **Acceptance while starting.** Events are accepted in `Starting` as well as `Running`
+//!   and dispatched once the start hook succeeds; if it fails, they are counted as failed.
+//! - **Panics.** A panic in `dispatch`, `dispatch_batch` or `flush` moves the sink to
+//!   `Failure` (the transition `Stopping → Failure` exists for a panic during a stop); the
+//!   dispatcher is not called again. A panic in a hook fails that operation.
+//! - **Abandoned events** (stop timeout, panic, failed start, dropped driver) are counted
+//!   as `failed`, so `accepted == delivered + failed + pending` holds on every path.
+//! - **Dropping handles.** When the last `AsyncSink` handle is dropped, a running sink
+//!   stops as if `stop()` were called; a `Virgin` one lets its driver finish.
+//! - **Errors** keep their cause in `source()` rather than repeating it in the message;
+//!   [`error::Report`] prints the chain on one line.
+//! - **Panic strategy.** Catching panics needs `panic = "unwind"` (the default); under
+//!   `panic = "abort"` a panic in user code aborts the process.
+
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod lifecycle;
+pub mod queue;
+pub mod rt;
+pub mod sink;
+mod sync;
+
+pub use crate::error::{BoxError, ErrorReason};
+pub use crate::lifecycle::{Op, OpResult, State, WaitHandle};

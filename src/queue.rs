@@ -1,0 +1,365 @@
+//! Bounded queue accounting: the pending-event limit, overflow policies and counters.
+//!
+//! A sink's queue is a ring allocated once, at construction, with room for exactly
+//! `capacity` events, so accepting an event never allocates. *Pending* events are those
+//! accepted and not yet finished: queued, or handed to a dispatch that has not returned.
+//! The limit applies to pending events, and it is exact under any number of producers:
+//! a producer first reserves a slot in one compare-and-swap on an admission word that
+//! holds both the count of accepted events and whether the sink accepts at all, then
+//! pushes. A reservation can never exceed the limit, and a stop reads the final count in
+//! the same word that closes admission, so no event slips in behind a stop unseen.
+//!
+//! # What happens to each event
+//!
+//! | outcome | counted as | the caller gets |
+//! |---|---|---|
+//! | accepted | `accepted`, later `delivered` or `failed` | `Ok(LogOutcome::Accepted)` |
+//! | limit reached, [`OverflowPolicy::Drop`] | `dropped` | `Ok(LogOutcome::Dropped)` |
+//! | limit reached, [`OverflowPolicy::RaiseError`] | nothing | the event, in `LogError::QueueOverflow` |
+//! | limit reached, [`OverflowPolicy::Block`] | waits for room, then as accepted | |
+//! | sink not `Starting`/`Running` | nothing | the event, in `LogError::NotAccepting` |
+//! | dispatch returned an error | `failed` | (the error is in `last_error()`) |
+//! | abandoned: stop timed out, dispatcher panicked, start hook failed, driver dropped | `failed` | (the reason is in the operation result and `last_error()`) |
+//!
+//! So at every quiescent point `accepted == delivered + failed + pending`, and after a stop
+//! `pending == 0`.
+
+use std::fmt;
+
+use concurrent_queue::{ConcurrentQueue, PushError};
+use event_listener::Event;
+
+use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering};
+
+/// The pending-event limit of a sink when none is configured.
+///
+/// The ring is allocated up front: a sink of `LogEvent`s with this capacity holds about
+/// 8,192 × 100 bytes. Raise it for bursty producers, lower it for large events.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 8_192;
+
+/// The largest accepted capacity; larger values are clamped to it.
+pub const MAX_QUEUE_CAPACITY: usize = 1 << 40;
+
+/// What `log()` does when the pending-event limit is reached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OverflowPolicy {
+    /// Destroy the event, count it in `dropped`, return `Ok(LogOutcome::Dropped)`.
+    Drop,
+    /// Hand the event back in `LogError::QueueOverflow`; nothing is counted.
+    #[default]
+    RaiseError,
+    /// Wait for room: `log()` blocks the calling thread; use `send().await` in async code.
+    Block,
+}
+
+/// What happened to an event given to `log()` without error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[must_use = "an event may have been dropped"]
+pub enum LogOutcome {
+    /// Accepted: it will be dispatched (or counted as failed).
+    Accepted,
+    /// Dropped because the limit was reached under [`OverflowPolicy::Drop`].
+    Dropped,
+}
+
+/// Counters of a sink's queue.
+///
+/// Each field is read with its own atomic load, so a snapshot taken while producers run
+/// can be off by the events in flight between two loads; at a quiescent point it is exact
+/// and `accepted == delivered + failed + pending`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct QueueStats {
+    /// Events accepted by `log()` (and its variants).
+    pub accepted: u64,
+    /// Accepted events whose dispatch succeeded.
+    pub delivered: u64,
+    /// Accepted events whose dispatch failed, or that were abandoned.
+    pub failed: u64,
+    /// Events destroyed by [`OverflowPolicy::Drop`]; never accepted.
+    pub dropped: u64,
+    /// Accepted events not finished yet: queued or in dispatch.
+    pub pending: u64,
+    /// The pending-event limit.
+    pub capacity: usize,
+    /// The largest number of pending events seen.
+    pub high_watermark: usize,
+}
+
+impl fmt::Display for QueueStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "accepted={} delivered={} failed={} dropped={} pending={} capacity={} high_watermark={}",
+            self.accepted,
+            self.delivered,
+            self.failed,
+            self.dropped,
+            self.pending,
+            self.capacity,
+            self.high_watermark
+        )
+    }
+}
+
+/// Set in the admission word while events are not accepted.
+const CLOSED: u64 = 1 << 63;
+
+/// The outcome of a slot reservation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reserve {
+    /// A slot is reserved; `pending` counts it.
+    Reserved { pending: u64 },
+    /// The pending-event limit is reached.
+    Full,
+    /// Admission is closed.
+    Closed,
+}
+
+/// The ring, the admission word, the counters and the wake-ups of one sink.
+pub(crate) struct Queue<E> {
+    /// `CLOSED` bit and the number of slots ever reserved.
+    admission: CachePadded<AtomicU64>,
+    /// Events finished (delivered + failed); written by the driver only.
+    finished: CachePadded<AtomicU64>,
+    /// Set while the driver is parked waiting for work.
+    driver_sleeping: CachePadded<AtomicBool>,
+    ring: ConcurrentQueue<E>,
+    capacity: u64,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+    /// Reservations whose push found the ring closed (the driver was dropped).
+    revoked: AtomicU64,
+    /// Events popped by the driver and not finished yet.
+    in_dispatch: AtomicU64,
+    high_watermark: AtomicU64,
+    /// Wakes the driver.
+    pub(crate) work: Event,
+    /// Wakes producers waiting for room and flush waiters.
+    pub(crate) progress: Event,
+}
+
+impl<E> Queue<E> {
+    /// A closed queue with room for `capacity` pending events (clamped to
+    /// `1..=MAX_QUEUE_CAPACITY`).
+    pub(crate) fn new(capacity: usize) -> Self {
+        let capacity = capacity.clamp(1, MAX_QUEUE_CAPACITY);
+        Self {
+            admission: CachePadded(AtomicU64::new(CLOSED)),
+            finished: CachePadded(AtomicU64::new(0)),
+            driver_sleeping: CachePadded(AtomicBool::new(false)),
+            ring: ConcurrentQueue::bounded(capacity),
+            capacity: capacity as u64,
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            revoked: AtomicU64::new(0),
+            in_dispatch: AtomicU64::new(0),
+            high_watermark: AtomicU64::new(0),
+            work: Event::new(),
+            progress: Event::new(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity as usize
+    }
+
+    /// Starts accepting events.
+    pub(crate) fn open(&self) {
+        self.admission.fetch_and(!CLOSED, Ordering::AcqRel);
+    }
+
+    /// Stops accepting events; returns how many slots were ever reserved. Every one of
+    /// them is pushed, or revoked, by the producer that reserved it.
+    pub(crate) fn close(&self) -> u64 {
+        let word = self.admission.fetch_or(CLOSED, Ordering::AcqRel);
+        // Producers blocked for room must see that admission closed.
+        self.progress.notify(usize::MAX);
+        word & !CLOSED
+    }
+
+    /// Reserves one pending slot, unless the limit is reached or admission is closed.
+    pub(crate) fn try_reserve(&self) -> Reserve {
+        let mut word = self.admission.load(Ordering::Acquire);
+        loop {
+            if word & CLOSED != 0 {
+                return Reserve::Closed;
+            }
+            let finished = self.finished.load(Ordering::Acquire);
+            // `finished` may be newer than `word`; the compare-and-swap then fails anyway.
+            let pending = word.saturating_sub(finished);
+            if pending >= self.capacity {
+                return Reserve::Full;
+            }
+            match self.admission.compare_exchange_weak(
+                word,
+                word + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Reserve::Reserved { pending: pending + 1 },
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    /// Pushes an event into a reserved slot and wakes the driver if it sleeps.
+    ///
+    /// Fails, handing the event back, only when the driver is gone (the ring is closed);
+    /// the reservation is then revoked.
+    pub(crate) fn push(&self, event: E, pending: u64) -> Result<(), E> {
+        match self.ring.push(event) {
+            Ok(()) => {}
+            Err(PushError::Closed(event)) | Err(PushError::Full(event)) => {
+                self.revoked.fetch_add(1, Ordering::AcqRel);
+                return Err(event);
+            }
+        }
+        // The push is a SeqCst compare-and-swap on the ring's tail, and the driver stores
+        // `driver_sleeping` (SeqCst) before it re-checks the tail (SeqCst): either this load
+        // sees the driver asleep, or the driver's check sees the event.
+        if self.driver_sleeping.load(Ordering::SeqCst) {
+            self.work.notify(1);
+        }
+        if pending > self.high_watermark.load(Ordering::Relaxed) {
+            self.high_watermark.fetch_max(pending, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn record_dropped(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes the next queued event (driver only).
+    pub(crate) fn pop(&self) -> Option<E> {
+        self.ring.pop().ok()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ring.is_empty()
+    }
+
+    /// Records how many popped events are being dispatched (driver only).
+    pub(crate) fn set_in_dispatch(&self, count: u64) {
+        self.in_dispatch.store(count, Ordering::Relaxed);
+    }
+
+    /// Records the outcome of dispatched events, releasing their slots (driver only).
+    pub(crate) fn finish(&self, delivered: u64, failed: u64) {
+        if delivered > 0 {
+            self.delivered.fetch_add(delivered, Ordering::Relaxed);
+        }
+        if failed > 0 {
+            self.failed.fetch_add(failed, Ordering::Relaxed);
+        }
+        self.in_dispatch.store(0, Ordering::Relaxed);
+        self.finished
+            .fetch_add(delivered + failed, Ordering::AcqRel);
+        self.progress.notify(usize::MAX);
+    }
+
+    /// Slots ever reserved, including those still being pushed.
+    pub(crate) fn reserved(&self) -> u64 {
+        self.admission.load(Ordering::Acquire) & !CLOSED
+    }
+
+    /// Events finished (delivered + failed).
+    pub(crate) fn finished(&self) -> u64 {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    /// Whether every reserved slot is finished or revoked.
+    pub(crate) fn all_finished(&self) -> bool {
+        let reserved = self.reserved();
+        self.finished() + self.revoked.load(Ordering::Acquire) >= reserved
+    }
+
+    /// Marks the driver asleep (before its last check for work) or awake.
+    pub(crate) fn set_driver_sleeping(&self, sleeping: bool) {
+        self.driver_sleeping.store(sleeping, Ordering::SeqCst);
+    }
+
+    /// Closes the ring for good and counts every event left in it, and those in dispatch,
+    /// as failed. Used when the driver is dropped: later pushes are revoked.
+    pub(crate) fn abandon_all(&self) -> u64 {
+        self.ring.close();
+        let mut abandoned = self.in_dispatch.load(Ordering::Relaxed);
+        while self.ring.pop().is_ok() {
+            abandoned += 1;
+        }
+        self.finish(0, abandoned);
+        abandoned
+    }
+
+    pub(crate) fn stats(&self) -> QueueStats {
+        let delivered = self.delivered.load(Ordering::Acquire);
+        let failed = self.failed.load(Ordering::Acquire);
+        let revoked = self.revoked.load(Ordering::Acquire);
+        let accepted = self.reserved().saturating_sub(revoked);
+        QueueStats {
+            accepted,
+            delivered,
+            failed,
+            dropped: self.dropped.load(Ordering::Acquire),
+            pending: accepted.saturating_sub(delivered + failed),
+            capacity: self.capacity as usize,
+            high_watermark: self.high_watermark.load(Ordering::Relaxed) as usize,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservation_respects_the_limit_and_admission() {
+        let queue = Queue::<u32>::new(2);
+        assert_eq!(queue.try_reserve(), Reserve::Closed);
+        queue.open();
+        assert_eq!(queue.try_reserve(), Reserve::Reserved { pending: 1 });
+        queue.push(1, 1).unwrap();
+        assert_eq!(queue.try_reserve(), Reserve::Reserved { pending: 2 });
+        queue.push(2, 2).unwrap();
+        assert_eq!(queue.try_reserve(), Reserve::Full);
+        assert_eq!(queue.pop(), Some(1));
+        // Popped but not finished: still pending.
+        assert_eq!(queue.try_reserve(), Reserve::Full);
+        queue.finish(1, 0);
+        assert_eq!(queue.try_reserve(), Reserve::Reserved { pending: 2 });
+        queue.push(3, 2).unwrap();
+        assert_eq!(queue.close(), 3);
+        assert_eq!(queue.try_reserve(), Reserve::Closed);
+        let stats = queue.stats();
+        assert_eq!(
+            (stats.accepted, stats.delivered, stats.pending, stats.high_watermark),
+            (3, 1, 2, 2)
+        );
+    }
+
+    #[test]
+    fn capacity_is_clamped() {
+        assert_eq!(Queue::<u8>::new(0).capacity(), 1);
+    }
+
+    #[test]
+    fn abandoning_revokes_later_pushes() {
+        let queue = Queue::<u32>::new(4);
+        queue.open();
+        let Reserve::Reserved { pending } = queue.try_reserve() else {
+            panic!("no slot")
+        };
+        queue.push(7, pending).unwrap();
+        let Reserve::Reserved { pending } = queue.try_reserve() else {
+            panic!("no slot")
+        };
+        assert_eq!(queue.abandon_all(), 1);
+        assert_eq!(queue.push(8, pending), Err(8));
+        let stats = queue.stats();
+        assert_eq!((stats.accepted, stats.failed, stats.pending), (1, 1, 0));
+        assert!(queue.all_finished());
+    }
+}

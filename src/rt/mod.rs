@@ -1,0 +1,223 @@
+//! Adapters: run components on smol, or on a thread of their own.
+//!
+//! Three ways to run a sink, from most to least control:
+//!
+//! 1. [`AsyncSink::new`] returns the handle and a driver future: spawn it anywhere.
+//! 2. [`smol::spawn`] spawns the driver on your `smol::Executor`.
+//! 3. [`thread::create`] and [`smol::create`] start a dedicated, named thread with an
+//!    executor, build and start the sink there, wait for the start result and return the
+//!    sink with a [`Terminator`].
+//!
+//! A `Terminator` stops the component (flushing what was accepted), shuts the executor
+//! down and joins its thread. It is idempotent: every call after the first returns the
+//! first outcome at once, from any thread. Called on the runtime's own thread it returns
+//! [`TerminateError::CalledFromRuntimeThread`] instead of deadlocking.
+//!
+//! Dropping the last clone of a `Terminator` terminates, like `tracing-appender`'s worker
+//! guard: bind it to a named variable (`let (sink, _terminator) = ...`), not to `_`, or the
+//! sink is stopped at once. If that last drop happens on the runtime thread itself, the
+//! thread cannot be joined: the executor is shut down and the sink is cancelled (its
+//! pending events counted as failed).
+//!
+//! [`AsyncSink::new`]: crate::sink::AsyncSink::new
+
+#[cfg(feature = "smol")]
+pub mod smol;
+#[cfg(feature = "thread")]
+pub mod thread;
+
+use std::fmt;
+use std::sync::OnceLock;
+use std::thread::{JoinHandle, ThreadId};
+
+use futures::task::{FutureObj, Spawn};
+
+use crate::error::{Cause, CreateError, SinkError, TerminateError};
+use crate::sink::{AsyncSink, Dispatch, SinkConfig};
+use crate::sync::{Arc, Mutex, lock};
+
+/// A dedicated thread running an executor.
+pub(crate) struct RuntimeThread {
+    thread_id: ThreadId,
+    join: Mutex<Option<JoinHandle<()>>>,
+    shutdown: Box<dyn Fn() + Send + Sync>,
+}
+
+impl RuntimeThread {
+    /// Spawns a thread named `name` running `body`; `shutdown` makes `body` return.
+    pub(crate) fn spawn(
+        name: String,
+        body: impl FnOnce() + Send + 'static,
+        shutdown: impl Fn() + Send + Sync + 'static,
+    ) -> Result<Self, CreateError> {
+        let handle = std::thread::Builder::new()
+            .name(name)
+            .spawn(body)
+            .map_err(CreateError::ThreadSpawn)?;
+        Ok(Self {
+            thread_id: handle.thread().id(),
+            join: Mutex::new(Some(handle)),
+            shutdown: Box::new(shutdown),
+        })
+    }
+
+    pub(crate) fn is_current(&self) -> bool {
+        std::thread::current().id() == self.thread_id
+    }
+
+    pub(crate) fn shutdown(&self) {
+        (self.shutdown)();
+    }
+
+    /// Joins the thread (once; later calls return `Ok`).
+    pub(crate) fn join(&self) -> Result<(), TerminateError> {
+        let handle = lock(&self.join).take();
+        match handle {
+            Some(handle) => handle
+                .join()
+                .map_err(|payload| TerminateError::RuntimePanicked(Cause::from_panic(payload))),
+            None => Ok(()),
+        }
+    }
+
+    fn shutdown_and_join(&self) -> Result<(), TerminateError> {
+        self.shutdown();
+        self.join()
+    }
+}
+
+/// Stops a component, shuts its executor down and joins its thread; idempotent.
+///
+/// `Clone + Send + Sync`. See the [module docs](self) for what dropping it does.
+#[derive(Clone)]
+pub struct Terminator {
+    inner: Arc<TerminatorInner>,
+}
+
+struct TerminatorInner {
+    stop: Box<dyn Fn() -> Result<(), SinkError> + Send + Sync>,
+    runtime: RuntimeThread,
+    outcome: OnceLock<Result<(), TerminateError>>,
+}
+
+impl Terminator {
+    /// A terminator that runs `stop` (blocking) and then shuts `runtime` down.
+    pub(crate) fn new(
+        stop: impl Fn() -> Result<(), SinkError> + Send + Sync + 'static,
+        runtime: RuntimeThread,
+    ) -> Self {
+        Self {
+            inner: Arc::new(TerminatorInner {
+                stop: Box::new(stop),
+                runtime,
+                outcome: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Stops the component (flushing what it accepted), shuts the executor down and joins
+    /// the runtime thread.
+    ///
+    /// The first call does the work; every later or concurrent call returns the same
+    /// outcome (concurrent callers wait for the first to finish).
+    ///
+    /// # Errors
+    ///
+    /// - [`TerminateError::CalledFromRuntimeThread`] when called on the runtime thread
+    ///   (nothing is done; call it from another thread).
+    /// - [`TerminateError::Stop`] when the component did not stop cleanly: a failed stop
+    ///   hook, a stop timeout, or a component that had already failed.
+    /// - [`TerminateError::RuntimePanicked`] when the runtime thread panicked.
+    pub fn terminate(&self) -> Result<(), TerminateError> {
+        self.inner.terminate()
+    }
+
+    /// Whether termination has finished.
+    pub fn is_terminated(&self) -> bool {
+        self.inner.outcome.get().is_some()
+    }
+}
+
+impl TerminatorInner {
+    fn terminate(&self) -> Result<(), TerminateError> {
+        if let Some(outcome) = self.outcome.get() {
+            return outcome.clone();
+        }
+        if self.runtime.is_current() {
+            return Err(TerminateError::CalledFromRuntimeThread);
+        }
+        self.outcome
+            .get_or_init(|| {
+                let stopped = (self.stop)().map_err(TerminateError::Stop);
+                let joined = self.runtime.shutdown_and_join();
+                stopped.and(joined)
+            })
+            .clone()
+    }
+}
+
+impl Drop for TerminatorInner {
+    fn drop(&mut self) {
+        if self.outcome.get().is_some() {
+            return;
+        }
+        if self.runtime.is_current() {
+            // The thread cannot join itself: shut the executor down and let it end.
+            self.runtime.shutdown();
+        } else {
+            // The outcome has no one left to read it; it is in the component's
+            // `last_error()` for the handles still alive.
+            let _ = self.terminate();
+        }
+    }
+}
+
+impl fmt::Debug for Terminator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Terminator")
+            .field("terminated", &self.is_terminated())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a sink on the runtime (its driver task builds it when first polled), starts it,
+/// waits for the start result, and returns it with its terminator.
+pub(crate) fn create_sink<E, D, S>(
+    spawner: &S,
+    runtime: RuntimeThread,
+    dispatch: D,
+    config: SinkConfig,
+) -> Result<(AsyncSink<E>, Terminator), CreateError>
+where
+    E: Send + 'static,
+    D: Dispatch<E>,
+    S: Spawn + ?Sized,
+{
+    let (built_tx, built_rx) = std::sync::mpsc::sync_channel(1);
+    let task = async move {
+        let (sink, driver) = AsyncSink::new(dispatch, config);
+        let start = sink.start();
+        if built_tx.send((sink, start)).is_ok() {
+            driver.await;
+        }
+    };
+    if spawner.spawn_obj(FutureObj::new(Box::new(task))).is_err() {
+        let _ = runtime.shutdown_and_join();
+        return Err(SinkError::EventLoopUnavailable.into());
+    }
+    let Ok((sink, start)) = built_rx.recv() else {
+        let _ = runtime.shutdown_and_join();
+        return Err(CreateError::RuntimeGone);
+    };
+    let started = start.wait();
+    let stopper = sink.clone();
+    let terminator = Terminator::new(move || stopper.stop_and_wait(), runtime);
+    match started.error {
+        None => Ok((sink, terminator)),
+        Some(error) => {
+            // The sink is in `Failure`; the outcome repeats the start error.
+            let _ = terminator.terminate();
+            Err(error.into())
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Sink configuration.
+
+use std::time::Duration;
+
+use crate::queue::{DEFAULT_QUEUE_CAPACITY, OverflowPolicy};
+
+/// How many events the driver hands to one `dispatch_batch` call at most, by default.
+pub const DEFAULT_BATCH_SIZE: usize = 256;
+
+/// How long a stop may take by default before the remaining events are abandoned.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The knobs of an [`AsyncSink`](super::AsyncSink).
+///
+/// Start from [`SinkConfig::default()`] and change what you need:
+///
+/// ```
+/// use std::time::Duration;
+/// use mvx::queue::OverflowPolicy;
+/// use mvx::sink::SinkConfig;
+///
+/// let config = SinkConfig::default()
+///     .namespace("audit")
+///     .queue_capacity(1024)
+///     .overflow(OverflowPolicy::Drop)
+///     .lazy_start(true)
+///     .stop_timeout(Some(Duration::from_secs(5)));
+/// assert_eq!(config.queue_capacity, 1024);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct SinkConfig {
+    /// A name for the sink, used for the runtime thread's name (`mvx-<namespace>`).
+    pub namespace: Option<String>,
+    /// The pending-event limit (queued + in dispatch). Default
+    /// [`DEFAULT_QUEUE_CAPACITY`]; 0 is treated as 1.
+    pub queue_capacity: usize,
+    /// What `log()` does when the limit is reached. Default [`OverflowPolicy::RaiseError`].
+    pub overflow: OverflowPolicy,
+    /// Whether the first `log()` on a `Virgin` sink starts it. Default `false`.
+    pub lazy_start: bool,
+    /// The most events handed to one `dispatch_batch` call. Default
+    /// [`DEFAULT_BATCH_SIZE`]; 0 is treated as 1.
+    pub batch_size: usize,
+    /// How long `stop()` may take (draining, flushing, the stop hook) before the events
+    /// still pending are abandoned and counted as failed. `None` waits for ever. Default
+    /// [`DEFAULT_STOP_TIMEOUT`].
+    pub stop_timeout: Option<Duration>,
+}
+
+impl Default for SinkConfig {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            overflow: OverflowPolicy::default(),
+            lazy_start: false,
+            batch_size: DEFAULT_BATCH_SIZE,
+            stop_timeout: Some(DEFAULT_STOP_TIMEOUT),
+        }
+    }
+}
+
+impl SinkConfig {
+    /// Sets [`namespace`](Self::namespace).
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Sets [`queue_capacity`](Self::queue_capacity).
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity.max(1);
+        self
+    }
+
+    /// Sets [`overflow`](Self::overflow).
+    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
+        self.overflow = policy;
+        self
+    }
+
+    /// Sets [`lazy_start`](Self::lazy_start).
+    pub fn lazy_start(mut self, lazy: bool) -> Self {
+        self.lazy_start = lazy;
+        self
+    }
+
+    /// Sets [`batch_size`](Self::batch_size).
+    pub fn batch_size(mut self, size: usize) -> Self {
+        self.batch_size = size.max(1);
+        self
+    }
+
+    /// Sets [`stop_timeout`](Self::stop_timeout).
+    pub fn stop_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.stop_timeout = timeout;
+        self
+    }
+
+    /// The name of a runtime thread for this sink.
+    pub(crate) fn thread_name(&self, default: &str) -> String {
+        match &self.namespace {
+            Some(namespace) => format!("mvx-{namespace}"),
+            None => format!("mvx-{default}"),
+        }
+    }
+}

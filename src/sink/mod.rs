@@ -1,0 +1,574 @@
+//! Sinks: a synchronous, thread-safe `log(event)` in front of an asynchronous dispatcher.
+//!
+//! A sink is a handle, [`AsyncSink`], plus a [`Driver`] future. The handle is cheap to clone
+//! and can be used from any thread or task; the driver does the work wherever it is polled
+//! — spawn it on tokio, smol, a `futures` pool, or let [`crate::rt`] run it on a thread of
+//! its own. The user writes only [`Dispatch`]: how one event is delivered.
+//!
+//! # Lifecycle
+//!
+//! A sink starts `Virgin`. [`start()`](AsyncSink::start) runs the dispatcher's
+//! `on_starting` hook and moves it to `Running`; [`stop()`](AsyncSink::stop) closes
+//! admission, dispatches every event accepted before it, flushes the dispatcher, runs
+//! `on_stopped` and moves to `Stopped`. Both return a [`WaitHandle`](crate::WaitHandle).
+//! Events are accepted in `Starting` and `Running`; events accepted while starting are
+//! dispatched once the start hook succeeds. With
+//! [`SinkConfig::lazy_start`], the first `log()` starts a `Virgin` sink.
+//!
+//! Dropping every handle stops a running sink, as `stop()` would. Dropping the driver while
+//! the sink is live moves it to `Cancelled`: the events still queued are counted as failed,
+//! every waiter gets `DispatcherCancelled`.
+//!
+//! # What is lost, and when
+//!
+//! Nothing silently. See [the queue module](crate::queue) for the table of outcomes and the
+//! counter each one lands in. In short: an event refused by `log()` comes back in the
+//! error; an event dropped under `OverflowPolicy::Drop` is counted in `dropped`; an
+//! accepted event ends as `delivered` or `failed`, including the events abandoned by a stop
+//! that hit its timeout, a dispatcher that panicked, a start hook that failed, or a driver
+//! that was dropped.
+//!
+//! # Allocation
+//!
+//! The ring is allocated once, by [`AsyncSink::new`]. `log()` on an accepted or refused
+//! event does not allocate; neither does the driver while it dispatches. Waiting (a blocked
+//! `send().await`, a `flush()`, a lifecycle operation) may allocate a listener.
+
+mod config;
+mod dispatch;
+mod driver;
+mod event;
+mod registry;
+pub mod sinks;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use event_listener::{Listener, listener};
+use futures::task::{AtomicWaker, FutureObj, Spawn};
+
+pub use self::config::{DEFAULT_BATCH_SIZE, DEFAULT_STOP_TIMEOUT, SinkConfig};
+pub use self::dispatch::{BatchError, Discard, Dispatch};
+pub use self::event::{FieldValue, Level, LogEvent};
+pub use self::registry::{Describe, SinkDescriptor, SinkRegistry};
+
+use crate::error::{LogError, SinkError};
+use crate::lifecycle::{Lifecycle, Op, OpResult, Operation, State, WaitHandle};
+use crate::queue::{LogOutcome, OverflowPolicy, Queue, QueueStats, Reserve};
+use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
+
+/// The state shared by a sink's handles and its driver.
+pub(crate) struct Shared<E> {
+    pub(crate) lifecycle: Lifecycle<SinkError>,
+    pub(crate) queue: Queue<E>,
+    pub(crate) config: SinkConfig,
+    /// Wakes the driver out of a pending user future when a stop is requested.
+    pub(crate) stop_waker: AtomicWaker,
+    pub(crate) last_error: Mutex<Option<SinkError>>,
+    /// Why the sink ended abnormally (failure, cancellation, stop timeout).
+    pub(crate) terminal_error: Mutex<Option<SinkError>>,
+    pub(crate) flush: FlushTickets,
+    handles: AtomicU64,
+}
+
+/// Flush requests: each `flush()` takes a ticket; the driver serves tickets in order.
+#[derive(Default)]
+pub(crate) struct FlushTickets {
+    pub(crate) requested: AtomicU64,
+    /// The largest reservation count any request must see finished.
+    pub(crate) target: AtomicU64,
+    pub(crate) served: AtomicU64,
+    /// The tickets `(after, up_to]` served by the latest failed dispatcher flush.
+    pub(crate) failure: Mutex<Option<(u64, u64, SinkError)>>,
+}
+
+impl<E> Shared<E> {
+    pub(crate) fn state(&self) -> State {
+        self.lifecycle.state()
+    }
+
+    pub(crate) fn record_error(&self, error: SinkError) {
+        *lock(&self.last_error) = Some(error);
+    }
+
+    pub(crate) fn set_terminal_error(&self, error: SinkError) {
+        self.record_error(error.clone());
+        *lock(&self.terminal_error) = Some(error);
+    }
+
+    /// Asks the driver to look at the lifecycle, flush tickets and the queue.
+    pub(crate) fn wake_driver(&self) {
+        self.queue.work.notify(1);
+        self.stop_waker.wake();
+    }
+
+    /// Virgin → Starting, or attach to the start in flight.
+    pub(crate) fn start(&self) -> WaitHandle {
+        let mut control = self.lifecycle.lock();
+        match self.state() {
+            State::Virgin => {
+                self.lifecycle
+                    .transition(&mut control, State::Virgin, State::Starting)
+                    .expect("state changed under the lifecycle lock");
+                self.queue.open();
+                let operation = Operation::new(Op::Start);
+                control.start = Some(operation.clone());
+                drop(control);
+                self.wake_driver();
+                WaitHandle::waiting(operation)
+            }
+            State::Starting | State::Running => WaitHandle::waiting(
+                control
+                    .start
+                    .clone()
+                    .expect("a started sink has a start operation"),
+            ),
+            actual => WaitHandle::ready(OpResult::failed(
+                Op::Start,
+                SinkError::InvalidState {
+                    actual,
+                    expected: &[State::Virgin],
+                },
+            )),
+        }
+    }
+
+    /// Running → Stopping.
+    pub(crate) fn stop(&self) -> WaitHandle {
+        let mut control = self.lifecycle.lock();
+        match self.state() {
+            State::Running => {
+                self.lifecycle
+                    .transition(&mut control, State::Running, State::Stopping)
+                    .expect("state changed under the lifecycle lock");
+                self.queue.close();
+                control.stop_requested_at = Some(Instant::now());
+                let operation = Operation::new(Op::Stop);
+                control.stop = Some(operation.clone());
+                drop(control);
+                self.wake_driver();
+                WaitHandle::waiting(operation)
+            }
+            actual => WaitHandle::ready(OpResult::failed(
+                Op::Stop,
+                SinkError::InvalidState {
+                    actual,
+                    expected: &[State::Running],
+                },
+            )),
+        }
+    }
+
+    /// A handle on the stop in flight or finished, if there is one.
+    pub(crate) fn stop_operation(&self) -> Option<WaitHandle> {
+        self.lifecycle.lock().stop.clone().map(WaitHandle::waiting)
+    }
+
+    /// The result of a flush or terminate on a sink that has ended.
+    pub(crate) fn terminal_result(&self) -> Result<(), SinkError> {
+        match lock(&self.terminal_error).clone() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A cheap, cloneable, thread-safe handle on a sink.
+///
+/// Created by [`AsyncSink::new`] with its [`Driver`], or by the adapters in [`crate::rt`].
+/// See the [module docs](self) for the lifecycle and what is lost when.
+pub struct AsyncSink<E> {
+    shared: Arc<Shared<E>>,
+}
+
+/// A [`Driver`] wraps the boxed future that runs a sink's dispatcher.
+///
+/// Spawn it on any executor, or poll it yourself; it completes when the sink reaches a
+/// terminal state. Dropping it while the sink is live cancels the sink.
+#[must_use = "a sink does nothing unless its driver is spawned or polled"]
+pub struct Driver {
+    future: Pin<Box<dyn Future<Output = ()> + Send + 'static>>,
+}
+
+impl Future for Driver {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.future.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driver").finish_non_exhaustive()
+    }
+}
+
+impl Driver {
+    /// The driver as a `FutureObj`, for `futures::task::Spawn` implementations.
+    pub fn into_future_obj(self) -> FutureObj<'static, ()> {
+        FutureObj::from(self.future)
+    }
+}
+
+impl<E: Send + 'static> AsyncSink<E> {
+    /// Creates a `Virgin` sink and the driver that runs `dispatch`.
+    ///
+    /// The ring of `config.queue_capacity` events is allocated here, once. Spawn the driver
+    /// on the executor of your choice, then [`start`](Self::start) the sink.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mvx::sink::{AsyncSink, SinkConfig, sinks::MemorySink};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let (memory, events) = MemorySink::new();
+    /// let (sink, driver) = AsyncSink::new(memory, SinkConfig::default());
+    /// let driver = std::thread::spawn(move || futures::executor::block_on(driver));
+    ///
+    /// assert!(sink.start().await.success);
+    /// sink.log("hello").unwrap();
+    /// assert!(sink.stop().await.success);
+    /// driver.join().unwrap();
+    /// assert_eq!(events.take(), vec!["hello"]);
+    /// # });
+    /// ```
+    pub fn new<D: Dispatch<E>>(dispatch: D, config: SinkConfig) -> (Self, Driver) {
+        let shared = Arc::new(Shared {
+            lifecycle: Lifecycle::new(),
+            queue: Queue::new(config.queue_capacity),
+            config,
+            stop_waker: AtomicWaker::new(),
+            last_error: Mutex::new(None),
+            terminal_error: Mutex::new(None),
+            flush: FlushTickets::default(),
+            handles: AtomicU64::new(1),
+        });
+        let driver = Driver {
+            future: Box::pin(driver::drive(
+                driver::CancelGuard::new(shared.clone()),
+                dispatch,
+            )),
+        };
+        (Self { shared }, driver)
+    }
+
+    /// Creates a sink and spawns its driver with `spawner`.
+    ///
+    /// # Errors
+    ///
+    /// [`SinkError::EventLoopUnavailable`] when the spawner refuses the driver (its executor
+    /// has shut down); the dispatcher is dropped.
+    pub fn spawn_on<D, S>(dispatch: D, config: SinkConfig, spawner: &S) -> Result<Self, SinkError>
+    where
+        D: Dispatch<E>,
+        S: Spawn + ?Sized,
+    {
+        let (sink, driver) = Self::new(dispatch, config);
+        spawner
+            .spawn_obj(driver.into_future_obj())
+            .map_err(|_| SinkError::EventLoopUnavailable)?;
+        Ok(sink)
+    }
+
+    /// Accepts an event for asynchronous delivery, applying the overflow policy.
+    ///
+    /// Never blocks, unless the policy is [`OverflowPolicy::Block`] and the queue is full;
+    /// does not allocate. With lazy start, starts a `Virgin` sink first.
+    ///
+    /// # Errors
+    ///
+    /// The event comes back inside the error when the sink is not `Starting` or `Running`
+    /// ([`LogError::NotAccepting`]) or, under `RaiseError`, when the pending-event limit is
+    /// reached ([`LogError::QueueOverflow`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mvx::queue::OverflowPolicy;
+    /// use mvx::sink::{AsyncSink, SinkConfig, Discard};
+    /// use mvx::error::LogError;
+    ///
+    /// let (sink, _driver) = AsyncSink::new(Discard, SinkConfig::default());
+    /// // Not started: the event comes back.
+    /// let refused = sink.log(42u32).unwrap_err();
+    /// assert!(matches!(refused, LogError::NotAccepting { .. }));
+    /// assert_eq!(refused.into_inner(), 42);
+    /// ```
+    pub fn log(&self, event: E) -> Result<LogOutcome, LogError<E>> {
+        match self.shared.config.overflow {
+            OverflowPolicy::Block => self.log_blocking(event),
+            policy => self.try_accept(event, policy),
+        }
+    }
+
+    /// Accepts an event, blocking the thread while the pending-event limit is reached,
+    /// whatever the overflow policy.
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::NotAccepting`] with the event when the sink is not accepting (also when
+    /// it stops while this call waits).
+    pub fn log_blocking(&self, mut event: E) -> Result<LogOutcome, LogError<E>> {
+        loop {
+            match self.try_accept(event, OverflowPolicy::RaiseError) {
+                Err(LogError::QueueOverflow(back)) => event = back,
+                other => return other,
+            }
+            listener!(self.shared.queue.progress => room);
+            match self.try_accept(event, OverflowPolicy::RaiseError) {
+                Err(LogError::QueueOverflow(back)) => event = back,
+                other => return other,
+            }
+            room.wait();
+        }
+    }
+
+    /// Accepts an event, waiting asynchronously while the pending-event limit is reached,
+    /// whatever the overflow policy.
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::NotAccepting`] with the event when the sink is not accepting (also when
+    /// it stops while this call waits).
+    pub async fn send(&self, mut event: E) -> Result<LogOutcome, LogError<E>> {
+        loop {
+            match self.try_accept(event, OverflowPolicy::RaiseError) {
+                Err(LogError::QueueOverflow(back)) => event = back,
+                other => return other,
+            }
+            listener!(self.shared.queue.progress => room);
+            match self.try_accept(event, OverflowPolicy::RaiseError) {
+                Err(LogError::QueueOverflow(back)) => event = back,
+                other => return other,
+            }
+            room.await;
+        }
+    }
+
+    /// One acceptance attempt; `Block` is treated by the callers.
+    fn try_accept(&self, event: E, policy: OverflowPolicy) -> Result<LogOutcome, LogError<E>> {
+        let queue = &self.shared.queue;
+        let mut reserve = queue.try_reserve();
+        if reserve == Reserve::Closed
+            && self.shared.config.lazy_start
+            && self.shared.state() == State::Virgin
+        {
+            drop(self.shared.start());
+            reserve = queue.try_reserve();
+        }
+        match reserve {
+            Reserve::Reserved { pending } => match queue.push(event, pending) {
+                Ok(()) => Ok(LogOutcome::Accepted),
+                Err(event) => Err(LogError::NotAccepting {
+                    event,
+                    state: self.shared.state(),
+                }),
+            },
+            Reserve::Full => match policy {
+                OverflowPolicy::Drop => {
+                    queue.record_dropped();
+                    Ok(LogOutcome::Dropped)
+                }
+                OverflowPolicy::RaiseError | OverflowPolicy::Block => {
+                    Err(LogError::QueueOverflow(event))
+                }
+            },
+            Reserve::Closed => Err(LogError::NotAccepting {
+                event,
+                state: self.shared.state(),
+            }),
+        }
+    }
+}
+
+impl<E> AsyncSink<E> {
+    /// Starts the sink: runs `on_starting`, then dispatches.
+    ///
+    /// Returns at once with a handle on the start operation. A second call while starting
+    /// or running returns a handle on the same operation. The driver must be polled for the
+    /// start to progress.
+    ///
+    /// The result fails with `InvalidState` when the sink is stopping or has ended, and with
+    /// `OnStartingHookFailed` when the hook fails (the sink is then in `Failure`).
+    pub fn start(&self) -> WaitHandle {
+        self.shared.start()
+    }
+
+    /// Stops the sink: closes admission, dispatches every accepted event, flushes the
+    /// dispatcher, runs `on_stopped`.
+    ///
+    /// Valid only while `Running`; otherwise the result carries `InvalidState`. Within
+    /// `stop_timeout` (see [`SinkConfig`]); past it the remaining events are abandoned,
+    /// counted as failed, and the result carries `StopTimedOut`.
+    pub fn stop(&self) -> WaitHandle {
+        self.shared.stop()
+    }
+
+    /// Resolves when every event accepted before the call has been dispatched and the
+    /// dispatcher flushed.
+    ///
+    /// # Errors
+    ///
+    /// The dispatcher's flush error (`FlushFailed`), or the reason the sink ended
+    /// abnormally if it ended before the flush was served.
+    pub async fn flush(&self) -> Result<(), SinkError> {
+        let Some(ticket) = self.request_flush() else {
+            return self.shared.terminal_result();
+        };
+        loop {
+            if let Some(result) = self.flush_result(ticket) {
+                return result;
+            }
+            listener!(self.shared.queue.progress => served);
+            if let Some(result) = self.flush_result(ticket) {
+                return result;
+            }
+            served.await;
+        }
+    }
+
+    /// [`flush`](Self::flush), blocking the current thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`flush`](Self::flush).
+    pub fn flush_blocking(&self) -> Result<(), SinkError> {
+        let Some(ticket) = self.request_flush() else {
+            return self.shared.terminal_result();
+        };
+        loop {
+            if let Some(result) = self.flush_result(ticket) {
+                return result;
+            }
+            listener!(self.shared.queue.progress => served);
+            if let Some(result) = self.flush_result(ticket) {
+                return result;
+            }
+            served.wait();
+        }
+    }
+
+    /// Takes a flush ticket, or `None` when there is nothing the driver could flush.
+    fn request_flush(&self) -> Option<u64> {
+        let state = self.shared.state();
+        if state.is_terminal() || state == State::Virgin {
+            return None;
+        }
+        let flush = &self.shared.flush;
+        flush
+            .target
+            .fetch_max(self.shared.queue.reserved(), Ordering::AcqRel);
+        let ticket = flush.requested.fetch_add(1, Ordering::AcqRel) + 1;
+        self.shared.wake_driver();
+        Some(ticket)
+    }
+
+    fn flush_result(&self, ticket: u64) -> Option<Result<(), SinkError>> {
+        let flush = &self.shared.flush;
+        if flush.served.load(Ordering::Acquire) >= ticket {
+            return Some(match &*lock(&flush.failure) {
+                Some((after, up_to, error)) if *after < ticket && ticket <= *up_to => {
+                    Err(error.clone())
+                }
+                _ => Ok(()),
+            });
+        }
+        if self.shared.state().is_terminal() {
+            return Some(self.shared.terminal_result());
+        }
+        None
+    }
+
+    /// The current lifecycle state: one atomic load.
+    pub fn state(&self) -> State {
+        self.shared.state()
+    }
+
+    /// The queue counters.
+    pub fn stats(&self) -> QueueStats {
+        self.shared.queue.stats()
+    }
+
+    /// The most recent error: a failed dispatch or flush, a panic, a failed hook, a
+    /// cancellation.
+    pub fn last_error(&self) -> Option<SinkError> {
+        lock(&self.shared.last_error).clone()
+    }
+
+    /// The configuration the sink was created with.
+    pub fn config(&self) -> &SinkConfig {
+        &self.shared.config
+    }
+
+    /// Stops (if running), waiting; used by terminators. Returns the first error.
+    pub(crate) fn stop_and_wait(&self) -> Result<(), SinkError> {
+        if self.state() == State::Starting {
+            self.start().wait().into_result()?;
+        }
+        match self.state() {
+            State::Running => match self.stop().wait().into_result() {
+                // Another caller stopped it first: wait for that stop instead.
+                Err(SinkError::InvalidState { .. }) => self.wait_stop_operation(),
+                other => other,
+            },
+            State::Stopping => self.wait_stop_operation(),
+            _ => self.shared.terminal_result(),
+        }
+    }
+
+    fn wait_stop_operation(&self) -> Result<(), SinkError> {
+        match self.shared.stop_operation() {
+            Some(handle) => handle.wait().into_result(),
+            None => self.shared.terminal_result(),
+        }
+    }
+}
+
+impl<E> Clone for AsyncSink<E> {
+    fn clone(&self) -> Self {
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<E> Drop for AsyncSink<E> {
+    fn drop(&mut self) {
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // Nobody can log, stop or flush any more: let the driver finish.
+            if self.shared.state() == State::Running {
+                drop(self.shared.stop());
+            } else {
+                self.shared.wake_driver();
+            }
+        }
+    }
+}
+
+impl<E> fmt::Debug for AsyncSink<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncSink")
+            .field("state", &self.state())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E> Shared<E> {
+    pub(crate) fn has_handles(&self) -> bool {
+        self.handles.load(Ordering::Acquire) > 0
+    }
+}
+
+impl<E> AsyncSink<E> {
+    /// Whether `self` and `other` are handles on the same sink.
+    pub fn same_sink(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}

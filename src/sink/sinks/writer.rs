@@ -1,0 +1,134 @@
+//! A sink that writes one line per event to stdout, stderr, a file, or any `Write`.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+use crate::error::BoxError;
+use crate::sink::{Describe, Dispatch, SinkDescriptor};
+
+/// Writes each event's `Display` followed by a newline, through a buffer.
+///
+/// The buffer is flushed when the queue runs empty, on [`flush()`](crate::sink::AsyncSink::flush)
+/// and on stop; a file is opened (created, appended to) by the start hook, so a path that
+/// cannot be opened fails the start with `OnStartingHookFailed`. Writes are blocking I/O:
+/// run a writer sink on its own thread ([`crate::rt::thread::create`]) or accept that the
+/// executor thread waits for the disk.
+///
+/// # Examples
+///
+/// ```
+/// use mvx::sink::{Level, LogEvent, SinkConfig, sinks::WriterSink};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("app.log");
+/// let (sink, terminator) = mvx::rt::thread::create(WriterSink::file(&path), SinkConfig::default())?;
+/// sink.log(LogEvent::new(Level::Info, "app", "ready")).unwrap();
+/// terminator.terminate()?;
+/// assert!(std::fs::read_to_string(&path)?.ends_with("INFO app: ready\n"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct WriterSink {
+    target: Target,
+    writer: Option<BufWriter<Box<dyn Write + Send>>>,
+}
+
+enum Target {
+    Stdout,
+    Stderr,
+    File(PathBuf),
+    Writer(String),
+}
+
+impl WriterSink {
+    /// Writes to standard output.
+    pub fn stdout() -> Self {
+        Self::with_target(Target::Stdout, None)
+    }
+
+    /// Writes to standard error.
+    pub fn stderr() -> Self {
+        Self::with_target(Target::Stderr, None)
+    }
+
+    /// Appends to the file at `path`, created if missing, opened when the sink starts.
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        Self::with_target(Target::File(path.into()), None)
+    }
+
+    /// Writes to `writer`; `name` identifies it in the sink's descriptor.
+    pub fn writer(name: impl Into<String>, writer: impl Write + Send + 'static) -> Self {
+        let writer: Box<dyn Write + Send> = Box::new(writer);
+        Self::with_target(Target::Writer(name.into()), Some(BufWriter::new(writer)))
+    }
+
+    fn with_target(target: Target, writer: Option<BufWriter<Box<dyn Write + Send>>>) -> Self {
+        Self { target, writer }
+    }
+
+    fn open(&mut self) -> io::Result<&mut BufWriter<Box<dyn Write + Send>>> {
+        if self.writer.is_none() {
+            let writer: Box<dyn Write + Send> = match &self.target {
+                Target::Stdout => Box::new(io::stdout()),
+                Target::Stderr => Box::new(io::stderr()),
+                Target::File(path) => Box::new(open_append(path)?),
+                Target::Writer(_) => unreachable!("a writer target is given its writer"),
+            };
+            self.writer = Some(BufWriter::new(writer));
+        }
+        Ok(self.writer.as_mut().expect("opened above"))
+    }
+}
+
+fn open_append(path: &PathBuf) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+impl<E: fmt::Display + Send + 'static> Dispatch<E> for WriterSink {
+    async fn dispatch(&mut self, event: E) -> Result<(), BoxError> {
+        writeln!(self.open()?, "{event}")?;
+        Ok(())
+    }
+
+    async fn on_starting(&mut self) -> Result<(), BoxError> {
+        self.open()?;
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), BoxError> {
+        if let Some(writer) = self.writer.as_mut() {
+            writer.flush()?;
+        }
+        Ok(())
+    }
+
+    async fn on_stopped(&mut self) -> Result<(), BoxError> {
+        if let Some(mut writer) = self.writer.take() {
+            writer.flush()?;
+        }
+        Ok(())
+    }
+}
+
+impl Describe for WriterSink {
+    fn describe(&self) -> SinkDescriptor {
+        let descriptor = SinkDescriptor::new("writer");
+        match &self.target {
+            Target::Stdout => descriptor.resource("stdout"),
+            Target::Stderr => descriptor.resource("stderr"),
+            Target::File(path) => descriptor
+                .resource("file")
+                .resource(path.display().to_string()),
+            Target::Writer(name) => descriptor.resource("writer").resource(name.clone()),
+        }
+    }
+}
+
+impl fmt::Debug for WriterSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriterSink")
+            .field("descriptor", &self.describe())
+            .finish_non_exhaustive()
+    }
+}
