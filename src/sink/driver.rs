@@ -149,8 +149,7 @@ where
     let mut batch = Vec::with_capacity(shared.config.batch_size);
     match dispatch_loop(&shared, &mut dispatch, &mut batch).await {
         Exit::Stop { mut dirty } => {
-            let flush_error = match serve_flushes(&shared, &mut dispatch, &mut dirty, true).await
-            {
+            let flush_error = match serve_flushes(&shared, &mut dispatch, &mut dirty, true).await {
                 Ok(error) => error,
                 Err(Exit::Panicked(cause)) => {
                     return end_in_failure(guard, SinkError::DispatcherPanicked(cause)).await;
@@ -294,7 +293,7 @@ where
     // Read after `requested`: covers the target of every ticket up to `requested`.
     let target = tickets.target.load(Ordering::Acquire);
     let serve = requested > served && shared.queue.finished() >= target;
-    if !serve && !(idle && *dirty) {
+    if !(serve || (idle && *dirty)) {
         return Ok(None);
     }
     let mut error = None;

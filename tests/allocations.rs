@@ -1,0 +1,117 @@
+//! `log()` does not allocate: proved with a counting global allocator.
+//!
+//! One test function only, so that no other test of this binary allocates while the
+//! overall count is taken.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use mvx::State;
+use mvx::error::LogError;
+use mvx::queue::{LogOutcome, OverflowPolicy};
+use mvx::sink::{Discard, SinkConfig};
+
+struct Counting;
+
+static ALL: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static ON_THIS_THREAD: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALL.fetch_add(1, Ordering::Relaxed);
+        let _ = ON_THIS_THREAD.try_with(|count| count.set(count.get() + 1));
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALL.fetch_add(1, Ordering::Relaxed);
+        let _ = ON_THIS_THREAD.try_with(|count| count.set(count.get() + 1));
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn on_this_thread() -> u64 {
+    ON_THIS_THREAD.with(Cell::get)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Event {
+    id: u64,
+    payload: [u64; 3],
+}
+
+const EVENTS: u64 = 200_000;
+
+#[test]
+fn log_allocates_nothing_in_steady_state() {
+    // Accepted events, with the dispatcher on its own thread.
+    let config = SinkConfig::default()
+        .queue_capacity(1024)
+        .overflow(OverflowPolicy::Block);
+    let (sink, terminator) = mvx::rt::thread::create(Discard, config).unwrap();
+    let event = |id| Event {
+        id,
+        payload: [id; 3],
+    };
+    for id in 0..10_000 {
+        let _ = sink.log(event(id)).unwrap();
+    }
+    sink.flush_blocking().unwrap();
+
+    let before_here = on_this_thread();
+    let before_all = ALL.load(Ordering::Relaxed);
+    for id in 0..EVENTS {
+        assert_eq!(sink.log(event(id)), Ok(LogOutcome::Accepted));
+    }
+    let producer_allocations = on_this_thread() - before_here;
+    sink.flush_blocking().unwrap();
+    let overall_allocations = ALL.load(Ordering::Relaxed) - before_all;
+    assert_eq!(producer_allocations, 0, "log() allocated on the producer");
+    // The driver parks and wakes with a listener on its own stack; the flush above may
+    // allocate one listener. Anything per event would show as thousands.
+    assert!(
+        overall_allocations * 1_000 <= EVENTS,
+        "{overall_allocations} allocations for {EVENTS} events overall"
+    );
+    terminator.terminate().unwrap();
+    assert_eq!(sink.stats().delivered, 10_000 + EVENTS);
+
+    // Refused and dropped events do not allocate either.
+    let (full, driver) = mvx::sink::AsyncSink::new(
+        Discard,
+        SinkConfig::default()
+            .queue_capacity(1)
+            .overflow(OverflowPolicy::Drop),
+    );
+    let refused = mvx::sink::AsyncSink::new(Discard, SinkConfig::default()).0;
+    let start = full.start(); // the driver is never polled: the queue stays full
+    assert_eq!(full.log(event(0)), Ok(LogOutcome::Accepted));
+    let before_here = on_this_thread();
+    for id in 0..10_000 {
+        assert_eq!(full.log(event(id)), Ok(LogOutcome::Dropped));
+        assert!(matches!(
+            refused.log(event(id)),
+            Err(LogError::NotAccepting {
+                state: State::Virgin,
+                ..
+            })
+        ));
+    }
+    assert_eq!(on_this_thread() - before_here, 0, "a refusal allocated");
+    assert_eq!(full.stats().dropped, 10_000);
+    drop((start, driver));
+}
