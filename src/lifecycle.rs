@@ -380,7 +380,10 @@ impl<Err: Clone> Lifecycle<Err> {
         from: State,
         to: State,
     ) -> Result<(), State> {
-        debug_assert!(from.can_transition_to(to), "illegal transition {from} -> {to}");
+        debug_assert!(
+            from.can_transition_to(to),
+            "illegal transition {from} -> {to}"
+        );
         self.state
             .compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
             .map(|_| ())

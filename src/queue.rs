@@ -199,7 +199,11 @@ impl<E> Queue<E> {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Reserve::Reserved { pending: pending + 1 },
+                Ok(_) => {
+                    return Reserve::Reserved {
+                        pending: pending + 1,
+                    };
+                }
                 Err(actual) => word = actual,
             }
         }
@@ -335,7 +339,12 @@ mod tests {
         assert_eq!(queue.try_reserve(), Reserve::Closed);
         let stats = queue.stats();
         assert_eq!(
-            (stats.accepted, stats.delivered, stats.pending, stats.high_watermark),
+            (
+                stats.accepted,
+                stats.delivered,
+                stats.pending,
+                stats.high_watermark
+            ),
             (3, 1, 2, 2)
         );
     }

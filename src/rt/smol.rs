@@ -44,7 +44,10 @@ where
 /// # Errors
 ///
 /// As [`thread::create`](super::thread::create).
-pub fn create<E, D>(dispatch: D, config: SinkConfig) -> Result<(AsyncSink<E>, Terminator), CreateError>
+pub fn create<E, D>(
+    dispatch: D,
+    config: SinkConfig,
+) -> Result<(AsyncSink<E>, Terminator), CreateError>
 where
     E: Send + 'static,
     D: Dispatch<E>,

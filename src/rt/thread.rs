@@ -36,7 +36,10 @@ use crate::sink::{AsyncSink, Dispatch, SinkConfig};
 /// assert_eq!(events.take(), vec![1, 2]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn create<E, D>(dispatch: D, config: SinkConfig) -> Result<(AsyncSink<E>, Terminator), CreateError>
+pub fn create<E, D>(
+    dispatch: D,
+    config: SinkConfig,
+) -> Result<(AsyncSink<E>, Terminator), CreateError>
 where
     E: Send + 'static,
     D: Dispatch<E>,
