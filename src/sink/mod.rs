@@ -10,7 +10,7 @@
 //! A sink starts `Virgin`. [`start()`](AsyncSink::start) runs the dispatcher's
 //! `on_starting` hook and moves it to `Running`; [`stop()`](AsyncSink::stop) closes
 //! admission, dispatches every event accepted before it, flushes the dispatcher, runs
-//! `on_stopped` and moves to `Stopped`. Both return a [`WaitHandle`](crate::WaitHandle).
+//! `on_stopped` and moves to `Stopped`. Both return a [`WaitHandle`].
 //! Events are accepted in `Starting` and `Running`; events accepted while starting are
 //! dispatched once the start hook succeeds. With
 //! [`SinkConfig::lazy_start`], the first `log()` starts a `Virgin` sink.
