@@ -907,8 +907,14 @@ fn a_failing_flush_hook_fails_the_flush_it_serves() {
             }
         );
 
-        // Nothing was dispatched since: the stop has nothing to flush.
-        assert_succeeded(sink.stop().wait(), Op::Stop);
+        // The failed flush may have left output buffered: the stop flushes again, fails
+        // again, and says so; the stop hook still runs and the sink is stopped.
+        let stopped = sink.stop().wait();
+        assert_eq!(stopped.op, Op::Stop);
+        match stopped.error {
+            Some(SinkError::FlushFailed(cause)) => assert_user_cause(&cause, "disk full"),
+            other => panic!("expected FlushFailed, got {other:?}"),
+        }
         assert_eq!(sink.state(), State::Stopped);
         driver.join().unwrap();
         assert_eq!(
@@ -916,6 +922,7 @@ fn a_failing_flush_hook_fails_the_flush_it_serves() {
             [
                 Call::Starting,
                 Call::Dispatch(1),
+                Call::Flush,
                 Call::Flush,
                 Call::Stopped
             ]
@@ -1141,15 +1148,8 @@ fn a_flush_racing_the_cancellation_reports_dispatcher_cancelled() {
         let (state, flushed) = flusher.join().unwrap();
 
         assert_eq!(state, State::Cancelled);
-        // BUG: src/sink/driver.rs `cancel()` makes `Cancelled` visible (the state
-        // transition) before it records the terminal error with `set_terminal_error`, and
-        // drops the abandoned events (running user `Drop` code) in between. A `flush()`
-        // (or a terminator's `stop_and_wait`) that reads the state in that window finds a
-        // terminal state with no terminal error, and `Shared::terminal_result()` answers
-        // `Ok(())`: the flush reports success although its event was abandoned. The same
-        // ordering exists in `fail()` (close(), which wakes flush waiters, runs before
-        // `set_terminal_error`). Recording the terminal error before the transition would
-        // close the window.
+        // The terminal error is recorded before the state turns terminal: a flush that
+        // sees `Cancelled` also sees why.
         match flushed {
             Err(SinkError::DispatcherCancelled) => {}
             other => panic!("a flush of an abandoned event returned {other:?}"),

@@ -11,7 +11,7 @@ use event_listener::listener;
 
 use super::{Dispatch, Shared};
 use crate::error::{Cause, SinkError};
-use crate::lifecycle::State;
+use crate::lifecycle::{Operation, State};
 use crate::sync::{Arc, Ordering, lock};
 
 /// How many times the driver looks for work before it parks. Work that arrives within
@@ -30,11 +30,33 @@ pub(crate) enum Interrupt {
 /// Why the dispatch loop ended.
 enum Exit {
     /// A stop was requested and every accepted event is finished.
-    Stop { dirty: bool },
+    Stop { output: Output },
     /// The stop timeout passed during a dispatch; `abandoned` events of it are counted.
     TimedOut { abandoned: u64 },
     /// Dispatcher code panicked.
     Panicked(Cause),
+}
+
+/// Whether the dispatcher may hold output that it has not flushed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Output {
+    /// Flushed since the last dispatch.
+    Clean,
+    /// Dispatched since the last flush.
+    Dirty,
+    /// The last flush failed.
+    FlushFailed,
+}
+
+/// When the driver considers flushing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum When {
+    /// After a batch, with more events queued: only to serve a ticket.
+    AfterBatch,
+    /// The queue ran empty.
+    Idle,
+    /// The last flush of a stop.
+    Stop,
 }
 
 /// Cancels the sink if the driver is dropped before it finished.
@@ -63,45 +85,38 @@ impl<E> Drop for CancelGuard<E> {
 /// Any live state → Cancelled: queued and in-dispatch events are counted as failed, later
 /// pushes are revoked, every waiter gets `DispatcherCancelled`.
 fn cancel<E>(shared: &Shared<E>) {
-    let mut control = shared.lifecycle.lock();
-    let state = shared.state();
-    if state.is_terminal() {
+    let Some(operations) = end_live(shared, State::Cancelled, SinkError::DispatcherCancelled)
+    else {
         return;
-    }
-    shared
-        .lifecycle
-        .transition(&mut control, state, State::Cancelled)
-        .expect("state changed under the lifecycle lock");
-    shared.queue.close();
+    };
+    // Dropping the abandoned events runs user code: not under the lifecycle lock.
     shared.queue.abandon_all();
-    shared.set_terminal_error(SinkError::DispatcherCancelled);
-    let operations = [control.start.clone(), control.stop.clone()];
-    drop(control);
     for operation in operations.into_iter().flatten() {
         operation.complete(Some(SinkError::DispatcherCancelled));
     }
     shared.queue.progress.notify(usize::MAX);
 }
 
-/// Moves a live sink to `Failure` and completes the operations in flight with `error`.
-fn fail<E>(shared: &Shared<E>, error: SinkError) {
+/// Moves a live sink to the terminal state `to`, recording `error` first so that whoever
+/// sees the terminal state also sees why, and closes admission. Returns the operations
+/// left to complete, or `None` if the sink had already ended.
+fn end_live<E>(
+    shared: &Shared<E>,
+    to: State,
+    error: SinkError,
+) -> Option<[Option<Arc<Operation<SinkError>>>; 2]> {
     let mut control = shared.lifecycle.lock();
     let state = shared.state();
-    if shared
+    if state.is_terminal() {
+        return None;
+    }
+    shared.set_terminal_error(error);
+    shared
         .lifecycle
-        .transition(&mut control, state, State::Failure)
-        .is_err()
-    {
-        return;
-    }
+        .transition(&mut control, state, to)
+        .expect("state changed under the lifecycle lock");
     shared.queue.close();
-    shared.set_terminal_error(error.clone());
-    let operations = [control.start.clone(), control.stop.clone()];
-    drop(control);
-    for operation in operations.into_iter().flatten() {
-        operation.complete(Some(error.clone()));
-    }
-    shared.queue.progress.notify(usize::MAX);
+    Some([control.start.clone(), control.stop.clone()])
 }
 
 /// Runs the sink: waits for a start, runs the hooks, dispatches until a stop.
@@ -148,14 +163,15 @@ where
 
     let mut batch = Vec::with_capacity(shared.config.batch_size);
     match dispatch_loop(&shared, &mut dispatch, &mut batch).await {
-        Exit::Stop { mut dirty } => {
-            let flush_error = match serve_flushes(&shared, &mut dispatch, &mut dirty, true).await {
-                Ok(error) => error,
-                Err(Exit::Panicked(cause)) => {
-                    return end_in_failure(guard, SinkError::DispatcherPanicked(cause)).await;
-                }
-                Err(_) => Some(stop_timed_out(&shared, 0)),
-            };
+        Exit::Stop { mut output } => {
+            let flush_error =
+                match serve_flushes(&shared, &mut dispatch, &mut output, When::Stop).await {
+                    Ok(error) => error,
+                    Err(Exit::Panicked(cause)) => {
+                        return end_in_failure(guard, SinkError::DispatcherPanicked(cause)).await;
+                    }
+                    Err(_) => Some(stop_timed_out(&shared, 0)),
+                };
             let stop_error = match flush_error {
                 Some(error @ SinkError::StopTimedOut { .. }) => Some(error),
                 flush_error => match guarded(&shared, dispatch.on_stopped()).await {
@@ -190,6 +206,13 @@ fn stop_timed_out<E>(shared: &Shared<E>, abandoned: u64) -> SinkError {
 /// Stopping → Stopped, completing the stop with `error`.
 fn end_stopped<E>(mut guard: CancelGuard<E>, error: Option<SinkError>) {
     let shared = &guard.shared;
+    if let Some(error) = &error {
+        match error {
+            // Events were abandoned: flushes still waiting must not report success.
+            SinkError::StopTimedOut { .. } => shared.set_terminal_error(error.clone()),
+            _ => shared.record_error(error.clone()),
+        }
+    }
     let mut control = shared.lifecycle.lock();
     shared
         .lifecycle
@@ -197,12 +220,6 @@ fn end_stopped<E>(mut guard: CancelGuard<E>, error: Option<SinkError>) {
         .expect("state changed under the lifecycle lock");
     let stop = control.stop.clone();
     drop(control);
-    if let Some(error) = &error {
-        match error {
-            SinkError::StopTimedOut { .. } => shared.set_terminal_error(error.clone()),
-            _ => shared.record_error(error.clone()),
-        }
-    }
     if let Some(stop) = stop {
         stop.complete(error);
     }
@@ -210,10 +227,17 @@ fn end_stopped<E>(mut guard: CancelGuard<E>, error: Option<SinkError>) {
     guard.armed = false;
 }
 
-/// Live → Failure with `error`, then counts every event still pending as failed.
+/// Live → Failure with `error`; counts every event still pending as failed, then completes
+/// the operations in flight, so that their results come with final counters.
 async fn end_in_failure<E>(mut guard: CancelGuard<E>, error: SinkError) {
-    fail(&guard.shared, error);
-    abandon_rest(&guard.shared).await;
+    let shared = guard.shared.clone();
+    if let Some(operations) = end_live(&shared, State::Failure, error.clone()) {
+        abandon_rest(&shared).await;
+        for operation in operations.into_iter().flatten() {
+            operation.complete(Some(error.clone()));
+        }
+    }
+    shared.queue.progress.notify(usize::MAX);
     guard.armed = false;
 }
 
@@ -224,7 +248,7 @@ where
     D: Dispatch<E>,
 {
     let batch_size = shared.config.batch_size;
-    let mut dirty = false;
+    let mut output = Output::Clean;
     loop {
         while batch.len() < batch_size {
             match shared.queue.pop() {
@@ -235,9 +259,9 @@ where
         if batch.is_empty() {
             let state = shared.state();
             if state == State::Stopping && shared.queue.all_finished() {
-                return Exit::Stop { dirty };
+                return Exit::Stop { output };
             }
-            if let Err(exit) = serve_flushes(shared, dispatch, &mut dirty, true).await {
+            if let Err(exit) = serve_flushes(shared, dispatch, &mut output, When::Idle).await {
                 return exit;
             }
             if state == State::Running && !shared.has_handles() {
@@ -268,20 +292,21 @@ where
                 return Exit::TimedOut { abandoned: count };
             }
         }
-        dirty = true;
-        if let Err(exit) = serve_flushes(shared, dispatch, &mut dirty, false).await {
+        output = Output::Dirty;
+        if let Err(exit) = serve_flushes(shared, dispatch, &mut output, When::AfterBatch).await {
             return exit;
         }
     }
 }
 
-/// Flushes the dispatcher when the queue ran empty (`idle`) after dispatches, and serves
-/// the flush tickets whose events are all finished. Returns the flush error, if any.
+/// Flushes the dispatcher when the queue ran empty after dispatches, when a flush ticket is
+/// served, and at stop; serves the flush tickets whose events are all finished. Returns the
+/// flush error, if any.
 async fn serve_flushes<E, D>(
     shared: &Shared<E>,
     dispatch: &mut D,
-    dirty: &mut bool,
-    idle: bool,
+    output: &mut Output,
+    when: When,
 ) -> Result<Option<SinkError>, Exit>
 where
     E: Send + 'static,
@@ -293,18 +318,29 @@ where
     // Read after `requested`: covers the target of every ticket up to `requested`.
     let target = tickets.target.load(Ordering::Acquire);
     let serve = requested > served && shared.queue.finished() >= target;
-    if !(serve || (idle && *dirty)) {
+    let flush = match (*output, when) {
+        (Output::Clean, _) => false,
+        (Output::Dirty, When::Idle | When::Stop) | (Output::FlushFailed, When::Stop) => true,
+        // A served ticket flushes whatever output may still be buffered.
+        (Output::Dirty | Output::FlushFailed, _) => serve,
+    };
+    if !(serve || flush) {
         return Ok(None);
     }
     let mut error = None;
-    if *dirty {
+    if flush {
         match guarded(shared, dispatch.flush()).await {
             Ok(Ok(())) => {}
             Ok(Err(source)) => error = Some(SinkError::FlushFailed(Cause::from_error(source))),
             Err(Interrupt::Panicked(cause)) => return Err(Exit::Panicked(cause)),
             Err(Interrupt::TimedOut) => return Err(Exit::TimedOut { abandoned: 0 }),
         }
-        *dirty = false;
+        // After a failure output may still be buffered: the next flush request, or the
+        // stop, tries again; going idle does not.
+        *output = match error {
+            None => Output::Clean,
+            Some(_) => Output::FlushFailed,
+        };
     }
     if let Some(error) = &error {
         shared.record_error(error.clone());
