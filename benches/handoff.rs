@@ -999,15 +999,15 @@ fn print_summary() {
                     },
                 )
             };
-            let producer_allocs = mvx.producer_allocs as f64 / mvx.events as f64;
             let total_allocs = mvx.total_allocs as f64 / mvx.events as f64;
             eprintln!(
-                "| {regime} | {producers} | {} | {} | {} | {} | {:.6} ({}) | {:.6} ({}) |",
+                "| {regime} | {producers} | {} | {} | {} | {} | {} in {} events ({}) | {:.6} ({}) |",
                 ratio(Peer::Crossbeam, 1.5, true, |f| f.send_ns),
                 ratio(Peer::Crossbeam, 0.5, false, |f| f.meps),
                 ratio(Peer::TracingAppender, 3.0, false, |f| f.meps),
                 ratio(Peer::SlogAsync, 5.0, false, |f| f.meps),
-                producer_allocs,
+                mvx.producer_allocs,
+                mvx.events,
                 verdict(mvx.producer_allocs == 0),
                 total_allocs,
                 verdict(total_allocs <= 0.001),
