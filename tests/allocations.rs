@@ -71,6 +71,18 @@ fn log_allocates_nothing_in_steady_state() {
         let _ = sink.log(event(id)).unwrap();
     }
     sink.flush_blocking().unwrap();
+    // A thread's first blocking wait (a full queue under `Block`) allocates the thread's
+    // parker once; it is kept for the thread's life. Make that first wait happen here.
+    let event = event_listener::Event::new();
+    let listener = event.listen();
+    assert_eq!(
+        event_listener::Listener::wait_deadline(listener, std::time::Instant::now()),
+        None
+    );
+    let event = |id| Event {
+        id,
+        payload: [id; 3],
+    };
 
     let before_here = on_this_thread();
     let before_all = ALL.load(Ordering::Relaxed);
@@ -97,7 +109,8 @@ fn log_allocates_nothing_in_steady_state() {
             .queue_capacity(1)
             .overflow(OverflowPolicy::Drop),
     );
-    let refused = mvx::sink::AsyncSink::new(Discard, SinkConfig::default()).0;
+    // Never started: every event is refused. Its driver is kept (dropping it would cancel).
+    let (refused, _refused_driver) = mvx::sink::AsyncSink::new(Discard, SinkConfig::default());
     let start = full.start(); // the driver is never polled: the queue stays full
     assert_eq!(full.log(event(0)), Ok(LogOutcome::Accepted));
     let before_here = on_this_thread();

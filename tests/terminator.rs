@@ -707,14 +707,8 @@ fn terminate_after_a_failed_stop(runtime: Runtime) {
     assert_eq!(sink.state(), State::Stopped);
     assert_eq!(*delivered.lock().unwrap(), vec![0, 1, 2, 3]);
 
-    // BUG: `terminate()` documents `TerminateError::Stop` "when the component did not stop
-    // cleanly: a failed stop hook, ...", and returns it when it races with this very stop
-    // (`AsyncSink::stop_and_wait` waits on the stop operation while `Stopping`). Once the
-    // stop has finished, though, it returns `Ok(())`: `stop_and_wait` answers a `Stopped`
-    // sink with `Shared::terminal_result()`, and `end_stopped` (src/sink/driver.rs) records
-    // an `OnStoppedHookFailed` stop error only in `last_error`, not as the terminal error.
-    // The outcome of "stop, then terminate" thus depends on timing. Expected: the stop
-    // operation's error, as while `Stopping`.
+    // The stop already finished: terminate reports its result, as it would have while
+    // the stop was in progress.
     let outcome = terminator.terminate();
     assert_on_stopped_failed(&outcome);
     assert!(!thread.is_alive(), "{thread:?}");

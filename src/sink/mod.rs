@@ -516,7 +516,8 @@ impl<E> AsyncSink<E> {
                 Err(SinkError::InvalidState { .. }) => self.wait_stop_operation(),
                 other => other,
             },
-            State::Stopping => self.wait_stop_operation(),
+            // A stop already requested or finished: its result, whoever asked for it.
+            State::Stopping | State::Stopped => self.wait_stop_operation(),
             _ => self.shared.terminal_result(),
         }
     }
