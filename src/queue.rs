@@ -29,7 +29,7 @@ use std::fmt;
 use concurrent_queue::{ConcurrentQueue, PushError};
 use event_listener::Event;
 
-use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering, Signal};
 
 /// The pending-event limit of a sink when none is configured.
 ///
@@ -107,24 +107,34 @@ const CLOSED: u64 = 1 << 63;
 /// The outcome of a slot reservation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Reserve {
-    /// A slot is reserved; `pending` counts it.
-    Reserved { pending: u64 },
+    /// A slot is reserved: the `slot`-th ever (counting from 1).
+    Reserved { slot: u64 },
     /// The pending-event limit is reached.
     Full,
     /// Admission is closed.
     Closed,
 }
 
+/// The producers' side of the queue: one cache line, written by producers only.
+#[derive(Debug)]
+struct Admission {
+    /// `CLOSED` bit and the number of slots ever reserved.
+    word: AtomicU64,
+    /// A value `Queue::finished` had, so a lower bound of it.
+    finished_hint: AtomicU64,
+    high_watermark: AtomicU64,
+    capacity: u64,
+}
+
 /// The ring, the admission word, the counters and the wake-ups of one sink.
 pub(crate) struct Queue<E> {
-    /// `CLOSED` bit and the number of slots ever reserved.
-    admission: CachePadded<AtomicU64>,
+    /// What producers read and write on every event, on a line of their own.
+    admission: CachePadded<Admission>,
     /// Events finished (delivered + failed); written by the driver only.
     finished: CachePadded<AtomicU64>,
     /// Set while the driver is parked waiting for work.
     driver_sleeping: CachePadded<AtomicBool>,
     ring: ConcurrentQueue<E>,
-    capacity: u64,
     delivered: AtomicU64,
     failed: AtomicU64,
     dropped: AtomicU64,
@@ -132,11 +142,10 @@ pub(crate) struct Queue<E> {
     revoked: AtomicU64,
     /// Events popped by the driver and not finished yet.
     in_dispatch: AtomicU64,
-    high_watermark: AtomicU64,
     /// Wakes the driver.
     pub(crate) work: Event,
     /// Wakes producers waiting for room and flush waiters.
-    pub(crate) progress: Event,
+    pub(crate) progress: Signal,
 }
 
 impl<E> Queue<E> {
@@ -145,75 +154,89 @@ impl<E> Queue<E> {
     pub(crate) fn new(capacity: usize) -> Self {
         let capacity = capacity.clamp(1, MAX_QUEUE_CAPACITY);
         Self {
-            admission: CachePadded(AtomicU64::new(CLOSED)),
+            admission: CachePadded(Admission {
+                word: AtomicU64::new(CLOSED),
+                finished_hint: AtomicU64::new(0),
+                high_watermark: AtomicU64::new(0),
+                capacity: capacity as u64,
+            }),
             finished: CachePadded(AtomicU64::new(0)),
             driver_sleeping: CachePadded(AtomicBool::new(false)),
             ring: ConcurrentQueue::bounded(capacity),
-            capacity: capacity as u64,
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             revoked: AtomicU64::new(0),
             in_dispatch: AtomicU64::new(0),
-            high_watermark: AtomicU64::new(0),
             work: Event::new(),
-            progress: Event::new(),
+            progress: Signal::new(),
         }
     }
 
     #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
-        self.capacity as usize
+        self.admission.capacity as usize
     }
 
     /// Starts accepting events.
     pub(crate) fn open(&self) {
-        self.admission.fetch_and(!CLOSED, Ordering::AcqRel);
+        self.admission.word.fetch_and(!CLOSED, Ordering::AcqRel);
     }
 
     /// Stops accepting events; returns how many slots were ever reserved. Every one of
     /// them is pushed, or revoked, by the producer that reserved it.
     pub(crate) fn close(&self) -> u64 {
-        let word = self.admission.fetch_or(CLOSED, Ordering::AcqRel);
+        let word = self.admission.word.fetch_or(CLOSED, Ordering::AcqRel);
         // Producers blocked for room must see that admission closed.
-        self.progress.notify(usize::MAX);
+        self.progress.notify_all();
         word & !CLOSED
     }
 
     /// Reserves one pending slot, unless the limit is reached or admission is closed.
     pub(crate) fn try_reserve(&self) -> Reserve {
-        let mut word = self.admission.load(Ordering::Acquire);
+        let admission = &self.admission;
+        let mut word = admission.word.load(Ordering::Acquire);
         loop {
             if word & CLOSED != 0 {
                 return Reserve::Closed;
             }
-            let finished = self.finished.load(Ordering::Acquire);
-            // `finished` may be newer than `word`; the compare-and-swap then fails anyway.
-            let pending = word.saturating_sub(finished);
-            if pending >= self.capacity {
+            // Pending is at most `word - hint`: the hint is a value `finished` had. Only when
+            // that bound reaches the limit is the driver's counter itself read — a line the
+            // driver writes after every batch, which would otherwise cost every event a
+            // cache miss. (`finished` may be newer than `word`: the compare-and-swap then
+            // fails anyway.)
+            let hint = admission.finished_hint.load(Ordering::Relaxed);
+            if word.saturating_sub(hint) >= admission.capacity
+                && word.saturating_sub(self.refresh_finished_hint()) >= admission.capacity
+            {
                 return Reserve::Full;
             }
-            match self.admission.compare_exchange_weak(
+            match admission.word.compare_exchange_weak(
                 word,
                 word + 1,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => {
-                    return Reserve::Reserved {
-                        pending: pending + 1,
-                    };
-                }
+                Ok(_) => return Reserve::Reserved { slot: word + 1 },
                 Err(actual) => word = actual,
             }
         }
     }
 
-    /// Pushes an event into a reserved slot and wakes the driver if it sleeps.
+    /// Reads the driver's `finished` counter and records it as the producers' hint.
+    fn refresh_finished_hint(&self) -> u64 {
+        let finished = self.finished.load(Ordering::Acquire);
+        self.admission
+            .finished_hint
+            .fetch_max(finished, Ordering::Relaxed);
+        finished
+    }
+
+    /// Pushes an event into its reserved slot and wakes the driver if it sleeps.
     ///
     /// Fails, handing the event back, only when the driver is gone (the ring is closed);
     /// the reservation is then revoked.
-    pub(crate) fn push(&self, event: E, pending: u64) -> Result<(), E> {
+    pub(crate) fn push(&self, event: E, slot: u64) -> Result<(), E> {
         match self.ring.push(event) {
             Ok(()) => {}
             Err(PushError::Closed(event)) | Err(PushError::Full(event)) => {
@@ -223,12 +246,26 @@ impl<E> Queue<E> {
         }
         // The push is a SeqCst compare-and-swap on the ring's tail, and the driver stores
         // `driver_sleeping` (SeqCst) before it re-checks the tail (SeqCst): either this load
-        // sees the driver asleep, or the driver's check sees the event.
-        if self.driver_sleeping.load(Ordering::SeqCst) {
+        // sees the driver asleep, or the driver's check sees the event. The first producer
+        // to see it asleep clears the flag and wakes it; the others skip the notification,
+        // which takes a lock.
+        if self.driver_sleeping.load(Ordering::SeqCst)
+            && self.driver_sleeping.swap(false, Ordering::SeqCst)
+        {
             self.work.notify(1);
         }
-        if pending > self.high_watermark.load(Ordering::Relaxed) {
-            self.high_watermark.fetch_max(pending, Ordering::Relaxed);
+        // The watermark moves only when the cheap bound exceeds it; then the exact pending
+        // count is taken.
+        let admission = &self.admission;
+        let high_watermark = admission.high_watermark.load(Ordering::Relaxed);
+        let hint = admission.finished_hint.load(Ordering::Relaxed);
+        if slot.saturating_sub(hint) > high_watermark {
+            let pending = slot.saturating_sub(self.refresh_finished_hint());
+            if pending > high_watermark {
+                admission
+                    .high_watermark
+                    .fetch_max(pending, Ordering::Relaxed);
+            }
         }
         Ok(())
     }
@@ -262,12 +299,12 @@ impl<E> Queue<E> {
         self.in_dispatch.store(0, Ordering::Relaxed);
         self.finished
             .fetch_add(delivered + failed, Ordering::AcqRel);
-        self.progress.notify(usize::MAX);
+        self.progress.notify_all();
     }
 
     /// Slots ever reserved, including those still being pushed.
     pub(crate) fn reserved(&self) -> u64 {
-        self.admission.load(Ordering::Acquire) & !CLOSED
+        self.admission.word.load(Ordering::Acquire) & !CLOSED
     }
 
     /// Events finished (delivered + failed).
@@ -309,8 +346,8 @@ impl<E> Queue<E> {
             failed,
             dropped: self.dropped.load(Ordering::Acquire),
             pending: accepted.saturating_sub(delivered + failed),
-            capacity: self.capacity as usize,
-            high_watermark: self.high_watermark.load(Ordering::Relaxed) as usize,
+            capacity: self.admission.capacity as usize,
+            high_watermark: self.admission.high_watermark.load(Ordering::Relaxed) as usize,
         }
     }
 }
@@ -324,17 +361,17 @@ mod tests {
         let queue = Queue::<u32>::new(2);
         assert_eq!(queue.try_reserve(), Reserve::Closed);
         queue.open();
-        assert_eq!(queue.try_reserve(), Reserve::Reserved { pending: 1 });
+        assert_eq!(queue.try_reserve(), Reserve::Reserved { slot: 1 });
         queue.push(1, 1).unwrap();
-        assert_eq!(queue.try_reserve(), Reserve::Reserved { pending: 2 });
+        assert_eq!(queue.try_reserve(), Reserve::Reserved { slot: 2 });
         queue.push(2, 2).unwrap();
         assert_eq!(queue.try_reserve(), Reserve::Full);
         assert_eq!(queue.pop(), Some(1));
         // Popped but not finished: still pending.
         assert_eq!(queue.try_reserve(), Reserve::Full);
         queue.finish(1, 0);
-        assert_eq!(queue.try_reserve(), Reserve::Reserved { pending: 2 });
-        queue.push(3, 2).unwrap();
+        assert_eq!(queue.try_reserve(), Reserve::Reserved { slot: 3 });
+        queue.push(3, 3).unwrap();
         assert_eq!(queue.close(), 3);
         assert_eq!(queue.try_reserve(), Reserve::Closed);
         let stats = queue.stats();
@@ -358,15 +395,15 @@ mod tests {
     fn abandoning_revokes_later_pushes() {
         let queue = Queue::<u32>::new(4);
         queue.open();
-        let Reserve::Reserved { pending } = queue.try_reserve() else {
+        let Reserve::Reserved { slot } = queue.try_reserve() else {
             panic!("no slot")
         };
-        queue.push(7, pending).unwrap();
-        let Reserve::Reserved { pending } = queue.try_reserve() else {
+        queue.push(7, slot).unwrap();
+        let Reserve::Reserved { slot } = queue.try_reserve() else {
             panic!("no slot")
         };
         assert_eq!(queue.abandon_all(), 1);
-        assert_eq!(queue.push(8, pending), Err(8));
+        assert_eq!(queue.push(8, slot), Err(8));
         let stats = queue.stats();
         assert_eq!((stats.accepted, stats.failed, stats.pending), (1, 1, 0));
         assert!(queue.all_finished());

@@ -4,12 +4,14 @@
 //! models (`RUSTFLAGS="--cfg loom"`) exercise the real code rather than a copy of it.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+pub(crate) use loom::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence,
+};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -40,5 +42,58 @@ impl<T> std::ops::Deref for CachePadded<T> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.0
+    }
+}
+
+/// An [`Event`](event_listener::Event) that costs its notifier a fence and a load, not a
+/// lock, while nobody waits.
+///
+/// A waiter [`enter`](Signal::enter)s, registers a listener on [`event`](Signal::event),
+/// calls [`settle`](Signal::settle), re-checks its condition and only then waits. A notifier
+/// changes the condition, then calls [`notify_all`](Signal::notify_all). Either the
+/// notifier sees the waiter (the two fences are ordered that way) and notifies it, or the
+/// waiter's re-check sees the change.
+#[derive(Debug, Default)]
+pub(crate) struct Signal {
+    event: event_listener::Event,
+    waiters: AtomicUsize,
+}
+
+impl Signal {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn event(&self) -> &event_listener::Event {
+        &self.event
+    }
+
+    /// Counts a waiter until the returned guard is dropped.
+    pub(crate) fn enter(&self) -> Waiting<'_> {
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        Waiting(self)
+    }
+
+    /// Orders a waiter's registration before its re-check.
+    pub(crate) fn settle(&self) {
+        fence(Ordering::SeqCst);
+    }
+
+    /// Wakes every waiter.
+    pub(crate) fn notify_all(&self) {
+        fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::Relaxed) != 0 {
+            self.event.notify(usize::MAX);
+        }
+    }
+}
+
+/// A waiter counted by a [`Signal`].
+#[derive(Debug)]
+pub(crate) struct Waiting<'a>(&'a Signal);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiters.fetch_sub(1, Ordering::Relaxed);
     }
 }

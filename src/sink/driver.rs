@@ -14,10 +14,18 @@ use crate::error::{Cause, SinkError};
 use crate::lifecycle::{Operation, State};
 use crate::sync::{Arc, Ordering, lock};
 
-/// How many times the driver looks for work before it parks. Work that arrives within
-/// these few hundred nanoseconds costs no wake-up; a burst is drained in batches without
-/// parking in between.
-const SPINS_BEFORE_PARKING: u32 = 64;
+/// How long the driver keeps looking for work before it parks: `SPIN_ROUNDS` checks,
+/// separated by 1, 2, 4, … CPU pause instructions (255 in all, a microsecond or two). Work
+/// that arrives meanwhile costs no wake-up. The pauses between checks leave the ring's lines
+/// to the producers, so that a burst accumulates and is drained as one batch rather than
+/// fought over event by event.
+pub(crate) const SPIN_ROUNDS: u32 = 8;
+
+/// A batch smaller than this was taken from a nearly empty ring…
+const SMALL_BATCH: u64 = 64;
+
+/// …and the driver then pauses for this many CPU pause instructions before the next one.
+const BATCH_PAUSE: u32 = 256;
 
 /// How a user future ended other than by returning.
 pub(crate) enum Interrupt {
@@ -94,7 +102,7 @@ fn cancel<E>(shared: &Shared<E>) {
     for operation in operations.into_iter().flatten() {
         operation.complete(Some(SinkError::DispatcherCancelled));
     }
-    shared.queue.progress.notify(usize::MAX);
+    shared.queue.progress.notify_all();
 }
 
 /// Moves a live sink to the terminal state `to`, recording `error` first so that whoever
@@ -223,7 +231,7 @@ fn end_stopped<E>(mut guard: CancelGuard<E>, error: Option<SinkError>) {
     if let Some(stop) = stop {
         stop.complete(error);
     }
-    shared.queue.progress.notify(usize::MAX);
+    shared.queue.progress.notify_all();
     guard.armed = false;
 }
 
@@ -237,7 +245,7 @@ async fn end_in_failure<E>(mut guard: CancelGuard<E>, error: SinkError) {
             operation.complete(Some(error.clone()));
         }
     }
-    shared.queue.progress.notify(usize::MAX);
+    shared.queue.progress.notify_all();
     guard.armed = false;
 }
 
@@ -296,6 +304,14 @@ where
         if let Err(exit) = serve_flushes(shared, dispatch, &mut output, When::AfterBatch).await {
             return exit;
         }
+        if count < SMALL_BATCH {
+            // The ring was nearly empty: producers and driver are working on the same few
+            // slots. Give the producers the ring for a moment, without touching it, so the
+            // next batch is larger and the slots are not fought over event by event.
+            for _ in 0..BATCH_PAUSE {
+                std::hint::spin_loop();
+            }
+        }
     }
 }
 
@@ -350,7 +366,7 @@ where
             *lock(&tickets.failure) = Some((served, requested, error.clone()));
         }
         tickets.served.store(requested, Ordering::Release);
-        shared.queue.progress.notify(usize::MAX);
+        shared.queue.progress.notify_all();
     }
     Ok(error)
 }
@@ -375,6 +391,13 @@ async fn abandon_rest<E>(shared: &Shared<E>) -> u64 {
     }
 }
 
+/// Waits `2^round` CPU pause instructions without touching shared memory.
+pub(crate) fn pause(round: u32) {
+    for _ in 0..1u32 << round {
+        std::hint::spin_loop();
+    }
+}
+
 /// Whether the driver has something to do besides sleeping.
 fn has_work<E>(shared: &Shared<E>, expected: State) -> bool {
     let state = shared.state();
@@ -388,11 +411,11 @@ fn has_work<E>(shared: &Shared<E>, expected: State) -> bool {
 /// Returns when there is work: spins briefly, then parks until a producer, a lifecycle
 /// operation or a flush request wakes the driver.
 async fn wait_for_work<E>(shared: &Shared<E>, expected: State) {
-    for _ in 0..SPINS_BEFORE_PARKING {
+    for round in 0..SPIN_ROUNDS {
+        pause(round);
         if has_work(shared, expected) {
             return;
         }
-        std::hint::spin_loop();
     }
     listener!(shared.queue.work => woken);
     shared.queue.set_driver_sleeping(true);

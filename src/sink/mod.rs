@@ -319,7 +319,19 @@ impl<E: Send + 'static> AsyncSink<E> {
                 Err(LogError::QueueOverflow(back)) => event = back,
                 other => return other,
             }
-            listener!(self.shared.queue.progress => room);
+            // The driver frees a batch of slots at a time, usually within microseconds:
+            // retry with growing pauses before parking, so that neither side pays a wake-up.
+            for round in 0..driver::SPIN_ROUNDS {
+                driver::pause(round);
+                match self.try_accept(event, OverflowPolicy::RaiseError) {
+                    Err(LogError::QueueOverflow(back)) => event = back,
+                    other => return other,
+                }
+            }
+            let progress = &self.shared.queue.progress;
+            let _waiting = progress.enter();
+            listener!(progress.event() => room);
+            progress.settle();
             match self.try_accept(event, OverflowPolicy::RaiseError) {
                 Err(LogError::QueueOverflow(back)) => event = back,
                 other => return other,
@@ -341,7 +353,10 @@ impl<E: Send + 'static> AsyncSink<E> {
                 Err(LogError::QueueOverflow(back)) => event = back,
                 other => return other,
             }
-            listener!(self.shared.queue.progress => room);
+            let progress = &self.shared.queue.progress;
+            let _waiting = progress.enter();
+            listener!(progress.event() => room);
+            progress.settle();
             match self.try_accept(event, OverflowPolicy::RaiseError) {
                 Err(LogError::QueueOverflow(back)) => event = back,
                 other => return other,
@@ -362,7 +377,7 @@ impl<E: Send + 'static> AsyncSink<E> {
             reserve = queue.try_reserve();
         }
         match reserve {
-            Reserve::Reserved { pending } => match queue.push(event, pending) {
+            Reserve::Reserved { slot } => match queue.push(event, slot) {
                 Ok(()) => Ok(LogOutcome::Accepted),
                 Err(event) => Err(LogError::NotAccepting {
                     event,
@@ -424,7 +439,10 @@ impl<E> AsyncSink<E> {
             if let Some(result) = self.flush_result(ticket) {
                 return result;
             }
-            listener!(self.shared.queue.progress => served);
+            let progress = &self.shared.queue.progress;
+            let _waiting = progress.enter();
+            listener!(progress.event() => served);
+            progress.settle();
             if let Some(result) = self.flush_result(ticket) {
                 return result;
             }
@@ -445,7 +463,10 @@ impl<E> AsyncSink<E> {
             if let Some(result) = self.flush_result(ticket) {
                 return result;
             }
-            listener!(self.shared.queue.progress => served);
+            let progress = &self.shared.queue.progress;
+            let _waiting = progress.enter();
+            listener!(progress.event() => served);
+            progress.settle();
             if let Some(result) = self.flush_result(ticket) {
                 return result;
             }
