@@ -52,6 +52,13 @@
 //!   the driver has its own wake-up, which costs a producer one load while the driver is
 //!   awake. The pending limit is enforced before the ring by a reservation word, so the
 //!   ring is never full when pushed to.
+//! - **Batching over latency, by microseconds.** The driver takes every queued event up to
+//!   `batch_size` in one batch. When a batch was small (the ring nearly empty), it waits a
+//!   few hundred CPU pause instructions before taking the next, and before parking it looks
+//!   for work a little longer; producers blocked on a full queue likewise retry briefly before
+//!   parking. An event may thus wait a microsecond or two longer to be dispatched, and in
+//!   exchange producers and driver do not fight over the same ring slots event by event
+//!   (see BENCHMARKS.md).
 //! - **Acceptance while starting.** Events are accepted in `Starting` as well as `Running`
 //!   and dispatched once the start hook succeeds; if it fails, they are counted as failed.
 //! - **Panics.** A panic in `dispatch`, `dispatch_batch` or `flush` moves the sink to
