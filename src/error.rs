@@ -53,6 +53,14 @@ pub enum ErrorReason {
     CalledFromRuntimeThread,
     /// The runtime thread panicked.
     RuntimePanicked,
+    /// A name (of a metric, a recorder, an instrument) is already taken.
+    DuplicateName,
+    /// A name is taken by something of another kind or type.
+    NameConflict,
+    /// A metric's `handle_event` or `snapshot` panicked; the metric is disabled.
+    MetricPanicked,
+    /// An argument was rejected (an empty name, an invalid bucket list).
+    InvalidArgument,
     /// Anything else.
     Unexpected,
 }
@@ -75,6 +83,10 @@ impl ErrorReason {
             Self::ThreadSpawnFailed => "THREAD_SPAWN_FAILED",
             Self::CalledFromRuntimeThread => "CALLED_FROM_RUNTIME_THREAD",
             Self::RuntimePanicked => "RUNTIME_PANICKED",
+            Self::DuplicateName => "DUPLICATE_NAME",
+            Self::NameConflict => "NAME_CONFLICT",
+            Self::MetricPanicked => "METRIC_PANICKED",
+            Self::InvalidArgument => "INVALID_ARGUMENT",
             Self::Unexpected => "UNEXPECTED",
         }
     }

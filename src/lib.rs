@@ -78,6 +78,7 @@
 
 pub mod error;
 pub mod lifecycle;
+pub mod metrics;
 pub mod queue;
 pub mod rt;
 pub mod sink;

@@ -1271,6 +1271,10 @@ fn error_reason_codes_are_the_documented_upper_case_strings() {
             "CALLED_FROM_RUNTIME_THREAD",
         ),
         (ErrorReason::RuntimePanicked, "RUNTIME_PANICKED"),
+        (ErrorReason::DuplicateName, "DUPLICATE_NAME"),
+        (ErrorReason::NameConflict, "NAME_CONFLICT"),
+        (ErrorReason::MetricPanicked, "METRIC_PANICKED"),
+        (ErrorReason::InvalidArgument, "INVALID_ARGUMENT"),
         (ErrorReason::Unexpected, "UNEXPECTED"),
     ];
     for (reason, code) in codes {

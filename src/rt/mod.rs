@@ -33,6 +33,7 @@ use std::thread::{JoinHandle, ThreadId};
 use futures::task::{FutureObj, Spawn};
 
 use crate::error::{Cause, CreateError, SinkError, TerminateError};
+use crate::lifecycle::WaitHandle;
 use crate::sink::{AsyncSink, Dispatch, SinkConfig};
 use crate::sync::{Arc, Mutex, lock};
 
@@ -80,7 +81,7 @@ impl RuntimeThread {
         }
     }
 
-    fn shutdown_and_join(&self) -> Result<(), TerminateError> {
+    pub(crate) fn shutdown_and_join(&self) -> Result<(), TerminateError> {
         self.shutdown();
         self.join()
     }
@@ -180,14 +181,13 @@ impl fmt::Debug for Terminator {
     }
 }
 
-/// Builds a sink on the runtime (its driver task builds it when first polled), starts it,
-/// waits for the start result, and returns it with its terminator.
-pub(crate) fn create_sink<E, D, S>(
+/// Builds a sink on the executor behind `spawner` — the driver's task builds it when first
+/// polled — and starts it. Returns the sink and its start handle without waiting.
+pub(crate) fn build_on<E, D, S>(
     spawner: &S,
-    runtime: RuntimeThread,
     dispatch: D,
     config: SinkConfig,
-) -> Result<(AsyncSink<E>, Terminator), CreateError>
+) -> Result<(AsyncSink<E>, WaitHandle), CreateError>
 where
     E: Send + 'static,
     D: Dispatch<E>,
@@ -201,13 +201,31 @@ where
             driver.await;
         }
     };
-    if spawner.spawn_obj(FutureObj::new(Box::new(task))).is_err() {
-        let _ = runtime.shutdown_and_join();
-        return Err(SinkError::EventLoopUnavailable.into());
-    }
-    let Ok((sink, start)) = built_rx.recv() else {
-        let _ = runtime.shutdown_and_join();
-        return Err(CreateError::RuntimeGone);
+    spawner
+        .spawn_obj(FutureObj::new(Box::new(task)))
+        .map_err(|_| SinkError::EventLoopUnavailable)?;
+    built_rx.recv().map_err(|_| CreateError::RuntimeGone)
+}
+
+/// Builds a sink on the runtime, starts it, waits for the start result, and returns it with
+/// its terminator.
+pub(crate) fn create_sink<E, D, S>(
+    spawner: &S,
+    runtime: RuntimeThread,
+    dispatch: D,
+    config: SinkConfig,
+) -> Result<(AsyncSink<E>, Terminator), CreateError>
+where
+    E: Send + 'static,
+    D: Dispatch<E>,
+    S: Spawn + ?Sized,
+{
+    let (sink, start) = match build_on(spawner, dispatch, config) {
+        Ok(built) => built,
+        Err(error) => {
+            let _ = runtime.shutdown_and_join();
+            return Err(error);
+        }
     };
     let started = start.wait();
     let stopper = sink.clone();

@@ -52,29 +52,64 @@ where
     E: Send + 'static,
     D: Dispatch<E>,
 {
+    let (spawner, runtime) = spawn_executor(config.thread_name("smol"))?;
+    create_sink(&spawner, runtime, dispatch, config)
+}
+
+/// Spawns a thread running a smol executor; returns its spawner and the thread.
+pub(crate) fn spawn_executor(name: String) -> Result<(SmolSpawner, RuntimeThread), CreateError> {
     let executor = Arc::new(smol::Executor::new());
     let (shutdown_tx, shutdown_rx) = async_channel::bounded::<()>(1);
     let runner = executor.clone();
+    let closer = shutdown_tx.clone();
     let runtime = RuntimeThread::spawn(
-        config.thread_name("smol"),
+        name,
         move || {
             smol::block_on(runner.run(async move {
                 let _ = shutdown_rx.recv().await;
             }));
         },
         move || {
-            shutdown_tx.close();
+            closer.close();
         },
     )?;
-    create_sink(&SmolSpawner(executor), runtime, dispatch, config)
+    Ok((
+        SmolSpawner {
+            executor,
+            shutdown: shutdown_tx,
+        },
+        runtime,
+    ))
 }
 
-/// Spawns detached tasks on a smol executor.
-struct SmolSpawner(Arc<smol::Executor<'static>>);
+/// Spawns detached tasks on the smol executor of an mvx runtime thread; refuses once the
+/// runtime is shut down.
+#[derive(Clone)]
+pub(crate) struct SmolSpawner {
+    executor: Arc<smol::Executor<'static>>,
+    shutdown: async_channel::Sender<()>,
+}
 
 impl Spawn for SmolSpawner {
     fn spawn_obj(&self, future: FutureObj<'static, ()>) -> Result<(), SpawnError> {
-        self.0.spawn(future).detach();
+        self.status()?;
+        self.executor.spawn(future).detach();
         Ok(())
+    }
+
+    fn status(&self) -> Result<(), SpawnError> {
+        if self.shutdown.is_closed() {
+            Err(SpawnError::shutdown())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl std::fmt::Debug for SmolSpawner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmolSpawner")
+            .field("closed", &self.shutdown.is_closed())
+            .finish()
     }
 }

