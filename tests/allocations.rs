@@ -1,4 +1,5 @@
-//! `log()` does not allocate: proved with a counting global allocator.
+//! `log()` and `register_event()` do not allocate: proved with a counting global
+//! allocator.
 //!
 //! One test function only, so that no other test of this binary allocates while the
 //! overall count is taken.
@@ -9,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use mvx::State;
 use mvx::error::LogError;
+use mvx::metrics::{Metric, MetricEvent, MetricKind, MetricsRuntime, Snapshot};
 use mvx::queue::{LogOutcome, OverflowPolicy};
 use mvx::sink::{Discard, SinkConfig};
 
@@ -127,4 +129,66 @@ fn log_allocates_nothing_in_steady_state() {
     assert_eq!(on_this_thread() - before_here, 0, "a refusal allocated");
     assert_eq!(full.stats().dropped, 10_000);
     drop((start, driver));
+
+    // A recorder's register_event: the same path, plus the metrics applied on the driver.
+    let runtime = MetricsRuntime::new().unwrap();
+    let recorder = runtime
+        .create_recorder_with::<Event>(
+            "allocations",
+            SinkConfig::default()
+                .queue_capacity(1024)
+                .overflow(OverflowPolicy::Block),
+        )
+        .unwrap();
+    recorder.register_metric(Sum::default()).unwrap();
+    for id in 0..10_000 {
+        assert_eq!(recorder.register_event(event(id)), Ok(LogOutcome::Accepted));
+    }
+    futures::executor::block_on(recorder.snapshot_now()).unwrap();
+    let before_here = on_this_thread();
+    let before_all = ALL.load(Ordering::Relaxed);
+    for id in 0..EVENTS {
+        assert_eq!(recorder.register_event(event(id)), Ok(LogOutcome::Accepted));
+    }
+    let producer_allocations = on_this_thread() - before_here;
+    recorder.sink().flush_blocking().unwrap();
+    let overall_allocations = ALL.load(Ordering::Relaxed) - before_all;
+    assert_eq!(
+        producer_allocations, 0,
+        "register_event allocated on the producer"
+    );
+    assert!(
+        overall_allocations * 1_000 <= EVENTS,
+        "{overall_allocations} allocations for {EVENTS} recorded events overall"
+    );
+    runtime.shutdown().unwrap();
+    assert_eq!(
+        recorder.snapshots()["sum"].get("events"),
+        Some((10_000 + EVENTS).into())
+    );
+}
+
+impl MetricEvent for Event {
+    fn event_type(&self) -> &str {
+        "event"
+    }
+}
+
+/// Counts events: applying an event allocates nothing.
+#[derive(Default)]
+struct Sum(u64);
+
+impl Metric<Event> for Sum {
+    fn name(&self) -> &str {
+        "sum"
+    }
+
+    fn handle_event(&mut self, _: &Event) -> bool {
+        self.0 += 1;
+        true
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot::new("sum", MetricKind::Counter).with("events", self.0)
+    }
 }
