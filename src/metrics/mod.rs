@@ -20,15 +20,15 @@
 //! metric that panics is disabled: it misses every later event, and the panic is reported
 //! in [`MetricsRecorder::last_error`] and [`MetricsRecorder::disabled_metrics`].
 
-// mod instruments;
+mod instruments;
 mod recorder;
-// mod registry;
+mod registry;
 mod runtime;
 mod snapshot;
 
-// pub use self::instruments::{Counter, Gauge, Histogram};
+pub use self::instruments::{Counter, Gauge, Histogram};
 pub use self::recorder::{Metric, MetricEvent, MetricHookError, MetricsRecorder, RecorderError};
-// pub use self::registry::{Registry, RegistryError};
+pub use self::registry::{Registry, RegistryError};
 pub use self::runtime::{MetricsRuntime, ShutdownError};
 pub use self::snapshot::{MetricKind, Snapshot, Snapshots, Value};
 
