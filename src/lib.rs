@@ -27,12 +27,48 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Metrics work the same way: user-defined events, user-defined aggregation, snapshots on
+//! demand, on a runtime thread mvx owns.
+//!
+//! ```
+//! use mvx::metrics::{Metric, MetricEvent, MetricKind, MetricsRuntime, Snapshot};
+//!
+//! enum Save { Ok, Failed }
+//! impl MetricEvent for Save {
+//!     fn event_type(&self) -> &str { "save" }
+//! }
+//!
+//! #[derive(Default)]
+//! struct Saves { ok: u64, failed: u64 }
+//! impl Metric<Save> for Saves {
+//!     fn name(&self) -> &str { "saves" }
+//!     fn handle_event(&mut self, event: &Save) -> bool {
+//!         match event { Save::Ok => self.ok += 1, Save::Failed => self.failed += 1 }
+//!         true
+//!     }
+//!     fn snapshot(&self) -> Snapshot {
+//!         Snapshot::new("saves", MetricKind::Counter)
+//!             .with("ok_total", self.ok)
+//!             .with("failed_total", self.failed)
+//!     }
+//! }
+//!
+//! let runtime = MetricsRuntime::new()?;                      // owns one thread
+//! let recorder = runtime.create_recorder::<Save>("storage")?;
+//! recorder.register_metric(Saves::default())?;
+//! recorder.register_event(Save::Ok).unwrap();                // no allocation
+//! let snapshots = futures::executor::block_on(recorder.snapshot_now())?; // a barrier
+//! assert_eq!(snapshots["saves"].get("ok_total"), Some(1u64.into()));
+//! runtime.shutdown()?;                                       // idempotent
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Map
 //!
 //! | layer | modules | what |
 //! |---|---|---|
 //! | core | [`lifecycle`], [`queue`], [`error`] | state machine, wait handles, exact pending-event accounting, errors with reason codes; no executor, no thread, no I/O |
-//! | components | [`sink`] | a handle (`Clone + Send + Sync`) plus a driver future |
+//! | components | [`sink`], [`metrics`] | a handle (`Clone + Send + Sync`) plus a driver future; lock-free instruments |
 //! | adapters | [`rt`] | run a driver on smol or on a dedicated thread; [`rt::Terminator`] |
 //!
 //! # Features
@@ -68,6 +104,12 @@
 //!   as `failed`, so `accepted == delivered + failed + pending` holds on every path.
 //! - **Dropping handles.** When the last `AsyncSink` handle is dropped, a running sink
 //!   stops as if `stop()` were called; a `Virgin` one lets its driver finish.
+//! - **Recorders are sinks.** A `MetricsRecorder` is an `AsyncSink` whose dispatcher applies
+//!   each event to the registered metrics under a lock; `snapshots()` takes that lock and
+//!   asks each metric for its snapshot, `snapshot_now()` is `flush()` followed by
+//!   `snapshots()`. A metric that panics is disabled and reported; the recorder and its other
+//!   metrics go on (unlike a sink's dispatcher, whose panic fails the sink). Metrics may
+//!   have an `on_stopped` hook, whose errors a stop (and `MetricsRuntime::shutdown`) report.
 //! - **Errors** keep their cause in `source()` rather than repeating it in the message;
 //!   [`error::Report`] prints the chain on one line.
 //! - **Panic strategy.** Catching panics needs `panic = "unwind"` (the default); under
