@@ -45,6 +45,8 @@ pub enum ErrorReason {
     DispatcherCancelled,
     /// A stop did not finish within its timeout; the remaining events were abandoned.
     StopTimedOut,
+    /// The start hook did not finish within its timeout.
+    StartTimedOut,
     /// A sink with the same resource but a different configuration is already registered.
     DescriptorConflict,
     /// The runtime thread could not be spawned.
@@ -79,6 +81,7 @@ impl ErrorReason {
             Self::DispatcherPanicked => "DISPATCHER_PANICKED",
             Self::DispatcherCancelled => "DISPATCHER_CANCELLED",
             Self::StopTimedOut => "STOP_TIMED_OUT",
+            Self::StartTimedOut => "START_TIMED_OUT",
             Self::DescriptorConflict => "DESCRIPTOR_CONFLICT",
             Self::ThreadSpawnFailed => "THREAD_SPAWN_FAILED",
             Self::CalledFromRuntimeThread => "CALLED_FROM_RUNTIME_THREAD",
@@ -225,6 +228,14 @@ pub enum SinkError {
         /// How many accepted events were never dispatched (counted as failed).
         abandoned: u64,
     },
+    /// The start hook (`on_starting`) did not finish within `start_timeout`: it was cut off
+    /// and the sink is in `Failure`. Events logged while it was starting are counted as
+    /// failed.
+    #[error("the start hook timed out after {timeout:?}")]
+    StartTimedOut {
+        /// The configured start timeout.
+        timeout: Duration,
+    },
     /// Another sink is registered for the same resource with another configuration.
     #[error(
         "sink conflict on resource {resource:?}: registered with config {existing:?}, requested {requested:?}"
@@ -255,6 +266,7 @@ impl SinkError {
             Self::DispatcherPanicked(_) => ErrorReason::DispatcherPanicked,
             Self::DispatcherCancelled => ErrorReason::DispatcherCancelled,
             Self::StopTimedOut { .. } => ErrorReason::StopTimedOut,
+            Self::StartTimedOut { .. } => ErrorReason::StartTimedOut,
             Self::DescriptorConflict { .. } => ErrorReason::DescriptorConflict,
             Self::Unexpected(_) => ErrorReason::Unexpected,
         }

@@ -100,6 +100,11 @@
 //! - **Panics.** A panic in `dispatch`, `dispatch_batch` or `flush` moves the sink to
 //!   `Failure` (the transition `Stopping → Failure` exists for a panic during a stop); the
 //!   dispatcher is not called again. A panic in a hook fails that operation.
+//! - **Timeouts on user code.** A start hook is cut off after `start_timeout` (the start
+//!   fails with `StartTimedOut`), a stop (draining, flushing, the stop hook) after
+//!   `stop_timeout`; both default to 30 s and may be `None`. The start timeout exists because
+//!   the adapters in [`rt`] wait for the start: a hook that never returned would block them
+//!   for ever. A dispatch is not timed while running: only a stop bounds it.
 //! - **Abandoned events** (stop timeout, panic, failed start, dropped driver) are counted
 //!   as `failed`, so `accepted == delivered + failed + pending` holds on every path.
 //! - **Dropping handles.** When the last `AsyncSink` handle is dropped, a running sink

@@ -347,6 +347,7 @@ pub(crate) struct Control<Err> {
     pub(crate) start: Option<Arc<Operation<Err>>>,
     pub(crate) stop: Option<Arc<Operation<Err>>>,
     pub(crate) stop_requested_at: Option<Instant>,
+    pub(crate) start_requested_at: Option<Instant>,
 }
 
 impl<Err: Clone> Lifecycle<Err> {
@@ -357,6 +358,7 @@ impl<Err: Clone> Lifecycle<Err> {
                 start: None,
                 stop: None,
                 stop_requested_at: None,
+                start_requested_at: None,
             }),
         }
     }

@@ -1,9 +1,10 @@
-//! Panics and hangs in user code: a dispatch, a hook or a flush that panics, a dispatch or
-//! stop hook that never returns.
+//! Panics and hangs in user code: a dispatch, a hook or a flush that panics, a dispatch, start
+//! hook or stop hook that never returns.
 //!
 //! A panic is caught and turned into an error carrying its message; the sink ends in
 //! `Failure` (or, for a panicking stop hook, `Stopped`), every accepted event is accounted
-//! for, nothing deadlocks and nothing is poisoned. A hang is cut off by the stop timeout.
+//! for, nothing deadlocks and nothing is poisoned. A hung dispatch or stop hook is cut off by
+//! the stop timeout, a hung start hook by the start timeout.
 //! The default panic hook prints the caught panics to stderr; it is left in place, since
 //! the tests of this binary run in parallel threads.
 
@@ -225,6 +226,8 @@ struct Probe {
     start_gate: Option<Receiver<()>>,
     /// `on_starting` then panics with this message.
     start_panic: Option<&'static str>,
+    /// `on_starting` then never returns.
+    start_hangs: bool,
     /// Each dispatch waits here before it delivers.
     dispatch_gate: Option<Receiver<()>>,
     /// The dispatch of this event panics with "dispatch exploded on event N".
@@ -248,6 +251,9 @@ impl Dispatch<u32> for Probe {
         }
         if let Some(message) = self.start_panic {
             panic!("{message}");
+        }
+        if self.start_hangs {
+            futures::future::pending::<()>().await;
         }
         Ok(())
     }
@@ -719,6 +725,91 @@ fn a_hung_stop_hook_is_abandoned_when_the_stop_times_out() {
                 Call::Flush,
                 Call::Stopped,
             ]
+        );
+    });
+}
+
+/// The start timeout of the tests with a hanging start hook.
+const START_TIMEOUT: Duration = Duration::from_millis(200);
+
+fn assert_start_timed_out(error: &SinkError) {
+    match error {
+        SinkError::StartTimedOut { timeout } => assert_eq!(*timeout, START_TIMEOUT),
+        other => panic!("expected StartTimedOut, got {other:?}"),
+    }
+    assert_eq!(error.reason(), ErrorReason::StartTimedOut);
+}
+
+/// A start hook that never returns is cut off at `start_timeout`: the start fails with
+/// `StartTimedOut`, the sink is in `Failure`, the events logged while it was starting are
+/// counted as failed (not silently forgotten), and the dispatcher is dropped.
+#[test]
+fn a_hung_start_hook_is_cut_off_at_the_start_timeout() {
+    within_guard(|| {
+        let probe = Probe {
+            start_hangs: true,
+            ..Probe::default()
+        };
+        let seen = probe.seen.clone();
+        let config = config().start_timeout(Some(START_TIMEOUT));
+        let (sink, driver) = AsyncSink::new(probe, config);
+        let driver = on_thread(driver);
+
+        let asked = Instant::now();
+        let start = sink.start();
+        seen.wait_for(Call::Starting);
+        assert_eq!(sink.log(1), Ok(LogOutcome::Accepted));
+        assert_eq!(sink.log(2), Ok(LogOutcome::Accepted));
+        assert_start_timed_out(&failed(start.wait(), Op::Start));
+        assert!(asked.elapsed() >= START_TIMEOUT, "{:?}", asked.elapsed());
+        driver.join().unwrap();
+
+        assert_eq!(sink.state(), State::Failure);
+        assert_eq!(
+            sink.stats(),
+            QueueStats {
+                accepted: 2,
+                failed: 2,
+                high_watermark: 2,
+                ..no_events()
+            }
+        );
+        assert_start_timed_out(&sink.last_error().expect("the timeout is kept"));
+        assert_start_timed_out(&block_on(sink.flush()).expect_err("the sink failed"));
+        assert_refused(sink.log(3), 3, State::Failure);
+        assert_invalid_state(
+            &failed(sink.stop().wait(), Op::Stop),
+            State::Failure,
+            &[State::Running],
+        );
+        assert_eq!(seen.calls(), [Call::Starting]);
+        assert_eq!(Arc::strong_count(&seen.0), 1, "the dispatcher was dropped");
+    });
+}
+
+/// `rt::thread::create` waits for the start; with a start hook that never returns it fails
+/// with `StartTimedOut` once the start timeout passes, and joins its thread, instead of
+/// blocking for ever.
+#[test]
+fn a_hung_start_hook_fails_thread_create_at_the_start_timeout() {
+    within_guard(|| {
+        let probe = Probe {
+            start_hangs: true,
+            ..Probe::default()
+        };
+        let seen = probe.seen.clone();
+        let config = config().start_timeout(Some(START_TIMEOUT));
+        let error = mvx::rt::thread::create(probe, config).expect_err("the start hook hangs");
+        match &error {
+            CreateError::Sink(error) => assert_start_timed_out(error),
+            other => panic!("expected Sink(StartTimedOut), got {other:?}"),
+        }
+        assert_eq!(error.reason(), ErrorReason::StartTimedOut);
+        assert_eq!(seen.calls(), [Call::Starting]);
+        assert_eq!(
+            Arc::strong_count(&seen.0),
+            1,
+            "the runtime thread was joined"
         );
     });
 }

@@ -1264,6 +1264,7 @@ fn error_reason_codes_are_the_documented_upper_case_strings() {
         (ErrorReason::DispatcherPanicked, "DISPATCHER_PANICKED"),
         (ErrorReason::DispatcherCancelled, "DISPATCHER_CANCELLED"),
         (ErrorReason::StopTimedOut, "STOP_TIMED_OUT"),
+        (ErrorReason::StartTimedOut, "START_TIMED_OUT"),
         (ErrorReason::DescriptorConflict, "DESCRIPTOR_CONFLICT"),
         (ErrorReason::ThreadSpawnFailed, "THREAD_SPAWN_FAILED"),
         (
@@ -1325,6 +1326,12 @@ fn every_error_maps_to_its_reason_code() {
                 abandoned: 3,
             },
             ErrorReason::StopTimedOut,
+        ),
+        (
+            SinkError::StartTimedOut {
+                timeout: Duration::from_millis(200),
+            },
+            ErrorReason::StartTimedOut,
         ),
         (
             SinkError::DescriptorConflict {

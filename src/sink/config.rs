@@ -10,6 +10,9 @@ pub const DEFAULT_BATCH_SIZE: usize = 256;
 /// How long a stop may take by default before the remaining events are abandoned.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long the start hook may take by default before the start fails.
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The knobs of an [`AsyncSink`](super::AsyncSink).
 ///
 /// Start from [`SinkConfig::default()`] and change what you need:
@@ -46,6 +49,12 @@ pub struct SinkConfig {
     /// still pending are abandoned and counted as failed. `None` waits for ever. Default
     /// [`DEFAULT_STOP_TIMEOUT`].
     pub stop_timeout: Option<Duration>,
+    /// How long the start hook (`on_starting`) may take. Past it the hook is cut off (its
+    /// future dropped), the start fails with `StartTimedOut`, the sink moves to `Failure`
+    /// and the events logged while it was starting are counted as failed. Without it, a
+    /// start hook that never returns would block `rt::thread::create` (which waits for the
+    /// start) for ever. `None` waits for ever. Default [`DEFAULT_START_TIMEOUT`].
+    pub start_timeout: Option<Duration>,
 }
 
 impl Default for SinkConfig {
@@ -57,6 +66,7 @@ impl Default for SinkConfig {
             lazy_start: false,
             batch_size: DEFAULT_BATCH_SIZE,
             stop_timeout: Some(DEFAULT_STOP_TIMEOUT),
+            start_timeout: Some(DEFAULT_START_TIMEOUT),
         }
     }
 }
@@ -95,6 +105,12 @@ impl SinkConfig {
     /// Sets [`stop_timeout`](Self::stop_timeout).
     pub fn stop_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.stop_timeout = timeout;
+        self
+    }
+
+    /// Sets [`start_timeout`](Self::start_timeout).
+    pub fn start_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.start_timeout = timeout;
         self
     }
 

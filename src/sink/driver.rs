@@ -166,7 +166,10 @@ where
         Err(Interrupt::Panicked(cause)) => {
             return end_in_failure(guard, SinkError::OnStartingHookFailed(cause)).await;
         }
-        Err(Interrupt::TimedOut) => unreachable!("no stop deadline while starting"),
+        Err(Interrupt::TimedOut) => {
+            let timeout = shared.config.start_timeout.unwrap_or_default();
+            return end_in_failure(guard, SinkError::StartTimedOut { timeout }).await;
+        }
     }
 
     let mut batch = Vec::with_capacity(shared.config.batch_size);
@@ -425,17 +428,24 @@ async fn wait_for_work<E>(shared: &Shared<E>, expected: State) {
     shared.queue.set_driver_sleeping(false);
 }
 
-/// The stop deadline, once a stop with a timeout is requested.
-fn stop_deadline<E>(shared: &Shared<E>) -> Option<Instant> {
-    if shared.state() != State::Stopping {
-        return None;
-    }
-    let timeout = shared.config.stop_timeout?;
-    let requested_at = shared.lifecycle.lock().stop_requested_at?;
+/// The deadline of user code: while starting, the start deadline; once a stop is
+/// requested, the stop deadline; `None` while running or without a timeout.
+fn deadline<E>(shared: &Shared<E>) -> Option<Instant> {
+    let (timeout, requested_at) = match shared.state() {
+        State::Starting => (
+            shared.config.start_timeout?,
+            shared.lifecycle.lock().start_requested_at?,
+        ),
+        State::Stopping => (
+            shared.config.stop_timeout?,
+            shared.lifecycle.lock().stop_requested_at?,
+        ),
+        _ => return None,
+    };
     requested_at.checked_add(timeout)
 }
 
-/// Polls user code, catching its panics and cutting it off at the stop deadline.
+/// Polls user code, catching its panics and cutting it off at the start or stop deadline.
 ///
 /// When `future` completes on its first poll — the common case for a fast dispatch — this
 /// costs one `catch_unwind` and nothing else.
@@ -460,11 +470,11 @@ pub(crate) async fn guarded<E, T>(
                     Poll::Pending => Poll::Pending,
                 };
             }
-            match stop_deadline(shared) {
+            match deadline(shared) {
                 Some(deadline) => timer = Some(Timer::at(deadline)),
                 None => {
                     shared.stop_waker.register(cx.waker());
-                    if stop_deadline(shared).is_none() {
+                    if deadline(shared).is_none() {
                         return Poll::Pending;
                     }
                 }

@@ -12,7 +12,8 @@
 //! admission, dispatches every event accepted before it, flushes the dispatcher, runs
 //! `on_stopped` and moves to `Stopped`. Both return a [`WaitHandle`].
 //! Events are accepted in `Starting` and `Running`; events accepted while starting are
-//! dispatched once the start hook succeeds. With
+//! dispatched once the start hook succeeds. A start hook that does not return within
+//! [`SinkConfig::start_timeout`] is cut off and the start fails with `StartTimedOut`. With
 //! [`SinkConfig::lazy_start`], the first `log()` starts a `Virgin` sink.
 //!
 //! Dropping every handle stops a running sink, as `stop()` would. Dropping the driver while
@@ -25,7 +26,7 @@
 //! counter each one lands in. In short: an event refused by `log()` comes back in the
 //! error; an event dropped under `OverflowPolicy::Drop` is counted in `dropped`; an
 //! accepted event ends as `delivered` or `failed`, including the events abandoned by a stop
-//! that hit its timeout, a dispatcher that panicked, a start hook that failed, or a driver
+//! that hit its timeout, a dispatcher that panicked, a start hook that failed or timed out, or a driver
 //! that was dropped.
 //!
 //! # Allocation
@@ -50,7 +51,9 @@ use std::time::Instant;
 use event_listener::{Listener, listener};
 use futures::task::{AtomicWaker, FutureObj, Spawn};
 
-pub use self::config::{DEFAULT_BATCH_SIZE, DEFAULT_STOP_TIMEOUT, SinkConfig};
+pub use self::config::{
+    DEFAULT_BATCH_SIZE, DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, SinkConfig,
+};
 pub use self::dispatch::{BatchError, Discard, Dispatch};
 pub use self::event::{FieldValue, Level, LogEvent};
 pub use self::registry::{Describe, SinkDescriptor, SinkRegistry};
@@ -114,6 +117,7 @@ impl<E> Shared<E> {
                     .transition(&mut control, State::Virgin, State::Starting)
                     .expect("state changed under the lifecycle lock");
                 self.queue.open();
+                control.start_requested_at = Some(Instant::now());
                 let operation = Operation::new(Op::Start);
                 control.start = Some(operation.clone());
                 drop(control);
