@@ -62,3 +62,32 @@ fn metrics_runtime_aggregates_every_event_from_every_thread() {
     assert_eq!(lookups.get("misses_total"), Some(2_000u64.into()));
     metrics_runtime::main().unwrap();
 }
+
+#[path = "../examples/soak.rs"]
+#[allow(dead_code)] // `main`: the test calls `run_with_args`, which is all of it but `env::args`.
+mod soak;
+
+/// The soak, for two seconds: about 20 start/stop cycles under overflow with every policy,
+/// the accounting checked after each (`run` fails at the first mismatch). The 10-minute run
+/// is recorded in BENCHMARKS.md.
+#[test]
+fn soak_checks_the_accounting_of_every_cycle() {
+    let summary = soak::run_with_args(&["2".into(), "1".into()]).unwrap();
+    assert!(summary.cycles >= 3, "{summary:?}");
+    let totals = summary.totals;
+    assert!(totals.accepted > 0, "{summary:?}");
+    assert_eq!(totals.accepted, totals.delivered + totals.failed);
+    assert!(
+        totals.failed > 0,
+        "the backend fails some events: {summary:?}"
+    );
+    assert!(!summary.samples.is_empty());
+    assert!(
+        soak::run_with_args(&["two".into()]).is_err(),
+        "a bad duration is an error"
+    );
+    if cfg!(target_os = "linux") {
+        let (rss_kib, threads) = soak::resident_memory_and_threads();
+        assert!(rss_kib > 0 && threads > 0);
+    }
+}
