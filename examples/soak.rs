@@ -14,8 +14,9 @@
 //! - `delivered` and `failed` equal what the dispatcher delivered and failed;
 //! - every refused event came back to its producer, unchanged.
 //!
-//! At every interval it prints the throughput, the resident memory (`VmRSS`) and the
-//! process's thread count (Linux; elsewhere they show as 0), so that a leak of memory or of
+//! At every interval it prints the throughput (`logged/s`: `log()` calls in the interval,
+//! whatever their outcome; `avg delivered/s`: events delivered since the start, per second),
+//! the resident memory (`VmRSS`) and the process's thread count (Linux; elsewhere they show as 0), so that a leak of memory or of
 //! runtime threads shows as growth across the run. BENCHMARKS.md records a 10-minute run.
 //!
 //! Run with `cargo run --release --example soak -- [SECONDS] [INTERVAL_SECONDS]` (defaults:
@@ -243,8 +244,8 @@ pub fn run(duration: Duration, interval: Duration) -> Result<Summary, Box<dyn st
         "soak: {PRODUCERS} producers, capacity {CAPACITY}, {CYCLE:?} per cycle, for {duration:?}"
     );
     println!(
-        "{:>8} {:>7} {:>14} {:>14} {:>12} {:>9} {:>8}",
-        "elapsed", "cycles", "logged/s", "delivered/s", "dropped", "RSS MiB", "threads"
+        "{:>8} {:>7} {:>14} {:>16} {:>12} {:>9} {:>8}",
+        "elapsed", "cycles", "logged/s", "avg delivered/s", "dropped", "RSS MiB", "threads"
     );
     while begin.elapsed() < duration {
         let one = cycle(summary.cycles, &ids)?;
@@ -262,7 +263,7 @@ pub fn run(duration: Duration, interval: Duration) -> Result<Summary, Box<dyn st
             let logged = ids.load(Ordering::Relaxed) - 1;
             let seconds = (elapsed - last.0).as_secs_f64();
             println!(
-                "{:>7.0}s {:>7} {:>14.0} {:>14.0} {:>12} {:>9.1} {:>8}",
+                "{:>7.0}s {:>7} {:>14.0} {:>16.0} {:>12} {:>9.1} {:>8}",
                 elapsed.as_secs_f64(),
                 summary.cycles,
                 (logged - last.1) as f64 / seconds,
