@@ -241,6 +241,9 @@ impl<E> Queue<E> {
             Ok(()) => {}
             Err(PushError::Closed(event)) | Err(PushError::Full(event)) => {
                 self.revoked.fetch_add(1, Ordering::AcqRel);
+                // A flush of the cancelled sink waits until every reservation is finished
+                // or revoked.
+                self.progress.notify_all();
                 return Err(event);
             }
         }

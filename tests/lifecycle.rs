@@ -1118,7 +1118,7 @@ impl Drop for Parking {
 }
 
 #[test]
-fn a_flush_racing_the_cancellation_reports_dispatcher_cancelled() {
+fn a_flush_racing_the_cancellation_reports_dispatcher_cancelled_with_final_counters() {
     within_guard(|| {
         let (sink, driver) = AsyncSink::<Parking>::new(Discard, config());
         let mut pool = LocalPool::new();
@@ -1133,19 +1133,28 @@ fn a_flush_racing_the_cancellation_reports_dispatcher_cancelled() {
         };
         assert!(matches!(sink.log(event), Ok(LogOutcome::Accepted)));
         // The pool is not run again: the event stays queued until the driver is dropped,
-        // which drops it while cancelling the sink.
+        // which drops it while cancelling the sink, before counting it as failed.
         let observer = sink.clone();
         let flusher = std::thread::spawn(move || {
             arrived_rx
                 .recv_timeout(GUARD)
                 .expect("the cancellation drops the queued event");
             let state = observer.state();
-            let flushed = observer.flush_blocking();
+            // The flush waits for the abandoned event to be counted, that is for its drop
+            // to return: release the drop once the flush has begun.
+            let (flushing_tx, flushing_rx) = mpsc::channel();
+            let flushing = std::thread::spawn(move || {
+                flushing_tx.send(()).unwrap();
+                let flushed = observer.flush_blocking();
+                (flushed, observer.stats())
+            });
+            flushing_rx.recv_timeout(GUARD).expect("the flush begins");
             release_tx.send(()).unwrap();
-            (state, flushed)
+            let (flushed, stats) = flushing.join().unwrap();
+            (state, flushed, stats)
         });
         drop(pool);
-        let (state, flushed) = flusher.join().unwrap();
+        let (state, flushed, stats_after_flush) = flusher.join().unwrap();
 
         assert_eq!(state, State::Cancelled);
         // The terminal error is recorded before the state turns terminal: a flush that
@@ -1154,6 +1163,17 @@ fn a_flush_racing_the_cancellation_reports_dispatcher_cancelled() {
             Err(SinkError::DispatcherCancelled) => {}
             other => panic!("a flush of an abandoned event returned {other:?}"),
         }
+        // And it returns only once the abandoned event is counted: the counters read after
+        // it are final (found by tests/properties.rs).
+        assert_eq!(
+            stats_after_flush,
+            QueueStats {
+                accepted: 1,
+                failed: 1,
+                high_watermark: 1,
+                ..no_events()
+            }
+        );
         assert_eq!(sink.state(), State::Cancelled);
         assert_cancelled(&block_on(sink.flush()).expect_err("a cancelled sink does not flush"));
         assert_eq!(

@@ -95,6 +95,11 @@ impl<E> Drop for CancelGuard<E> {
 fn cancel<E>(shared: &Shared<E>) {
     let Some(operations) = end_live(shared, State::Cancelled, SinkError::DispatcherCancelled)
     else {
+        // Already in `Failure`: the driver was dropped while it abandoned the rest, which may
+        // wait for a producer to push a reserved event. Count what is left, and revoke later
+        // pushes, so that the counters end final (flushes wait for that).
+        shared.queue.abandon_all();
+        shared.queue.progress.notify_all();
         return;
     };
     // Dropping the abandoned events runs user code: not under the lifecycle lock.

@@ -431,14 +431,16 @@ impl<E> AsyncSink<E> {
     /// Resolves when every event accepted before the call has been dispatched and the
     /// dispatcher flushed.
     ///
+    /// It is a barrier for the counters too: when it resolves, every event accepted before
+    /// the call is counted as `delivered` or `failed` — also when the sink ended
+    /// abnormally, whose abandoned events are counted as failed before a flush returns.
+    ///
     /// # Errors
     ///
     /// The dispatcher's flush error (`FlushFailed`), or the reason the sink ended
     /// abnormally if it ended before the flush was served.
     pub async fn flush(&self) -> Result<(), SinkError> {
-        let Some(ticket) = self.request_flush() else {
-            return self.shared.terminal_result();
-        };
+        let ticket = self.request_flush();
         loop {
             if let Some(result) = self.flush_result(ticket) {
                 return result;
@@ -460,9 +462,7 @@ impl<E> AsyncSink<E> {
     ///
     /// As [`flush`](Self::flush).
     pub fn flush_blocking(&self) -> Result<(), SinkError> {
-        let Some(ticket) = self.request_flush() else {
-            return self.shared.terminal_result();
-        };
+        let ticket = self.request_flush();
         loop {
             if let Some(result) = self.flush_result(ticket) {
                 return result;
@@ -478,7 +478,8 @@ impl<E> AsyncSink<E> {
         }
     }
 
-    /// Takes a flush ticket, or `None` when there is nothing the driver could flush.
+    /// Takes a flush ticket, or `None` when there is nothing the driver could flush: the
+    /// sink is `Virgin` or has ended.
     fn request_flush(&self) -> Option<u64> {
         let state = self.shared.state();
         if state.is_terminal() || state == State::Virgin {
@@ -493,17 +494,28 @@ impl<E> AsyncSink<E> {
         Some(ticket)
     }
 
-    fn flush_result(&self, ticket: u64) -> Option<Result<(), SinkError>> {
+    /// The result of the flush with `ticket`, once known.
+    fn flush_result(&self, ticket: Option<u64>) -> Option<Result<(), SinkError>> {
         let flush = &self.shared.flush;
-        if flush.served.load(Ordering::Acquire) >= ticket {
-            return Some(match &*lock(&flush.failure) {
-                Some((after, up_to, error)) if *after < ticket && ticket <= *up_to => {
-                    Err(error.clone())
-                }
-                _ => Ok(()),
-            });
+        match ticket {
+            Some(ticket) if flush.served.load(Ordering::Acquire) >= ticket => {
+                return Some(match &*lock(&flush.failure) {
+                    Some((after, up_to, error)) if *after < ticket && ticket <= *up_to => {
+                        Err(error.clone())
+                    }
+                    _ => Ok(()),
+                });
+            }
+            // `Virgin` when asked: nothing was accepted before the call.
+            None if !self.shared.state().is_terminal() => return Some(Ok(())),
+            _ => {}
         }
-        if self.shared.state().is_terminal() {
+        // The sink turns terminal before the driver has counted the events it abandons
+        // (a failed start, a panic, a cancellation): answer once they are counted, so that
+        // the counters read after the flush are final. Every reservation ends finished or
+        // revoked, and both wake `progress`.
+        let state = self.shared.state();
+        if state.is_terminal() && self.shared.queue.all_finished() {
             return Some(self.shared.terminal_result());
         }
         None
