@@ -321,6 +321,17 @@ impl<E> Queue<E> {
         self.finished() + self.revoked.load(Ordering::Acquire) >= reserved
     }
 
+    /// Whether admission is closed and every slot reserved before it is finished or
+    /// revoked: no event can be accepted any more, and none is left to finish.
+    ///
+    /// Not the same as `all_finished` once the lifecycle says `Stopping`: the state turns
+    /// before admission closes, and producers may still reserve in between.
+    pub(crate) fn drained(&self) -> bool {
+        let word = self.admission.word.load(Ordering::Acquire);
+        word & CLOSED != 0
+            && self.finished() + self.revoked.load(Ordering::Acquire) >= word & !CLOSED
+    }
+
     /// Marks the driver asleep (before its last check for work) or awake.
     pub(crate) fn set_driver_sleeping(&self, sleeping: bool) {
         self.driver_sleeping.store(sleeping, Ordering::SeqCst);
@@ -375,8 +386,10 @@ mod tests {
         queue.finish(1, 0);
         assert_eq!(queue.try_reserve(), Reserve::Reserved { slot: 3 });
         queue.push(3, 3).unwrap();
+        assert!(!queue.drained(), "admission is open");
         assert_eq!(queue.close(), 3);
         assert_eq!(queue.try_reserve(), Reserve::Closed);
+        assert!(!queue.drained(), "two events are pending");
         let stats = queue.stats();
         assert_eq!(
             (
@@ -387,6 +400,29 @@ mod tests {
             ),
             (3, 1, 2, 2)
         );
+        assert_eq!((queue.pop(), queue.pop()), (Some(2), Some(3)));
+        queue.finish(2, 0);
+        assert!(queue.drained());
+    }
+
+    #[test]
+    fn a_queue_is_drained_only_once_admission_is_closed() {
+        let queue = Queue::<u32>::new(2);
+        queue.open();
+        // Nothing pending, but a producer may still reserve: not drained.
+        assert!(queue.all_finished());
+        assert!(!queue.drained());
+        let Reserve::Reserved { slot } = queue.try_reserve() else {
+            panic!("no slot")
+        };
+        // Closed with a reservation not pushed yet: not drained until it is finished.
+        assert_eq!(queue.close(), 1);
+        assert!(!queue.drained());
+        queue.push(5, slot).unwrap();
+        assert_eq!(queue.pop(), Some(5));
+        assert!(!queue.drained());
+        queue.finish(1, 0);
+        assert!(queue.drained());
     }
 
     #[test]

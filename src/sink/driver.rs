@@ -274,7 +274,9 @@ where
         }
         if batch.is_empty() {
             let state = shared.state();
-            if state == State::Stopping && shared.queue.all_finished() {
+            // Drained, not merely all finished: `stop()` turns the state before it closes
+            // admission, and an event reserved in between must be dispatched too.
+            if state == State::Stopping && shared.queue.drained() {
                 return Exit::Stop { output };
             }
             if let Err(exit) = serve_flushes(shared, dispatch, &mut output, When::Idle).await {
@@ -414,6 +416,8 @@ fn has_work<E>(shared: &Shared<E>, expected: State) -> bool {
         || shared.flush.requested.load(Ordering::Acquire)
             != shared.flush.served.load(Ordering::Acquire)
         || (matches!(state, State::Virgin | State::Running) && !shared.has_handles())
+        // A stop closed admission after the driver saw `Stopping`: it may be done.
+        || (state == State::Stopping && shared.queue.drained())
 }
 
 /// Returns when there is work: spins briefly, then parks until a producer, a lifecycle

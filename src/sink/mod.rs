@@ -510,12 +510,12 @@ impl<E> AsyncSink<E> {
             None if !self.shared.state().is_terminal() => return Some(Ok(())),
             _ => {}
         }
-        // The sink turns terminal before the driver has counted the events it abandons
-        // (a failed start, a panic, a cancellation): answer once they are counted, so that
-        // the counters read after the flush are final. Every reservation ends finished or
-        // revoked, and both wake `progress`.
+        // The sink turns terminal before admission closes and before the driver has
+        // counted the events it abandons (a failed start, a panic, a cancellation): answer
+        // once they are counted, so that the counters read after the flush are final.
+        // Every reservation ends finished or revoked, and both wake `progress`.
         let state = self.shared.state();
-        if state.is_terminal() && self.shared.queue.all_finished() {
+        if state.is_terminal() && self.shared.queue.drained() {
             return Some(self.shared.terminal_result());
         }
         None
