@@ -264,7 +264,14 @@ impl Model {
             OverflowPolicy::Block => unreachable!("the sequential properties never block"),
         };
         let capacity = self.setup.capacity as u64;
-        let allowed = if self.in_flight() < capacity {
+        let allowed = if lazily_started && self.setup.start_fails && !self.held {
+            // `log` starts the sink, then reserves a slot; meanwhile the driver may already
+            // have run the start hook, failed and closed admission.
+            Allowed {
+                first: Logged::Accepted,
+                or: Some(Logged::NotAccepting(State::Failure)),
+            }
+        } else if self.in_flight() < capacity {
             Allowed::only(Logged::Accepted)
         } else if self.exact {
             Allowed::only(full)
