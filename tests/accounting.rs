@@ -186,3 +186,46 @@ fn failed_dispatches_are_counted_and_delivery_goes_on() {
     std::thread::spawn(move || done_tx.send(driver.join().is_ok()).unwrap());
     assert_eq!(done_rx.recv_timeout(Duration::from_secs(30)), Ok(true));
 }
+
+/// How a producer's `log()` racing a start on another thread may answer, `lazy` or not.
+///
+/// `start()` moves the sink to `Starting` and then opens admission, both under the lifecycle
+/// lock; a `log()` in between found admission closed and the state `Starting` — a state that
+/// accepts events — and handed the event back with `NotAccepting { state: Starting }`. Found
+/// by the property tests (tests/properties.rs); the window is a few instructions wide, so
+/// this test repeats the race many times and fails on the old code only now and then.
+fn race_log_against_start(lazy: bool) {
+    for _ in 0..2_000 {
+        let (memory, _events) = MemorySink::<u32>::new();
+        let (sink, driver) = AsyncSink::new(memory, SinkConfig::default().lazy_start(lazy));
+        let producer = {
+            let sink = sink.clone();
+            std::thread::spawn(move || {
+                // Until accepted: the start below always comes.
+                for event in 0.. {
+                    match sink.log(event) {
+                        Ok(LogOutcome::Accepted) => return,
+                        Ok(LogOutcome::Dropped) => panic!("nothing is full"),
+                        Err(LogError::NotAccepting { state, .. }) => {
+                            assert_eq!(state, State::Virgin, "refused while {state:?}");
+                        }
+                        Err(other) => panic!("unexpected {other:?}"),
+                    }
+                }
+            })
+        };
+        drop(sink.start());
+        producer.join().unwrap();
+        drop(driver);
+    }
+}
+
+#[test]
+fn a_log_racing_a_start_is_accepted_or_refused_as_virgin() {
+    race_log_against_start(false);
+}
+
+#[test]
+fn a_log_racing_a_lazy_start_is_accepted() {
+    race_log_against_start(true);
+}

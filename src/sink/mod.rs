@@ -373,12 +373,25 @@ impl<E: Send + 'static> AsyncSink<E> {
     fn try_accept(&self, event: E, policy: OverflowPolicy) -> Result<LogOutcome, LogError<E>> {
         let queue = &self.shared.queue;
         let mut reserve = queue.try_reserve();
-        if reserve == Reserve::Closed
-            && self.shared.config.lazy_start
-            && self.shared.state() == State::Virgin
-        {
-            drop(self.shared.start());
-            reserve = queue.try_reserve();
+        // The state that decided a refusal: read when admission was found closed.
+        let mut refused_in = State::Virgin;
+        if reserve == Reserve::Closed {
+            refused_in = self.shared.state();
+            match refused_in {
+                State::Virgin if self.shared.config.lazy_start => {
+                    drop(self.shared.start());
+                    reserve = queue.try_reserve();
+                }
+                // A start moves the sink to `Starting`, then opens admission, both under the
+                // lifecycle lock: a producer between the two finds admission closed in a
+                // state that accepts. Once it holds the lock, the start has opened admission
+                // (or the sink has ended since). Off the hot path: admission was closed.
+                State::Starting => {
+                    drop(self.shared.lifecycle.lock());
+                    reserve = queue.try_reserve();
+                }
+                _ => {}
+            }
         }
         match reserve {
             Reserve::Reserved { slot } => match queue.push(event, slot) {
@@ -397,10 +410,18 @@ impl<E: Send + 'static> AsyncSink<E> {
                     Err(LogError::QueueOverflow(event))
                 }
             },
-            Reserve::Closed => Err(LogError::NotAccepting {
-                event,
-                state: self.shared.state(),
-            }),
+            Reserve::Closed => {
+                // Report where the sink is now, unless a start has moved it since to a
+                // state that accepts events: then the state that refused the event (a
+                // `Virgin` sink refuses; saying `Starting` would contradict the table).
+                let now = self.shared.state();
+                let state = if now.accepts_events() {
+                    refused_in
+                } else {
+                    now
+                };
+                Err(LogError::NotAccepting { event, state })
+            }
         }
     }
 }
