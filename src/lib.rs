@@ -129,6 +129,7 @@ pub mod metrics;
 pub mod queue;
 pub mod rt;
 pub mod sink;
+pub mod stats;
 mod sync;
 
 pub use crate::error::{BoxError, ErrorReason};

@@ -1,0 +1,484 @@
+//! `Statistics`: the handle, its driver, and the dispatcher that aggregates.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use futures::task::{FutureObj, Spawn};
+
+use super::event::{ErrorKind, RequestId, StatsEvent};
+use super::state::Aggregator;
+use super::{FinalStatistics, StatisticsState, StatsConfig, StatsError};
+use crate::error::{BoxError, LogError};
+use crate::lifecycle::{State, WaitHandle};
+use crate::queue::QueueStats;
+use crate::sink::{AsyncSink, BatchError, Dispatch, Driver};
+use crate::sync::{Arc, Mutex, lock};
+
+/// Request statistics: how many requests started, finished, failed and were retried, how
+/// long they took, which status codes and errors came back.
+///
+/// A cheap, cloneable, thread-safe handle; the work is done by its [`StatsDriver`],
+/// spawned on any executor. Recording calls are synchronous, take no lock and do not
+/// allocate for numeric ids: each one queues an event, stamped with the caller's clock, and
+/// the driver applies it. See the [module docs](super) for the lifecycle and what is lost
+/// when.
+///
+/// # Examples
+///
+/// ```
+/// use mvx::stats::{Statistics, StatsConfig};
+///
+/// let (stats, driver) = Statistics::new(StatsConfig::default())?;
+/// let driver = std::thread::spawn(move || futures::executor::block_on(driver));
+///
+/// stats.start().wait()?;
+/// stats.record_request_processing_start(1u64)?;
+/// stats.register_status_code(200)?;
+/// stats.record_request_processing_finish(1u64)?;
+/// let figures = stats.calculate_blocking()?; // every call above is in it
+/// assert_eq!(figures.requests_finished, 1);
+/// assert_eq!(stats.state().requests_with_status_code[&200], 1);
+/// stats.stop().wait()?;
+/// driver.join().unwrap();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Statistics {
+    sink: AsyncSink<StatsEvent>,
+    inner: Arc<Inner>,
+}
+
+/// What the handles, the dispatcher and the periodic tasks share.
+pub(crate) struct Inner {
+    pub(crate) config: StatsConfig,
+    pub(crate) aggregator: Mutex<Aggregator>,
+    pub(crate) last_error: Mutex<Option<StatsError>>,
+}
+
+/// The dispatcher of the statistics' queue: applies each event to the state.
+struct Collector {
+    inner: Arc<Inner>,
+}
+
+impl Dispatch<StatsEvent> for Collector {
+    async fn dispatch(&mut self, event: StatsEvent) -> Result<(), BoxError> {
+        lock(&self.inner.aggregator).apply(event);
+        Ok(())
+    }
+
+    async fn dispatch_batch(&mut self, events: &mut Vec<StatsEvent>) -> Result<(), BatchError> {
+        let mut aggregator = lock(&self.inner.aggregator);
+        for event in events.drain(..) {
+            aggregator.apply(event);
+        }
+        Ok(())
+    }
+
+    async fn on_starting(&mut self) -> Result<(), BoxError> {
+        lock(&self.inner.aggregator).begin_run();
+        Ok(())
+    }
+
+    async fn on_stopped(&mut self) -> Result<(), BoxError> {
+        lock(&self.inner.aggregator).end_run();
+        Ok(())
+    }
+}
+
+/// The future that runs a [`Statistics`]: spawn it on any executor, or poll it yourself.
+///
+/// It completes when the statistics have stopped (or failed). Dropping it while they are
+/// live cancels them: recording calls are refused from then on.
+#[must_use = "statistics collect nothing unless their driver is spawned or polled"]
+pub struct StatsDriver {
+    future: Pin<Box<dyn Future<Output = ()> + Send + 'static>>,
+}
+
+impl Future for StatsDriver {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.future.as_mut().poll(cx)
+    }
+}
+
+impl StatsDriver {
+    /// The driver as a `FutureObj`, for `futures::task::Spawn` implementations.
+    pub fn into_future_obj(self) -> FutureObj<'static, ()> {
+        FutureObj::from(self.future)
+    }
+}
+
+impl fmt::Debug for StatsDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StatsDriver").finish_non_exhaustive()
+    }
+}
+
+/// Runs the queue's driver; ends with it.
+async fn drive(mut queue: Driver) {
+    poll_fn(|cx| Pin::new(&mut queue).poll(cx)).await;
+}
+
+/// Waits for a [`Statistics::start`] or [`Statistics::stop`]: `.await` it, or
+/// [`wait`](Self::wait) from synchronous code.
+#[must_use = "a wait handle does nothing unless awaited or waited on; drop it to ignore the result"]
+#[derive(Debug)]
+pub struct StatsWait {
+    handle: WaitHandle,
+}
+
+impl StatsWait {
+    /// Blocks the current thread until the operation finishes.
+    ///
+    /// Do not call it on the thread that polls the driver: it would wait for itself.
+    ///
+    /// # Errors
+    ///
+    /// As the operation (see [`Statistics::start`] and [`Statistics::stop`]).
+    pub fn wait(self) -> Result<(), StatsError> {
+        self.handle
+            .wait()
+            .into_result()
+            .map_err(StatsError::from_lifecycle)
+    }
+}
+
+impl Future for StatsWait {
+    type Output = Result<(), StatsError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.handle)
+            .poll(cx)
+            .map(|result| result.into_result().map_err(StatsError::from_lifecycle))
+    }
+}
+
+impl Statistics {
+    /// `Virgin` statistics and the driver to spawn on your executor.
+    ///
+    /// # Errors
+    ///
+    /// [`StatsError::InvalidConfig`] when `config` does not [`validate`](StatsConfig::validate).
+    pub fn new(config: StatsConfig) -> Result<(Self, StatsDriver), StatsError> {
+        config.validate()?;
+        let inner = Arc::new(Inner {
+            config,
+            aggregator: Mutex::new(Aggregator::default()),
+            last_error: Mutex::new(None),
+        });
+        let collector = Collector {
+            inner: inner.clone(),
+        };
+        let (sink, queue) = AsyncSink::new(collector, inner.config.sink.clone());
+        let driver = StatsDriver {
+            future: Box::pin(drive(queue)),
+        };
+        Ok((Self { sink, inner }, driver))
+    }
+
+    /// Statistics whose driver is spawned with `spawner`; start them.
+    ///
+    /// # Errors
+    ///
+    /// [`StatsError::InvalidConfig`] for a bad `config`;
+    /// `StatsError::Recorder(SinkError::EventLoopUnavailable)` when the spawner refuses the
+    /// driver.
+    pub fn spawn_on<S: Spawn + ?Sized>(
+        config: StatsConfig,
+        spawner: &S,
+    ) -> Result<Self, StatsError> {
+        let (stats, driver) = Self::new(config)?;
+        spawner
+            .spawn_obj(driver.into_future_obj())
+            .map_err(|_| crate::error::SinkError::EventLoopUnavailable)?;
+        Ok(stats)
+    }
+
+    /// Begins collection: the runtime counts from now, recording calls are accepted.
+    ///
+    /// Returns at once; the driver does the work. A second call while starting or running
+    /// waits for the same start.
+    ///
+    /// # Errors
+    ///
+    /// The result carries `StatsError::Recorder(SinkError::InvalidState { .. })` when the
+    /// statistics are stopping or have ended.
+    pub fn start(&self) -> StatsWait {
+        StatsWait {
+            handle: self.sink.start(),
+        }
+    }
+
+    /// Ends collection: applies every call recorded before it, stops the runtime clock.
+    ///
+    /// Valid only while running. Recording calls made after it are refused
+    /// ([`StatsError::NotRecording`]). Dropping the last handle of running statistics
+    /// stops them the same way.
+    ///
+    /// # Errors
+    ///
+    /// The result carries `StatsError::Recorder(SinkError::InvalidState { .. })` when not
+    /// running, and `StatsError::Recorder(SinkError::StopTimedOut { .. })` when the stop
+    /// took longer than the queue's `stop_timeout`.
+    pub fn stop(&self) -> StatsWait {
+        StatsWait {
+            handle: self.sink.stop(),
+        }
+    }
+
+    /// The lifecycle state.
+    pub fn lifecycle_state(&self) -> State {
+        self.sink.state()
+    }
+
+    /// Whether recording calls are accepted (`Starting` or `Running`).
+    pub fn is_active(&self) -> bool {
+        self.lifecycle_state().accepts_events()
+    }
+
+    fn record(&self, event: StatsEvent) -> Result<(), StatsError> {
+        match self.sink.log(event) {
+            // `Dropped` (policy `Drop` only) is counted in the queue's `dropped`.
+            Ok(_) => Ok(()),
+            Err(LogError::QueueOverflow(_)) => Err(StatsError::QueueOverflow),
+            Err(LogError::NotAccepting { state, .. }) => Err(StatsError::NotRecording { state }),
+        }
+    }
+
+    /// Marks request `id` as started, now. A start of a request already in progress is a
+    /// retry of it (as [`record_request_retry`](Self::record_request_retry)).
+    ///
+    /// Synchronous, thread-safe, no lock; no allocation for a numeric id.
+    ///
+    /// # Errors
+    ///
+    /// [`StatsError::NotRecording`] when not collecting; [`StatsError::QueueOverflow`]
+    /// under `OverflowPolicy::RaiseError` with a full queue. Nothing is counted then.
+    pub fn record_request_processing_start(
+        &self,
+        id: impl Into<RequestId>,
+    ) -> Result<(), StatsError> {
+        self.record_request_processing_start_at(id, Instant::now())
+    }
+
+    /// [`record_request_processing_start`](Self::record_request_processing_start) with a
+    /// timestamp of your own (durations are measured between these timestamps).
+    ///
+    /// # Errors
+    ///
+    /// As [`record_request_processing_start`](Self::record_request_processing_start).
+    pub fn record_request_processing_start_at(
+        &self,
+        id: impl Into<RequestId>,
+        at: Instant,
+    ) -> Result<(), StatsError> {
+        self.record(StatsEvent::Start { id: id.into(), at })
+    }
+
+    /// Marks request `id`, in progress, as retried now: one more retry is counted, and its
+    /// duration is measured from now. A request not in progress (started before a
+    /// restart) is tracked from now with one retry.
+    ///
+    /// # Errors
+    ///
+    /// As [`record_request_processing_start`](Self::record_request_processing_start).
+    pub fn record_request_retry(&self, id: impl Into<RequestId>) -> Result<(), StatsError> {
+        self.record_request_retry_at(id, Instant::now())
+    }
+
+    /// [`record_request_retry`](Self::record_request_retry) with a timestamp of your own.
+    ///
+    /// # Errors
+    ///
+    /// As [`record_request_processing_start`](Self::record_request_processing_start).
+    pub fn record_request_retry_at(
+        &self,
+        id: impl Into<RequestId>,
+        at: Instant,
+    ) -> Result<(), StatsError> {
+        self.record(StatsEvent::Retry { id: id.into(), at })
+    }
+
+    /// Marks request `id` as finished successfully, now: counted in `requests_finished`,
+    /// its duration (from its last start or retry) and its retry count recorded. An id
+    /// not in progress is counted in `requests_unmatched` only.
+    ///
+    /// # Errors
+    ///
+    /// As [`record_request_processing_start`](Self::record_request_processing_start).
+    pub fn record_request_processing_finish(
+        &self,
+        id: impl Into<RequestId>,
+    ) -> Result<(), StatsError> {
+        self.record_request_processing_finish_at(id, Instant::now())
+    }
+
+    /// [`record_request_processing_finish`](Self::record_request_processing_finish) with a
+    /// timestamp of your own.
+    ///
+    /// # Errors
+    ///
+    /// As [`record_request_processing_start`](Self::record_request_processing_start).
+    pub fn record_request_processing_finish_at(
+        &self,
+        id: impl Into<RequestId>,
+        at: Instant,
+    ) -> Result<(), StatsError> {
+        self.record(StatsEvent::Finish { id: id.into(), at })
+    }
+
+    /// Marks request `id` as failed for good, now: counted in `requests_failed`, its
+    /// duration and retry count recorded. An id not in progress is counted in
+    /// `requests_unmatched` only.
+    ///
+    /// # Errors
+    ///
+    /// As [`record_request_processing_start`](Self::record_request_processing_start).
+    pub fn record_request_processing_failure(
+        &self,
+        id: impl Into<RequestId>,
+    ) -> Result<(), StatsError> {
+        self.record_request_processing_failure_at(id, Instant::now())
+    }
+
+    /// [`record_request_processing_failure`](Self::record_request_processing_failure)
+    /// with a timestamp of your own.
+    ///
+    /// # Errors
+    ///
+    /// As [`record_request_processing_start`](Self::record_request_processing_start).
+    pub fn record_request_processing_failure_at(
+        &self,
+        id: impl Into<RequestId>,
+        at: Instant,
+    ) -> Result<(), StatsError> {
+        self.record(StatsEvent::Failure { id: id.into(), at })
+    }
+
+    /// Counts one response with status `code`.
+    ///
+    /// # Errors
+    ///
+    /// As [`record_request_processing_start`](Self::record_request_processing_start).
+    pub fn register_status_code(&self, code: u16) -> Result<(), StatsError> {
+        self.record(StatsEvent::StatusCode(code))
+    }
+
+    /// Counts one request ended by an error of `kind` (in `errors`). A `&'static str` kind
+    /// does not allocate.
+    ///
+    /// # Errors
+    ///
+    /// As [`record_request_processing_start`](Self::record_request_processing_start).
+    pub fn register_error(&self, kind: impl Into<ErrorKind>) -> Result<(), StatsError> {
+        self.record(StatsEvent::Error {
+            kind: kind.into(),
+            retry: false,
+        })
+    }
+
+    /// Counts one retry caused by an error of `kind` (in `retry_errors`).
+    ///
+    /// # Errors
+    ///
+    /// As [`record_request_processing_start`](Self::record_request_processing_start).
+    pub fn register_retry_error(&self, kind: impl Into<ErrorKind>) -> Result<(), StatsError> {
+        self.record(StatsEvent::Error {
+            kind: kind.into(),
+            retry: true,
+        })
+    }
+
+    /// The figures, once every call recorded before this one has been applied.
+    ///
+    /// A barrier: whatever thread recorded a call before `calculate()` was called, the call
+    /// is in the result. Before `start()` the figures are those of the empty state.
+    ///
+    /// # Errors
+    ///
+    /// `StatsError::Recorder` with the reason the queue ended abnormally (a stop that timed
+    /// out, a cancelled driver), when calls may be missing from the figures.
+    pub async fn calculate(&self) -> Result<FinalStatistics, StatsError> {
+        self.sink.flush().await?;
+        Ok(self.figures())
+    }
+
+    /// [`calculate`](Self::calculate), blocking the current thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`calculate`](Self::calculate).
+    pub fn calculate_blocking(&self) -> Result<FinalStatistics, StatsError> {
+        self.sink.flush_blocking()?;
+        Ok(self.figures())
+    }
+
+    fn figures(&self) -> FinalStatistics {
+        let mut aggregator = lock(&self.inner.aggregator);
+        aggregator.refresh();
+        FinalStatistics::from_state(&aggregator.state, aggregator.in_progress())
+    }
+
+    /// The state as applied so far, with `runtime` and the per-minute rates as of now.
+    ///
+    /// Not a barrier: calls still queued are not in it. After [`calculate`](Self::calculate)
+    /// returned, every call recorded before it is.
+    pub fn state(&self) -> StatisticsState {
+        let mut aggregator = lock(&self.inner.aggregator);
+        aggregator.refresh();
+        aggregator.state.clone()
+    }
+
+    /// Back to the defaults: every count cleared, requests in progress forgotten, and a
+    /// running collection's runtime restarted from now.
+    ///
+    /// Calls recorded before it are applied first (and so cleared).
+    ///
+    /// # Errors
+    ///
+    /// None yet; persistence adds store errors.
+    pub async fn reset(&self) -> Result<(), StatsError> {
+        // If the queue ended abnormally, nothing more will be applied: reset all the same.
+        let _ = self.sink.flush().await;
+        lock(&self.inner.aggregator).reset();
+        Ok(())
+    }
+
+    /// [`reset`](Self::reset), blocking the current thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`reset`](Self::reset).
+    pub fn reset_blocking(&self) -> Result<(), StatsError> {
+        futures::executor::block_on(self.reset())
+    }
+
+    /// The counters of the queue between the recording calls and the driver.
+    pub fn queue_stats(&self) -> QueueStats {
+        self.sink.stats()
+    }
+
+    /// The most recent error of the background work, or of the queue.
+    pub fn last_error(&self) -> Option<StatsError> {
+        let own = lock(&self.inner.last_error).clone();
+        own.or_else(|| self.sink.last_error().map(StatsError::Recorder))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &StatsConfig {
+        &self.inner.config
+    }
+}
+
+impl fmt::Debug for Statistics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Statistics")
+            .field("state", &self.lifecycle_state())
+            .field("queue", &self.queue_stats())
+            .finish_non_exhaustive()
+    }
+}
