@@ -63,6 +63,10 @@ pub enum ErrorReason {
     MetricPanicked,
     /// An argument was rejected (an empty name, an invalid bucket list).
     InvalidArgument,
+    /// A key-value store failed to read, write or remove a value.
+    StoreFailed,
+    /// A persisted state is not valid (it is moved aside, never deleted).
+    CorruptState,
     /// Anything else.
     Unexpected,
 }
@@ -90,6 +94,8 @@ impl ErrorReason {
             Self::NameConflict => "NAME_CONFLICT",
             Self::MetricPanicked => "METRIC_PANICKED",
             Self::InvalidArgument => "INVALID_ARGUMENT",
+            Self::StoreFailed => "STORE_FAILED",
+            Self::CorruptState => "CORRUPT_STATE",
             Self::Unexpected => "UNEXPECTED",
         }
     }

@@ -17,9 +17,10 @@ use std::time::Duration;
 use async_channel::{Receiver, Sender};
 use futures::executor::{LocalPool, block_on};
 use futures::task::{SpawnExt, noop_waker_ref};
-use mvx::error::{Cause, CreateError, LogError, SinkError, TerminateError};
+use mvx::error::{Cause, CreateError, LogError, Report, SinkError, TerminateError};
 use mvx::queue::{LogOutcome, QueueStats};
 use mvx::sink::{AsyncSink, BatchError, Discard, Dispatch, Driver, SinkConfig};
+use mvx::stats::{StatsError, StoreError, StoreOperation};
 use mvx::{BoxError, ErrorReason, Op, OpResult, State};
 
 /// How long a test body may run before it is declared hung.
@@ -556,7 +557,7 @@ fn events_logged_while_starting_are_delivered_once_the_start_hook_succeeds() {
                 ..no_events()
             }
         );
-        assert_eq!(seen.delivered(), []);
+        assert_eq!(seen.delivered(), [0u32; 0]);
         assert_eq!(seen.calls(), [Call::Starting]);
 
         release_start.send_blocking(()).unwrap();
@@ -651,7 +652,7 @@ fn a_failing_start_hook_moves_the_sink_to_failure_and_fails_events_logged_while_
         assert_eq!(sink.state(), State::Failure);
         // Nothing was dispatched, flushed or stopped.
         assert_eq!(seen.calls(), [Call::Starting]);
-        assert_eq!(seen.delivered(), []);
+        assert_eq!(seen.delivered(), [0u32; 0]);
     });
 }
 
@@ -1059,7 +1060,7 @@ fn dropping_the_driver_while_running_cancels_and_fails_queued_events() {
                 ..no_events()
             },
         );
-        assert_eq!(seen.delivered(), []);
+        assert_eq!(seen.delivered(), [0u32; 0]);
         assert_eq!(seen.calls(), [Call::Starting, Call::Dispatch(1)]);
     });
 }
@@ -1296,6 +1297,8 @@ fn error_reason_codes_are_the_documented_upper_case_strings() {
         (ErrorReason::NameConflict, "NAME_CONFLICT"),
         (ErrorReason::MetricPanicked, "METRIC_PANICKED"),
         (ErrorReason::InvalidArgument, "INVALID_ARGUMENT"),
+        (ErrorReason::StoreFailed, "STORE_FAILED"),
+        (ErrorReason::CorruptState, "CORRUPT_STATE"),
         (ErrorReason::Unexpected, "UNEXPECTED"),
     ];
     for (reason, code) in codes {
@@ -1411,6 +1414,88 @@ fn every_error_maps_to_its_reason_code() {
     assert_eq!(
         TerminateError::RuntimePanicked(cause()).reason(),
         ErrorReason::RuntimePanicked
+    );
+
+    let io = || StoreError::io("reading", "/x", std::io::Error::other("disk"));
+    let store_errors = [
+        (
+            StoreError::InvalidName {
+                what: "key",
+                name: String::new(),
+                problem: "it is empty",
+            },
+            ErrorReason::InvalidArgument,
+        ),
+        (
+            StoreError::InvalidJson(Arc::new(
+                serde_json::from_str::<serde_json::Value>("{").unwrap_err(),
+            )),
+            ErrorReason::CorruptState,
+        ),
+        (
+            StoreError::KeyTaken { key: "k".into() },
+            ErrorReason::StoreFailed,
+        ),
+        (io(), ErrorReason::StoreFailed),
+        (
+            StoreError::backend(UserError("down".into())),
+            ErrorReason::StoreFailed,
+        ),
+        (StoreError::Panicked(cause()), ErrorReason::StoreFailed),
+    ];
+    for (error, reason) in &store_errors {
+        assert_eq!(error.reason(), *reason, "{error:?}");
+    }
+
+    let stats_errors = [
+        (
+            StatsError::NotRecording {
+                state: State::Virgin,
+            },
+            ErrorReason::InvalidState,
+        ),
+        (StatsError::QueueOverflow, ErrorReason::QueueOverflow),
+        (
+            StatsError::Recorder(SinkError::DispatcherCancelled),
+            ErrorReason::DispatcherCancelled,
+        ),
+        (
+            StatsError::Store {
+                operation: StoreOperation::Save,
+                store: "default".into(),
+                key: "statistics".into(),
+                source: io(),
+            },
+            ErrorReason::StoreFailed,
+        ),
+        (
+            StatsError::CorruptState {
+                store: "default".into(),
+                key: "statistics".into(),
+                moved_to: "statistics.corrupt-1".into(),
+                cause: cause(),
+            },
+            ErrorReason::CorruptState,
+        ),
+        (
+            StatsError::InvalidConfig {
+                field: "persist_interval",
+                problem: "must not be zero",
+            },
+            ErrorReason::InvalidArgument,
+        ),
+    ];
+    for (error, reason) in &stats_errors {
+        assert_eq!(error.reason(), *reason, "{error:?}");
+    }
+    assert_eq!(
+        stats_errors[3].0.to_string(),
+        "could not save the statistics state under key \"statistics\" of store \"default\""
+    );
+    assert_eq!(
+        Report(&stats_errors[3].0).to_string(),
+        "could not save the statistics state under key \"statistics\" of store \"default\": \
+         reading \"/x\" failed: disk"
     );
 }
 

@@ -1,38 +1,80 @@
 //! `StatsConfig`: the knobs of the statistics.
 
+use std::time::Duration;
+
 use crate::queue::OverflowPolicy;
 use crate::sink::SinkConfig;
 
 use super::StatsError;
+use super::store::{KeyValueStore, SharedStore, check_name};
+
+/// How often the state is saved by default while collecting.
+pub const DEFAULT_PERSIST_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The store name used by default.
+pub const DEFAULT_STORE_NAME: &str = "default";
+
+/// The key the state is saved under by default.
+pub const DEFAULT_PERSIST_STATE_KEY: &str = "statistics";
+
+/// The longest key accepted, so that `<key>.corrupt-<unix ms>` is a valid key too.
+const MAX_KEY_LEN: usize = 170;
 
 /// The knobs of [`Statistics`](super::Statistics).
 ///
 /// Start from [`StatsConfig::default()`] and change what you need.
 ///
 /// ```
-/// use mvx::queue::OverflowPolicy;
-/// use mvx::sink::SinkConfig;
-/// use mvx::stats::StatsConfig;
+/// use std::time::Duration;
+/// use mvx::stats::{MemoryStore, StatsConfig};
 ///
 /// let config = StatsConfig::default()
-///     .sink(SinkConfig::default().queue_capacity(1024).overflow(OverflowPolicy::Drop));
-/// assert_eq!(config.sink.queue_capacity, 1024);
+///     .persist_to(MemoryStore::new())
+///     .store_name("crawler")
+///     .persist_state_key("run-1")
+///     .persist_interval(Duration::from_secs(10));
+/// assert!(config.persistence_enabled);
+/// assert!(config.validate().is_ok());
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct StatsConfig {
+    /// Whether the state is loaded on start and saved every `persist_interval` and on stop.
+    /// Needs a [`store`](Self::store). Default `false`.
+    pub persistence_enabled: bool,
+    /// Where the state is persisted. Default none.
+    pub store: Option<SharedStore>,
+    /// The store name (a namespace within the store). Default [`DEFAULT_STORE_NAME`].
+    pub store_name: String,
+    /// The key of the state within the store. Default [`DEFAULT_PERSIST_STATE_KEY`]; at
+    /// most 170 bytes.
+    pub persist_state_key: String,
+    /// How often the state is saved while collecting. Default
+    /// [`DEFAULT_PERSIST_INTERVAL`]; must not be zero.
+    pub persist_interval: Duration,
+    /// Whether to start from the defaults when the persisted state is corrupt (it is moved
+    /// aside in any case, and the error kept in `last_error()`). Default `false`: the start
+    /// fails with [`StatsError::CorruptState`].
+    pub reset_on_corrupt_state: bool,
     /// The queue between the recording calls and the driver. Default: namespace `stats`,
     /// [`DEFAULT_QUEUE_CAPACITY`](crate::queue::DEFAULT_QUEUE_CAPACITY), and
     /// [`OverflowPolicy::Block`], so that no recording call is lost: a caller waits while
     /// the queue is full. Under `Drop`, dropped calls are counted in
     /// [`Statistics::queue_stats`](super::Statistics::queue_stats); under `RaiseError` the
-    /// call returns [`StatsError::QueueOverflow`].
+    /// call returns [`StatsError::QueueOverflow`]. Its `start_timeout` also bounds the
+    /// load of the persisted state, and its `stop_timeout` the final save.
     pub sink: SinkConfig,
 }
 
 impl Default for StatsConfig {
     fn default() -> Self {
         Self {
+            persistence_enabled: false,
+            store: None,
+            store_name: DEFAULT_STORE_NAME.to_owned(),
+            persist_state_key: DEFAULT_PERSIST_STATE_KEY.to_owned(),
+            persist_interval: DEFAULT_PERSIST_INTERVAL,
+            reset_on_corrupt_state: false,
             sink: SinkConfig::default()
                 .namespace("stats")
                 .overflow(OverflowPolicy::Block),
@@ -41,18 +83,94 @@ impl Default for StatsConfig {
 }
 
 impl StatsConfig {
+    /// Persists to `store`: sets [`store`](Self::store) and enables persistence.
+    pub fn persist_to(mut self, store: impl KeyValueStore) -> Self {
+        self.store = Some(SharedStore::new(store));
+        self.persistence_enabled = true;
+        self
+    }
+
+    /// Sets [`persistence_enabled`](Self::persistence_enabled).
+    pub fn persistence_enabled(mut self, enabled: bool) -> Self {
+        self.persistence_enabled = enabled;
+        self
+    }
+
+    /// Sets [`store_name`](Self::store_name).
+    pub fn store_name(mut self, name: impl Into<String>) -> Self {
+        self.store_name = name.into();
+        self
+    }
+
+    /// Sets [`persist_state_key`](Self::persist_state_key).
+    pub fn persist_state_key(mut self, key: impl Into<String>) -> Self {
+        self.persist_state_key = key.into();
+        self
+    }
+
+    /// Sets [`persist_interval`](Self::persist_interval).
+    pub fn persist_interval(mut self, interval: Duration) -> Self {
+        self.persist_interval = interval;
+        self
+    }
+
+    /// Sets [`reset_on_corrupt_state`](Self::reset_on_corrupt_state).
+    pub fn reset_on_corrupt_state(mut self, reset: bool) -> Self {
+        self.reset_on_corrupt_state = reset;
+        self
+    }
+
     /// Sets [`sink`](Self::sink).
     pub fn sink(mut self, sink: SinkConfig) -> Self {
         self.sink = sink;
         self
     }
 
+    /// Whether the state is persisted: persistence enabled, and a store.
+    pub(crate) fn persists(&self) -> bool {
+        self.persistence_enabled && self.store.is_some()
+    }
+
     /// Checks the values.
     ///
     /// # Errors
     ///
-    /// [`StatsError::InvalidConfig`] naming the first value rejected.
+    /// [`StatsError::InvalidConfig`] naming the first value rejected: persistence enabled
+    /// without a store, a zero interval, a store name or key that is not a valid name
+    /// (see [`check_name`](super::check_name)), a key longer than 170 bytes.
+    ///
+    /// ```
+    /// use mvx::ErrorReason;
+    /// use mvx::stats::{StatsConfig, StatsError};
+    ///
+    /// let error = StatsConfig::default().persistence_enabled(true).validate().unwrap_err();
+    /// assert_eq!(error.to_string(), "invalid statistics configuration: store must be set when persistence is enabled");
+    /// assert_eq!(error.reason(), ErrorReason::InvalidArgument);
+    /// ```
     pub fn validate(&self) -> Result<(), StatsError> {
+        let invalid = |field, problem| Err(StatsError::InvalidConfig { field, problem });
+        if self.persistence_enabled && self.store.is_none() {
+            return invalid("store", "must be set when persistence is enabled");
+        }
+        if self.persist_interval.is_zero() {
+            return invalid("persist_interval", "must not be zero");
+        }
+        if let Err(error) = check_name("store name", &self.store_name) {
+            return invalid("store_name", problem_of(&error));
+        }
+        if let Err(error) = check_name("key", &self.persist_state_key) {
+            return invalid("persist_state_key", problem_of(&error));
+        }
+        if self.persist_state_key.len() > MAX_KEY_LEN {
+            return invalid("persist_state_key", "must be at most 170 bytes");
+        }
         Ok(())
+    }
+}
+
+fn problem_of(error: &super::StoreError) -> &'static str {
+    match error {
+        super::StoreError::InvalidName { problem, .. } => problem,
+        _ => "is invalid",
     }
 }

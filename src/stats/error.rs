@@ -1,7 +1,10 @@
 //! `StatsError`: what the statistics report, with reason codes.
 
+use std::fmt;
+
+use super::StoreError;
 use crate::ErrorReason;
-use crate::error::SinkError;
+use crate::error::{Cause, SinkError};
 use crate::lifecycle::State;
 
 /// Errors of [`Statistics`](super::Statistics).
@@ -26,6 +29,39 @@ pub enum StatsError {
     /// timed out, a cancelled driver).
     #[error(transparent)]
     Recorder(#[from] SinkError),
+    /// The persisted state could not be loaded, saved, removed or moved aside: the store
+    /// failed. Nothing was lost: a failed load leaves the value where it is (and the start
+    /// fails), a failed save leaves the previous value.
+    #[error("could not {operation} the statistics state under key {key:?} of store {store:?}")]
+    Store {
+        /// What was being done.
+        operation: StoreOperation,
+        /// The store name.
+        store: String,
+        /// The key.
+        key: String,
+        /// The store's error.
+        #[source]
+        source: StoreError,
+    },
+    /// The persisted state is not a valid state (not JSON, not the expected shape, or
+    /// another version). It was moved to the key `moved_to` of the same store, never
+    /// deleted. The start fails, unless `reset_on_corrupt_state` is set: the statistics
+    /// then start from the defaults and keep this error in `last_error()`.
+    #[error(
+        "the statistics state under key {key:?} of store {store:?} is corrupt; it was moved to key {moved_to:?}"
+    )]
+    CorruptState {
+        /// The store name.
+        store: String,
+        /// The key the state was under.
+        key: String,
+        /// The key it is under now.
+        moved_to: String,
+        /// Why it is not a valid state.
+        #[source]
+        cause: Cause,
+    },
     /// A configuration value was rejected.
     #[error("invalid statistics configuration: {field} {problem}")]
     InvalidConfig {
@@ -44,6 +80,8 @@ impl StatsError {
             Self::QueueOverflow => ErrorReason::QueueOverflow,
             Self::Recorder(error) => error.reason(),
             Self::InvalidConfig { .. } => ErrorReason::InvalidArgument,
+            Self::Store { source, .. } => source.reason(),
+            Self::CorruptState { .. } => ErrorReason::CorruptState,
         }
     }
 
@@ -57,5 +95,29 @@ impl StatsError {
             _ => None,
         };
         inner.unwrap_or(Self::Recorder(error))
+    }
+}
+
+/// What was being done with the persisted state when a store failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StoreOperation {
+    /// Reading it on start.
+    Load,
+    /// Writing it (periodically, or on stop).
+    Save,
+    /// Removing it (`reset()`).
+    Delete,
+    /// Moving a corrupt state aside.
+    MoveAside,
+}
+
+impl fmt::Display for StoreOperation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Load => "load",
+            Self::Save => "save",
+            Self::Delete => "delete",
+            Self::MoveAside => "move aside",
+        })
     }
 }

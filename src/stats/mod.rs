@@ -35,12 +35,20 @@ mod config;
 mod error;
 mod event;
 mod final_statistics;
+mod periodic;
+mod persist;
 mod state;
 mod statistics;
+mod store;
 
-pub use self::config::StatsConfig;
-pub use self::error::StatsError;
+pub use self::config::{
+    DEFAULT_PERSIST_INTERVAL, DEFAULT_PERSIST_STATE_KEY, DEFAULT_STORE_NAME, StatsConfig,
+};
+pub use self::error::{StatsError, StoreOperation};
 pub use self::event::{ErrorKind, RequestId};
 pub use self::final_statistics::FinalStatistics;
 pub use self::state::{STATE_VERSION, StatisticsState};
 pub use self::statistics::{Statistics, StatsDriver, StatsWait};
+#[cfg(feature = "persist")]
+pub use self::store::FileStore;
+pub use self::store::{KeyValueStore, MemoryStore, SharedStore, StoreError, check_name};

@@ -142,6 +142,18 @@ pub(crate) fn per_minute(count: u64, runtime: Duration) -> f64 {
     }
 }
 
+/// The wall-clock time now, to the millisecond, as persisted.
+pub(crate) fn now_millis() -> SystemTime {
+    let now = SystemTime::now();
+    match now.duration_since(std::time::UNIX_EPOCH) {
+        Ok(since) => {
+            std::time::UNIX_EPOCH
+                + Duration::from_millis(since.as_millis().try_into().unwrap_or(u64::MAX))
+        }
+        Err(_) => now,
+    }
+}
+
 /// A request between its start and its end.
 #[derive(Clone, Copy, Debug)]
 struct InProgress {
@@ -168,7 +180,7 @@ pub(crate) struct Aggregator {
 impl Aggregator {
     /// Begins a run: runtime counts from now, on top of the runtime of earlier runs.
     pub(crate) fn begin_run(&mut self) {
-        let now = SystemTime::now();
+        let now = now_millis();
         self.state.runtime_started_at.get_or_insert(now);
         self.state.runtime_last_started_at = Some(now);
         self.state.runtime_finished_at = None;
@@ -182,7 +194,7 @@ impl Aggregator {
     pub(crate) fn end_run(&mut self) {
         self.refresh();
         if self.run.take().is_some() {
-            self.state.runtime_finished_at = Some(SystemTime::now());
+            self.state.runtime_finished_at = Some(now_millis());
         }
     }
 

@@ -2,16 +2,19 @@
 
 use std::fmt;
 use std::future::{Future, poll_fn};
-use std::pin::Pin;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures::task::{FutureObj, Spawn};
 
 use super::event::{ErrorKind, RequestId, StatsEvent};
+use super::periodic::{self, Flag};
+use super::persist::{self, Gate};
 use super::state::Aggregator;
 use super::{FinalStatistics, StatisticsState, StatsConfig, StatsError};
-use crate::error::{BoxError, LogError};
+use crate::error::{BoxError, Cause, LogError, SinkError};
 use crate::lifecycle::{State, WaitHandle};
 use crate::queue::QueueStats;
 use crate::sink::{AsyncSink, BatchError, Dispatch, Driver};
@@ -56,6 +59,16 @@ pub(crate) struct Inner {
     pub(crate) config: StatsConfig,
     pub(crate) aggregator: Mutex<Aggregator>,
     pub(crate) last_error: Mutex<Option<StatsError>>,
+    /// Orders loads, saves and removals of the persisted state.
+    pub(crate) persist_gate: futures::lock::Mutex<Gate>,
+    /// Raised once the state is loaded and collection has begun.
+    pub(crate) collecting: Flag,
+}
+
+impl Inner {
+    pub(crate) fn record_error(&self, error: StatsError) {
+        *lock(&self.last_error) = Some(error);
+    }
 }
 
 /// The dispatcher of the statistics' queue: applies each event to the state.
@@ -77,13 +90,18 @@ impl Dispatch<StatsEvent> for Collector {
         Ok(())
     }
 
+    /// Loads the persisted state; calls recorded meanwhile wait in the queue.
     async fn on_starting(&mut self) -> Result<(), BoxError> {
+        persist::load(&self.inner).await?;
         lock(&self.inner.aggregator).begin_run();
+        self.inner.collecting.raise();
         Ok(())
     }
 
+    /// Stops the runtime clock and saves the final state.
     async fn on_stopped(&mut self) -> Result<(), BoxError> {
         lock(&self.inner.aggregator).end_run();
+        persist::save(&self.inner, true).await?;
         Ok(())
     }
 }
@@ -118,9 +136,30 @@ impl fmt::Debug for StatsDriver {
     }
 }
 
-/// Runs the queue's driver; ends with it.
-async fn drive(mut queue: Driver) {
-    poll_fn(|cx| Pin::new(&mut queue).poll(cx)).await;
+/// Runs the queue's driver and the periodic work beside it; ends with the queue's driver.
+async fn drive(mut queue: Driver, inner: Arc<Inner>) {
+    let mut periodic = pin!(periodic::run(inner.clone()));
+    let mut periodic_done = false;
+    poll_fn(|cx| {
+        if Pin::new(&mut queue).poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        if !periodic_done {
+            match catch_unwind(AssertUnwindSafe(|| periodic.as_mut().poll(cx))) {
+                Ok(poll) => periodic_done = poll.is_ready(),
+                Err(payload) => {
+                    // Not expected (store panics are caught where they are called), but
+                    // never silent: kept in `last_error()`; collection goes on.
+                    periodic_done = true;
+                    inner.record_error(StatsError::Recorder(SinkError::Unexpected(
+                        Cause::from_panic(payload),
+                    )));
+                }
+            }
+        }
+        Poll::Pending
+    })
+    .await;
 }
 
 /// Waits for a [`Statistics::start`] or [`Statistics::stop`]: `.await` it, or
@@ -169,13 +208,15 @@ impl Statistics {
             config,
             aggregator: Mutex::new(Aggregator::default()),
             last_error: Mutex::new(None),
+            persist_gate: futures::lock::Mutex::new(Gate::default()),
+            collecting: Flag::default(),
         });
         let collector = Collector {
             inner: inner.clone(),
         };
         let (sink, queue) = AsyncSink::new(collector, inner.config.sink.clone());
         let driver = StatsDriver {
-            future: Box::pin(drive(queue)),
+            future: Box::pin(drive(queue, inner.clone())),
         };
         Ok((Self { sink, inner }, driver))
     }
@@ -198,22 +239,36 @@ impl Statistics {
         Ok(stats)
     }
 
-    /// Begins collection: the runtime counts from now, recording calls are accepted.
+    /// Begins collection: loads the persisted state (with persistence enabled), then the
+    /// runtime counts from now on top of the persisted runtime, and the state is saved every
+    /// `persist_interval`.
     ///
-    /// Returns at once; the driver does the work. A second call while starting or running
-    /// waits for the same start.
+    /// Returns at once; the driver does the work. Recording calls are accepted from this
+    /// call on: those made while the state loads wait in the queue and are applied on top
+    /// of it. A second call while starting or running waits for the same start.
     ///
     /// # Errors
     ///
-    /// The result carries `StatsError::Recorder(SinkError::InvalidState { .. })` when the
-    /// statistics are stopping or have ended.
+    /// The result carries
+    /// - `StatsError::Recorder(SinkError::InvalidState { .. })` when the statistics are
+    ///   stopping or have ended;
+    /// - [`StatsError::Store`] with [`StoreOperation::Load`](super::StoreOperation::Load)
+    ///   when the store could not be read (the value is left as it is);
+    /// - [`StatsError::CorruptState`] when the persisted state is not valid, unless
+    ///   `reset_on_corrupt_state` is set;
+    /// - `StatsError::Recorder(SinkError::StartTimedOut { .. })` when the load took longer
+    ///   than the queue's `start_timeout`.
+    ///
+    /// A failed start leaves the statistics in `Failure`; calls recorded while starting
+    /// are counted as failed in [`queue_stats`](Self::queue_stats).
     pub fn start(&self) -> StatsWait {
         StatsWait {
             handle: self.sink.start(),
         }
     }
 
-    /// Ends collection: applies every call recorded before it, stops the runtime clock.
+    /// Ends collection: applies every call recorded before it, stops the runtime clock and
+    /// saves the final state (with persistence enabled); no save happens after it.
     ///
     /// Valid only while running. Recording calls made after it are refused
     /// ([`StatsError::NotRecording`]). Dropping the last handle of running statistics
@@ -222,8 +277,11 @@ impl Statistics {
     /// # Errors
     ///
     /// The result carries `StatsError::Recorder(SinkError::InvalidState { .. })` when not
-    /// running, and `StatsError::Recorder(SinkError::StopTimedOut { .. })` when the stop
-    /// took longer than the queue's `stop_timeout`.
+    /// running, [`StatsError::Store`] with
+    /// [`StoreOperation::Save`](super::StoreOperation::Save) when the final save failed
+    /// (the statistics are stopped all the same), and
+    /// `StatsError::Recorder(SinkError::StopTimedOut { .. })` when the stop took longer than
+    /// the queue's `stop_timeout`.
     pub fn stop(&self) -> StatsWait {
         StatsWait {
             handle: self.sink.stop(),
@@ -433,19 +491,22 @@ impl Statistics {
         aggregator.state.clone()
     }
 
-    /// Back to the defaults: every count cleared, requests in progress forgotten, and a
-    /// running collection's runtime restarted from now.
+    /// Back to the defaults: every count cleared, requests in progress forgotten, a
+    /// running collection's runtime restarted from now, and the persisted state removed
+    /// from the store (with persistence enabled; a running collection saves its fresh state
+    /// again at the next `persist_interval`).
     ///
     /// Calls recorded before it are applied first (and so cleared).
     ///
     /// # Errors
     ///
-    /// None yet; persistence adds store errors.
+    /// [`StatsError::Store`] with [`StoreOperation::Delete`](super::StoreOperation::Delete)
+    /// when the store could not remove the persisted state (the counts in memory are reset
+    /// all the same).
     pub async fn reset(&self) -> Result<(), StatsError> {
         // If the queue ended abnormally, nothing more will be applied: reset all the same.
         let _ = self.sink.flush().await;
-        lock(&self.inner.aggregator).reset();
-        Ok(())
+        persist::reset(&self.inner).await
     }
 
     /// [`reset`](Self::reset), blocking the current thread.
@@ -462,7 +523,8 @@ impl Statistics {
         self.sink.stats()
     }
 
-    /// The most recent error of the background work, or of the queue.
+    /// The most recent error of the background work (a failed periodic save, a corrupt
+    /// state set aside under `reset_on_corrupt_state`), or else of the queue.
     pub fn last_error(&self) -> Option<StatsError> {
         let own = lock(&self.inner.last_error).clone();
         own.or_else(|| self.sink.last_error().map(StatsError::Recorder))

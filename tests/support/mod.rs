@@ -1,0 +1,65 @@
+//! Helpers shared by the statistics tests: a watchdog and the contract every
+//! `KeyValueStore` keeps.
+
+#![allow(dead_code)] // Each test binary uses its own part of it.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use mvx::stats::{KeyValueStore, StoreError};
+use serde_json::json;
+
+/// How long a test body may run before it is declared hung.
+pub const GUARD: Duration = Duration::from_secs(60);
+
+/// Runs `body` on a helper thread and fails if it does not finish within [`GUARD`].
+pub fn within_guard(body: impl FnOnce() + Send + 'static) {
+    let (done_tx, done_rx) = mpsc::channel();
+    let runner = std::thread::spawn(move || {
+        body();
+        let _ = done_tx.send(());
+    });
+    match done_rx.recv_timeout(GUARD) {
+        Ok(()) => runner.join().expect("the test body finished"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            std::panic::resume_unwind(runner.join().expect_err("the test body panicked"))
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("the test body hung for {GUARD:?}"),
+    }
+}
+
+/// What every store does with get, set, delete and rename, in store `name`.
+pub async fn check_store_contract(store: &impl KeyValueStore, name: &str) {
+    assert_eq!(store.get(name, "missing").await.unwrap(), None);
+    store.set(name, "a", &json!({"n": 1})).await.unwrap();
+    assert_eq!(store.get(name, "a").await.unwrap(), Some(json!({"n": 1})));
+    store.set(name, "a", &json!([1, 2, 3])).await.unwrap();
+    assert_eq!(store.get(name, "a").await.unwrap(), Some(json!([1, 2, 3])));
+
+    // Store names are namespaces.
+    let other = format!("{name}-other");
+    assert_eq!(store.get(&other, "a").await.unwrap(), None);
+    store.set(&other, "a", &json!("other")).await.unwrap();
+    assert_eq!(store.get(name, "a").await.unwrap(), Some(json!([1, 2, 3])));
+
+    // Rename moves; it never replaces.
+    assert!(store.rename(name, "a", "b").await.unwrap());
+    assert_eq!(store.get(name, "a").await.unwrap(), None);
+    assert_eq!(store.get(name, "b").await.unwrap(), Some(json!([1, 2, 3])));
+    assert!(!store.rename(name, "a", "c").await.unwrap());
+    store.set(name, "a", &json!(null)).await.unwrap();
+    match store.rename(name, "a", "b").await {
+        Err(error @ StoreError::KeyTaken { .. }) => {
+            assert_eq!(error.reason(), mvx::ErrorReason::StoreFailed);
+        }
+        other => panic!("a rename onto a taken key: {other:?}"),
+    }
+    assert_eq!(store.get(name, "a").await.unwrap(), Some(json!(null)));
+    assert_eq!(store.get(name, "b").await.unwrap(), Some(json!([1, 2, 3])));
+
+    assert!(store.delete(name, "a").await.unwrap());
+    assert!(store.delete(name, "b").await.unwrap());
+    assert!(!store.delete(name, "b").await.unwrap());
+    assert!(store.delete(&other, "a").await.unwrap());
+    assert_eq!(store.get(name, "b").await.unwrap(), None);
+}
