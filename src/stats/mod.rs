@@ -51,4 +51,6 @@ pub use self::state::{STATE_VERSION, StatisticsState};
 pub use self::statistics::{Statistics, StatsDriver, StatsWait};
 #[cfg(feature = "persist")]
 pub use self::store::FileStore;
+#[cfg(feature = "redis")]
+pub use self::store::RedisStore;
 pub use self::store::{KeyValueStore, MemoryStore, SharedStore, StoreError, check_name};

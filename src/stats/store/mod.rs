@@ -9,6 +9,8 @@
 #[cfg(feature = "persist")]
 mod file;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::fmt;
 use std::future::Future;
@@ -23,6 +25,8 @@ use crate::error::Cause;
 #[cfg(feature = "persist")]
 pub use self::file::FileStore;
 pub use self::memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use self::redis::RedisStore;
 
 /// Async get, set, delete and rename of JSON values, under a store name and a key.
 ///

@@ -1,0 +1,234 @@
+//! `RedisStore` against a real `redis-server`: the store contract, under `futures`' and
+//! tokio's executors, and the statistics persisted, resumed and set aside when corrupt.
+//!
+//! The server is the one at `MVX_REDIS_URL` when it is set (`.ci/run` starts one), else a
+//! `redis-server` this test starts on a free loopback port and kills at the end. Without
+//! either, the tests fail and say how to get one: they never skip.
+
+#![cfg(feature = "redis")]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::executor::block_on;
+use mvx::ErrorReason;
+use mvx::stats::{KeyValueStore, RedisStore, Statistics, StatsConfig, StatsError, StoreError};
+use support::{check_store_contract, within_guard};
+
+/// A Redis server for the tests; one this process started is killed on drop.
+struct RedisServer {
+    url: String,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    fn get() -> Self {
+        if let Ok(url) = std::env::var("MVX_REDIS_URL") {
+            return Self { url, child: None };
+        }
+        let mut last_output = Vec::new();
+        // A port found free may be taken before the server binds it: try a few.
+        for _ in 0..3 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .expect("a free loopback port")
+                .port();
+            let mut child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|error| {
+                    panic!(
+                        "the Redis tests need a server and could not start `redis-server` \
+                         ({error}). Install it (`apt-get install -y redis-server`), or point \
+                         MVX_REDIS_URL at a running one (MVX_REDIS_URL=redis://127.0.0.1:6379/)"
+                    )
+                });
+            // Wait for the server itself to say it is ready.
+            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            let ready = lines.by_ref().map_while(Result::ok).any(|line| {
+                last_output.push(line.clone());
+                line.contains("Ready to accept connections")
+            });
+            if ready {
+                // Keep reading, so that the server never blocks on a full pipe.
+                std::thread::spawn(move || lines.for_each(drop));
+                return Self {
+                    url: format!("redis://127.0.0.1:{port}/"),
+                    child: Some(child),
+                };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!(
+            "redis-server did not start; its last output:\n{}",
+            last_output.join("\n")
+        );
+    }
+
+    /// A store with a prefix of its own, so that tests sharing a server do not meet.
+    fn store(&self) -> RedisStore {
+        static STORES: AtomicU64 = AtomicU64::new(0);
+        let prefix = format!(
+            "mvx-test-{}-{}:",
+            std::process::id(),
+            STORES.fetch_add(1, Ordering::Relaxed)
+        );
+        RedisStore::open(&self.url).unwrap().prefix(prefix)
+    }
+
+    /// A plain connection, to look at the keys directly.
+    fn direct(&self) -> redis::Connection {
+        redis::Client::open(self.url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn the_redis_store_keeps_the_store_contract_under_any_executor() {
+    within_guard(|| {
+        let server = RedisServer::get();
+        // futures' block_on: no runtime at all.
+        block_on(check_store_contract(&server.store(), "contract"));
+        // tokio's current-thread runtime: the store does not need tokio's reactor.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let store = server.store();
+        runtime.block_on(check_store_contract(&store, "contract"));
+        // smol.
+        smol::block_on(check_store_contract(&server.store(), "contract"));
+
+        // A value that is not JSON is reported as such and left alone.
+        let store = server.store();
+        let mut direct = server.direct();
+        let key = store.redis_key("default", "raw");
+        redis::cmd("SET")
+            .arg(&key)
+            .arg("{not json")
+            .exec(&mut direct)
+            .unwrap();
+        let error = block_on(store.get("default", "raw")).unwrap_err();
+        assert!(matches!(error, StoreError::InvalidJson(_)), "{error:?}");
+        let left: String = redis::cmd("GET").arg(&key).query(&mut direct).unwrap();
+        assert_eq!(left, "{not json");
+        redis::cmd("DEL").arg(&key).exec(&mut direct).unwrap();
+    });
+}
+
+#[test]
+fn an_unreachable_server_is_a_store_error() {
+    within_guard(|| {
+        // A port nobody listens on.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let store = RedisStore::open(&format!("redis://127.0.0.1:{port}/")).unwrap();
+        let error = block_on(store.get("default", "statistics")).unwrap_err();
+        assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
+        assert_eq!(error.reason(), ErrorReason::StoreFailed);
+        assert!(RedisStore::open("not a url").is_err());
+
+        // The statistics refuse to start without their state.
+        let (stats, driver) = Statistics::new(StatsConfig::default().persist_to(store)).unwrap();
+        let driver = std::thread::spawn(move || block_on(driver));
+        let error = stats.start().wait().unwrap_err();
+        assert!(matches!(error, StatsError::Store { .. }), "{error:?}");
+        driver.join().unwrap();
+    });
+}
+
+#[test]
+fn statistics_persist_resume_and_set_a_corrupt_state_aside_on_redis() {
+    within_guard(|| {
+        let server = RedisServer::get();
+        let store = server.store();
+        let key = store.redis_key("default", "statistics");
+        let config = || StatsConfig::default().persist_to(store_clone(&server, &key));
+
+        let (stats, driver) = Statistics::new(config()).unwrap();
+        let driver = std::thread::spawn(move || block_on(driver));
+        stats.start().wait().unwrap();
+        for id in 0..6u64 {
+            stats.record_request_processing_start(id).unwrap();
+            stats.record_request_processing_finish(id).unwrap();
+        }
+        stats.stop().wait().unwrap();
+        driver.join().unwrap();
+
+        let mut direct = server.direct();
+        let text: String = redis::cmd("GET").arg(&key).query(&mut direct).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["requests_finished"], 6);
+
+        // Resumed by new statistics on the same key.
+        let (stats, driver) = Statistics::new(config()).unwrap();
+        let driver = std::thread::spawn(move || block_on(driver));
+        stats.start().wait().unwrap();
+        assert_eq!(stats.calculate_blocking().unwrap().requests_finished, 6);
+        stats.stop().wait().unwrap();
+        driver.join().unwrap();
+
+        // Corrupt: moved aside under a new key, byte for byte; the start fails.
+        redis::cmd("SET")
+            .arg(&key)
+            .arg("[\"garbage\"")
+            .exec(&mut direct)
+            .unwrap();
+        let (stats, driver) = Statistics::new(config()).unwrap();
+        let driver = std::thread::spawn(move || block_on(driver));
+        let error = stats.start().wait().unwrap_err();
+        let StatsError::CorruptState { moved_to, .. } = &error else {
+            panic!("{error:?}");
+        };
+        driver.join().unwrap();
+        let aside_key = key.replace("statistics", moved_to);
+        let aside: String = redis::cmd("GET")
+            .arg(&aside_key)
+            .query(&mut direct)
+            .unwrap();
+        assert_eq!(aside, "[\"garbage\"");
+        let exists: u64 = redis::cmd("EXISTS").arg(&key).query(&mut direct).unwrap();
+        assert_eq!(exists, 0);
+
+        // reset() removes the state from the server.
+        let (stats, driver) = Statistics::new(config()).unwrap();
+        let driver = std::thread::spawn(move || block_on(driver));
+        stats.start().wait().unwrap();
+        stats.stop().wait().unwrap();
+        driver.join().unwrap();
+        let exists: u64 = redis::cmd("EXISTS").arg(&key).query(&mut direct).unwrap();
+        assert_eq!(exists, 1);
+        stats.reset_blocking().unwrap();
+        let exists: u64 = redis::cmd("EXISTS").arg(&key).query(&mut direct).unwrap();
+        assert_eq!(exists, 0);
+        redis::cmd("DEL").arg(&aside_key).exec(&mut direct).unwrap();
+    });
+}
+
+/// A store on the same server with the prefix of the Redis key `key`.
+fn store_clone(server: &RedisServer, key: &str) -> RedisStore {
+    let prefix = key.trim_end_matches("default:statistics");
+    RedisStore::open(&server.url).unwrap().prefix(prefix)
+}
