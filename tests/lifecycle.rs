@@ -1484,6 +1484,12 @@ fn every_error_maps_to_its_reason_code() {
             },
             ErrorReason::InvalidArgument,
         ),
+        (
+            StatsError::ReportRefused {
+                reason: ErrorReason::QueueOverflow,
+            },
+            ErrorReason::QueueOverflow,
+        ),
     ];
     for (error, reason) in &stats_errors {
         assert_eq!(error.reason(), *reason, "{error:?}");

@@ -1,15 +1,22 @@
 //! `StatsConfig`: the knobs of the statistics.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::queue::OverflowPolicy;
-use crate::sink::SinkConfig;
+use crate::sink::{AsyncSink, LogEvent, SinkConfig};
 
 use super::StatsError;
 use super::store::{KeyValueStore, SharedStore, check_name};
 
 /// How often the state is saved by default while collecting.
 pub const DEFAULT_PERSIST_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How often the figures are reported by default, when a log sink is set.
+pub const DEFAULT_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The message of the periodic report by default.
+pub const DEFAULT_LOG_MESSAGE: &str = "Statistics";
 
 /// The store name used by default.
 pub const DEFAULT_STORE_NAME: &str = "default";
@@ -56,6 +63,15 @@ pub struct StatsConfig {
     /// aside in any case, and the error kept in `last_error()`). Default `false`: the start
     /// fails with [`StatsError::CorruptState`].
     pub reset_on_corrupt_state: bool,
+    /// Where the periodic report goes: every `log_interval` while collecting, the
+    /// [`calculate()`](super::Statistics::calculate) figures as one `Info` event with
+    /// target [`REPORT_TARGET`](super::REPORT_TARGET), the message `log_message` and one
+    /// field per figure. Default none: no report.
+    pub log_sink: Option<AsyncSink<LogEvent>>,
+    /// How often the report is sent. Default [`DEFAULT_LOG_INTERVAL`]; must not be zero.
+    pub log_interval: Duration,
+    /// The message of the report event. Default [`DEFAULT_LOG_MESSAGE`].
+    pub log_message: Cow<'static, str>,
     /// The queue between the recording calls and the driver. Default: namespace `stats`,
     /// [`DEFAULT_QUEUE_CAPACITY`](crate::queue::DEFAULT_QUEUE_CAPACITY), and
     /// [`OverflowPolicy::Block`], so that no recording call is lost: a caller waits while
@@ -75,6 +91,9 @@ impl Default for StatsConfig {
             persist_state_key: DEFAULT_PERSIST_STATE_KEY.to_owned(),
             persist_interval: DEFAULT_PERSIST_INTERVAL,
             reset_on_corrupt_state: false,
+            log_sink: None,
+            log_interval: DEFAULT_LOG_INTERVAL,
+            log_message: Cow::Borrowed(DEFAULT_LOG_MESSAGE),
             sink: SinkConfig::default()
                 .namespace("stats")
                 .overflow(OverflowPolicy::Block),
@@ -120,6 +139,24 @@ impl StatsConfig {
         self
     }
 
+    /// Reports to `sink`: sets [`log_sink`](Self::log_sink).
+    pub fn log_to(mut self, sink: AsyncSink<LogEvent>) -> Self {
+        self.log_sink = Some(sink);
+        self
+    }
+
+    /// Sets [`log_interval`](Self::log_interval).
+    pub fn log_interval(mut self, interval: Duration) -> Self {
+        self.log_interval = interval;
+        self
+    }
+
+    /// Sets [`log_message`](Self::log_message).
+    pub fn log_message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
+        self.log_message = message.into();
+        self
+    }
+
     /// Sets [`sink`](Self::sink).
     pub fn sink(mut self, sink: SinkConfig) -> Self {
         self.sink = sink;
@@ -154,6 +191,9 @@ impl StatsConfig {
         }
         if self.persist_interval.is_zero() {
             return invalid("persist_interval", "must not be zero");
+        }
+        if self.log_interval.is_zero() {
+            return invalid("log_interval", "must not be zero");
         }
         if let Err(error) = check_name("store name", &self.store_name) {
             return invalid("store_name", problem_of(&error));

@@ -62,6 +62,14 @@ pub enum StatsError {
         #[source]
         cause: Cause,
     },
+    /// The log sink refused a periodic report (it was not running, or its queue was full
+    /// under `RaiseError`); `reason` is the sink's reason code. The next report is sent on
+    /// schedule.
+    #[error("the log sink refused the periodic report ({reason})")]
+    ReportRefused {
+        /// Why the sink refused it.
+        reason: ErrorReason,
+    },
     /// A configuration value was rejected.
     #[error("invalid statistics configuration: {field} {problem}")]
     InvalidConfig {
@@ -82,6 +90,7 @@ impl StatsError {
             Self::InvalidConfig { .. } => ErrorReason::InvalidArgument,
             Self::Store { source, .. } => source.reason(),
             Self::CorruptState { .. } => ErrorReason::CorruptState,
+            Self::ReportRefused { reason } => *reason,
         }
     }
 

@@ -37,16 +37,19 @@ mod event;
 mod final_statistics;
 mod periodic;
 mod persist;
+mod report;
 mod state;
 mod statistics;
 mod store;
 
 pub use self::config::{
-    DEFAULT_PERSIST_INTERVAL, DEFAULT_PERSIST_STATE_KEY, DEFAULT_STORE_NAME, StatsConfig,
+    DEFAULT_LOG_INTERVAL, DEFAULT_LOG_MESSAGE, DEFAULT_PERSIST_INTERVAL, DEFAULT_PERSIST_STATE_KEY,
+    DEFAULT_STORE_NAME, StatsConfig,
 };
 pub use self::error::{StatsError, StoreOperation};
 pub use self::event::{ErrorKind, RequestId};
 pub use self::final_statistics::FinalStatistics;
+pub use self::report::REPORT_TARGET;
 pub use self::state::{STATE_VERSION, StatisticsState};
 pub use self::statistics::{Statistics, StatsDriver, StatsWait};
 #[cfg(feature = "persist")]

@@ -1,34 +1,58 @@
-//! The statistics' background work: periodic persistence.
+//! The statistics' background work: periodic persistence and reports.
 
-use std::future::pending;
 use std::time::Instant;
 
 use async_io::Timer;
 use event_listener::listener;
 
-use super::persist;
+use super::report::report_event;
 use super::statistics::Inner;
+use super::{StatsError, persist};
+use crate::queue::OverflowPolicy;
 use crate::sync::Arc;
 
-/// Saves the state every `persist_interval` once collection has begun. Runs until the
-/// driver drops it (when the statistics end); a failed save is kept in `last_error()` and
-/// the next one is tried on schedule.
+/// Once collection has begun, saves the state every `persist_interval` and reports every
+/// `log_interval`, each on its own schedule (a slow store does not delay reports, nor a
+/// full log sink saves). Runs until the driver drops it, when the statistics end.
 pub(crate) async fn run(inner: Arc<Inner>) {
     inner.collecting.wait().await;
-    let persist_every = inner
-        .config
-        .persists()
-        .then_some(inner.config.persist_interval);
-    let Some(every) = persist_every else {
-        return pending().await;
-    };
-    let mut next_persist = Instant::now() + every;
+    futures::future::join(persist_loop(&inner), report_loop(&inner)).await;
+}
+
+/// A failed save is kept in `last_error()`; the next one is tried on schedule.
+async fn persist_loop(inner: &Inner) {
+    if !inner.config.persists() {
+        return;
+    }
+    let every = inner.config.persist_interval;
     loop {
-        Timer::at(next_persist).await;
-        if let Err(error) = persist::save(&inner, false).await {
+        Timer::at(Instant::now() + every).await;
+        if let Err(error) = persist::save(inner, false).await {
             inner.record_error(error);
         }
-        next_persist = Instant::now() + every;
+    }
+}
+
+/// Sends the figures to the log sink. A report the sink refuses is kept in `last_error()`
+/// as [`StatsError::ReportRefused`]; under `OverflowPolicy::Block` the loop waits for room
+/// asynchronously, never blocking the thread that polls the driver.
+async fn report_loop(inner: &Inner) {
+    let Some(sink) = &inner.config.log_sink else {
+        return;
+    };
+    let every = inner.config.log_interval;
+    loop {
+        Timer::at(Instant::now() + every).await;
+        let event = report_event(inner.config.log_message.clone(), &inner.figures());
+        let sent = match sink.config().overflow {
+            OverflowPolicy::Block => sink.send(event).await,
+            _ => sink.log(event),
+        };
+        if let Err(error) = sent {
+            inner.record_error(StatsError::ReportRefused {
+                reason: error.reason(),
+            });
+        }
     }
 }
 

@@ -69,6 +69,13 @@ impl Inner {
     pub(crate) fn record_error(&self, error: StatsError) {
         *lock(&self.last_error) = Some(error);
     }
+
+    /// The figures of the state applied so far, with the runtime as of now.
+    pub(crate) fn figures(&self) -> FinalStatistics {
+        let mut aggregator = lock(&self.aggregator);
+        aggregator.refresh();
+        FinalStatistics::from_state(&aggregator.state, aggregator.in_progress())
+    }
 }
 
 /// The dispatcher of the statistics' queue: applies each event to the state.
@@ -476,9 +483,7 @@ impl Statistics {
     }
 
     fn figures(&self) -> FinalStatistics {
-        let mut aggregator = lock(&self.inner.aggregator);
-        aggregator.refresh();
-        FinalStatistics::from_state(&aggregator.state, aggregator.in_progress())
+        self.inner.figures()
     }
 
     /// The state as applied so far, with `runtime` and the per-minute rates as of now.
