@@ -91,3 +91,50 @@ fn soak_checks_the_accounting_of_every_cycle() {
         assert!(rss_kib > 0 && threads > 0);
     }
 }
+
+#[cfg(feature = "persist")]
+#[path = "../examples/request_statistics.rs"]
+mod request_statistics;
+
+/// Two runs on one store: every request of each is counted, periodic reports were
+/// printed, and the second run resumed the counts of the first.
+#[cfg(feature = "persist")]
+#[test]
+fn request_statistics_counts_every_request_and_resumes_them() {
+    let storage = tempfile::tempdir().unwrap();
+    let (finished, failed, retries) = request_statistics::expected(300);
+    assert!(
+        failed > 0 && retries > 0,
+        "the simulation fails and retries some"
+    );
+
+    let first = request_statistics::run(storage.path(), 300, 4).unwrap();
+    assert_eq!(first.resumed_from, 0);
+    let figures = &first.figures;
+    assert_eq!(
+        (
+            figures.requests_finished,
+            figures.requests_failed,
+            figures.retries
+        ),
+        (finished, failed, retries)
+    );
+    assert_eq!(figures.requests_in_progress, 0);
+    assert_eq!(figures.retry_histogram.iter().sum::<u64>(), 300);
+    assert!(first.reports >= 1);
+
+    let second = request_statistics::run(storage.path(), 300, 4).unwrap();
+    assert_eq!(second.resumed_from, 300);
+    let figures = &second.figures;
+    assert_eq!(
+        (
+            figures.requests_finished,
+            figures.requests_failed,
+            figures.retries
+        ),
+        (2 * finished, 2 * failed, 2 * retries)
+    );
+    assert!(figures.runtime > first.figures.runtime);
+
+    request_statistics::main().unwrap();
+}
