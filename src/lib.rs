@@ -63,12 +63,40 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Request statistics count what crawler-style applications need — requests started,
+//! finished, failed and retried, their durations, status codes and error kinds — off the
+//! hot path too, persisted so that a restarted process resumes its counts.
+//!
+//! ```
+//! use mvx::stats::{MemoryStore, Statistics, StatsConfig};
+//!
+//! let store = MemoryStore::new(); // or FileStore (feature `persist`), RedisStore (`redis`)
+//! let config = StatsConfig::default().persist_to(store.clone());
+//! let (stats, driver) = Statistics::new(config.clone())?;
+//! let driver = std::thread::spawn(move || futures::executor::block_on(driver));
+//! stats.start().wait()?;                          // loads the persisted state, if any
+//! stats.record_request_processing_start(1u64)?;   // no allocation for numeric ids
+//! stats.register_status_code(200)?;
+//! stats.record_request_processing_finish(1u64)?;
+//! stats.stop().wait()?;                           // saves the final state
+//! driver.join().unwrap();
+//!
+//! // A new process on the same store resumes the counts.
+//! let (stats, driver) = Statistics::new(config)?;
+//! let driver = std::thread::spawn(move || futures::executor::block_on(driver));
+//! stats.start().wait()?;
+//! assert_eq!(stats.calculate_blocking()?.requests_finished, 1); // a barrier
+//! stats.stop().wait()?;
+//! driver.join().unwrap();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Map
 //!
 //! | layer | modules | what |
 //! |---|---|---|
 //! | core | [`lifecycle`], [`queue`], [`error`] | state machine, wait handles, exact pending-event accounting, errors with reason codes; no executor, no thread, no I/O |
-//! | components | [`sink`], [`metrics`] | a handle (`Clone + Send + Sync`) plus a driver future; lock-free instruments |
+//! | components | [`sink`], [`metrics`], [`stats`] | a handle (`Clone + Send + Sync`) plus a driver future; lock-free instruments; request statistics with key-value stores |
 //! | adapters | [`rt`] | run a driver on smol or on a dedicated thread; [`rt::Terminator`] |
 //!
 //! # Features
@@ -77,6 +105,8 @@
 //! |---|---|---|---|
 //! | `thread` | yes | nothing | [`rt::thread`]: a dedicated thread with mvx's own executor |
 //! | `smol` | yes | `smol` | [`rt::smol`]: run on your smol executor or on one on a thread |
+//! | `persist` | no | `blocking` | `stats::FileStore`: the statistics' state in files, written atomically |
+//! | `redis` | no | `redis` (its smol runtime; no tokio runtime), and `persist` | `stats::RedisStore`: the state on a Redis server |
 //!
 //! # Choices this crate makes
 //!
@@ -115,6 +145,50 @@
 //!   `snapshots()`. A metric that panics is disabled and reported; the recorder and its other
 //!   metrics go on (unlike a sink's dispatcher, whose panic fails the sink). Metrics may
 //!   have an `on_stopped` hook, whose errors a stop (and `MetricsRuntime::shutdown`) report.
+//! - **Statistics are a recorder.** [`stats::Statistics`] is a sink whose dispatcher is the
+//!   aggregation: each recording call stamps the caller's clock (`Instant::now()`) into an
+//!   event and queues it, taking no lock; the driver applies events to the state and keeps
+//!   the map of requests in progress. The queue's default policy for statistics is `Block`
+//!   (a caller waits for room rather than losing a count). `calculate()` is `flush()`
+//!   followed by a read of the state, so it reflects every call made before it;
+//!   `calculate_blocking()` and `reset_blocking()` serve synchronous callers.
+//! - **Request ids** are [`stats::RequestId`]: a `u64` (recorded without allocation) or a
+//!   string key behind an `Arc<str>` (converting a `&str` allocates once). A start of a
+//!   request already in progress is a retry, as in Crawlee; `record_request_retry` says it
+//!   explicitly, and a retry of an unknown id tracks it from then with one retry. A finish
+//!   or failure of an id not in progress is counted in `requests_unmatched`, nothing else.
+//!   Requests in progress are not persisted: after a restart their ends are unmatched.
+//! - **Durations and rates.** A request's duration runs from its last start (or retry) to
+//!   its end. Min, max and total are kept apart for finished and failed requests. `runtime`
+//!   adds up over every run on the persisted state (a killed run counts up to its last
+//!   save), and the per-minute rates divide the counts — which also cover every run — by
+//!   it; they are not rounded. Averages are rounded down to the nanosecond. The JSON shape
+//!   keeps durations in whole microseconds and times in Unix milliseconds, with a `version`.
+//! - **Stores.** [`stats::KeyValueStore`] addresses a value by store name and key (a store
+//!   name is a directory of `FileStore`, a key prefix of `RedisStore`) and has `rename`
+//!   besides get, set and delete, to move a corrupt value aside without reading it as
+//!   JSON. Its futures are boxed once per store call (never per recording call) to share
+//!   the store behind a [`stats::SharedStore`]. A panic in a store is caught and reported
+//!   as `StoreError::Panicked`. `serde_json` is a public dependency: the trait speaks
+//!   `serde_json::Value`.
+//! - **Persistence is part of the lifecycle.** The state is loaded by the start hook
+//!   (bounded by the queue's `start_timeout`; calls recorded meanwhile wait in the queue
+//!   and land on top of it) and saved by the stop hook (bounded by `stop_timeout`); saves,
+//!   loads and `reset()`'s removal pass one at a time through an async gate, so an older
+//!   snapshot never overwrites a newer one, and nothing is saved after the final save.
+//! - **A bad persisted state is never lost.** One that cannot be read (an I/O error, an
+//!   unreachable server) fails the start with `StatsError::Store` and is left as it is,
+//!   even with `reset_on_corrupt_state`: the next save would otherwise overwrite it. One
+//!   that is read but is not a valid state (not JSON, another shape, another `version`) is
+//!   renamed to `<key>.corrupt-<unix ms>` and fails the start with
+//!   `StatsError::CorruptState`, or, with `reset_on_corrupt_state`, the statistics start
+//!   from the defaults and keep the error in `last_error()`. If it cannot be moved aside,
+//!   the start fails.
+//! - **Periodic work** — saves every `persist_interval`, reports every `log_interval` —
+//!   runs in the statistics' driver future beside the queue, on `async_io::Timer`s, each
+//!   on its own schedule. A failed save or a refused report is kept in `last_error()` and
+//!   the next one goes on schedule; a report to a log sink whose policy is `Block` waits
+//!   asynchronously, never blocking the driver's thread.
 //! - **Errors** keep their cause in `source()` rather than repeating it in the message;
 //!   [`error::Report`] prints the chain on one line.
 //! - **Panic strategy.** Catching panics needs `panic = "unwind"` (the default); under

@@ -18,6 +18,23 @@
 //! last handle of running statistics stops them as `stop()` would; dropping the driver
 //! cancels them. Statistics are not restarted: build new ones on the same state to resume.
 //!
+//! # Persistence
+//!
+//! With [`StatsConfig::persist_to`] a [`KeyValueStore`] keeps the whole
+//! [`StatisticsState`] as JSON under `(store_name, persist_state_key)`: loaded by
+//! `start()`, saved every `persist_interval` and by `stop()`, removed by `reset()`. A
+//! process that is killed resumes, on restart, from its last save. Stores: [`MemoryStore`],
+//! `FileStore` (feature `persist`: one directory per store name, one file per key, atomic
+//! writes), `RedisStore` (feature `redis`). A state that cannot be read fails the start
+//! ([`StatsError::Store`]) and is left alone; a state that is not valid is moved aside and
+//! fails the start ([`StatsError::CorruptState`]) unless `reset_on_corrupt_state` is set.
+//!
+//! # Periodic report
+//!
+//! With [`StatsConfig::log_to`], every `log_interval` the [`calculate()`] figures go to any
+//! `AsyncSink<LogEvent>` as one `Info` event (target [`REPORT_TARGET`], message
+//! `log_message`), whose `Display` is one line.
+//!
 //! # What is lost, and when
 //!
 //! - A recording call before `start()` or after `stop()` returns
@@ -26,7 +43,12 @@
 //!   made while it is full is counted in [`Statistics::queue_stats`]`.dropped` only, and
 //!   under `RaiseError` it returns [`StatsError::QueueOverflow`].
 //! - A finish or failure of an id that is not in progress changes nothing but
-//!   `requests_unmatched`.
+//!   `requests_unmatched`. Requests in progress are not persisted.
+//! - A process killed between two saves loses the calls recorded since the last one; a
+//!   failed save (kept in [`Statistics::last_error`]) loses nothing yet: the next save
+//!   writes the whole state.
+//! - A stop that times out (the queue's `stop_timeout`) may not have saved the final
+//!   state; its result says so.
 //!
 //! [`calculate()`]: Statistics::calculate
 //! [`OverflowPolicy::Block`]: crate::queue::OverflowPolicy::Block

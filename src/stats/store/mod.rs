@@ -1,9 +1,9 @@
 //! Key-value stores that keep the statistics' state between runs.
 //!
 //! A [`KeyValueStore`] holds JSON values under `(store name, key)`: a store name is a
-//! namespace (a directory of [`FileStore`], a key prefix of `RedisStore`), a key names one
+//! namespace (a directory of `FileStore`, a key prefix of `RedisStore`), a key names one
 //! value in it. mvx ships [`MemoryStore`] (for tests: gone with the process),
-//! [`FileStore`] (feature `persist`) and `RedisStore` (feature `redis`); implement the
+//! `FileStore` (feature `persist`) and `RedisStore` (feature `redis`); implement the
 //! trait for any other backend.
 
 #[cfg(feature = "persist")]
