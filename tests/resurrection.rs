@@ -36,8 +36,7 @@ fn counts_resume_from_the_last_persisted_state_after_sigkill() {
         assert!(saved >= seen, "saves only grow: {saved:?} after {seen:?}");
         seen = saved;
     }
-    first.kill().unwrap(); // SIGKILL: no stop, no final save
-    first.wait().unwrap();
+    first.kill(); // SIGKILL: no stop, no final save
     let persisted = read_state(storage.path());
     check_consistent(&persisted);
     let at_kill = (persisted.requests_finished, persisted.requests_failed);
@@ -56,8 +55,7 @@ fn counts_resume_from_the_last_persisted_state_after_sigkill() {
         saved = next_line(&mut lines, "saved");
     }
     assert!(saved > at_kill, "{saved:?} after {at_kill:?}");
-    second.kill().unwrap();
-    second.wait().unwrap();
+    second.kill();
     let resumed = read_state(storage.path());
     check_consistent(&resumed);
     assert!((resumed.requests_finished, resumed.requests_failed) >= saved);
@@ -79,7 +77,25 @@ fn counts_resume_from_the_last_persisted_state_after_sigkill() {
     driver.join().unwrap();
 }
 
-fn spawn_child(storage: &Path) -> (Child, Lines<BufReader<ChildStdout>>) {
+/// A child process, killed when dropped, so that a failing test leaves none behind.
+struct KilledOnDrop(Child);
+
+impl KilledOnDrop {
+    /// SIGKILL, and reaping.
+    fn kill(&mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_child(storage: &Path) -> (KilledOnDrop, Lines<BufReader<ChildStdout>>) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
         .env(CHILD_STORE, storage)
@@ -88,7 +104,7 @@ fn spawn_child(storage: &Path) -> (Child, Lines<BufReader<ChildStdout>>) {
         .spawn()
         .unwrap();
     let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    (child, lines)
+    (KilledOnDrop(child), lines)
 }
 
 /// The next line `<word> finished=<n> failed=<n>` of the child, as `(finished, failed)`.
