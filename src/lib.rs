@@ -124,6 +124,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod expose;
 pub mod instrument;
 pub mod lifecycle;
 pub mod metrics;
