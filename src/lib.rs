@@ -167,8 +167,9 @@
 //!   connections itself instead of spawning a task per connection, so it runs under any
 //!   executor with nothing but polling, and closing the driver closes everything. Bad
 //!   clients are bounded: a request head (and a TLS handshake) must arrive within
-//!   `header_read_timeout` (10 s, idle keep-alive connections included), heads are
-//!   limited to `max_header_bytes` (16 KiB, `431` above), and connections above
+//!   `header_read_timeout` (10 s, idle keep-alive connections included), a write of the
+//!   answer may stall for at most `write_timeout` (10 s: a client that stops reading),
+//!   heads are limited to `max_header_bytes` (16 KiB, `431` above), and connections above
 //!   `max_connections` (64) are closed at once rather than queued behind slow ones.
 //!   `close()` drops open connections (a scrape in progress is cut off), waits for the
 //!   socket to be released, then deregisters from service discovery.

@@ -423,6 +423,72 @@ fn slow_clients_are_cut_off_while_scrapes_are_answered() {
 }
 
 #[test]
+fn a_client_that_stops_reading_is_cut_off_while_scrapes_are_answered() {
+    /// One gauge snapshot with enough dimensions for an answer of several megabytes: more
+    /// than the socket buffers hold.
+    struct Big;
+    impl mvx::metrics::SnapshotSource for Big {
+        fn collect(&self, into: &mut mvx::metrics::Snapshots) {
+            let mut snapshot = mvx::metrics::Snapshot::new("big", mvx::metrics::MetricKind::Gauge);
+            let padding = "_".repeat(100);
+            for i in 0..25_000u32 {
+                snapshot = snapshot.with(format!("d{i:06}{padding}"), i);
+            }
+            into.insert("big".into(), snapshot);
+        }
+    }
+    let registry = Registry::new();
+    registry
+        .register_source("big", std::sync::Arc::new(Big))
+        .expect("source");
+    let config = ServerConfig::new(loopback())
+        .write_timeout(Duration::from_millis(300))
+        .max_connections(2);
+    let server = ThreadedMetricsServer::start(registry, config).expect("server starts");
+    let addr = server.local_addr();
+
+    // Asks for the big answer and does not read it until the server gave up writing.
+    let mut stalled = raw(addr);
+    shrink_receive_buffer(&stalled);
+    stalled
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    // Meanwhile a scraper that reads is answered in full.
+    let full = get(addr, "/metrics").expect("scrape").body;
+    assert!(full.len() > 8_000_000, "{} bytes", full.len());
+    // The server disconnects the stalled client (it counts the failure when it does): what
+    // the client reads afterwards ends early.
+    common::wait_until(|| server.stats().failed == 1);
+    let received = read_to_end(&mut stalled);
+    assert!(received.starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(
+        received.len() < full.len(),
+        "{} of {}",
+        received.len(),
+        full.len()
+    );
+    assert_eq!(server.stats().failed, 1);
+    server.close().expect("closes");
+}
+
+/// Keeps the kernel from buffering much for `stream` while the test does not read it.
+fn shrink_receive_buffer(stream: &std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 16 * 1024;
+    // SAFETY: a valid socket descriptor, and a pointer to a live `c_int` with its length.
+    let result = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&raw const size).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(result, 0, "setsockopt(SO_RCVBUF)");
+}
+
+#[test]
 fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
     let config = ServerConfig::new(loopback()).header_read_timeout(Duration::from_millis(300));
     let server = ThreadedMetricsServer::start(registry(), config).expect("server starts");

@@ -30,6 +30,8 @@
 //!   [`header_read_timeout`](ServerConfig::header_read_timeout) (default 10 s) is
 //!   disconnected; this includes idle keep-alive connections waiting for their next
 //!   request, and for HTTPS the TLS handshake.
+//! - A client that stops reading its answer is disconnected once a write has made no
+//!   progress for [`write_timeout`](ServerConfig::write_timeout) (default 10 s).
 //! - At most [`max_connections`](ServerConfig::max_connections) connections (default 64)
 //!   are served at once. A connection accepted above the limit is closed at once, without
 //!   an answer: the client sees the connection end and may retry; the server never queues
@@ -81,6 +83,8 @@ use std::sync::{Arc, Mutex};
 pub const DEFAULT_PATH: &str = "/metrics";
 /// The default time a client has to send a complete request head.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default time a write to a client may stall before the client is disconnected.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default limit on the size of a request head, in bytes.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 /// The default limit on connections served at once.
@@ -112,6 +116,7 @@ pub struct ServerConfig {
     addr: SocketAddr,
     path: String,
     header_read_timeout: Duration,
+    write_timeout: Duration,
     max_header_bytes: usize,
     max_connections: usize,
     encoder: TextEncoder,
@@ -128,6 +133,7 @@ impl ServerConfig {
             addr,
             path: DEFAULT_PATH.to_owned(),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             encoder: TextEncoder::new(),
@@ -159,6 +165,14 @@ impl ServerConfig {
     /// raised to one millisecond.
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long a write of the answer may make no progress (a client that stops reading)
+    /// before the client is disconnected (default [`DEFAULT_WRITE_TIMEOUT`]). A zero
+    /// duration is raised to one millisecond.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -216,6 +230,7 @@ impl fmt::Debug for ServerConfig {
             .field("addr", &self.addr)
             .field("path", &self.path)
             .field("header_read_timeout", &self.header_read_timeout)
+            .field("write_timeout", &self.write_timeout)
             .field("max_header_bytes", &self.max_header_bytes)
             .field("max_connections", &self.max_connections)
             .field("encoder", &self.encoder)
@@ -773,9 +788,99 @@ where
         .header_read_timeout(config.header_read_timeout)
         .max_buf_size(config.max_header_bytes.max(MIN_READ_BUFFER))
         .max_header_size(config.max_header_bytes)
-        .serve_connection(smol_hyper::rt::FuturesIo::new(io), service)
+        .serve_connection(
+            smol_hyper::rt::FuturesIo::new(WriteDeadline::new(io, config.write_timeout)),
+            service,
+        )
         .await
         .is_ok()
+}
+
+/// I/O whose writes fail with `TimedOut` after making no progress for `timeout`: a client
+/// that stops reading its answer cannot hold a connection for ever.
+struct WriteDeadline<IO> {
+    io: IO,
+    timeout: Duration,
+    /// Runs while a write, flush or close is stalled; reset by any progress.
+    stalled: Option<async_io::Timer>,
+}
+
+impl<IO> WriteDeadline<IO> {
+    fn new(io: IO, timeout: Duration) -> Self {
+        Self {
+            io,
+            timeout,
+            stalled: None,
+        }
+    }
+
+    /// Passes `polled` on, starting the stall timer on `Pending` and stopping it on progress;
+    /// `TimedOut` once the timer fires.
+    fn guard<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        polled: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if polled.is_ready() {
+            self.stalled = None;
+            return polled;
+        }
+        let timeout = self.timeout;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| async_io::Timer::after(timeout));
+        match Pin::new(timer).poll(cx) {
+            Poll::Ready(_) => Poll::Ready(Err(std::io::ErrorKind::TimedOut.into())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for WriteDeadline<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        // Reads are bounded by hyper's header read timeout.
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.guard(cx, polled)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.guard(cx, polled)
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let polled = Pin::new(&mut self.io).poll_flush(cx);
+        self.guard(cx, polled)
+    }
+
+    fn poll_close(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let polled = Pin::new(&mut self.io).poll_close(cx);
+        self.guard(cx, polled)
+    }
 }
 
 /// A metrics server on a dedicated thread running mvx's own executor.

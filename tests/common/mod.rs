@@ -124,3 +124,16 @@ pub fn get_when_a_slot_is_free(addr: SocketAddr, path: &str) -> Answer {
         }
     }
 }
+
+/// Waits until `condition` holds, checking every few milliseconds; panics after [`GUARD`].
+/// For state only observable through counters, such as a connection the server dropped.
+pub fn wait_until(condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + GUARD;
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the condition did not hold within {GUARD:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
