@@ -91,12 +91,40 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Futures are instrumented in place, and everything in a registry is served to Prometheus
+//! over HTTP, on a thread mvx owns or on the application's executor:
+//!
+//! ```
+//! # #[cfg(feature = "http")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use mvx::expose::http::{ServerConfig, ThreadedMetricsServer};
+//! use mvx::instrument::InstrumentExt;
+//! use mvx::metrics::Registry;
+//!
+//! let registry = Registry::new();
+//! let latency = registry.histogram("lookup.seconds", [0.01, 0.1, 1.0])?;
+//! let failures = registry.counter("lookup.failures")?;
+//! let found = futures::executor::block_on(
+//!     async { Ok::<_, std::io::Error>(42) }.count_errors(&failures).timed(&latency),
+//! )?;
+//! assert_eq!((found, latency.count(), failures.get()), (42, 1, 0));
+//!
+//! // `http` feature: Prometheus scrapes http://127.0.0.1:<port>/metrics.
+//! let server = ThreadedMetricsServer::start(registry, ServerConfig::new("127.0.0.1:0".parse()?))?;
+//! println!("metrics at {}", server.url());
+//! server.close()?; // stops, joins its thread; idempotent
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "http"))]
+//! # fn main() {}
+//! ```
+//!
 //! # Map
 //!
 //! | layer | modules | what |
 //! |---|---|---|
 //! | core | [`lifecycle`], [`queue`], [`error`] | state machine, wait handles, exact pending-event accounting, errors with reason codes; no executor, no thread, no I/O |
-//! | components | [`sink`], [`metrics`], [`stats`] | a handle (`Clone + Send + Sync`) plus a driver future; lock-free instruments; request statistics with key-value stores |
+//! | components | [`sink`], [`metrics`], [`stats`], [`instrument`], [`expose`] | a handle (`Clone + Send + Sync`) plus a driver future; lock-free instruments; request statistics with key-value stores; future instrumentation; Prometheus/OpenMetrics text and the HTTP server |
 //! | adapters | [`rt`] | run a driver on smol or on a dedicated thread; [`rt::Terminator`] |
 //!
 //! # Features
@@ -107,6 +135,10 @@
 //! | `smol` | yes | `smol` | [`rt::smol`]: run on your smol executor or on one on a thread |
 //! | `persist` | no | `blocking` | `stats::FileStore`: the statistics' state in files, written atomically |
 //! | `redis` | no | `redis` (its smol runtime; no tokio runtime), and `persist` | `stats::RedisStore`: the state on a Redis server |
+//! | `http` | no | `hyper` (HTTP/1.1 server and client), `http-body-util`, `bytes`, `smol-hyper` (hyper's I/O traits over async-io), and `thread` | `expose::http`: `MetricsServer`, `ThreadedMetricsServer`, `metrics_response`; `expose::discovery`: `ServiceDiscovery`, `ConsulAgent` |
+//! | `tls` | no | `futures-rustls` and `rustls` with the `ring` provider, and `http` | HTTPS for the metrics server (`ServerConfig::tls`), `expose::rustls` |
+//!
+//! The text encoders ([`expose::text`]) need no feature: they are pure functions.
 //!
 //! # Choices this crate makes
 //!
@@ -191,6 +223,35 @@
 //!   asynchronously, never blocking the driver's thread.
 //! - **Errors** keep their cause in `source()` rather than repeating it in the message;
 //!   [`error::Report`] prints the chain on one line.
+//! - **What `timed` observes.** [`instrument`]'s `timed` observes the seconds from the
+//!   first poll to completion, for every completed future, `Ok` or `Err` alike (a failed
+//!   call is a call, and its latency counts). A panic or a drop before completion (a
+//!   timeout, a `select` that picked another branch) observes nothing: the operation did
+//!   not complete and its partial duration would skew the distribution. `count_errors`
+//!   counts panics that unwind through the future (always, whatever the error filter), and
+//!   `track_in_progress` gives its +1 back on completion, panic or drop. None allocates.
+//! - **Snapshots as Prometheus families.** A snapshot whose only dimension is `value` (a
+//!   counter, a gauge) is one family; any other gives one family per dimension,
+//!   `<name>_<dimension>`. Names become `[a-zA-Z0-9_]` (`.` and `:` are `_`); counters end
+//!   in `_total`; info snapshots are exposed as gauges; a histogram's NaN count is not
+//!   exposed, nor, in OpenMetrics, a negative sum. Two snapshots that sanitize to one name:
+//!   the first in name order is exposed, the other reported in `Encoded::skipped`. Every
+//!   family has a `HELP` (the mvx name) so that `promtool check metrics` passes.
+//! - **One driver serves every connection.** The HTTP server's driver multiplexes its
+//!   connections itself instead of spawning a task per connection, so it runs under any
+//!   executor with nothing but polling, and closing the driver closes everything. Bad
+//!   clients are bounded: a request head (and a TLS handshake) must arrive within
+//!   `header_read_timeout` (10 s, idle keep-alive connections included), a write of the
+//!   answer may stall for at most `write_timeout` (10 s: a client that stops reading),
+//!   heads are limited to `max_header_bytes` (16 KiB, `431` above), and connections above
+//!   `max_connections` (64) are closed at once rather than queued behind slow ones.
+//!   `close()` drops open connections (a scrape in progress is cut off), waits for the
+//!   socket to be released, then deregisters from service discovery.
+//! - **Service discovery** runs from `start` (after the socket is bound and served, so a
+//!   health check finds it up) and its deregistration from `close()`; a failed
+//!   registration closes the server and fails the start. The Consul client is tested
+//!   against a local endpoint that records requests: no Consul server runs where mvx is
+//!   developed.
 //! - **Panic strategy.** Catching panics needs `panic = "unwind"` (the default); under
 //!   `panic = "abort"` a panic in user code aborts the process.
 
@@ -198,6 +259,8 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod expose;
+pub mod instrument;
 pub mod lifecycle;
 pub mod metrics;
 pub mod queue;

@@ -138,3 +138,40 @@ fn request_statistics_counts_every_request_and_resumes_them() {
 
     request_statistics::main().unwrap();
 }
+
+#[cfg(feature = "http")]
+#[path = "../examples/expose_http.rs"]
+mod expose_http;
+
+#[cfg(feature = "http")]
+#[test]
+fn expose_http_scrapes_instruments_and_the_recorder() {
+    let scrape = expose_http::run(8, 9).unwrap();
+    assert_eq!(scrape.status, 200);
+    assert_eq!(
+        scrape.content_type,
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert!(
+        scrape.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        scrape.url
+    );
+    let body = &scrape.body;
+    // Requests 3 and 7 failed; every request was timed; none is in progress any more.
+    assert!(body.contains("\nhttp_request_errors_total 2\n"), "{body}");
+    assert!(body.contains("\nhttp_request_seconds_count 8\n"), "{body}");
+    assert!(
+        body.contains("\nhttp_request_seconds_bucket{le=\"+Inf\"} 8\n"),
+        "{body}"
+    );
+    assert!(body.contains("\nhttp_requests_in_progress 0.0\n"), "{body}");
+    // The recorder: lookups 0, 3 and 6 missed.
+    assert!(body.contains("\ncache_lookups_hits_total 6\n"), "{body}");
+    assert!(body.contains("\ncache_lookups_misses_total 3\n"), "{body}");
+    assert!(
+        body.contains("# TYPE http_request_seconds histogram\n"),
+        "{body}"
+    );
+    expose_http::main().unwrap();
+}

@@ -1,0 +1,230 @@
+//! Accepting and serving connections: TLS, HTTP/1.1 and the write deadline.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{TcpListener, TcpStream};
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+use std::time::Duration;
+
+use async_io::Async;
+use futures::io::{AsyncRead, AsyncWrite};
+use futures::stream::{FuturesUnordered, Stream};
+use futures::{FutureExt, StreamExt};
+use hyper::{Request, StatusCode};
+
+use super::response::plain;
+use super::server::Shared;
+use super::{MIN_READ_BUFFER, ServerConfig, metrics_response, timeout};
+use crate::metrics::Registry;
+
+type Connection = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The driver: accepts connections and serves them until told to stop; the listener and
+/// the connections are dropped when it returns.
+pub(super) async fn serve(
+    listener: Async<TcpListener>,
+    config: Arc<ServerConfig>,
+    registry: Registry,
+    shared: Arc<Shared>,
+) {
+    let counters = &shared.counters;
+    let mut incoming = pin!(listener.incoming());
+    let mut connections: FuturesUnordered<Connection> = FuturesUnordered::new();
+    let mut stop = shared.stop.listen();
+    // After an accept error (too many open files, ...), a pause before accepting again.
+    let mut backoff: Option<async_io::Timer> = None;
+
+    futures::future::poll_fn(|cx| {
+        loop {
+            if shared.stopping.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            if Pin::new(&mut stop).poll(cx).is_pending() {
+                break;
+            }
+            stop = shared.stop.listen();
+        }
+        if let Some(timer) = &mut backoff {
+            if Pin::new(timer).poll(cx).is_ready() {
+                backoff = None;
+            }
+        }
+        while backoff.is_none() {
+            match incoming.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(stream))) => {
+                    if connections.len() >= config.max_connections {
+                        counters.refused.fetch_add(1, Ordering::Relaxed);
+                        drop(stream);
+                        continue;
+                    }
+                    counters.accepted.fetch_add(1, Ordering::Relaxed);
+                    counters.active.fetch_add(1, Ordering::Relaxed);
+                    connections.push(connection(stream, &config, &registry, &shared));
+                }
+                Poll::Ready(Some(Err(_))) => {
+                    let mut timer = async_io::Timer::after(Duration::from_millis(50));
+                    if Pin::new(&mut timer).poll(cx).is_pending() {
+                        backoff = Some(timer);
+                    }
+                }
+                Poll::Ready(None) | Poll::Pending => break,
+            }
+        }
+        while let Poll::Ready(Some(())) = connections.poll_next_unpin(cx) {
+            counters.active.fetch_sub(1, Ordering::Relaxed);
+        }
+        Poll::Pending
+    })
+    .await;
+    let dropped = connections.len() as u64;
+    drop(connections);
+    counters.active.fetch_sub(dropped, Ordering::Relaxed);
+}
+
+/// Serves one connection: the TLS handshake if configured, then HTTP/1.1.
+fn connection(
+    stream: Async<TcpStream>,
+    config: &Arc<ServerConfig>,
+    registry: &Registry,
+    shared: &Arc<Shared>,
+) -> Connection {
+    let config = config.clone();
+    let registry = registry.clone();
+    let shared = shared.clone();
+    let served = async move {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &config.tls {
+            let acceptor = futures_rustls::TlsAcceptor::from(tls.clone());
+            return match timeout(config.header_read_timeout, acceptor.accept(stream)).await {
+                Some(Ok(stream)) => http1(stream, &config, &registry).await,
+                Some(Err(_)) | None => false,
+            };
+        }
+        http1(stream, &config, &registry).await
+    };
+    Box::pin(
+        std::panic::AssertUnwindSafe(served)
+            .catch_unwind()
+            .map(move |served| {
+                if !matches!(served, Ok(true)) {
+                    shared.counters.failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }),
+    )
+}
+
+/// Serves HTTP/1.1 on `io` until the client is done; whether it ended without an error.
+async fn http1<IO>(io: IO, config: &ServerConfig, registry: &Registry) -> bool
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(|request: Request<hyper::body::Incoming>| {
+        let response = if request.uri().path() == config.path {
+            metrics_response(registry, &config.encoder, &request)
+        } else {
+            plain(StatusCode::NOT_FOUND, "not found\n")
+        };
+        std::future::ready(Ok::<_, Infallible>(response))
+    });
+    hyper::server::conn::http1::Builder::new()
+        .timer(smol_hyper::rt::SmolTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .max_buf_size(config.max_header_bytes.max(MIN_READ_BUFFER))
+        .max_header_size(config.max_header_bytes)
+        .serve_connection(
+            smol_hyper::rt::FuturesIo::new(WriteDeadline::new(io, config.write_timeout)),
+            service,
+        )
+        .await
+        .is_ok()
+}
+
+/// I/O whose writes fail with `TimedOut` after making no progress for `timeout`: a client
+/// that stops reading its answer cannot hold a connection for ever.
+struct WriteDeadline<IO> {
+    io: IO,
+    timeout: Duration,
+    /// Runs while a write, flush or close is stalled; reset by any progress.
+    stalled: Option<async_io::Timer>,
+}
+
+impl<IO> WriteDeadline<IO> {
+    fn new(io: IO, timeout: Duration) -> Self {
+        Self {
+            io,
+            timeout,
+            stalled: None,
+        }
+    }
+
+    /// Passes `polled` on, starting the stall timer on `Pending` and stopping it on progress;
+    /// `TimedOut` once the timer fires.
+    fn guard<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        polled: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if polled.is_ready() {
+            self.stalled = None;
+            return polled;
+        }
+        let timeout = self.timeout;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| async_io::Timer::after(timeout));
+        match Pin::new(timer).poll(cx) {
+            Poll::Ready(_) => Poll::Ready(Err(std::io::ErrorKind::TimedOut.into())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for WriteDeadline<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        // Reads are bounded by hyper's header read timeout.
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.guard(cx, polled)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.guard(cx, polled)
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let polled = Pin::new(&mut self.io).poll_flush(cx);
+        self.guard(cx, polled)
+    }
+
+    fn poll_close(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let polled = Pin::new(&mut self.io).poll_close(cx);
+        self.guard(cx, polled)
+    }
+}

@@ -1,0 +1,86 @@
+//! Exposition: everything in a [`Registry`](crate::metrics::Registry) as Prometheus or
+//! OpenMetrics text, served over HTTP.
+//!
+//! - [`text`]: the encoders ([`TextEncoder`], [`encode`]) and content negotiation
+//!   ([`Format::negotiate`]). Pure functions over snapshots: no I/O, always available.
+//! - `http` (feature `http`): a metrics server on your executor (`MetricsServer`) or on its
+//!   own thread (`ThreadedMetricsServer`), and a handler (`metrics_response`) to mount in
+//!   your own hyper service; HTTPS with the `tls` feature.
+//! - `discovery` (feature `http`): register the server with a service discovery system
+//!   (`ServiceDiscovery`), with a Consul agent implementation (`ConsulAgent`).
+
+#[cfg(feature = "http")]
+pub mod discovery;
+#[cfg(feature = "http")]
+pub mod http;
+pub mod text;
+
+/// The rustls version mvx's `tls` feature uses, to build a
+/// [`ServerConfig::tls`](http::ServerConfig::tls) configuration with.
+#[cfg(feature = "tls")]
+pub use futures_rustls::rustls;
+
+pub use self::text::{Encoded, Format, TextEncoder, encode, sanitize_name};
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::ErrorReason;
+use crate::error::{Cause, CreateError, TerminateError};
+
+/// Errors of exposition: encoder configuration, serving, service discovery.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExposeError {
+    /// A label name that Prometheus does not accept, or one already added.
+    #[error(
+        "invalid label name {name:?}: want [a-zA-Z_][a-zA-Z0-9_]*, not `le`, not starting with `__`, not added twice"
+    )]
+    InvalidLabelName {
+        /// The name refused.
+        name: String,
+    },
+    /// The server's address could not be bound (in use, not local, not permitted).
+    #[error("could not bind {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The operating system's error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// The executor refused to run the server's driver: it has shut down.
+    #[error("the executor refused to run the server's driver: it has shut down")]
+    EventLoopUnavailable,
+    /// The server's thread could not be spawned.
+    #[error("could not spawn the server's thread")]
+    ThreadSpawn(#[source] Arc<CreateError>),
+    /// The server's thread panicked, or could not be joined.
+    #[error("the server's thread failed")]
+    Runtime(#[source] TerminateError),
+    /// A blocking `close()` was called on the server's own thread, which it would join.
+    #[error("close() was called from the server's own thread, which it cannot join")]
+    CalledFromRuntimeThread,
+    /// Service discovery refused or failed to register the server.
+    #[error("service discovery registration failed")]
+    Registration(#[source] Cause),
+    /// The deregistration run by `close()` failed; the server is closed all the same.
+    #[error("service discovery deregistration failed")]
+    Deregistration(#[source] Cause),
+}
+
+impl ExposeError {
+    /// The stable reason code of this error.
+    pub fn reason(&self) -> ErrorReason {
+        match self {
+            Self::InvalidLabelName { .. } => ErrorReason::InvalidArgument,
+            Self::Bind { .. } | Self::Registration(_) | Self::Deregistration(_) => {
+                ErrorReason::Unexpected
+            }
+            Self::EventLoopUnavailable => ErrorReason::EventLoopUnavailable,
+            Self::ThreadSpawn(error) => error.reason(),
+            Self::Runtime(error) => error.reason(),
+            Self::CalledFromRuntimeThread => ErrorReason::CalledFromRuntimeThread,
+        }
+    }
+}

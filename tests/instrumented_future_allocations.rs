@@ -1,0 +1,143 @@
+//! Wrapping a future in `timed`, `count_errors` and `track_in_progress` and running it to
+//! completion allocates nothing: proved with a counting global allocator.
+//!
+//! Allocations are counted on the polling thread alone (a thread-local counter), so that
+//! nothing else the test harness does is counted.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll};
+
+use futures::task::noop_waker;
+use mvx::instrument::{self, InstrumentExt};
+use mvx::metrics::{Counter, Gauge, Histogram};
+
+struct Counting;
+
+thread_local! {
+    static ON_THIS_THREAD: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_one() {
+    let _ = ON_THIS_THREAD.try_with(|count| count.set(count.get() + 1));
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; counting touches only a
+// const-initialized thread-local `Cell`, which never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn on_this_thread() -> u64 {
+    ON_THIS_THREAD.with(Cell::get)
+}
+
+/// Pending once, then ready with `output`.
+struct YieldOnce<T>(Option<T>, bool);
+
+impl<T: Unpin> Future for YieldOnce<T> {
+    type Output = T;
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<T> {
+        if !self.1 {
+            self.1 = true;
+            return Poll::Pending;
+        }
+        Poll::Ready(self.0.take().expect("polled after completion"))
+    }
+}
+
+/// Polls `future` to completion with a no-op waker (which allocates nothing).
+fn run<F: Future>(future: F) -> F::Output {
+    let waker = noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
+
+const CALLS: u64 = 20_000;
+
+#[test]
+fn wrapped_calls_allocate_nothing() {
+    let latency = Histogram::new("call.seconds", [0.001, 0.01, 0.1]).expect("valid bounds");
+    let errors = Counter::new("call.errors");
+    let in_progress = Gauge::new("call.in_progress");
+
+    // Warm-up: the first observation assigns this thread its histogram stripe.
+    latency.observe(0.0);
+
+    let before = on_this_thread();
+    let mut failed = 0;
+    for i in 0..CALLS {
+        let output = if i % 3 == 0 { Err(i) } else { Ok(i) };
+        let call = YieldOnce(Some(black_box(output)), false);
+        let result = if i % 2 == 0 {
+            run(call
+                .track_in_progress(&in_progress)
+                .count_errors(&errors)
+                .timed(&latency))
+        } else {
+            run(instrument::timed(
+                &latency,
+                instrument::count_errors_if(
+                    &errors,
+                    instrument::track_in_progress(&in_progress, call),
+                    |error: &u64| black_box(*error) < u64::MAX,
+                ),
+            ))
+        };
+        failed += u64::from(result.is_err());
+        // An early drop, after a first poll.
+        {
+            let waker = noop_waker();
+            let mut cx = Context::from_waker(&waker);
+            let mut abandoned = pin!(
+                std::future::pending::<()>()
+                    .track_in_progress(&in_progress)
+                    .timed(&latency)
+            );
+            assert!(abandoned.as_mut().poll(&mut cx).is_pending());
+        }
+    }
+    let allocations = on_this_thread() - before;
+    assert_eq!(allocations, 0, "{allocations} allocations in {CALLS} calls");
+
+    assert_eq!(latency.count(), 1 + CALLS);
+    assert_eq!(errors.get(), failed);
+    assert_eq!(failed, CALLS.div_ceil(3));
+    assert_eq!(in_progress.get(), 0.0);
+    // The counting allocator does see allocations.
+    let before = on_this_thread();
+    black_box(Box::new(black_box(1u64)));
+    assert!(on_this_thread() > before);
+}
