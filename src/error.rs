@@ -63,6 +63,22 @@ pub enum ErrorReason {
     MetricPanicked,
     /// An argument was rejected (an empty name, an invalid bucket list).
     InvalidArgument,
+    /// An agent's `connect` failed.
+    ConnectFailed,
+    /// An agent was stopped with an error.
+    AgentStopped,
+    /// An agent task failed under `cancel_on_error`.
+    TaskFailed,
+    /// An agent's teardown failed.
+    TeardownFailed,
+    /// An agent's teardown did not finish within the close timeout.
+    TeardownTimedOut,
+    /// Signal handlers could not be installed.
+    SignalSetupFailed,
+    /// Signals were asked for without the `signals` feature.
+    SignalsUnavailable,
+    /// An agent's runner was dropped before the agent stopped.
+    AgentCancelled,
     /// Anything else.
     Unexpected,
 }
@@ -90,6 +106,14 @@ impl ErrorReason {
             Self::NameConflict => "NAME_CONFLICT",
             Self::MetricPanicked => "METRIC_PANICKED",
             Self::InvalidArgument => "INVALID_ARGUMENT",
+            Self::ConnectFailed => "CONNECT_FAILED",
+            Self::AgentStopped => "AGENT_STOPPED",
+            Self::TaskFailed => "TASK_FAILED",
+            Self::TeardownFailed => "TEARDOWN_FAILED",
+            Self::TeardownTimedOut => "TEARDOWN_TIMED_OUT",
+            Self::SignalSetupFailed => "SIGNAL_SETUP_FAILED",
+            Self::SignalsUnavailable => "SIGNALS_UNAVAILABLE",
+            Self::AgentCancelled => "AGENT_CANCELLED",
             Self::Unexpected => "UNEXPECTED",
         }
     }

@@ -123,6 +123,7 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod error;
 pub mod lifecycle;
 pub mod metrics;
