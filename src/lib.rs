@@ -69,6 +69,7 @@
 //! |---|---|---|
 //! | core | [`lifecycle`], [`queue`], [`error`] | state machine, wait handles, exact pending-event accounting, errors with reason codes; no executor, no thread, no I/O |
 //! | components | [`sink`], [`metrics`] | a handle (`Clone + Send + Sync`) plus a driver future; lock-free instruments |
+//! | lifecycle of a client | [`agent`] | run until a signal or a stop, stop once, teardown under a timeout with its errors reported |
 //! | adapters | [`rt`] | run a driver on smol or on a dedicated thread; [`rt::Terminator`] |
 //!
 //! # Features
@@ -77,6 +78,7 @@
 //! |---|---|---|---|
 //! | `thread` | yes | nothing | [`rt::thread`]: a dedicated thread with mvx's own executor |
 //! | `smol` | yes | `smol` | [`rt::smol`]: run on your smol executor or on one on a thread |
+//! | `signals` | no | `signal-hook` | SIGINT / SIGTERM for [`agent::Runner::run`] |
 //!
 //! # Choices this crate makes
 //!
@@ -115,6 +117,10 @@
 //!   `snapshots()`. A metric that panics is disabled and reported; the recorder and its other
 //!   metrics go on (unlike a sink's dispatcher, whose panic fails the sink). Metrics may
 //!   have an `on_stopped` hook, whose errors a stop (and `MetricsRuntime::shutdown`) report.
+//! - **Agents** (see [`agent`]): `stop` is synchronous and the runner runs teardown, so any
+//!   thread, task or signal handler can stop an agent; `run()` polls the agent on the calling
+//!   thread; a failed connect does not run teardown; a silent stop's error is kept in the
+//!   outcome rather than dropped.
 //! - **Errors** keep their cause in `source()` rather than repeating it in the message;
 //!   [`error::Report`] prints the chain on one line.
 //! - **Panic strategy.** Catching panics needs `panic = "unwind"` (the default); under
