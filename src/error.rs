@@ -67,6 +67,22 @@ pub enum ErrorReason {
     StoreFailed,
     /// A persisted state is not valid (it is moved aside, never deleted).
     CorruptState,
+    /// An agent's `connect` failed.
+    ConnectFailed,
+    /// An agent was stopped with an error.
+    AgentStopped,
+    /// An agent task failed under `cancel_on_error`.
+    TaskFailed,
+    /// An agent's teardown failed.
+    TeardownFailed,
+    /// An agent's teardown did not finish within the close timeout.
+    TeardownTimedOut,
+    /// Signal handlers could not be installed.
+    SignalSetupFailed,
+    /// Signals were asked for without the `signals` feature.
+    SignalsUnavailable,
+    /// An agent's runner was dropped before the agent stopped.
+    AgentCancelled,
     /// Anything else.
     Unexpected,
 }
@@ -96,6 +112,14 @@ impl ErrorReason {
             Self::InvalidArgument => "INVALID_ARGUMENT",
             Self::StoreFailed => "STORE_FAILED",
             Self::CorruptState => "CORRUPT_STATE",
+            Self::ConnectFailed => "CONNECT_FAILED",
+            Self::AgentStopped => "AGENT_STOPPED",
+            Self::TaskFailed => "TASK_FAILED",
+            Self::TeardownFailed => "TEARDOWN_FAILED",
+            Self::TeardownTimedOut => "TEARDOWN_TIMED_OUT",
+            Self::SignalSetupFailed => "SIGNAL_SETUP_FAILED",
+            Self::SignalsUnavailable => "SIGNALS_UNAVAILABLE",
+            Self::AgentCancelled => "AGENT_CANCELLED",
             Self::Unexpected => "UNEXPECTED",
         }
     }

@@ -125,6 +125,7 @@
 //! |---|---|---|
 //! | core | [`lifecycle`], [`queue`], [`error`] | state machine, wait handles, exact pending-event accounting, errors with reason codes; no executor, no thread, no I/O |
 //! | components | [`sink`], [`metrics`], [`stats`], [`instrument`], [`expose`] | a handle (`Clone + Send + Sync`) plus a driver future; lock-free instruments; request statistics with key-value stores; future instrumentation; Prometheus/OpenMetrics text and the HTTP server |
+//! | lifecycle of a client | [`agent`] | run until a signal or a stop, stop once, teardown under a timeout with its errors reported |
 //! | adapters | [`rt`] | run a driver on smol or on a dedicated thread; [`rt::Terminator`] |
 //!
 //! # Features
@@ -137,6 +138,7 @@
 //! | `redis` | no | `redis` (its smol runtime; no tokio runtime), and `persist` | `stats::RedisStore`: the state on a Redis server |
 //! | `http` | no | `hyper` (HTTP/1.1 server and client), `http-body-util`, `bytes`, `smol-hyper` (hyper's I/O traits over async-io), and `thread` | `expose::http`: `MetricsServer`, `ThreadedMetricsServer`, `metrics_response`; `expose::discovery`: `ServiceDiscovery`, `ConsulAgent` |
 //! | `tls` | no | `futures-rustls` and `rustls` with the `ring` provider, and `http` | HTTPS for the metrics server (`ServerConfig::tls`), `expose::rustls` |
+//! | `signals` | no | `signal-hook` | SIGINT / SIGTERM for [`agent::Runner::run`] |
 //!
 //! The text encoders ([`expose::text`]) need no feature: they are pure functions.
 //!
@@ -221,6 +223,10 @@
 //!   on its own schedule. A failed save or a refused report is kept in `last_error()` and
 //!   the next one goes on schedule; a report to a log sink whose policy is `Block` waits
 //!   asynchronously, never blocking the driver's thread.
+//! - **Agents** (see [`agent`]): `stop` is synchronous and the runner runs teardown, so any
+//!   thread, task or signal handler can stop an agent; `run()` polls the agent on the calling
+//!   thread; a failed connect does not run teardown; a silent stop's error is kept in the
+//!   outcome rather than dropped.
 //! - **Errors** keep their cause in `source()` rather than repeating it in the message;
 //!   [`error::Report`] prints the chain on one line.
 //! - **What `timed` observes.** [`instrument`]'s `timed` observes the seconds from the
@@ -258,6 +264,7 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod error;
 pub mod expose;
 pub mod instrument;

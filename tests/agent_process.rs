@@ -1,0 +1,153 @@
+//! The agent example as a real process: SIGTERM and SIGINT end it cleanly, with its sinks
+//! and recorders flushed, and a second signal during the stop is harmless.
+//!
+//! The child is the example binary `target/<profile>/examples/agent`, which `cargo test`
+//! builds with the other examples (it needs the `signals` feature: `cargo test
+//! --all-features`). Running this test file alone (`--test agent_process`) does not build
+//! examples: build it first with `cargo build --all-features --example agent`.
+#![cfg(all(unix, feature = "signals"))]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long the child may take to get ready, and to exit once signalled.
+const GUARD: Duration = Duration::from_secs(30);
+
+fn example_binary() -> PathBuf {
+    let test_binary = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/agent_process-<hash> → target/<profile>/examples/agent
+    let profile_dir = test_binary
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test binary lives in target/<profile>/deps");
+    let binary = profile_dir.join("examples").join("agent");
+    assert!(
+        binary.exists(),
+        "{} is missing: `cargo test --all-features` builds it; alone, run \
+         `cargo build --all-features --example agent` first",
+        binary.display()
+    );
+    binary
+}
+
+/// The child and the lines it prints, read on a thread of their own.
+struct Agent {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Agent {
+    /// Starts the example and waits until it says it is ready.
+    fn start() -> Self {
+        let mut child = Command::new(example_binary())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the agent example starts");
+        let stdout = child.stdout.take().unwrap();
+        let (line_tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = line_tx.send(line);
+            }
+        });
+        let agent = Self { child, lines };
+        let ready = agent
+            .lines
+            .recv_timeout(GUARD)
+            .expect("the agent printed a line");
+        assert_eq!(ready, "agent: ready");
+        agent
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        let sent = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(sent, 0, "kill({}, {signal})", self.child.id());
+    }
+
+    /// Waits for the exit; returns whether it succeeded, its remaining output and stderr.
+    fn finish(self) -> (bool, Vec<String>, String) {
+        let (status_tx, status_rx) = mpsc::channel();
+        let mut child = self.child;
+        let mut stderr = child.stderr.take().unwrap();
+        let waiter = std::thread::spawn(move || {
+            let status = child.wait();
+            let _ = status_tx.send(());
+            status
+        });
+        if status_rx.recv_timeout(GUARD).is_err() {
+            panic!("the agent did not exit within {GUARD:?} of the signal");
+        }
+        let status = waiter.join().unwrap().expect("waited for the agent");
+        let mut errors = String::new();
+        stderr.read_to_string(&mut errors).unwrap();
+        let lines = std::iter::from_fn(|| self.lines.recv_timeout(GUARD).ok()).collect();
+        (status.success(), lines, errors)
+    }
+}
+
+/// The figures of the final line: (jobs run, recorder accepted, applied, ok, failed,
+/// pending, log accepted, written, pending).
+fn figures(line: &str) -> Vec<u64> {
+    line.split(|c: char| !c.is_ascii_digit())
+        .filter(|part| !part.is_empty())
+        .map(|part| part.parse().unwrap())
+        .collect()
+}
+
+fn assert_flushed_and_clean(lines: &[String]) {
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[1], "agent: stopped cleanly");
+    let numbers = figures(&lines[0]);
+    let [
+        run,
+        accepted,
+        applied,
+        ok,
+        failed,
+        pending,
+        logged,
+        written,
+        log_pending,
+    ] = numbers[..]
+    else {
+        panic!("unexpected final line {:?}", lines[0]);
+    };
+    assert!(run > 0, "{lines:?}");
+    assert_eq!((accepted, applied, pending), (run, run, 0), "{lines:?}");
+    assert_eq!(ok + failed, run, "{lines:?}");
+    assert_eq!(
+        (logged, written, log_pending),
+        (failed, failed, 0),
+        "{lines:?}"
+    );
+}
+
+/// SIGTERM: the default `on_signal` stops the agent, teardown flushes the recorder and the
+/// log sink, the process exits 0.
+#[test]
+fn sigterm_flushes_and_exits_zero() {
+    let agent = Agent::start();
+    std::thread::sleep(Duration::from_millis(50));
+    agent.signal(libc::SIGTERM);
+    let (success, lines, errors) = agent.finish();
+    assert!(success, "exit status not 0; stderr: {errors}");
+    assert_flushed_and_clean(&lines);
+}
+
+/// SIGINT twice in a row: the first stops the agent, the second finds it stopping and is
+/// ignored; the process still exits 0 with everything flushed.
+#[test]
+fn a_second_sigint_is_harmless() {
+    let agent = Agent::start();
+    std::thread::sleep(Duration::from_millis(50));
+    agent.signal(libc::SIGINT);
+    agent.signal(libc::SIGINT);
+    let (success, lines, errors) = agent.finish();
+    assert!(success, "exit status not 0; stderr: {errors}");
+    assert_flushed_and_clean(&lines);
+}
