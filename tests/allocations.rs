@@ -4,51 +4,15 @@
 //! One test function only, so that no other test of this binary allocates while the
 //! overall count is taken.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use mvx::State;
 use mvx::error::LogError;
 use mvx::metrics::{Metric, MetricEvent, MetricKind, MetricsRuntime, Snapshot};
 use mvx::queue::{LogOutcome, OverflowPolicy};
 use mvx::sink::{Discard, SinkConfig};
 
-struct Counting;
+mod counting_allocator;
 
-static ALL: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static ON_THIS_THREAD: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALL.fetch_add(1, Ordering::Relaxed);
-        let _ = ON_THIS_THREAD.try_with(|count| count.set(count.get() + 1));
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALL.fetch_add(1, Ordering::Relaxed);
-        let _ = ON_THIS_THREAD.try_with(|count| count.set(count.get() + 1));
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn on_this_thread() -> u64 {
-    ON_THIS_THREAD.with(Cell::get)
-}
+use counting_allocator::on_this_thread;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Event {
@@ -87,13 +51,13 @@ fn log_allocates_nothing_in_steady_state() {
     };
 
     let before_here = on_this_thread();
-    let before_all = ALL.load(Ordering::Relaxed);
+    let before_all = counting_allocator::all();
     for id in 0..EVENTS {
         assert_eq!(sink.log(event(id)), Ok(LogOutcome::Accepted));
     }
     let producer_allocations = on_this_thread() - before_here;
     sink.flush_blocking().unwrap();
-    let overall_allocations = ALL.load(Ordering::Relaxed) - before_all;
+    let overall_allocations = counting_allocator::all() - before_all;
     assert_eq!(producer_allocations, 0, "log() allocated on the producer");
     // The driver parks and wakes with a listener on its own stack; the flush above may
     // allocate one listener. Anything per event would show as thousands.
@@ -146,13 +110,13 @@ fn log_allocates_nothing_in_steady_state() {
     }
     futures::executor::block_on(recorder.snapshot_now()).unwrap();
     let before_here = on_this_thread();
-    let before_all = ALL.load(Ordering::Relaxed);
+    let before_all = counting_allocator::all();
     for id in 0..EVENTS {
         assert_eq!(recorder.register_event(event(id)), Ok(LogOutcome::Accepted));
     }
     let producer_allocations = on_this_thread() - before_here;
     recorder.sink().flush_blocking().unwrap();
-    let overall_allocations = ALL.load(Ordering::Relaxed) - before_all;
+    let overall_allocations = counting_allocator::all() - before_all;
     assert_eq!(
         producer_allocations, 0,
         "register_event allocated on the producer"

@@ -3,55 +3,13 @@
 //! One test function only, and allocations are counted on the recording thread alone (a
 //! thread-local counter), so that nothing else the test harness does is counted.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::hint::black_box;
 
 use mvx::metrics::{Counter, Gauge, Histogram};
 
-struct Counting;
+mod counting_allocator;
 
-thread_local! {
-    static ON_THIS_THREAD: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count_one() {
-    let _ = ON_THIS_THREAD.try_with(|count| count.set(count.get() + 1));
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; counting touches only a
-// const-initialized thread-local `Cell`, which never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_one();
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn on_this_thread() -> u64 {
-    ON_THIS_THREAD.with(Cell::get)
-}
+use counting_allocator::on_this_thread;
 
 const RECORDS: u64 = 100_000;
 

@@ -4,47 +4,11 @@
 //! One test function only, so that no other test of this binary allocates while the
 //! overall count is taken.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use mvx::stats::{Statistics, StatsConfig};
 
-struct Counting;
+mod counting_allocator;
 
-static ALL: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static ON_THIS_THREAD: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALL.fetch_add(1, Ordering::Relaxed);
-        let _ = ON_THIS_THREAD.try_with(|count| count.set(count.get() + 1));
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALL.fetch_add(1, Ordering::Relaxed);
-        let _ = ON_THIS_THREAD.try_with(|count| count.set(count.get() + 1));
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn on_this_thread() -> u64 {
-    ON_THIS_THREAD.with(Cell::get)
-}
+use counting_allocator::on_this_thread;
 
 /// Requests recorded in the measured loop; each makes six recording calls.
 const REQUESTS: u64 = 50_000;
@@ -87,13 +51,13 @@ fn recording_with_numeric_ids_allocates_nothing() {
     );
 
     let before_here = on_this_thread();
-    let before_all = ALL.load(Ordering::Relaxed);
+    let before_all = counting_allocator::all();
     for id in 10_000..10_000 + REQUESTS {
         record(&stats, id);
     }
     let producer_allocations = on_this_thread() - before_here;
     stats.calculate_blocking().unwrap();
-    let overall_allocations = ALL.load(Ordering::Relaxed) - before_all;
+    let overall_allocations = counting_allocator::all() - before_all;
     assert_eq!(
         producer_allocations, 0,
         "a recording call allocated on the caller's thread"
