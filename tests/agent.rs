@@ -12,26 +12,12 @@ use mvx::agent::{Agent, AgentConfig, AgentError, AgentHandle, Runner};
 use mvx::error::Cause;
 use mvx::{BoxError, ErrorReason};
 
+mod guard;
+
+use guard::within_guard;
+
 /// How long a test body may run before it is declared hung.
 const GUARD: Duration = Duration::from_secs(30);
-
-/// Runs `body` on a helper thread and fails if it does not finish within [`GUARD`].
-fn within_guard(body: impl FnOnce() + Send + 'static) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let runner = thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(GUARD) {
-        Ok(()) => runner.join().expect("the test body finished"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(runner.join().expect_err("the test body panicked"))
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("the test body did not finish within {GUARD:?}: something hangs")
-        }
-    }
-}
 
 /// What a [`Probe`] does, and what it saw.
 #[derive(Default)]

@@ -8,9 +8,6 @@
 //! driver with `EventLoopUnavailable`. Every test body runs under a watchdog so that a hang
 //! fails the test instead of the run.
 
-use std::sync::mpsc;
-use std::time::Duration;
-
 use futures::channel::oneshot;
 use futures::executor::{LocalPool, ThreadPool, block_on};
 use futures::task::SpawnExt;
@@ -20,8 +17,9 @@ use mvx::sink::sinks::{MemoryEvents, MemorySink};
 use mvx::sink::{AsyncSink, BatchError, Dispatch, SinkConfig};
 use mvx::{BoxError, ErrorReason, Op, State};
 
-/// How long a test body may run before it is declared hung.
-const GUARD: Duration = Duration::from_secs(30);
+mod guard;
+
+use guard::within_guard;
 
 /// Events logged by each producer.
 const PER_PRODUCER: u32 = 1_000;
@@ -31,24 +29,6 @@ const PRODUCERS: u8 = 3;
 
 /// `(producer, sequence number within that producer)`.
 type Event = (u8, u32);
-
-/// Runs `body` on a helper thread and fails if it does not finish within [`GUARD`].
-fn within_guard(body: impl FnOnce() + Send + 'static) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let runner = std::thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(GUARD) {
-        Ok(()) => runner.join().expect("the test body finished"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(runner.join().expect_err("the test body panicked"))
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("the test body did not finish within {GUARD:?}: something hangs")
-        }
-    }
-}
 
 /// A [`MemorySink`] that says when it is dropped, which is when the driver that owns it
 /// has finished (or was dropped; the scenario tells the two apart by the final state).

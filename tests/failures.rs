@@ -9,7 +9,7 @@
 //! the tests of this binary run in parallel threads.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,10 @@ use mvx::error::{Cause, CreateError, LogError, SinkError, TerminateError};
 use mvx::queue::{LogOutcome, QueueStats};
 use mvx::sink::{AsyncSink, Dispatch, Driver, SinkConfig};
 use mvx::{BoxError, ErrorReason, Op, OpResult, State};
+
+mod guard;
+
+use guard::within_guard;
 
 /// How long a test body may run before it is declared hung.
 const GUARD: Duration = Duration::from_secs(30);
@@ -33,24 +37,6 @@ const STOP_TIMEOUT: Duration = Duration::from_millis(200);
 // ---------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------
-
-/// Runs `body` on a helper thread and fails if it does not finish within [`GUARD`].
-fn within_guard(body: impl FnOnce() + Send + 'static) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let runner = std::thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(GUARD) {
-        Ok(()) => runner.join().expect("the test body finished"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(runner.join().expect_err("the test body panicked"))
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("the test body did not finish within {GUARD:?}: something hangs")
-        }
-    }
-}
 
 /// Polls the driver on a thread of its own.
 fn on_thread(driver: Driver) -> JoinHandle<()> {

@@ -23,6 +23,10 @@ use mvx::sink::{AsyncSink, BatchError, Discard, Dispatch, Driver, SinkConfig};
 use mvx::stats::{StatsError, StoreError, StoreOperation};
 use mvx::{BoxError, ErrorReason, Op, OpResult, State};
 
+mod guard;
+
+use guard::within_guard;
+
 /// How long a test body may run before it is declared hung.
 const GUARD: Duration = Duration::from_secs(30);
 
@@ -32,24 +36,6 @@ const CAPACITY: usize = 16;
 // ---------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------
-
-/// Runs `body` on a helper thread and fails if it does not finish within [`GUARD`].
-fn within_guard(body: impl FnOnce() + Send + 'static) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let runner = std::thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(GUARD) {
-        Ok(()) => runner.join().expect("the test body finished"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(runner.join().expect_err("the test body panicked"))
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("the test body did not finish within {GUARD:?}: something hangs")
-        }
-    }
-}
 
 /// Polls the driver on a thread of its own.
 fn on_thread(driver: Driver) -> JoinHandle<()> {

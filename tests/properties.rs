@@ -23,6 +23,8 @@
 mod backend;
 #[path = "properties/concurrent.rs"]
 mod concurrent;
+#[path = "guard/mod.rs"]
+mod guard;
 #[path = "properties/model.rs"]
 mod model;
 #[path = "properties/recorder.rs"]

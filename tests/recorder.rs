@@ -1,34 +1,15 @@
 //! Metrics recorders: aggregation, the snapshot barrier, panicking metrics, unhandled
 //! events, and recorders under the caller's executor.
 
-use std::sync::mpsc;
-use std::time::Duration;
-
 use futures::executor::{LocalPool, block_on};
 use mvx::metrics::{Metric, MetricEvent, MetricKind, MetricsRecorder, RecorderError, Snapshot};
 use mvx::queue::LogOutcome;
 use mvx::sink::SinkConfig;
 use mvx::{ErrorReason, State};
 
-const GUARD: Duration = Duration::from_secs(30);
+mod guard;
 
-/// Runs `body` on a thread and fails if it does not finish within the guard.
-fn within_guard(body: impl FnOnce() + Send + 'static) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(GUARD) {
-        Ok(()) => handle.join().unwrap(),
-        Err(_) => {
-            if handle.is_finished() {
-                handle.join().unwrap();
-            }
-            panic!("the test did not finish within {GUARD:?}");
-        }
-    }
-}
+use guard::within_guard;
 
 /// An event from producer `producer`, or of another type.
 #[derive(Clone, Copy, Debug, PartialEq)]

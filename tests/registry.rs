@@ -7,7 +7,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::Duration;
 
 use mvx::error::{CreateError, SinkError};
 use mvx::queue::LogOutcome;
@@ -16,26 +15,9 @@ use mvx::sink::sinks::{MemoryEvents, MemorySink, WriterSink};
 use mvx::sink::{AsyncSink, Describe, LogEvent, SinkConfig, SinkDescriptor, SinkRegistry};
 use mvx::{ErrorReason, State};
 
-/// How long a test body may run before it is declared hung.
-const GUARD: Duration = Duration::from_secs(30);
+mod guard;
 
-/// Runs `body` on a helper thread and fails if it does not finish within [`GUARD`].
-fn within_guard(body: impl FnOnce() + Send + 'static) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let runner = std::thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(GUARD) {
-        Ok(()) => runner.join().expect("the test body finished"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(runner.join().expect_err("the test body panicked"))
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("the test body did not finish within {GUARD:?}: something hangs")
-        }
-    }
-}
+use guard::within_guard;
 
 fn config() -> SinkConfig {
     SinkConfig::default()

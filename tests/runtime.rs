@@ -1,9 +1,6 @@
 //! `MetricsRuntime`: creation, lookup, duplicate names, shutdown (twice, with a failing stop
 //! hook, by drop), and the smol flavour.
 
-use std::sync::mpsc;
-use std::time::Duration;
-
 use mvx::error::SinkError;
 use mvx::metrics::{
     Metric, MetricEvent, MetricHookError, MetricKind, MetricsRuntime, RecorderError, Snapshot,
@@ -11,24 +8,9 @@ use mvx::metrics::{
 use mvx::queue::LogOutcome;
 use mvx::{BoxError, ErrorReason, State};
 
-const GUARD: Duration = Duration::from_secs(30);
+mod guard;
 
-fn within_guard(body: impl FnOnce() + Send + 'static) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(GUARD) {
-        Ok(()) => handle.join().unwrap(),
-        Err(_) => {
-            if handle.is_finished() {
-                handle.join().unwrap();
-            }
-            panic!("the test did not finish within {GUARD:?}");
-        }
-    }
-}
+use guard::within_guard;
 
 #[derive(Debug, PartialEq)]
 struct Tick;

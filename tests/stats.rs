@@ -3,7 +3,6 @@
 //! a property test of `calculate()` against a reference computation.
 
 use std::collections::HashMap;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use futures::executor::{LocalPool, block_on};
@@ -15,22 +14,13 @@ use mvx::stats::{FinalStatistics, Statistics, StatsConfig, StatsError};
 use mvx::{ErrorReason, State};
 use proptest::prelude::*;
 
+mod guard;
+
 const GUARD: Duration = Duration::from_secs(60);
 
-/// Runs `body` on a helper thread and fails if it does not finish within [`GUARD`].
+/// Runs `body` under a failure guard of [`GUARD`].
 fn within_guard(body: impl FnOnce() + Send + 'static) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let runner = std::thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(GUARD) {
-        Ok(()) => runner.join().expect("the test body finished"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(runner.join().expect_err("the test body panicked"))
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("the test body hung for {GUARD:?}"),
-    }
+    guard::within(GUARD, body);
 }
 
 /// Started statistics with their driver on a thread of its own.

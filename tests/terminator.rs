@@ -13,7 +13,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
-use std::time::Duration;
 
 use mvx::error::{CreateError, LogError, SinkError, TerminateError};
 use mvx::queue::{LogOutcome, QueueStats};
@@ -22,29 +21,12 @@ use mvx::sink::sinks::MemorySink;
 use mvx::sink::{AsyncSink, BatchError, Dispatch, SinkConfig};
 use mvx::{BoxError, ErrorReason, State};
 
-/// How long a test body may run before it is declared hung.
-const GUARD: Duration = Duration::from_secs(30);
+mod guard;
+
+use guard::within_guard;
 
 /// The pending-event limit of every sink here.
 const CAPACITY: usize = 4_096;
-
-/// Runs `body` on a helper thread and fails if it does not finish within [`GUARD`].
-fn within_guard(body: impl FnOnce() + Send + 'static) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let runner = std::thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(GUARD) {
-        Ok(()) => runner.join().expect("the test body finished"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(runner.join().expect_err("the test body panicked"))
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("the test body did not finish within {GUARD:?}: something hangs")
-        }
-    }
-}
 
 /// The adapters that own a runtime thread.
 #[derive(Clone, Copy, Debug)]

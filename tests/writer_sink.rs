@@ -7,7 +7,7 @@
 
 use std::io::{self, Write};
 use std::path::Path;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use mvx::error::{CreateError, LogError, SinkError, TerminateError};
@@ -16,26 +16,9 @@ use mvx::sink::sinks::WriterSink;
 use mvx::sink::{AsyncSink, Describe, Level, LogEvent, SinkConfig, SinkDescriptor};
 use mvx::{ErrorReason, Op, State};
 
-/// How long a test body may run before it is declared hung.
-const GUARD: Duration = Duration::from_secs(30);
+mod guard;
 
-/// Runs `body` on a helper thread and fails if it does not finish within [`GUARD`].
-fn within_guard(body: impl FnOnce() + Send + 'static) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let runner = std::thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(GUARD) {
-        Ok(()) => runner.join().expect("the test body finished"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(runner.join().expect_err("the test body panicked"))
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("the test body did not finish within {GUARD:?}: something hangs")
-        }
-    }
-}
+use guard::within_guard;
 
 fn config() -> SinkConfig {
     SinkConfig::default()

@@ -2,7 +2,7 @@
 //! valve, and the watchdog every case runs under.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mvx::BoxError;
@@ -13,20 +13,7 @@ use super::model::Event;
 /// Runs `body` on a helper thread and fails if it does not finish within `guard`, so that a
 /// hang fails the case instead of the run.
 pub fn within_guard(guard: Duration, body: impl FnOnce() + Send + 'static) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let runner = std::thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(guard) {
-        Ok(()) => runner.join().expect("the case finished"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(runner.join().expect_err("the case panicked"))
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("the case did not finish within {guard:?}: something hangs")
-        }
-    }
+    crate::guard::within(guard, body);
 }
 
 /// Holds the backend's hooks and dispatches while closed. Cheap to clone.

@@ -3,29 +3,20 @@
 
 #![allow(dead_code)] // Each test binary uses its own part of it.
 
-use std::sync::mpsc;
 use std::time::Duration;
 
 use mvx::stats::{KeyValueStore, StoreError};
 use serde_json::json;
+
+#[path = "../guard/mod.rs"]
+mod guard;
 
 /// How long a test body may run before it is declared hung.
 pub const GUARD: Duration = Duration::from_secs(60);
 
 /// Runs `body` on a helper thread and fails if it does not finish within [`GUARD`].
 pub fn within_guard(body: impl FnOnce() + Send + 'static) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let runner = std::thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(GUARD) {
-        Ok(()) => runner.join().expect("the test body finished"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(runner.join().expect_err("the test body panicked"))
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("the test body hung for {GUARD:?}"),
-    }
+    guard::within(GUARD, body);
 }
 
 /// What every store does with get, set, delete and rename, in store `name`.
