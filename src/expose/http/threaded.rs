@@ -82,6 +82,11 @@ impl ThreadedMetricsServer {
         self.server.url()
     }
 
+    /// The URL of the list of metrics as JSON (see [`MetricsServer::api_url`]).
+    pub fn api_url(&self) -> Option<&str> {
+        self.server.api_url()
+    }
+
     /// Whether the server speaks HTTPS.
     pub fn is_https(&self) -> bool {
         self.server.is_https()
