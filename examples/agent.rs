@@ -1,21 +1,29 @@
-//! An agent that records metrics until SIGINT or SIGTERM, then flushes everything and exits.
+//! An agent that records metrics and serves them until SIGINT or SIGTERM, then flushes
+//! everything and exits.
 //!
-//! `connect` starts a metrics runtime with a recorder, a log sink on its own thread and a
-//! direct counter, and spawns the agent's one task: a simulated workload that records a job
-//! every millisecond. A caught signal stops the agent (the default `on_signal`); `teardown`
-//! shuts the runtime down and terminates the sink — every accepted event is applied or
-//! written before the process exits — and prints the final figures. A second signal during
-//! teardown is harmless: the first stop won.
+//! `connect` starts a metrics runtime with a recorder, a log sink on its own thread, and a
+//! metrics server on 127.0.0.1 (a free port) over a registry that holds the recorder and
+//! two direct counters, each metric with its metadata (unit, description, flags). It prints
+//! the server's URLs — `/metrics` for Prometheus, `/api/metrics` for the list of metrics as
+//! JSON (try `/api/metrics?selector=jobs&metadata=false` or `?hidden=true`) — and spawns the
+//! agent's one task: a simulated workload that records a job every millisecond. A caught
+//! signal stops the agent (the default `on_signal`); `teardown` closes the server, shuts
+//! the runtime down and terminates the sink — every accepted event is applied or written
+//! before the process exits — and prints the final figures. A second signal during teardown
+//! is harmless: the first stop won.
 //!
-//! Run with `cargo run --features signals --example agent`, then press Ctrl-C (or send
-//! SIGTERM). `tests/agent_process.rs` runs it as a child process and signals it.
+//! Run with `cargo run --features signals,http --example agent`, then press Ctrl-C (or send
+//! SIGTERM). `tests/agent_process.rs` runs it as a child process, scrapes it and signals it.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mvx::BoxError;
 use mvx::agent::{Agent, AgentConfig, AgentHandle, Runner};
-use mvx::metrics::{Counter, Metric, MetricEvent, MetricKind, MetricsRuntime, Snapshot};
+use mvx::expose::http::{ServerConfig, ThreadedMetricsServer};
+use mvx::metrics::{
+    Counter, Metadata, Metric, MetricEvent, MetricKind, MetricsRuntime, Registry, Snapshot,
+};
 use mvx::queue::LogOutcome;
 use mvx::rt::Terminator;
 use mvx::sink::{AsyncSink, Dispatch, SinkConfig};
@@ -58,15 +66,22 @@ impl Metric<Job> for Jobs {
             .with("ok_total", self.ok)
             .with("failed_total", self.failed)
     }
+
+    fn metadata(&self) -> Metadata {
+        Metadata::new()
+            .unit("jobs")
+            .description("jobs the workload finished, by outcome")
+            .historic(true)
+    }
 }
 
 /// The log sink's backend: counts the lines it was given (a real agent would write them to
 /// a file or a collector).
-struct Lines(std::sync::Arc<std::sync::atomic::AtomicU64>);
+struct Lines(Counter);
 
 impl Dispatch<String> for Lines {
     async fn dispatch(&mut self, _line: String) -> Result<(), BoxError> {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.inc();
         Ok(())
     }
 }
@@ -74,24 +89,49 @@ impl Dispatch<String> for Lines {
 /// What `connect` started and `teardown` stops.
 struct Parts {
     runtime: MetricsRuntime,
+    server: ThreadedMetricsServer,
     log: AsyncSink<String>,
     log_terminator: Terminator,
-    written: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
-/// The agent: its parts, and a counter of the jobs its task ran.
+/// The agent: its parts, and the registry its server exposes.
 pub struct Recording {
     parts: Mutex<Option<Parts>>,
+    registry: Registry,
+    /// The jobs the task ran.
     jobs_run: Counter,
+    /// The lines the log sink wrote; hidden from listings that ask for visible metrics.
+    lines_written: Counter,
 }
 
-impl Default for Recording {
-    /// An agent not yet connected.
-    fn default() -> Self {
-        Self {
+impl Recording {
+    /// An agent not yet connected, with its counters registered.
+    ///
+    /// # Errors
+    ///
+    /// Metadata or a counter name that the registry refuses.
+    pub fn new() -> Result<Self, BoxError> {
+        let registry = Registry::new();
+        let jobs_run = registry.counter_with(
+            "jobs_run",
+            Metadata::new()
+                .unit("jobs")
+                .description("jobs the workload ran"),
+        )?;
+        let lines_written = registry.counter_with(
+            "log.lines_written",
+            Metadata::new()
+                .unit("lines")
+                .description("lines the log sink wrote")
+                .hidden(true)
+                .field("sink", "agent-log")?,
+        )?;
+        Ok(Self {
             parts: Mutex::new(None),
-            jobs_run: Counter::new("jobs_run"),
-        }
+            registry,
+            jobs_run,
+            lines_written,
+        })
     }
 }
 
@@ -100,11 +140,21 @@ impl Agent for Recording {
         let runtime = MetricsRuntime::new()?;
         let recorder = runtime.create_recorder::<Job>("workload")?;
         recorder.register_metric(Jobs::default())?;
-        let written = std::sync::Arc::default();
+        self.registry
+            .register_source("workload", Arc::new(recorder.clone()))?;
         let (log, log_terminator) = mvx::rt::thread::create(
-            Lines(std::sync::Arc::clone(&written)),
+            Lines(self.lines_written.clone()),
             SinkConfig::default().namespace("agent-log"),
         )?;
+        let server = ThreadedMetricsServer::start(
+            self.registry.clone(),
+            ServerConfig::new("127.0.0.1:0".parse()?),
+        )?;
+        println!(
+            "agent: metrics at {}, list at {}",
+            server.url(),
+            server.api_url().ok_or("the server lists its metrics")?
+        );
 
         // The workload: one job a millisecond until the agent is asked to stop.
         let (handle, jobs_run, task_log) = (agent.clone(), self.jobs_run.clone(), log.clone());
@@ -129,9 +179,9 @@ impl Agent for Recording {
 
         *self.parts.lock().unwrap() = Some(Parts {
             runtime,
+            server,
             log,
             log_terminator,
-            written,
         });
         println!("agent: ready");
         Ok(())
@@ -145,7 +195,9 @@ impl Agent for Recording {
             .runtime
             .recorder::<Job>("workload")
             .ok_or("the workload recorder is registered")?;
-        // Shutting down stops the recorder: every job accepted before is applied.
+        // No more scrapes; then shutting down stops the recorder: every job accepted before
+        // is applied.
+        parts.server.close()?;
         parts.runtime.shutdown()?;
         parts.log_terminator.terminate()?;
         let snapshots = recorder.snapshots();
@@ -163,7 +215,7 @@ impl Agent for Recording {
             jobs.get("failed_total").ok_or("failed_total")?,
             recorded.pending,
             log.accepted,
-            parts.written.load(std::sync::atomic::Ordering::Relaxed),
+            self.lines_written.get(),
             log.pending,
         );
         Ok(())
@@ -171,8 +223,8 @@ impl Agent for Recording {
 }
 
 /// Runs the agent until SIGINT or SIGTERM.
-pub fn main() -> Result<(), Box<dyn std::error::Error>> {
-    Runner::new(Recording::default(), AgentConfig::default()).run()?;
+pub fn main() -> Result<(), BoxError> {
+    Runner::new(Recording::new()?, AgentConfig::default()).run()?;
     println!("agent: stopped cleanly");
     Ok(())
 }

@@ -83,6 +83,9 @@ pub enum ErrorReason {
     SignalsUnavailable,
     /// An agent's runner was dropped before the agent stopped.
     AgentCancelled,
+    /// A regular expression (of a metrics [`Selector`](crate::agent::Selector)) does not
+    /// compile.
+    InvalidRegex,
     /// Anything else.
     Unexpected,
 }
@@ -120,6 +123,7 @@ impl ErrorReason {
             Self::SignalSetupFailed => "SIGNAL_SETUP_FAILED",
             Self::SignalsUnavailable => "SIGNALS_UNAVAILABLE",
             Self::AgentCancelled => "AGENT_CANCELLED",
+            Self::InvalidRegex => "INVALID_REGEX",
             Self::Unexpected => "UNEXPECTED",
         }
     }

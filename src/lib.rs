@@ -99,19 +99,21 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use mvx::expose::http::{ServerConfig, ThreadedMetricsServer};
 //! use mvx::instrument::InstrumentExt;
-//! use mvx::metrics::Registry;
+//! use mvx::metrics::{Metadata, Registry};
 //!
 //! let registry = Registry::new();
-//! let latency = registry.histogram("lookup.seconds", [0.01, 0.1, 1.0])?;
+//! let seconds = Metadata::new().unit("s").description("time to look a key up");
+//! let latency = registry.histogram_with("lookup.seconds", [0.01, 0.1, 1.0], seconds)?;
 //! let failures = registry.counter("lookup.failures")?;
 //! let found = futures::executor::block_on(
 //!     async { Ok::<_, std::io::Error>(42) }.count_errors(&failures).timed(&latency),
 //! )?;
 //! assert_eq!((found, latency.count(), failures.get()), (42, 1, 0));
 //!
-//! // `http` feature: Prometheus scrapes http://127.0.0.1:<port>/metrics.
+//! // `http` feature: Prometheus scrapes http://127.0.0.1:<port>/metrics; the list of metrics
+//! // with their metadata is JSON at /api/metrics (`?selector=^lookup&hidden=false`, ...).
 //! let server = ThreadedMetricsServer::start(registry, ServerConfig::new("127.0.0.1:0".parse()?))?;
-//! println!("metrics at {}", server.url());
+//! println!("metrics at {}, listed at {:?}", server.url(), server.api_url());
 //! server.close()?; // stops, joins its thread; idempotent
 //! # Ok(())
 //! # }
@@ -125,7 +127,7 @@
 //! |---|---|---|
 //! | core | [`lifecycle`], [`queue`], [`error`] | state machine, wait handles, exact pending-event accounting, errors with reason codes; no executor, no thread, no I/O |
 //! | components | [`sink`], [`metrics`], [`stats`], [`instrument`], [`expose`] | a handle (`Clone + Send + Sync`) plus a driver future; lock-free instruments; request statistics with key-value stores; future instrumentation; Prometheus/OpenMetrics text and the HTTP server |
-//! | lifecycle of a client | [`agent`] | run until a signal or a stop, stop once, teardown under a timeout with its errors reported |
+//! | lifecycle of a client | [`agent`] | run until a signal or a stop, stop once, teardown under a timeout with its errors reported; [`agent::Selector`]: which metrics a registry has, by regex or names, prefix, infix, flags and limit |
 //! | adapters | [`rt`] | run a driver on smol or on a dedicated thread; [`rt::Terminator`] |
 //!
 //! # Features
@@ -136,11 +138,14 @@
 //! | `smol` | yes | `smol` | [`rt::smol`]: run on your smol executor or on one on a thread |
 //! | `persist` | no | `blocking` | `stats::FileStore`: the statistics' state in files, written atomically |
 //! | `redis` | no | `redis` (its smol runtime; no tokio runtime), and `persist` | `stats::RedisStore`: the state on a Redis server |
-//! | `http` | no | `hyper` (HTTP/1.1 server and client), `http-body-util`, `bytes`, `smol-hyper` (hyper's I/O traits over async-io), and `thread` | `expose::http`: `MetricsServer`, `ThreadedMetricsServer`, `metrics_response`; `expose::discovery`: `ServiceDiscovery`, `ConsulAgent` |
+//! | `http` | no | `hyper` (HTTP/1.1 server and client), `http-body-util`, `bytes`, `smol-hyper` (hyper's I/O traits over async-io), and `thread` | `expose::http`: `MetricsServer`, `ThreadedMetricsServer`, `metrics_response`, `get_metrics_response` (the list of metrics as JSON at `/api/metrics`); `expose::discovery`: `ServiceDiscovery`, `ConsulAgent` |
 //! | `tls` | no | `futures-rustls` and `rustls` with the `ring` provider, and `http` | HTTPS for the metrics server (`ServerConfig::tls`), `expose::rustls` |
 //! | `signals` | no | `signal-hook` | SIGINT / SIGTERM for [`agent::Runner::run`] |
 //!
-//! The text encoders ([`expose::text`]) need no feature: they are pure functions.
+//! The text encoders ([`expose::text`]) need no feature: they are pure functions. Neither do
+//! metric metadata and selectors ([`metrics::Metadata`], [`agent::selector`]), which always
+//! pull in `regex` (the selectors' regular expressions) and `form_urlencoded` (the query
+//! strings of `/api/metrics`).
 //!
 //! # Choices this crate makes
 //!
@@ -227,6 +232,32 @@
 //!   thread, task or signal handler can stop an agent; `run()` polls the agent on the calling
 //!   thread; a failed connect does not run teardown; a silent stop's error is kept in the
 //!   outcome rather than dropped.
+//! - **Metric metadata** ([`metrics::Metadata`]) has typed fields — `unit`, `description`,
+//!   `rate` (Hz, finite and above zero), `hidden`, `historic` — and free-form string fields
+//!   whose keys cannot be those five. It is set on a registry name (`describe`, or
+//!   `counter_with` and its siblings, which refuse to change a name's metadata: `describe`
+//!   replaces it) or given by a recorder's metric (`Metric::metadata`, read once at
+//!   registration); a registry description replaces a source's metadata as a whole. In JSON
+//!   a key is present only when set (a flag only when `true`), so empty metadata is `{}`.
+//!   `hidden` hides a metric from listings that ask for visible metrics, never from
+//!   Prometheus; `historic` is a flag to filter on.
+//! - **Selectors** ([`agent::Selector`]) follow metricq's `get_metrics`: a regular
+//!   expression is searched for anywhere in the name (anchor it for a whole-name match),
+//!   explicit names that no metric has are left out without an error, `prefix` and `infix`
+//!   are plain case-sensitive substrings, `hidden`/`historic` compare the flag when set, and
+//!   `limit` keeps the first names in name order after every other filter. The candidates
+//!   are the names of every snapshot: instruments and the metrics of every source (a
+//!   recorder registered as one source lists each of its metrics). An invalid expression is
+//!   [`agent::SelectorError::InvalidRegex`] (reason `INVALID_REGEX`), never a panic.
+//! - **`/api/metrics`** takes an explicit list as repeated `name=` parameters, not a JSON
+//!   array: a query string is then one format, decoded once (by `form_urlencoded`: percent
+//!   escapes, `+` as a space), and each name is escaped on its own. Flags are `true` or
+//!   `false` exactly, `limit` is decimal digits; an unknown or repeated parameter, or
+//!   `selector` with `name`, is a `400` too, rather than being ignored: a typo never widens
+//!   a selection silently. Errors are `{"error": "...", "reason": "<ErrorReason>"}`.
+//! - **Blocking calls nest.** `ThreadedMetricsServer::start` and `close` wait with
+//!   `async_io::block_on`, which may run inside another executor's `block_on`, so an agent's
+//!   `connect` and `teardown` (polled by `Runner::run`) can start and close one.
 //! - **Errors** keep their cause in `source()` rather than repeating it in the message;
 //!   [`error::Report`] prints the chain on one line.
 //! - **What `timed` observes.** [`instrument`]'s `timed` observes the seconds from the
@@ -242,7 +273,8 @@
 //!   in `_total`; info snapshots are exposed as gauges; a histogram's NaN count is not
 //!   exposed, nor, in OpenMetrics, a negative sum. Two snapshots that sanitize to one name:
 //!   the first in name order is exposed, the other reported in `Encoded::skipped`. Every
-//!   family has a `HELP` (the mvx name) so that `promtool check metrics` passes.
+//!   family has a `HELP` — the metric's description, else the mvx name — so that
+//!   `promtool check metrics` passes.
 //! - **One driver serves every connection.** The HTTP server's driver multiplexes its
 //!   connections itself instead of spawning a task per connection, so it runs under any
 //!   executor with nothing but polling, and closing the driver closes everything. Bad

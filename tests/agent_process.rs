@@ -1,13 +1,17 @@
-//! The agent example as a real process: SIGTERM and SIGINT end it cleanly, with its sinks
-//! and recorders flushed, and a second signal during the stop is harmless.
+//! The agent example as a real process: it serves its metrics and their list over HTTP
+//! while it runs; SIGTERM and SIGINT end it cleanly, with its sinks and recorders flushed,
+//! and a second signal during the stop is harmless.
 //!
 //! The child is the example binary `target/<profile>/examples/agent`, which `cargo test`
-//! builds with the other examples (it needs the `signals` feature: `cargo test
+//! builds with the other examples (it needs the `signals` and `http` features: `cargo test
 //! --all-features`). Running this test file alone (`--test agent_process`) does not build
 //! examples: build it first with `cargo build --all-features --example agent`.
-#![cfg(all(unix, feature = "signals"))]
+#![cfg(all(unix, feature = "signals", feature = "http"))]
+
+mod common;
 
 use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -33,14 +37,27 @@ fn example_binary() -> PathBuf {
     binary
 }
 
-/// The child and the lines it prints, read on a thread of their own.
+/// The child, the lines it prints (read on a thread of their own), and the address its
+/// metrics server listens on.
 struct Agent {
     child: Child,
     lines: mpsc::Receiver<String>,
+    server: SocketAddr,
+}
+
+/// The server's address in `agent: metrics at http://<addr>/metrics, list at
+/// http://<addr>/api/metrics`.
+fn server_address(line: &str) -> SocketAddr {
+    let rest = line
+        .strip_prefix("agent: metrics at http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let (addr, rest) = rest.split_once("/metrics, list at http://").expect(line);
+    assert_eq!(rest, format!("{addr}/api/metrics"), "{line}");
+    addr.parse().expect(line)
 }
 
 impl Agent {
-    /// Starts the example and waits until it says it is ready.
+    /// Starts the example and waits until it says where it serves and that it is ready.
     fn start() -> Self {
         let mut child = Command::new(example_binary())
             .stdout(Stdio::piped())
@@ -54,13 +71,15 @@ impl Agent {
                 let _ = line_tx.send(line);
             }
         });
-        let agent = Self { child, lines };
-        let ready = agent
-            .lines
-            .recv_timeout(GUARD)
-            .expect("the agent printed a line");
+        let serving = lines.recv_timeout(GUARD).expect("the agent printed a line");
+        let server = server_address(&serving);
+        let ready = lines.recv_timeout(GUARD).expect("the agent printed a line");
         assert_eq!(ready, "agent: ready");
-        agent
+        Self {
+            child,
+            lines,
+            server,
+        }
     }
 
     fn signal(&self, signal: i32) {
@@ -127,13 +146,75 @@ fn assert_flushed_and_clean(lines: &[String]) {
     );
 }
 
-/// SIGTERM: the default `on_signal` stops the agent, teardown flushes the recorder and the
-/// log sink, the process exits 0.
+/// The running agent answers a scrape of `/metrics` with its metrics, described, and
+/// `/api/metrics` with their list and metadata, as a real HTTP client asks.
+fn scrape(agent: &Agent) {
+    let scraped = common::get(agent.server, "/metrics").expect("scrape /metrics");
+    assert_eq!(scraped.status, 200);
+    assert_eq!(
+        scraped.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    for expected in [
+        "# HELP jobs_run_total jobs the workload ran
+# TYPE jobs_run_total counter
+jobs_run_total ",
+        "# HELP jobs_ok_total jobs the workload finished, by outcome (ok_total)
+",
+        "# HELP jobs_failed_total jobs the workload finished, by outcome (failed_total)
+",
+        "# HELP log_lines_written_total lines the log sink wrote
+",
+    ] {
+        assert!(
+            scraped.body.contains(expected),
+            "{expected:?} in {}",
+            scraped.body
+        );
+    }
+
+    let listed = common::get(agent.server, "/api/metrics").expect("GET /api/metrics");
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.headers["content-type"], "application/json");
+    let listed: serde_json::Value = serde_json::from_str(&listed.body).expect("JSON");
+    assert_eq!(
+        listed,
+        serde_json::json!({
+            "jobs": {
+                "unit": "jobs",
+                "description": "jobs the workload finished, by outcome",
+                "historic": true,
+            },
+            "jobs_run": {"unit": "jobs", "description": "jobs the workload ran"},
+            "log.lines_written": {
+                "unit": "lines",
+                "description": "lines the log sink wrote",
+                "hidden": true,
+                "sink": "agent-log",
+            },
+        })
+    );
+    let visible = common::get(agent.server, "/api/metrics?hidden=false&metadata=false")
+        .expect("GET /api/metrics?hidden=false");
+    assert_eq!(visible.body, r#"{"jobs":{},"jobs_run":{}}"#);
+    let refused = common::get(agent.server, "/api/metrics?selector=%5B").expect("GET");
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.body.contains(r#""reason":"INVALID_REGEX""#),
+        "{}",
+        refused.body
+    );
+}
+
+/// SIGTERM: the default `on_signal` stops the agent, teardown closes its server and flushes
+/// the recorder and the log sink, the process exits 0.
 #[test]
 fn sigterm_flushes_and_exits_zero() {
     let agent = Agent::start();
+    scrape(&agent);
     std::thread::sleep(Duration::from_millis(50));
     agent.signal(libc::SIGTERM);
+    // Exit 0: teardown closed the server (a failed close fails teardown and the exit).
     let (success, lines, errors) = agent.finish();
     assert!(success, "exit status not 0; stderr: {errors}");
     assert_flushed_and_clean(&lines);

@@ -110,6 +110,21 @@ fn head_answers_headers_only_and_other_methods_get_405() {
 }
 
 #[test]
+fn a_threaded_server_starts_and_closes_inside_another_executors_block_on() {
+    // As an agent's connect and teardown do under `Runner::run`.
+    let (closed, is_closed) = futures::executor::block_on(async {
+        let server = ThreadedMetricsServer::start(registry(), ServerConfig::new(loopback()))
+            .expect("server starts");
+        let scraped = request(server.local_addr(), "GET", "/metrics", None).await;
+        assert_eq!(scraped.expect("scrape").status, 200);
+        let closed = server.close();
+        (closed, server.server().is_closed())
+    });
+    assert!(closed.is_ok(), "{closed:?}");
+    assert!(is_closed);
+}
+
+#[test]
 fn unknown_paths_get_404_and_the_path_is_configurable() {
     let config = ServerConfig::new(loopback()).path("internal/metrics");
     let server = ThreadedMetricsServer::start(registry(), config).expect("server starts");

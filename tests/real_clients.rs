@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use mvx::expose::TextEncoder;
 use mvx::expose::http::{ServerConfig, ThreadedMetricsServer};
-use mvx::metrics::{Metric, MetricEvent, MetricKind, MetricsRuntime, Registry, Snapshot};
+use mvx::metrics::{Metadata, Metric, MetricEvent, MetricKind, MetricsRuntime, Registry, Snapshot};
 use mvx::queue::LogOutcome;
 
 /// A served job, recorded by a recorder.
@@ -46,7 +46,18 @@ impl Metric<Job> for Jobs {
             .with("done_total", self.done)
             .with("failed_total", self.failed)
     }
+
+    fn metadata(&self) -> Metadata {
+        Metadata::new().description(JOBS_HELP)
+    }
 }
+
+/// The description of the recorder's metric: HELP of each of its families, with the
+/// dimension after it.
+const JOBS_HELP: &str = "jobs the worker ran";
+
+/// The description of the gauge, with every character HELP escapes.
+const QUEUE_HELP: &str = "items waiting in the \"spool\" queue, C:\\spool\nsecond line";
 
 /// A server exposing instruments and a recorder; the runtime must outlive the scrapes.
 fn serve() -> (ThreadedMetricsServer, MetricsRuntime) {
@@ -55,7 +66,10 @@ fn serve() -> (ThreadedMetricsServer, MetricsRuntime) {
         .counter("http.requests")
         .expect("counter")
         .inc_by(42);
-    registry.gauge("queue.depth").expect("gauge").set(-1.5);
+    registry
+        .gauge_with("queue.depth", Metadata::new().description(QUEUE_HELP))
+        .expect("gauge")
+        .set(-1.5);
     let latency = registry
         .histogram("http.request.seconds", [0.005, 0.05, 0.5, 5.0])
         .expect("histogram");
@@ -258,6 +272,52 @@ fn the_official_python_parser_reads_names_types_and_values() {
     );
     assert_eq!(parsed.len(), 4 + 7);
 
+    server.close().expect("closes");
+    runtime.shutdown().expect("runtime stops");
+}
+
+#[test]
+fn help_carries_the_description_escaped_in_both_formats() {
+    let (server, runtime) = serve();
+    let cases = [
+        ("text/plain", "prometheus"),
+        ("application/openmetrics-text;version=1.0.0", "openmetrics"),
+    ];
+    for (accept, parser) in cases {
+        let (_, parsed) = parse_with_python(server.url(), accept, parser);
+        // The parser unescapes HELP: the description comes back as it was given.
+        assert_eq!(
+            sample(&parsed, "queue_depth", None).2,
+            QUEUE_HELP,
+            "{parser}"
+        );
+        assert_eq!(
+            sample(&parsed, "worker_jobs_done_total", None).2,
+            format!("{JOBS_HELP} (done_total)"),
+            "{parser}"
+        );
+        assert_eq!(
+            sample(&parsed, "worker_jobs_failed_total", None).2,
+            format!("{JOBS_HELP} (failed_total)"),
+            "{parser}"
+        );
+        // Without a description, HELP is the mvx name.
+        assert_eq!(
+            sample(&parsed, "http_requests_total", None).2,
+            "http.requests",
+            "{parser}"
+        );
+    }
+    // On the wire, escaped.
+    let text = common::get(server.local_addr(), "/metrics")
+        .expect("scrape")
+        .body;
+    assert!(
+        text.contains(
+            "# HELP queue_depth items waiting in the \"spool\" queue, C:\\\\spool\\nsecond line\n"
+        ),
+        "{text}"
+    );
     server.close().expect("closes");
     runtime.shutdown().expect("runtime stops");
 }

@@ -44,6 +44,15 @@
 //! # Ok::<(), mvx::agent::AgentError>(())
 //! ```
 //!
+//! # Listing metrics
+//!
+//! An agent answers *which metrics do you have* through
+//! [`Registry::get_metrics`](crate::metrics::Registry::get_metrics) with a [`Selector`]:
+//! a regular expression or explicit names, `prefix`, `infix`, the `hidden` and `historic`
+//! flags of the metrics' [`Metadata`](crate::metrics::Metadata), a `limit`, with or without
+//! the metadata. The exposition server (feature `http`) serves the same answer as JSON at
+//! `/api/metrics`. See [`selector`] for the exact semantics.
+//!
 //! # Choices
 //!
 //! - **Where the agent runs.** `run()` polls the agent's future — connect, the spawned tasks,
@@ -77,6 +86,10 @@ use futures::stream::{FuturesUnordered, Stream, StreamExt};
 
 use crate::error::{BoxError, Cause, ErrorReason};
 use crate::sync::lock;
+
+pub mod selector;
+
+pub use self::selector::{Selector, SelectorError};
 
 /// SIGINT (interrupt, Ctrl-C): 2 on every Unix.
 pub const SIGINT: i32 = 2;

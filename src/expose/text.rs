@@ -24,8 +24,12 @@
 //!   [`Histogram::nan_count`](crate::metrics::Histogram::nan_count)).
 //! - **Info** snapshots are exposed as gauges: their dimensions are numbers, not the
 //!   labels an info metric carries.
-//! - **HELP** is the mvx name (and dimension) the family comes from, escaped; **TYPE** the
-//!   kind. Every family has both, as `promtool check metrics` asks.
+//! - **HELP** is the metric's [`Metadata`] description when it has one — followed by
+//!   ` (<dimension>)` for a family of one dimension of a snapshot with several — and
+//!   otherwise the mvx name (and dimension) the family comes from; escaped either way.
+//!   **TYPE** is the kind. Every family has both, as `promtool check metrics` asks. Other
+//!   metadata (unit, rate, flags) is not part of the text: see
+//!   [`Registry::get_metrics`](crate::metrics::Registry::get_metrics).
 //! - **Order** is deterministic: families in byte order of their exposed names, buckets by
 //!   bound, then `_sum`, `_count`. If two snapshots give the same exposed family name (say
 //!   `a.b` and `a_b`), the one whose mvx name sorts first is exposed and the others are
@@ -38,7 +42,7 @@ use std::collections::btree_map::Entry;
 use std::fmt::Write as _;
 
 use super::ExposeError;
-use crate::metrics::{MetricKind, Registry, Snapshots, Value};
+use crate::metrics::{Metadata, MetricKind, Registry, Snapshots, Value};
 
 /// An exposition text format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -176,7 +180,9 @@ pub struct Encoded {
 
 /// One metric family, ready to write.
 struct Family<'a> {
-    /// The mvx name (and dimension), for HELP.
+    /// The mvx name (and dimension) it comes from.
+    origin: String,
+    /// The HELP text: the description, or the origin.
     help: String,
     kind: MetricKind,
     samples: Samples<'a>,
@@ -230,19 +236,50 @@ impl TextEncoder {
         Ok(self)
     }
 
-    /// Encodes everything in `registry` (instruments and sources) in `format`.
+    /// Encodes everything in `registry` (instruments and sources) in `format`, with the
+    /// metrics' descriptions as HELP.
     pub fn encode_registry(&self, registry: &Registry, format: Format) -> Encoded {
-        self.encode(&registry.snapshots(), format)
+        let (snapshots, metadata) = registry.read(true);
+        self.encode_with_metadata(&snapshots, &metadata, format)
     }
 
-    /// Encodes `snapshots` in `format`.
+    /// Encodes `snapshots` in `format`; HELP is each family's mvx name.
     pub fn encode(&self, snapshots: &Snapshots, format: Format) -> Encoded {
+        self.encode_with_metadata(snapshots, &BTreeMap::new(), format)
+    }
+
+    /// Encodes `snapshots` in `format`, with the description in `metadata` (by snapshot
+    /// name) as the HELP of the snapshot's families where there is one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use mvx::expose::{Format, TextEncoder};
+    /// use mvx::metrics::{Counter, Metadata};
+    ///
+    /// let jobs = Counter::new("jobs");
+    /// let snapshots = BTreeMap::from([("jobs".to_string(), jobs.snapshot())]);
+    /// let metadata = BTreeMap::from([(
+    ///     "jobs".to_string(),
+    ///     Metadata::new().description("jobs run, \\ and\nmore"),
+    /// )]);
+    /// let text = TextEncoder::new().encode_with_metadata(&snapshots, &metadata, Format::Prometheus).text;
+    /// assert!(text.starts_with("# HELP jobs_total jobs run, \\\\ and\\nmore\n"));
+    /// ```
+    pub fn encode_with_metadata(
+        &self,
+        snapshots: &Snapshots,
+        metadata: &BTreeMap<String, Metadata>,
+        format: Format,
+    ) -> Encoded {
         let mut families: BTreeMap<String, Family<'_>> = BTreeMap::new();
         let mut skipped = Vec::new();
         for (name, snapshot) in snapshots {
             let base = sanitize_name(name);
+            let description = metadata.get(name).and_then(Metadata::get_description);
             let candidates: Vec<(String, Family<'_>)> = match snapshot.kind {
-                MetricKind::Histogram => histogram_family(name, &snapshot.dimensions)
+                MetricKind::Histogram => histogram_family(name, description, &snapshot.dimensions)
                     .map(|family| (base.clone(), family))
                     .into_iter()
                     .collect(),
@@ -253,12 +290,18 @@ impl TextEncoder {
                         .dimensions
                         .iter()
                         .map(|(dimension, value)| {
-                            let (exposed, help) = if single {
-                                (base.clone(), name.clone())
+                            let (exposed, origin, help) = if single {
+                                let help = description.unwrap_or(name).to_owned();
+                                (base.clone(), name.clone(), help)
                             } else {
+                                let help = match description {
+                                    Some(description) => format!("{description} ({dimension})"),
+                                    None => format!("{name} {dimension}"),
+                                };
                                 (
                                     format!("{base}_{}", sanitize_name(dimension)),
                                     format!("{name} {dimension}"),
+                                    help,
                                 )
                             };
                             let kind = if kind == MetricKind::Info {
@@ -267,6 +310,7 @@ impl TextEncoder {
                                 kind
                             };
                             let family = Family {
+                                origin,
                                 help,
                                 kind,
                                 samples: Samples::Single(*value),
@@ -278,7 +322,7 @@ impl TextEncoder {
             };
             for (exposed, family) in candidates {
                 match families.entry(exposed) {
-                    Entry::Occupied(taken) => skipped.push((taken.key().clone(), family.help)),
+                    Entry::Occupied(taken) => skipped.push((taken.key().clone(), family.origin)),
                     Entry::Vacant(free) => {
                         free.insert(family);
                     }
@@ -383,7 +427,11 @@ pub fn encode(registry: &Registry, format: Format) -> String {
 }
 
 /// The histogram family of a snapshot, or `None` if it has neither buckets nor a count.
-fn histogram_family<'a>(name: &str, dimensions: &'a BTreeMap<String, Value>) -> Option<Family<'a>> {
+fn histogram_family<'a>(
+    name: &str,
+    description: Option<&str>,
+    dimensions: &'a BTreeMap<String, Value>,
+) -> Option<Family<'a>> {
     let mut buckets: Vec<(f64, &'a Value)> = dimensions
         .iter()
         .filter_map(|(dimension, value)| {
@@ -410,7 +458,8 @@ fn histogram_family<'a>(name: &str, dimensions: &'a BTreeMap<String, Value>) -> 
         buckets.push((f64::INFINITY, dimensions.get("count")?));
     }
     Some(Family {
-        help: name.to_owned(),
+        origin: name.to_owned(),
+        help: description.unwrap_or(name).to_owned(),
         kind: MetricKind::Histogram,
         samples: Samples::Histogram {
             buckets,
@@ -565,6 +614,68 @@ mod tests {
             )
             .text;
         assert!(text.starts_with("# HELP q_ q\\\"\n"), "{text}");
+    }
+
+    #[test]
+    fn descriptions_are_the_help_text_escaped_and_origins_name_what_was_skipped() {
+        let histogram = Histogram::new("latency", [1.0]).expect("valid");
+        histogram.observe(0.5);
+        let list = snapshots([
+            Snapshot::new("a.x", MetricKind::Gauge).with("value", 1u64),
+            Snapshot::new("a_x", MetricKind::Gauge).with("value", 2u64),
+            Snapshot::new("jobs", MetricKind::Counter)
+                .with("ok_total", 3u64)
+                .with("failed_total", 1u64),
+            histogram.snapshot(),
+            Snapshot::new("plain", MetricKind::Gauge).with("value", 0u64),
+        ]);
+        let metadata: BTreeMap<String, Metadata> = [
+            ("a.x", Metadata::new().description("first")),
+            ("a_x", Metadata::new().description("second")),
+            ("jobs", Metadata::new().description("jobs \"run\"")),
+            (
+                "latency",
+                Metadata::new().description("C:\\dir\nnext").unit("s"),
+            ),
+            ("plain", Metadata::new().unit("no description")),
+        ]
+        .into_iter()
+        .map(|(name, metadata)| (name.to_owned(), metadata))
+        .collect();
+        let encoded = TextEncoder::new().encode_with_metadata(&list, &metadata, Format::Prometheus);
+        let help: Vec<&str> = encoded
+            .text
+            .lines()
+            .filter(|line| line.starts_with("# HELP "))
+            .collect();
+        assert_eq!(
+            help,
+            [
+                "# HELP a_x first",
+                "# HELP jobs_failed_total jobs \"run\" (failed_total)",
+                "# HELP jobs_ok_total jobs \"run\" (ok_total)",
+                "# HELP latency C:\\\\dir\\nnext",
+                "# HELP plain plain",
+            ]
+        );
+        assert_eq!(encoded.skipped, [("a_x".to_owned(), "a_x".to_owned())]);
+
+        let openmetrics =
+            TextEncoder::new().encode_with_metadata(&list, &metadata, Format::OpenMetrics);
+        assert!(
+            openmetrics
+                .text
+                .contains("# HELP jobs_ok jobs \\\"run\\\" (ok_total)\n"),
+            "{}",
+            openmetrics.text
+        );
+        // Without metadata, HELP is the mvx name as before.
+        assert!(
+            TextEncoder::new()
+                .encode(&list, Format::Prometheus)
+                .text
+                .contains("# HELP latency latency\n")
+        );
     }
 
     #[test]

@@ -13,6 +13,13 @@
 //!
 //! Both produce [`Snapshot`]s; a [`Registry`] gathers them by name for exposition.
 //!
+//! Every metric may carry [`Metadata`] — unit, description, rate, the `hidden` and
+//! `historic` flags, free-form fields: set on a registry name
+//! ([`Registry::describe`], [`Registry::counter_with`] and its siblings) or given by a
+//! recorder's metric ([`Metric::metadata`]). Exposition uses the description as `HELP`;
+//! [`Registry::get_metrics`] lists names and metadata through a
+//! [`Selector`](crate::agent::Selector).
+//!
 //! # What is lost, and when
 //!
 //! A recorder counts and loses events exactly as a sink does (see [`crate::queue`]). Events
@@ -20,13 +27,17 @@
 //! metric that panics is disabled: it misses every later event, and the panic is reported
 //! in [`MetricsRecorder::last_error`] and [`MetricsRecorder::disabled_metrics`].
 
+use std::collections::BTreeMap;
+
 mod instruments;
+mod metadata;
 mod recorder;
 mod registry;
 mod runtime;
 mod snapshot;
 
 pub use self::instruments::{Counter, Gauge, Histogram};
+pub use self::metadata::{Metadata, MetadataError, RESERVED_KEYS};
 pub use self::recorder::{Metric, MetricEvent, MetricHookError, MetricsRecorder, RecorderError};
 pub use self::registry::{Registry, RegistryError};
 pub use self::runtime::{MetricsRuntime, ShutdownError};
@@ -36,4 +47,11 @@ pub use self::snapshot::{MetricKind, Snapshot, Snapshots, Value};
 pub trait SnapshotSource: Send + Sync + 'static {
     /// Adds this source's current snapshots to `into`, keyed by metric name.
     fn collect(&self, into: &mut Snapshots);
+
+    /// Adds the [`Metadata`] of this source's metrics to `into`, keyed by metric name (the
+    /// names of the snapshots [`collect`](Self::collect) gives). A recorder gives each
+    /// metric's [`Metric::metadata`]. The default adds nothing.
+    fn collect_metadata(&self, into: &mut BTreeMap<String, Metadata>) {
+        let _ = into;
+    }
 }

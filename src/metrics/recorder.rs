@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use futures::task::Spawn;
 
-use super::{Snapshot, SnapshotSource, Snapshots};
+use super::{Metadata, Snapshot, SnapshotSource, Snapshots};
 use crate::BoxError;
 use crate::error::{Cause, ErrorReason, LogError, SinkError};
 use crate::lifecycle::{State, WaitHandle};
@@ -34,6 +34,14 @@ pub trait Metric<E>: Send + 'static {
 
     /// The current aggregated state.
     fn snapshot(&self) -> Snapshot;
+
+    /// What the metric is: unit, description, rate, flags (see [`Metadata`]). Read once,
+    /// when the metric is registered in a recorder; a [`Registry`](super::Registry) lists
+    /// it under the metric's name and exposition uses its description as `HELP`. The
+    /// default is empty metadata.
+    fn metadata(&self) -> Metadata {
+        Metadata::default()
+    }
 
     /// Called once when the recorder stops, after the last event; for metrics that hold
     /// resources or publish a final state. The default does nothing.
@@ -120,6 +128,8 @@ struct MetricSet<E> {
 
 struct Slot<E> {
     metric: Box<dyn Metric<E>>,
+    /// The metric's metadata, read when it was registered.
+    metadata: Metadata,
     /// Set when the metric panicked; it is then skipped.
     disabled: bool,
 }
@@ -154,6 +164,12 @@ impl<E: MetricEvent> MetricSet<E> {
 }
 
 impl<E: 'static> MetricSet<E> {
+    fn metadata(&self, into: &mut BTreeMap<String, Metadata>) {
+        for slot in self.metrics.iter().filter(|slot| !slot.disabled) {
+            into.insert(slot.metric.name().to_owned(), slot.metadata.clone());
+        }
+    }
+
     fn snapshots(&mut self, into: &mut Snapshots) {
         for slot in self.metrics.iter_mut().filter(|slot| !slot.disabled) {
             match catch_unwind(AssertUnwindSafe(|| slot.metric.snapshot())) {
@@ -330,12 +346,15 @@ impl<E: 'static> MetricsRecorder<E> {
         &self.name
     }
 
-    /// Adds a metric; events accepted from now on reach it.
+    /// Adds a metric; events accepted from now on reach it. Its
+    /// [`metadata`](Metric::metadata) is read now, on the calling thread.
     ///
     /// # Errors
     ///
     /// [`RecorderError::DuplicateMetric`] when a metric of that name is registered.
     pub fn register_metric(&self, metric: impl Metric<E>) -> Result<(), RecorderError> {
+        // User code: called before the lock is taken, so a panic leaves the recorder as it was.
+        let metadata = metric.metadata();
         let mut set = lock(&self.set);
         if set
             .metrics
@@ -348,6 +367,7 @@ impl<E: 'static> MetricsRecorder<E> {
         }
         set.metrics.push(Slot {
             metric: Box::new(metric),
+            metadata,
             disabled: false,
         });
         Ok(())
@@ -394,6 +414,13 @@ impl<E: 'static> MetricsRecorder<E> {
         Ok(self.snapshots())
     }
 
+    /// The metadata of every metric that is not disabled, by metric name.
+    pub fn metadata(&self) -> BTreeMap<String, Metadata> {
+        let mut metadata = BTreeMap::new();
+        lock(&self.set).metadata(&mut metadata);
+        metadata
+    }
+
     /// How many events of each `event_type` no metric handled.
     pub fn unhandled(&self) -> BTreeMap<String, u64> {
         lock(&self.set).unhandled.clone()
@@ -424,6 +451,10 @@ impl<E: 'static> MetricsRecorder<E> {
 impl<E: Send + 'static> SnapshotSource for MetricsRecorder<E> {
     fn collect(&self, into: &mut Snapshots) {
         lock(&self.set).snapshots(into);
+    }
+
+    fn collect_metadata(&self, into: &mut BTreeMap<String, Metadata>) {
+        lock(&self.set).metadata(into);
     }
 }
 

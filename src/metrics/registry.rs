@@ -5,8 +5,9 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::instruments::validate_bounds;
-use super::{Counter, Gauge, Histogram, MetricKind, SnapshotSource, Snapshots};
+use super::{Counter, Gauge, Histogram, Metadata, MetricKind, SnapshotSource, Snapshots};
 use crate::ErrorReason;
+use crate::agent::Selector;
 use crate::error::Cause;
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
 
@@ -22,6 +23,17 @@ use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
 ///   [`SnapshotSource`], such as a recorder; [`unregister`](Self::unregister) removes an
 ///   instrument or a source.
 /// - [`snapshots`](Self::snapshots) collects everything, in name order.
+/// - [`describe`](Self::describe) (or [`counter_with`](Self::counter_with),
+///   [`gauge_with`](Self::gauge_with), [`histogram_with`](Self::histogram_with)) sets the
+///   [`Metadata`] of a name; [`metadata`](Self::metadata) and
+///   [`get_metrics`](Self::get_metrics) read it back.
+///
+/// **Metadata.** The metadata of a metric is the one described on the registry under its
+/// name if there is one, else the one its source gives (a recorder gives its metrics'
+/// [`Metric::metadata`](super::Metric::metadata)), else empty. A description replaces a
+/// source's metadata as a whole; fields are not merged. Any name can be described, also one
+/// that a source's snapshot will have, or that no metric has yet; a description stays
+/// until it is replaced or the name is [`unregister`](Self::unregister)ed.
 ///
 /// **Names.** A valid name is any non-empty string. The registry does not restrict the
 /// characters: fitting a name to an exposition format (Prometheus allows
@@ -59,6 +71,9 @@ pub struct Registry {
 
 struct Inner {
     entries: Mutex<BTreeMap<String, Entry>>,
+    /// Metadata described on the registry, by name. Lock order: `descriptions`, then
+    /// `entries`; never the other way round.
+    descriptions: Mutex<BTreeMap<String, Metadata>>,
     /// The last failure of a source during [`Registry::snapshots`].
     last_error: Mutex<Option<RegistryError>>,
     /// How many times a source panicked during [`Registry::snapshots`].
@@ -91,6 +106,7 @@ impl Registry {
         Self {
             inner: Arc::new(Inner {
                 entries: Mutex::new(BTreeMap::new()),
+                descriptions: Mutex::new(BTreeMap::new()),
                 last_error: Mutex::new(None),
                 source_panics: AtomicU64::new(0),
             }),
@@ -192,6 +208,85 @@ impl Registry {
         Ok(histogram)
     }
 
+    /// The counter named `name` with the metadata `metadata`, created at zero if there is
+    /// none.
+    ///
+    /// # Errors
+    ///
+    /// As [`counter`](Self::counter), and [`RegistryError::MetadataConflict`] if `name` is
+    /// already described with other metadata (nothing is created then; use
+    /// [`describe`](Self::describe) to replace a description).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mvx::metrics::{Metadata, Registry, RegistryError};
+    ///
+    /// let registry = Registry::new();
+    /// let metadata = Metadata::new().unit("jobs").description("jobs run");
+    /// let jobs = registry.counter_with("jobs", metadata.clone())?;
+    /// // The same metadata again gives the same counter; other metadata is refused.
+    /// registry.counter_with("jobs", metadata)?.inc();
+    /// assert_eq!(jobs.get(), 1);
+    /// let error = registry.counter_with("jobs", Metadata::new()).unwrap_err();
+    /// assert!(matches!(error, RegistryError::MetadataConflict { .. }));
+    /// # Ok::<(), RegistryError>(())
+    /// ```
+    pub fn counter_with(&self, name: &str, metadata: Metadata) -> Result<Counter, RegistryError> {
+        self.create_described(name, metadata, || self.counter(name))
+    }
+
+    /// The gauge named `name` with the metadata `metadata`, created at `0.0` if there is
+    /// none.
+    ///
+    /// # Errors
+    ///
+    /// As [`gauge`](Self::gauge), and [`RegistryError::MetadataConflict`] as for
+    /// [`counter_with`](Self::counter_with).
+    pub fn gauge_with(&self, name: &str, metadata: Metadata) -> Result<Gauge, RegistryError> {
+        self.create_described(name, metadata, || self.gauge(name))
+    }
+
+    /// The histogram named `name` with the metadata `metadata`, created with the bucket
+    /// bounds `bounds` if there is none.
+    ///
+    /// # Errors
+    ///
+    /// As [`histogram`](Self::histogram), and [`RegistryError::MetadataConflict`] as for
+    /// [`counter_with`](Self::counter_with).
+    pub fn histogram_with(
+        &self,
+        name: &str,
+        bounds: impl IntoIterator<Item = f64>,
+        metadata: Metadata,
+    ) -> Result<Histogram, RegistryError> {
+        self.create_described(name, metadata, || self.histogram(name, bounds))
+    }
+
+    /// Runs `create` and describes `name` with `metadata`, unless `name` is described with
+    /// other metadata; one description lock held throughout.
+    fn create_described<T>(
+        &self,
+        name: &str,
+        metadata: Metadata,
+        create: impl FnOnce() -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        validate_name(name)?;
+        let mut descriptions = lock(&self.inner.descriptions);
+        if let Some(existing) = descriptions.get(name) {
+            if *existing != metadata {
+                return Err(RegistryError::MetadataConflict {
+                    name: name.to_owned(),
+                    existing: Box::new(existing.clone()),
+                    requested: Box::new(metadata),
+                });
+            }
+        }
+        let instrument = create()?;
+        descriptions.insert(name.to_owned(), metadata);
+        Ok(instrument)
+    }
+
     /// Registers a source of snapshots under `name`.
     ///
     /// On [`snapshots`](Self::snapshots), the source adds its own snapshots, under the names
@@ -240,15 +335,20 @@ impl Registry {
         Ok(())
     }
 
-    /// Removes the instrument or source named `name`; whether there was one.
+    /// Removes the instrument or source named `name`, and the metadata described under
+    /// `name`; whether there was an instrument or a source.
     ///
     /// Handles to a removed instrument keep working, but the registry no longer reads them:
-    /// asking for the name again creates a new instrument.
+    /// asking for the name again creates a new instrument. Descriptions of the names of a
+    /// removed source's snapshots stay (they are listed again if a metric of that name
+    /// comes back).
     pub fn unregister(&self, name: &str) -> bool {
+        let mut descriptions = lock(&self.inner.descriptions);
+        descriptions.remove(name);
         lock(&self.inner.entries).remove(name).is_some()
     }
 
-    /// The registered names, in order.
+    /// The registered names (of instruments and sources), in order.
     pub fn names(&self) -> Vec<String> {
         lock(&self.inner.entries).keys().cloned().collect()
     }
@@ -261,11 +361,91 @@ impl Registry {
     /// [`last_error`](Self::last_error); the registry and the other entries are unaffected.
     /// Sources are called without the registry's lock held.
     pub fn snapshots(&self) -> Snapshots {
+        self.read(false).0
+    }
+
+    /// Sets the metadata of `name`, replacing any described before (and, for a source's
+    /// metric, the metadata the source gives).
+    ///
+    /// `name` need not be registered yet: describe an instrument before it is created, or a
+    /// recorder's metric by the name of its snapshot.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::InvalidName`] if `name` is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mvx::metrics::{Metadata, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// registry.counter("http.requests")?.inc();
+    /// registry.describe("http.requests", Metadata::new().description("requests served"))?;
+    /// let metadata = registry.metadata("http.requests").unwrap();
+    /// assert_eq!(metadata.get_description(), Some("requests served"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn describe(&self, name: &str, metadata: Metadata) -> Result<(), RegistryError> {
+        validate_name(name)?;
+        lock(&self.inner.descriptions).insert(name.to_owned(), metadata);
+        Ok(())
+    }
+
+    /// The metadata of the metric `name`: described on the registry, else given by a
+    /// source; `None` if there is neither.
+    ///
+    /// Sources are asked (without the registry's lock held) only when the registry has no
+    /// description of `name`; a source that panics is skipped and reported as in
+    /// [`snapshots`](Self::snapshots).
+    pub fn metadata(&self, name: &str) -> Option<Metadata> {
+        if let Some(described) = lock(&self.inner.descriptions).get(name) {
+            return Some(described.clone());
+        }
+        self.read(true).1.remove(name)
+    }
+
+    /// The metrics that `selector` selects, by name in name order, with their metadata
+    /// (empty metadata for each when the selector's `metadata` is `false`).
+    ///
+    /// The candidates are the names of every snapshot — every instrument and every metric
+    /// of every source, as [`snapshots`](Self::snapshots) gives them — each with its
+    /// metadata as [`metadata`](Self::metadata) gives it (empty if none). See
+    /// [`Selector`] for the filters and their order. Sources are read as by `snapshots`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mvx::agent::Selector;
+    /// use mvx::metrics::{Metadata, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// registry.counter_with("http.requests", Metadata::new().unit("requests"))?;
+    /// registry.gauge_with("http.in_flight", Metadata::new().hidden(true))?;
+    /// registry.gauge("queue.depth")?;
+    ///
+    /// let selected = registry.get_metrics(&Selector::regex(r"^http\.")?.hidden(false));
+    /// assert_eq!(selected.keys().collect::<Vec<_>>(), ["http.requests"]);
+    /// assert_eq!(selected["http.requests"].get_unit(), Some("requests"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_metrics(&self, selector: &Selector) -> BTreeMap<String, Metadata> {
+        let (snapshots, mut metadata) = self.read(true);
+        selector.select(snapshots.into_keys().map(|name| {
+            let described = metadata.remove(&name).unwrap_or_default();
+            (name, described)
+        }))
+    }
+
+    /// Every snapshot and, if `with_metadata`, the metadata by name: sources' metadata
+    /// overlaid with the registry's descriptions.
+    pub(crate) fn read(&self, with_metadata: bool) -> (Snapshots, BTreeMap<String, Metadata>) {
         let entries: Vec<(String, Entry)> = lock(&self.inner.entries)
             .iter()
             .map(|(name, entry)| (name.clone(), entry.clone()))
             .collect();
         let mut snapshots = Snapshots::new();
+        let mut metadata = BTreeMap::new();
         for (name, entry) in entries {
             match entry {
                 Entry::Counter(counter) => counter.collect(&mut snapshots),
@@ -273,8 +453,18 @@ impl Registry {
                 Entry::Histogram(histogram) => histogram.collect(&mut snapshots),
                 Entry::Source(source) => {
                     let mut collected = Snapshots::new();
-                    match catch_unwind(AssertUnwindSafe(|| source.collect(&mut collected))) {
-                        Ok(()) => snapshots.append(&mut collected),
+                    let mut described = BTreeMap::new();
+                    let read = catch_unwind(AssertUnwindSafe(|| {
+                        source.collect(&mut collected);
+                        if with_metadata {
+                            source.collect_metadata(&mut described);
+                        }
+                    }));
+                    match read {
+                        Ok(()) => {
+                            snapshots.append(&mut collected);
+                            metadata.append(&mut described);
+                        }
                         Err(payload) => {
                             self.inner.source_panics.fetch_add(1, Ordering::Relaxed);
                             *lock(&self.inner.last_error) = Some(RegistryError::SourcePanicked {
@@ -286,16 +476,27 @@ impl Registry {
                 }
             }
         }
-        snapshots
+        if with_metadata {
+            let descriptions = lock(&self.inner.descriptions);
+            metadata.extend(
+                descriptions
+                    .iter()
+                    .map(|(name, described)| (name.clone(), described.clone())),
+            );
+        }
+        (snapshots, metadata)
     }
 
-    /// The last failure of a source during [`snapshots`](Self::snapshots)
-    /// ([`RegistryError::SourcePanicked`]), if any; it stays until a later failure replaces it.
+    /// The last failure of a source during [`snapshots`](Self::snapshots) (or another read
+    /// of the sources: [`metadata`](Self::metadata), [`get_metrics`](Self::get_metrics),
+    /// exposition) — [`RegistryError::SourcePanicked`] — if any; it stays until a later
+    /// failure replaces it.
     pub fn last_error(&self) -> Option<RegistryError> {
         lock(&self.inner.last_error).clone()
     }
 
-    /// How many times a source panicked during [`snapshots`](Self::snapshots).
+    /// How many times a source panicked while it was read (see
+    /// [`last_error`](Self::last_error)).
     pub fn source_panics(&self) -> u64 {
         self.inner.source_panics.load(Ordering::Relaxed)
     }
@@ -396,6 +597,16 @@ pub enum RegistryError {
         /// The name.
         name: String,
     },
+    /// The name is described with other metadata than the one asked for.
+    #[error("metric {name:?} is described with other metadata")]
+    MetadataConflict {
+        /// The name.
+        name: String,
+        /// The metadata described under the name.
+        existing: Box<Metadata>,
+        /// The metadata asked for.
+        requested: Box<Metadata>,
+    },
     /// A histogram needs at least one bucket bound.
     #[error("histogram {name:?} has no bucket bounds")]
     EmptyBuckets {
@@ -440,14 +651,15 @@ pub enum RegistryError {
 impl RegistryError {
     /// The stable reason code of this error.
     ///
-    /// Name conflicts (`KindConflict`, `BucketsConflict`, `Duplicate`) are
+    /// Name conflicts (`KindConflict`, `BucketsConflict`, `Duplicate`, `MetadataConflict`) are
     /// [`ErrorReason::DescriptorConflict`]; invalid names and bucket bounds and panicking
     /// sources are [`ErrorReason::Unexpected`].
     pub fn reason(&self) -> ErrorReason {
         match self {
-            Self::KindConflict { .. } | Self::BucketsConflict { .. } | Self::Duplicate { .. } => {
-                ErrorReason::DescriptorConflict
-            }
+            Self::KindConflict { .. }
+            | Self::BucketsConflict { .. }
+            | Self::Duplicate { .. }
+            | Self::MetadataConflict { .. } => ErrorReason::DescriptorConflict,
             Self::InvalidName { .. }
             | Self::EmptyBuckets { .. }
             | Self::NonFiniteBucket { .. }
@@ -463,6 +675,7 @@ impl RegistryError {
             | Self::KindConflict { name, .. }
             | Self::BucketsConflict { name, .. }
             | Self::Duplicate { name }
+            | Self::MetadataConflict { name, .. }
             | Self::EmptyBuckets { name }
             | Self::NonFiniteBucket { name, .. }
             | Self::UnsortedBuckets { name, .. }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_BYTES, DEFAULT_PATH,
-    DEFAULT_WRITE_TIMEOUT,
+    DEFAULT_API_PATH, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_HEADER_BYTES, DEFAULT_PATH, DEFAULT_WRITE_TIMEOUT,
 };
 use crate::expose::TextEncoder;
 use crate::expose::discovery::ServiceDiscovery;
@@ -33,6 +33,7 @@ use crate::expose::discovery::ServiceDiscovery;
 pub struct ServerConfig {
     pub(super) addr: SocketAddr,
     pub(super) path: String,
+    pub(super) api_path: Option<String>,
     pub(super) header_read_timeout: Duration,
     pub(super) write_timeout: Duration,
     pub(super) max_header_bytes: usize,
@@ -50,6 +51,7 @@ impl ServerConfig {
         Self {
             addr,
             path: DEFAULT_PATH.to_owned(),
+            api_path: Some(DEFAULT_API_PATH.to_owned()),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
@@ -76,6 +78,30 @@ impl ServerConfig {
     /// The configured path.
     pub fn get_path(&self) -> &str {
         &self.path
+    }
+
+    /// The path of the list of metrics as JSON (default [`DEFAULT_API_PATH`]; see
+    /// [`get_metrics_response`](super::get_metrics_response)); a leading `/` is added if
+    /// missing. If it is the metrics path too, that path serves the metrics text.
+    pub fn api_path(mut self, path: impl Into<String>) -> Self {
+        let path = path.into();
+        self.api_path = Some(if path.starts_with('/') {
+            path
+        } else {
+            format!("/{path}")
+        });
+        self
+    }
+
+    /// Serves no list of metrics: the API path answers `404` like any other path.
+    pub fn without_api(mut self) -> Self {
+        self.api_path = None;
+        self
+    }
+
+    /// The configured API path; `None` after [`without_api`](Self::without_api).
+    pub fn get_api_path(&self) -> Option<&str> {
+        self.api_path.as_deref()
     }
 
     /// How long a client has to send a complete request head, and for HTTPS to complete
@@ -147,6 +173,7 @@ impl fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("addr", &self.addr)
             .field("path", &self.path)
+            .field("api_path", &self.api_path)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("write_timeout", &self.write_timeout)
             .field("max_header_bytes", &self.max_header_bytes)

@@ -17,7 +17,7 @@ use hyper::{Request, StatusCode};
 
 use super::response::plain;
 use super::server::Shared;
-use super::{MIN_READ_BUFFER, ServerConfig, metrics_response, timeout};
+use super::{MIN_READ_BUFFER, ServerConfig, get_metrics_response, metrics_response, timeout};
 use crate::metrics::Registry;
 
 type Connection = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -122,8 +122,11 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(|request: Request<hyper::body::Incoming>| {
-        let response = if request.uri().path() == config.path {
+        let path = request.uri().path();
+        let response = if path == config.path {
             metrics_response(registry, &config.encoder, &request)
+        } else if config.api_path.as_deref() == Some(path) {
+            get_metrics_response(registry, &request)
         } else {
             plain(StatusCode::NOT_FOUND, "not found\n")
         };

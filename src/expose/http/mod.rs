@@ -11,14 +11,21 @@
 //! 3. [`ThreadedMetricsServer::start`] does the same on a dedicated thread running mvx's
 //!    own executor ([`rt::thread`](crate::rt::thread)), for applications without one.
 //!
-//! To serve metrics from your own hyper service instead, call [`metrics_response`] from
-//! it.
+//! To serve metrics from your own hyper service instead, call [`metrics_response`] (and
+//! [`get_metrics_response`] for the list of metrics) from it.
 //!
 //! # What the server answers
 //!
 //! - `GET` or `HEAD` on the configured path (default `/metrics`): `200` with everything in
 //!   the registry, in the format negotiated from `Accept` ([`Format::negotiate`](crate::expose::Format::negotiate));
-//! - any other method on that path: `405 Method Not Allowed` with `Allow: GET, HEAD`;
+//! - `GET` or `HEAD` on the API path (default `/api/metrics`, see
+//!   [`ServerConfig::api_path`]): `200` with the metrics that the query string selects, as
+//!   JSON — `GET /api/metrics?selector=…&prefix=…&infix=…&limit=…&hidden=…&historic=…&metadata=…`,
+//!   or repeated `name=` parameters for an explicit list (see
+//!   [`Selector::from_query`](crate::agent::Selector::from_query) for the parameters and
+//!   [`get_metrics_response`] for the answer); `400` with a JSON body
+//!   `{"error": "...", "reason": "..."}` for a query that is not valid;
+//! - any other method on either path: `405 Method Not Allowed` with `Allow: GET, HEAD`;
 //! - any other path: `404 Not Found`;
 //! - a malformed request: `400 Bad Request` (from hyper), and the connection is closed;
 //! - request headers larger than [`ServerConfig::max_header_bytes`]:
@@ -51,6 +58,7 @@
 //! [`MetricsServer`] handle without closing stops the driver too, but runs no
 //! deregistration.
 
+mod api;
 mod config;
 mod connection;
 mod response;
@@ -59,6 +67,7 @@ mod threaded;
 
 use std::time::Duration;
 
+pub use self::api::get_metrics_response;
 pub use self::config::ServerConfig;
 pub use self::response::metrics_response;
 pub use self::server::{MetricsServer, ServerDriver, ServerStats};
@@ -68,6 +77,8 @@ pub(crate) use self::server::timeout;
 
 /// The default path of the metrics endpoint.
 pub const DEFAULT_PATH: &str = "/metrics";
+/// The default path of the list of metrics as JSON (see [`get_metrics_response`]).
+pub const DEFAULT_API_PATH: &str = "/api/metrics";
 /// The default time a client has to send a complete request head.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default time a write to a client may stall before the client is disconnected.

@@ -71,6 +71,8 @@ pub struct MetricsServer {
 
 pub(super) struct Shared {
     pub(super) info: ServerInfo,
+    /// The URL of the list of metrics, if the server serves one.
+    pub(super) api_url: Option<String>,
     /// Set by `close()` (or when the last handle goes); the driver then stops.
     pub(super) stopping: AtomicBool,
     pub(super) stop: Event,
@@ -180,8 +182,13 @@ impl MetricsServer {
             path: config.path.clone(),
             https,
         };
+        let api_url = config
+            .api_path
+            .as_deref()
+            .map(|path| url_of(local_addr, https, path));
         let shared = Arc::new(Shared {
             info,
+            api_url,
             stopping: AtomicBool::new(false),
             stop: Event::new(),
             finished: AtomicBool::new(false),
@@ -267,6 +274,13 @@ impl MetricsServer {
     /// address of the same family in its URL, which reaches it from this machine.
     pub fn url(&self) -> &str {
         &self.shared.info.url
+    }
+
+    /// The URL of the list of metrics as JSON, such as
+    /// `http://127.0.0.1:9100/api/metrics`; `None` if the server serves none
+    /// ([`ServerConfig::without_api`]).
+    pub fn api_url(&self) -> Option<&str> {
+        self.shared.api_url.as_deref()
     }
 
     /// Whether the server speaks HTTPS.

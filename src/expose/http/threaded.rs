@@ -18,6 +18,11 @@ use crate::rt::RuntimeThread;
 /// [`close`](Self::close) closes the server (running the deregistration), shuts the
 /// executor down and joins the thread; it is idempotent, and runs on `Drop`.
 ///
+/// `start` and `close` block the calling thread (with `async_io::block_on`, which may be
+/// nested in another executor's `block_on`): they may be called from synchronous code and
+/// from inside a future that is allowed to block, such as an agent's `connect` or
+/// `teardown` run by [`Runner::run`](crate::agent::Runner::run).
+///
 /// # Examples
 ///
 /// ```
@@ -63,7 +68,7 @@ impl ThreadedMetricsServer {
             .spawn(driver)
             .map_err(|_| ExposeError::EventLoopUnavailable)?;
         if let Some(discovery) = discovery {
-            let registered = futures::executor::block_on(threaded.server.register(&*discovery));
+            let registered = async_io::block_on(threaded.server.register(&*discovery));
             if let Err(error) = registered {
                 let _ = threaded.close();
                 return Err(error);
@@ -80,6 +85,11 @@ impl ThreadedMetricsServer {
     /// The URL of the metrics endpoint (see [`MetricsServer::url`]).
     pub fn url(&self) -> &str {
         self.server.url()
+    }
+
+    /// The URL of the list of metrics as JSON (see [`MetricsServer::api_url`]).
+    pub fn api_url(&self) -> Option<&str> {
+        self.server.api_url()
     }
 
     /// Whether the server speaks HTTPS.
@@ -122,7 +132,7 @@ impl ThreadedMetricsServer {
         }
         self.outcome
             .get_or_init(|| {
-                let closed = futures::executor::block_on(self.server.close());
+                let closed = async_io::block_on(self.server.close());
                 let joined = self
                     .thread
                     .shutdown_and_join()
