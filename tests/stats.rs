@@ -208,6 +208,23 @@ fn reset_clears_every_count_and_collection_goes_on() {
     });
 }
 
+/// `reset_blocking` and `calculate_blocking` may be called from inside another executor's
+/// task (they block its thread); `reset_blocking` used `futures::executor::block_on`, which
+/// panics there.
+#[test]
+fn blocking_calls_work_inside_another_executor() {
+    within_guard(|| {
+        let (stats, driver) = running(StatsConfig::default());
+        stats.record_request_processing_start(1u64).unwrap();
+        block_on(async {
+            stats.reset_blocking().unwrap();
+            assert_eq!(stats.calculate_blocking().unwrap().requests_total, 0);
+        });
+        stats.stop().wait().unwrap();
+        driver.join().unwrap();
+    });
+}
+
 #[test]
 fn the_runtime_stops_with_collection() {
     within_guard(|| {

@@ -56,7 +56,7 @@
 //! # Choices
 //!
 //! - **Where the agent runs.** `run()` polls the agent's future — connect, the spawned tasks,
-//!   the wait, teardown — on the calling thread, with `futures`' `block_on`; timers and I/O
+//!   the wait, teardown — on the calling thread, with `async_io::block_on`; timers and I/O
 //!   come from `async-io`, so the agent's code may use them as under any executor. Signals
 //!   are received on a thread of their own (`mvx-agent-signals`), which calls `on_signal`;
 //!   it is joined before `run()` returns.
@@ -505,7 +505,9 @@ impl<A: Agent> Runner<A> {
             self.agent.clone(),
             self.handle.clone(),
         )?;
-        let result = futures::executor::block_on(self.run_async());
+        // async-io's `block_on` also drives its reactor on this thread while it waits, and
+        // nests inside another executor's task, where `futures`' would panic.
+        let result = async_io::block_on(self.run_async());
         signals.finish();
         result
     }

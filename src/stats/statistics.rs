@@ -514,13 +514,15 @@ impl Statistics {
         persist::reset(&self.inner).await
     }
 
-    /// [`reset`](Self::reset), blocking the current thread.
+    /// [`reset`](Self::reset), blocking the current thread. Callable from inside another
+    /// executor's task too (it blocks that thread): `async_io::block_on` nests where
+    /// `futures::executor::block_on` panics.
     ///
     /// # Errors
     ///
     /// As [`reset`](Self::reset).
     pub fn reset_blocking(&self) -> Result<(), StatsError> {
-        futures::executor::block_on(self.reset())
+        async_io::block_on(self.reset())
     }
 
     /// The counters of the queue between the recording calls and the driver.
