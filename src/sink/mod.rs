@@ -384,9 +384,10 @@ impl<E: Send + 'static> AsyncSink<E> {
                 }
                 // A start moves the sink to `Starting`, then opens admission, both under the
                 // lifecycle lock: a producer between the two finds admission closed in a
-                // state that accepts. Once it holds the lock, the start has opened admission
-                // (or the sink has ended since). Off the hot path: admission was closed.
-                State::Starting => {
+                // state that accepts (`Starting`, or `Running` if the driver was quick).
+                // Once it holds the lock, the start has opened admission (or the sink has
+                // ended since). Off the hot path: admission was closed.
+                State::Starting | State::Running => {
                     drop(self.shared.lifecycle.lock());
                     reserve = queue.try_reserve();
                 }
