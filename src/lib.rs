@@ -267,6 +267,7 @@
 pub mod agent;
 pub mod error;
 pub mod expose;
+pub mod facade;
 pub mod instrument;
 pub mod lifecycle;
 pub mod metrics;
