@@ -12,7 +12,7 @@
 //!
 //! The caller never waits for delivery; see [the facade docs](super) for what is
 //! allocated per event and what happens when the sink refuses one (it is counted: see
-//! [`LogHandle::refused`]).
+//! [`FacadeHandle::refused`]).
 //!
 //! `log` allows one logger per process, set once: [`install`] fails if one is set already.
 //! The logger lives until the process ends; stopping or terminating its sink makes it count
@@ -46,7 +46,7 @@ use std::sync::Arc;
 use ::log::kv::{self, Key, Value, VisitSource};
 use ::log::{LevelFilter, Log, Metadata, Record, SetLoggerError};
 
-use super::{RefusalCounters, Refused};
+use super::{FacadeHandle, RefusalCounters};
 use crate::sink::{AsyncSink, FieldValue, Level, LogEvent};
 
 /// A `log::Log` that turns records into [`LogEvent`]s on an [`AsyncSink`].
@@ -83,13 +83,6 @@ pub struct LogBridge {
     refused: Arc<RefusalCounters>,
 }
 
-/// What [`install`] returns: the sink behind the logger and its refusal counters.
-#[derive(Clone)]
-pub struct LogHandle {
-    sink: AsyncSink<LogEvent>,
-    refused: Arc<RefusalCounters>,
-}
-
 impl LogBridge {
     /// A bridge to `sink` that passes every level and records the location.
     pub fn new(sink: AsyncSink<LogEvent>) -> Self {
@@ -115,11 +108,8 @@ impl LogBridge {
     }
 
     /// A handle on the sink and the refusal counters, for after the bridge is installed.
-    pub fn handle(&self) -> LogHandle {
-        LogHandle {
-            sink: self.sink.clone(),
-            refused: self.refused.clone(),
-        }
+    pub fn handle(&self) -> FacadeHandle {
+        FacadeHandle::new(self.sink.clone(), self.refused.clone())
     }
 
     /// Makes this bridge the process's logger and sets `log`'s maximum level.
@@ -127,7 +117,7 @@ impl LogBridge {
     /// # Errors
     ///
     /// `log`'s [`SetLoggerError`] when a logger is already set (by this or any crate).
-    pub fn install(self) -> Result<LogHandle, SetLoggerError> {
+    pub fn install(self) -> Result<FacadeHandle, SetLoggerError> {
         let handle = self.handle();
         let max_level = self.max_level;
         ::log::set_boxed_logger(Box::new(self))?;
@@ -250,18 +240,6 @@ impl Log for LogBridge {
     }
 }
 
-impl LogHandle {
-    /// The events the sink refused, by reason (see [the facade docs](super)).
-    pub fn refused(&self) -> Refused {
-        self.refused.get()
-    }
-
-    /// The sink behind the logger.
-    pub fn sink(&self) -> &AsyncSink<LogEvent> {
-        &self.sink
-    }
-}
-
 /// Makes `sink` the process's logger, passing records up to `max_level`.
 ///
 /// Shorthand for `LogBridge::new(sink).max_level(max_level).install()`; see
@@ -273,7 +251,7 @@ impl LogHandle {
 pub fn install(
     sink: AsyncSink<LogEvent>,
     max_level: LevelFilter,
-) -> Result<LogHandle, SetLoggerError> {
+) -> Result<FacadeHandle, SetLoggerError> {
     LogBridge::new(sink).max_level(max_level).install()
 }
 
@@ -287,18 +265,10 @@ impl fmt::Debug for LogBridge {
     }
 }
 
-impl fmt::Debug for LogHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LogHandle")
-            .field("sink", &self.sink)
-            .field("refused", &self.refused.get())
-            .finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facade::Refused;
     use crate::queue::OverflowPolicy;
     use crate::sink::{Discard, SinkConfig};
 

@@ -30,6 +30,8 @@
 
 #[cfg(feature = "log")]
 pub mod log;
+#[cfg(feature = "tracing")]
+pub mod tracing;
 
 #[cfg(any(feature = "log", feature = "tracing"))]
 use crate::sink::{AsyncSink, LogEvent};
@@ -52,6 +54,42 @@ impl Refused {
     /// Every refused event.
     pub fn total(&self) -> u64 {
         self.overflow + self.not_accepting
+    }
+}
+
+/// A handle on a log facade once it is installed: its sink, and the events the sink
+/// refused.
+#[cfg(any(feature = "log", feature = "tracing"))]
+#[derive(Clone)]
+pub struct FacadeHandle {
+    sink: AsyncSink<LogEvent>,
+    refused: std::sync::Arc<RefusalCounters>,
+}
+
+#[cfg(any(feature = "log", feature = "tracing"))]
+impl FacadeHandle {
+    pub(crate) fn new(sink: AsyncSink<LogEvent>, refused: std::sync::Arc<RefusalCounters>) -> Self {
+        Self { sink, refused }
+    }
+
+    /// The events the sink refused, by reason (see [the module docs](self)).
+    pub fn refused(&self) -> Refused {
+        self.refused.get()
+    }
+
+    /// The sink behind the facade.
+    pub fn sink(&self) -> &AsyncSink<LogEvent> {
+        &self.sink
+    }
+}
+
+#[cfg(any(feature = "log", feature = "tracing"))]
+impl std::fmt::Debug for FacadeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FacadeHandle")
+            .field("sink", &self.sink)
+            .field("refused", &self.refused.get())
+            .finish()
     }
 }
 
