@@ -30,7 +30,7 @@ pub use self::instruments::{Counter, Gauge, Histogram};
 pub use self::recorder::{Metric, MetricEvent, MetricHookError, MetricsRecorder, RecorderError};
 pub use self::registry::{Registry, RegistryError};
 pub use self::runtime::{MetricsRuntime, ShutdownError};
-pub use self::snapshot::{MetricKind, Snapshot, Snapshots, Value};
+pub use self::snapshot::{MetricKind, Snapshot, Snapshots, Value, series_key};
 
 /// Anything a [`Registry`] can read snapshots from: instruments, recorders.
 pub trait SnapshotSource: Send + Sync + 'static {
