@@ -107,9 +107,15 @@ pub(crate) struct RefusalCounters {
 impl RefusalCounters {
     /// Hands `event` to `sink`, counting a refusal; never blocks unless the sink's policy
     /// is `Block`.
+    #[cfg(feature = "log")]
     pub(crate) fn submit(&self, sink: &AsyncSink<LogEvent>, event: LogEvent) {
-        match sink.log(event) {
-            Ok(_) => {}
+        self.count(sink.log(event).map(drop));
+    }
+
+    /// Counts the refusal `result` reports, if any.
+    pub(crate) fn count(&self, result: Result<(), crate::error::LogError<LogEvent>>) {
+        match result {
+            Ok(()) => {}
             Err(crate::error::LogError::QueueOverflow(_)) => {
                 self.overflow.fetch_add(1, Ordering::Relaxed);
             }

@@ -69,13 +69,65 @@ use tracing_subscriber::registry::LookupSpan;
 use super::{FacadeHandle, RefusalCounters};
 use crate::sink::{AsyncSink, FieldValue, Level, LogEvent};
 
-/// A layer that turns `tracing` events into [`LogEvent`]s on an [`AsyncSink`].
+/// A layer that turns `tracing` events into [`LogEvent`]s on an [`AsyncSink`] (or on any
+/// other [`EventTarget`]).
 ///
 /// See the [module docs](self) for the mapping and an example.
-pub struct SinkLayer {
-    sink: AsyncSink<LogEvent>,
+pub struct SinkLayer<T = AsyncSink<LogEvent>> {
+    target: T,
     location: bool,
     refused: Arc<RefusalCounters>,
+}
+
+/// Where a [`SinkLayer`] hands the events it builds: an [`AsyncSink<LogEvent>`], or
+/// anything else that takes a [`LogEvent`] without making the caller wait.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Mutex;
+/// use mvx::error::LogError;
+/// use mvx::facade::tracing::{EventTarget, SinkLayer};
+/// use mvx::sink::LogEvent;
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// #[derive(Default)]
+/// struct Collect(Mutex<Vec<LogEvent>>);
+///
+/// impl EventTarget for Collect {
+///     fn submit(&self, event: LogEvent) -> Result<(), LogError<LogEvent>> {
+///         self.0.lock().unwrap().push(event);
+///         Ok(())
+///     }
+/// }
+///
+/// let layer = SinkLayer::with_target(std::sync::Arc::new(Collect::default()));
+/// let collected = layer.target().clone();
+/// let subscriber = tracing_subscriber::Registry::default().with(layer);
+/// tracing::subscriber::with_default(subscriber, || tracing::info!("hello"));
+/// assert_eq!(collected.0.lock().unwrap()[0].message, "hello");
+/// ```
+pub trait EventTarget: Send + Sync + 'static {
+    /// Takes `event`.
+    ///
+    /// # Errors
+    ///
+    /// The event back, with the reason, when the target refuses it; the layer counts it
+    /// (see [`SinkLayer::refused`]).
+    fn submit(&self, event: LogEvent) -> Result<(), crate::error::LogError<LogEvent>>;
+}
+
+impl EventTarget for AsyncSink<LogEvent> {
+    /// [`AsyncSink::log`]: never blocks unless the sink's policy is `Block`.
+    fn submit(&self, event: LogEvent) -> Result<(), crate::error::LogError<LogEvent>> {
+        self.log(event).map(drop)
+    }
+}
+
+impl<T: EventTarget> EventTarget for Arc<T> {
+    fn submit(&self, event: LogEvent) -> Result<(), crate::error::LogError<LogEvent>> {
+        (**self).submit(event)
+    }
 }
 
 /// What a span keeps for the events in it: its path and its fields.
@@ -88,8 +140,21 @@ struct SpanContext {
 impl SinkLayer {
     /// A layer feeding `sink`, recording the location of events.
     pub fn new(sink: AsyncSink<LogEvent>) -> Self {
+        Self::with_target(sink)
+    }
+
+    /// A handle on the sink and the refusal counters, to keep once the layer is moved into
+    /// a subscriber.
+    pub fn handle(&self) -> FacadeHandle {
+        FacadeHandle::new(self.target.clone(), self.refused.clone())
+    }
+}
+
+impl<T: EventTarget> SinkLayer<T> {
+    /// A layer handing its events to `target`, recording the location of events.
+    pub fn with_target(target: T) -> Self {
         Self {
-            sink,
+            target,
             location: true,
             refused: Arc::default(),
         }
@@ -101,10 +166,14 @@ impl SinkLayer {
         self
     }
 
-    /// A handle on the sink and the refusal counters, to keep once the layer is moved into
-    /// a subscriber.
-    pub fn handle(&self) -> FacadeHandle {
-        FacadeHandle::new(self.sink.clone(), self.refused.clone())
+    /// The target the layer hands its events to.
+    pub fn target(&self) -> &T {
+        &self.target
+    }
+
+    /// The events the target refused, by reason (see [the facade docs](super)).
+    pub fn refused(&self) -> super::Refused {
+        self.refused.get()
     }
 }
 
@@ -119,9 +188,10 @@ pub fn level(level: &tracing_core::Level) -> Level {
     }
 }
 
-impl<S> tracing_subscriber::Layer<S> for SinkLayer
+impl<S, T> tracing_subscriber::Layer<S> for SinkLayer<T>
 where
     S: Subscriber + for<'lookup> LookupSpan<'lookup>,
+    T: EventTarget,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else {
@@ -222,7 +292,7 @@ where
             visitor.message.unwrap_or(Cow::Borrowed("")),
         );
         log_event.fields = visitor.fields;
-        self.refused.submit(&self.sink, log_event);
+        self.refused.count(self.target.submit(log_event));
     }
 }
 
@@ -348,7 +418,7 @@ where
     }
 }
 
-impl fmt::Debug for SinkLayer {
+impl<T> fmt::Debug for SinkLayer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SinkLayer")
             .field("location", &self.location)
