@@ -639,7 +639,24 @@ impl Dispatch<LogEvent> for RedisStreamSink {
                         RedisSinkError::Refused { refused, source },
                     ));
                 }
-                Attempt::Recheck => unsure = true,
+                Attempt::Recheck => {
+                    // An earlier attempt landed after this one's check: check again, unless
+                    // the key keeps changing under us past the deadline.
+                    unsure = true;
+                    if Instant::now() > deadline {
+                        return Err(BatchError::new(
+                            count,
+                            RedisSinkError::TimedOut {
+                                timeout: self.delivery_timeout,
+                                attempts,
+                                source: Arc::new(RedisError::from((
+                                    ErrorKind::Client,
+                                    "the acknowledgement key kept changing",
+                                ))),
+                            },
+                        ));
+                    }
+                }
                 Attempt::Fail(error) => {
                     return Err(BatchError::new(
                         count,
