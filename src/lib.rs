@@ -121,12 +121,41 @@
 //! # fn main() {}
 //! ```
 //!
+//! Applications that already log through `log` or `tracing` and count through `metrics` keep
+//! their code: the facades (features `log`, `tracing`, `metrics`) put mvx behind those
+//! crates, and a Redis streams sink (feature `redis`) delivers to a real backend.
+//!
+//! ```
+//! # #[cfg(all(feature = "tracing", feature = "metrics"))]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use mvx::facade::{metrics::RegistryRecorder, tracing::SinkLayer};
+//! use mvx::sink::{JsonLines, SinkConfig, sinks::WriterSink};
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! // `tracing` events as JSON lines on stderr, written by mvx's thread, not the caller's.
+//! let (sink, terminator) = mvx::rt::thread::create(WriterSink::stderr().format(JsonLines), SinkConfig::default())?;
+//! let subscriber = tracing_subscriber::Registry::default().with(SinkLayer::new(sink));
+//! tracing::subscriber::with_default(subscriber, || tracing::info!(port = 8080, "ready"));
+//! terminator.terminate()?;
+//!
+//! // `metrics` macros into mvx instruments, served by `expose` like any other.
+//! let registry = mvx::metrics::Registry::new();
+//! let recorder = RegistryRecorder::new(registry.clone()); // or `.install()` for the process
+//! metrics::with_local_recorder(&recorder, || metrics::counter!("jobs", "queue" => "mail").increment(1));
+//! assert_eq!(registry.counter_with_labels("jobs", &[("queue", "mail")])?.get(), 1);
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(feature = "tracing", feature = "metrics")))]
+//! # fn main() {}
+//! ```
+//!
 //! # Map
 //!
 //! | layer | modules | what |
 //! |---|---|---|
 //! | core | [`lifecycle`], [`queue`], [`error`] | state machine, wait handles, exact pending-event accounting, errors with reason codes; no executor, no thread, no I/O |
-//! | components | [`sink`], [`metrics`], [`stats`], [`instrument`], [`expose`] | a handle (`Clone + Send + Sync`) plus a driver future; lock-free instruments; request statistics with key-value stores; future instrumentation; Prometheus/OpenMetrics text and the HTTP server |
+//! | components | [`sink`], [`metrics`], [`stats`], [`instrument`], [`expose`] | a handle (`Clone + Send + Sync`) plus a driver future; line formats and built-in sinks (writer, memory, Redis streams); lock-free instruments with labeled series; request statistics with key-value stores; future instrumentation; Prometheus/OpenMetrics text and the HTTP server |
+//! | facades | [`facade`] | mvx behind `log`, `tracing` and `metrics` |
 //! | lifecycle of a client | [`agent`] | run until a signal or a stop, stop once, teardown under a timeout with its errors reported; [`agent::Selector`]: which metrics a registry has, by regex or names, prefix, infix, flags and limit |
 //! | adapters | [`rt`] | run a driver on smol or on a dedicated thread; [`rt::Terminator`] |
 //!
@@ -137,7 +166,10 @@
 //! | `thread` | yes | nothing | [`rt::thread`]: a dedicated thread with mvx's own executor |
 //! | `smol` | yes | `smol` | [`rt::smol`]: run on your smol executor or on one on a thread |
 //! | `persist` | no | `blocking` | `stats::FileStore`: the statistics' state in files, written atomically |
-//! | `redis` | no | `redis` (its smol runtime; no tokio runtime), and `persist` | `stats::RedisStore`: the state on a Redis server |
+//! | `redis` | no | `redis` (its smol runtime; no tokio runtime), and `persist` | `stats::RedisStore`: the state on a Redis server; `sink::sinks::RedisStreamSink`: log events appended to a Redis stream |
+//! | `log` | no | `log` (with `kv`) | `facade::log`: an `AsyncSink<LogEvent>` as the `log` crate's logger |
+//! | `tracing` | no | `tracing-core`, `tracing-subscriber` (`registry`) | `facade::tracing`: `SinkLayer`, a `tracing_subscriber::Layer` feeding an `AsyncSink<LogEvent>` |
+//! | `metrics` | no | `metrics` | `facade::metrics`: `RegistryRecorder`, a `metrics::Recorder` on mvx instruments in a `Registry` |
 //! | `http` | no | `hyper` (HTTP/1.1 server and client), `http-body-util`, `bytes`, `smol-hyper` (hyper's I/O traits over async-io), and `thread` | `expose::http`: `MetricsServer`, `ThreadedMetricsServer`, `metrics_response`, `get_metrics_response` (the list of metrics as JSON at `/api/metrics`); `expose::discovery`: `ServiceDiscovery`, `ConsulAgent` |
 //! | `tls` | no | `futures-rustls` and `rustls` with the `ring` provider, and `http` | HTTPS for the metrics server (`ServerConfig::tls`), `expose::rustls` |
 //! | `signals` | no | `signal-hook` | SIGINT / SIGTERM for [`agent::Runner::run`] |
@@ -290,6 +322,41 @@
 //!   registration closes the server and fails the start. The Consul client is tested
 //!   against a local endpoint that records requests: no Consul server runs where mvx is
 //!   developed.
+//! - **Line formats.** Line-oriented sinks take a [`sink::LineFormat`]:
+//!   [`sink::DisplayLines`] (the event's `Display`, the writer's default) or
+//!   [`sink::JsonLines`], one JSON object per `LogEvent` with a fixed shape (`timestamp`,
+//!   `level`, `target`, `message`, `fields`), a repeated field name written once with its last
+//!   value, non-finite floats as strings. The line is built in a buffer the sink reuses.
+//! - **Facades never wait and never fail the caller.** The `log` and `tracing` facades build
+//!   a `LogEvent` on the caller's thread and `log()` it; the sink's refusals (full under
+//!   `RaiseError`, not accepting) are counted in [`facade::Refused`], drops under `Drop` in
+//!   the sink's `dropped`; only `Block` makes a caller wait, as that policy says. They
+//!   allocate only what the facade forces (a rendered message, the fields vector, copies of
+//!   borrowed strings); `'static` names, targets and paths are borrowed. `log`'s logger and
+//!   the `metrics` recorder are process-wide and set once: their `install` functions fail if
+//!   one is set.
+//! - **Span context** in `tracing` events is the fields of every enclosing span, root first,
+//!   then the event's own (so the event's win in JSON), and a `span` field with the span
+//!   path (`request:db`). Span fields are kept once per span, their text behind an `Arc`
+//!   ([`sink::FieldValue::Shared`]), so copying them into each event costs no allocation.
+//! - **Labels.** A metric with labels is a series: an instrument created with
+//!   [`metrics::Registry::counter_with_labels`] and its siblings, kept under
+//!   [`metrics::series_key`] (the name, then the labels sorted by name). All series of one
+//!   name have one kind, and the exposition writes them as one family with the labels on
+//!   each sample. The `metrics` facade maps its keys onto series this way; `describe_*` is
+//!   kept by the recorder (the registry has no metadata yet, so HELP stays the mvx name); a
+//!   series the registry refuses is counted and its call sites get a handle that does
+//!   nothing.
+//! - **Redis streams: a transaction per batch, each event at most once in the stream.**
+//!   [`RedisStreamSink`](sink::sinks) sends each batch as `MULTI`, one `XADD` per event
+//!   (optionally `MAXLEN ~`), a `SET` of its acknowledgement key to the batch's sequence
+//!   number, `EXEC` — one round trip, all or nothing. After a failure whose outcome is
+//!   unknown (a dropped connection, a timeout, a server restart) it reconnects with backoff
+//!   and reads the key under `WATCH` before resending: a batch the server already ran is
+//!   counted delivered without being sent again. Events are `delivered` once the server
+//!   acknowledged them (exactly once in the stream), `failed` when the server refuses them
+//!   or the batch is not delivered within its delivery timeout. A single server or primary
+//!   is required (the key and the stream are in one transaction): no Redis Cluster.
 //! - **Panic strategy.** Catching panics needs `panic = "unwind"` (the default); under
 //!   `panic = "abort"` a panic in user code aborts the process.
 
@@ -299,6 +366,7 @@
 pub mod agent;
 pub mod error;
 pub mod expose;
+pub mod facade;
 pub mod instrument;
 pub mod lifecycle;
 pub mod metrics;

@@ -175,3 +175,162 @@ fn expose_http_scrapes_instruments_and_the_recorder() {
     );
     expose_http::main().unwrap();
 }
+
+#[cfg(all(feature = "metrics", feature = "http"))]
+#[path = "../examples/metrics_facade.rs"]
+mod metrics_facade;
+
+/// The `metrics` macros of four threads land in the registry and are served with their
+/// labels; the example installs its recorder once per process, so `main` adds to the counts.
+#[cfg(all(feature = "metrics", feature = "http"))]
+#[test]
+fn metrics_facade_serves_the_macros_counts_with_their_labels() {
+    let scrape = metrics_facade::run(4, 1_000).unwrap();
+    assert_eq!(scrape.status, 200);
+    let body = &scrape.body;
+    // The example's application: every 4th request a POST, every 10th (the 9th of ten) a
+    // 500; the counts per label set follow, for each of the 4 workers.
+    let count = |code: &str, method: &str| -> u64 {
+        (0..1_000u64)
+            .filter(|request| {
+                let m = if request % 4 == 0 { "POST" } else { "GET" };
+                let c = if request % 10 == 9 { "500" } else { "200" };
+                m == method && c == code
+            })
+            .count() as u64
+            * 4
+    };
+    for (code, method) in [("200", "GET"), ("500", "GET"), ("200", "POST")] {
+        let line = format!(
+            "\nhttp_requests_total{{code=\"{code}\",method=\"{method}\"}} {}\n",
+            count(code, method)
+        );
+        assert!(body.contains(&line), "{line:?} not in:\n{body}");
+    }
+    assert!(
+        !body.contains("code=\"500\",method=\"POST\""),
+        "no POST fails: {body}"
+    );
+    assert!(
+        body.contains("\nhttp_request_seconds_count{method=\"GET\"} 3000\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("\nhttp_request_seconds_bucket{method=\"POST\",le=\"0.25\"} "),
+        "the recorder's buckets for this histogram: {body}"
+    );
+    assert!(body.contains("\nhttp_requests_in_flight 0.0\n"), "{body}");
+    metrics_facade::main().unwrap();
+}
+
+#[cfg(all(feature = "tracing", feature = "redis"))]
+#[path = "../examples/tracing_to_redis.rs"]
+#[allow(dead_code)]
+// `main`: it only reads the URL from MVX_REDIS_URL; the test calls `run_and_print` with its server's.
+mod tracing_to_redis;
+
+/// A Redis server for the example: the one at `MVX_REDIS_URL` (`.ci/run` starts one), or
+/// one started here on a free port and killed at the end.
+#[cfg(all(feature = "tracing", feature = "redis"))]
+struct ExampleRedis {
+    url: String,
+    child: Option<std::process::Child>,
+}
+
+#[cfg(all(feature = "tracing", feature = "redis"))]
+impl ExampleRedis {
+    fn get() -> Self {
+        use std::io::BufRead;
+        if let Ok(url) = std::env::var("MVX_REDIS_URL") {
+            return Self { url, child: None };
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let mut child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect(
+                "the example needs a Redis server: set MVX_REDIS_URL or install redis-server \
+                 (`apt-get install -y redis-server`)",
+            );
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        assert!(
+            lines
+                .by_ref()
+                .map_while(Result::ok)
+                .any(|line| line.contains("Ready to accept connections")),
+            "redis-server did not start"
+        );
+        std::thread::spawn(move || lines.for_each(drop));
+        Self {
+            url: format!("redis://127.0.0.1:{port}/"),
+            child: Some(child),
+        }
+    }
+}
+
+#[cfg(all(feature = "tracing", feature = "redis"))]
+impl Drop for ExampleRedis {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Every `INFO` and `WARN` event of the simulated requests is an entry of the stream, in
+/// order, with its span's fields; `DEBUG` ones are filtered out by the layer.
+#[cfg(all(feature = "tracing", feature = "redis"))]
+#[test]
+fn tracing_to_redis_puts_every_event_in_the_stream() {
+    let server = ExampleRedis::get();
+    let stream = format!("mvx-test:example:{}", std::process::id());
+    let summary = tracing_to_redis::run(&server.url, &stream, 50).unwrap();
+    let stats = summary.stats;
+    // 50 `order stored` and 10 `payment provider slow`.
+    assert_eq!(
+        (stats.accepted, stats.delivered, stats.failed, stats.dropped),
+        (60, 60, 0, 0)
+    );
+    assert_eq!(summary.refused, 0);
+    assert_eq!(summary.entries.len(), 60);
+    let events: Vec<serde_json::Value> = summary
+        .entries
+        .iter()
+        .map(|(_, fields)| serde_json::from_str(&fields["event"]).unwrap())
+        .collect();
+    let warning = &events[4]; // requests 0 to 3 stored, then request 4 warns
+    assert_eq!(warning["level"], "WARN");
+    assert_eq!(warning["message"], "payment provider slow");
+    assert_eq!(warning["fields"]["id"], 4);
+    assert_eq!(warning["fields"]["span"], "request");
+    let stored = &events[5];
+    assert_eq!(
+        (
+            stored["message"].as_str(),
+            stored["fields"]["id"].as_u64(),
+            stored["fields"]["items"].as_i64()
+        ),
+        (Some("order stored"), Some(4), Some(2))
+    );
+    assert_eq!(stored["fields"]["path"], "/orders");
+    assert!(events.iter().all(|event| event["level"] != "DEBUG"));
+    tracing_to_redis::remove(&server.url, &stream).unwrap();
+    let left: u64 = redis::cmd("EXISTS")
+        .arg(&stream)
+        .query(
+            &mut redis::Client::open(server.url.as_str())
+                .unwrap()
+                .get_connection()
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(left, 0);
+    tracing_to_redis::run_and_print(&server.url).unwrap();
+}

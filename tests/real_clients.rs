@@ -76,6 +76,17 @@ fn serve() -> (ThreadedMetricsServer, MetricsRuntime) {
     for value in [0.001, 0.01, 0.2, 0.3, 7.0] {
         latency.observe(value);
     }
+    // Labeled series, as the `metrics` facade creates them.
+    for (code, count) in [("200", 5), ("500", 1)] {
+        registry
+            .counter_with_labels("http.requests.by_code", &[("code", code)])
+            .expect("labeled counter")
+            .inc_by(count);
+    }
+    registry
+        .histogram_with_labels("rpc.seconds", &[("method", "get"), ("le", "x")], [0.1, 1.0])
+        .expect("labeled histogram")
+        .observe(0.5);
     let runtime = MetricsRuntime::new().expect("runtime");
     let recorder = runtime.create_recorder::<Job>("worker").expect("recorder");
     recorder.register_metric(Jobs::default()).expect("metric");
@@ -270,7 +281,28 @@ fn the_official_python_parser_reads_names_types_and_values() {
         sample(&parsed, "http_requests_total", None).2,
         "http.requests"
     );
-    assert_eq!(parsed.len(), 4 + 7);
+    // Labeled series: each sample has its own labels beside the encoder's.
+    for (code, value) in [("200", 5.0), ("500", 1.0)] {
+        let found = parsed
+            .iter()
+            .find(|(_, _, _, name, labels, _)| {
+                name == "http_requests_by_code_total"
+                    && labels.get("code").map(String::as_str) == Some(code)
+            })
+            .unwrap_or_else(|| panic!("no series code={code} in {parsed:#?}"));
+        assert_eq!(
+            (found.0.as_str(), found.1.as_str(), found.5),
+            ("http_requests_by_code", "counter", value)
+        );
+        assert_eq!(found.4["service"], SERVICE);
+    }
+    let rpc = sample(&parsed, "rpc_seconds_bucket", Some("1.0"));
+    assert_eq!(rpc.5, 1.0);
+    assert_eq!(
+        (rpc.4["method"].as_str(), rpc.4["label_le"].as_str()),
+        ("get", "x")
+    );
+    assert_eq!(parsed.len(), 4 + 7 + 2 + 5);
 
     server.close().expect("closes");
     runtime.shutdown().expect("runtime stops");

@@ -13,7 +13,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use mvx::error::{CreateError, LogError, SinkError, TerminateError};
 use mvx::queue::LogOutcome;
 use mvx::sink::sinks::WriterSink;
-use mvx::sink::{AsyncSink, Describe, Level, LogEvent, SinkConfig, SinkDescriptor};
+use mvx::sink::{AsyncSink, Describe, JsonLines, Level, LogEvent, SinkConfig, SinkDescriptor};
 use mvx::{ErrorReason, Op, State};
 
 mod guard;
@@ -236,6 +236,38 @@ fn log_events_through_any_write_are_their_display() {
     });
 }
 
+#[test]
+fn json_lines_are_one_parseable_object_per_event() {
+    within_guard(|| {
+        let buffer = SharedBuffer::default();
+        let writer = WriterSink::writer("memory", buffer.clone()).format(JsonLines);
+        let (sink, terminator) =
+            mvx::rt::thread::create::<LogEvent, _>(writer, config()).expect("the sink starts");
+        log_range(&sink, 0..20);
+        let multi_line = event(20).with_field("note", "two\nlines");
+        assert_eq!(sink.log(multi_line), Ok(LogOutcome::Accepted));
+        assert!(matches!(terminator.terminate(), Ok(())));
+
+        let text = buffer.text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 21, "{text}");
+        for (n, line) in lines.iter().enumerate() {
+            let json: serde_json::Value = serde_json::from_str(line).expect("a JSON object");
+            assert_eq!(json["fields"]["n"], n as u64);
+            assert_eq!(json["level"], "INFO");
+            assert_eq!(json["target"], "app::db");
+            assert_eq!(json["message"], "saved");
+        }
+        assert_eq!(
+            lines[3],
+            "{\"timestamp\":\"1970-01-01T00:00:03.000Z\",\"level\":\"INFO\",\
+             \"target\":\"app::db\",\"message\":\"saved\",\"fields\":{\"n\":3}}"
+        );
+        let last: serde_json::Value = serde_json::from_str(lines[20]).unwrap();
+        assert_eq!(last["fields"]["note"], "two\nlines");
+    });
+}
+
 /// A `Write` that refuses every byte.
 struct BrokenPipe;
 
@@ -315,5 +347,12 @@ fn descriptors_name_the_target() {
         SinkDescriptor::new("writer")
             .resource("writer")
             .resource("mem")
+    );
+    // The format is part of the configuration, not of the resource.
+    assert_eq!(
+        WriterSink::stderr().format(JsonLines).describe(),
+        SinkDescriptor::new("writer")
+            .resource("stderr")
+            .config("format=json-lines")
     );
 }

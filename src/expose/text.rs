@@ -22,6 +22,14 @@
 //!   then has no sum for the histogram, its buckets and count are unaffected). Their `nan` dimension is not
 //!   exposed: the Prometheus model has no place for NaN observations (read them with
 //!   [`Histogram::nan_count`](crate::metrics::Histogram::nan_count)).
+//! - **Labels.** A snapshot with [labels](crate::metrics::Snapshot::labels) — a series, such
+//!   as those the `metrics` facade creates per label set — is exposed under its metric name
+//!   with its labels on every sample, after the labels added to the encoder. The series of
+//!   one name and kind are one family: HELP and TYPE once, then the samples of each series,
+//!   in key order. Label names are fitted to `[a-zA-Z_][a-zA-Z0-9_]*` as metric names are;
+//!   a reserved one (starting with `__`, or `le` in a histogram) gets the prefix `label_`;
+//!   a series label named like a label added to the encoder is left out (the encoder's
+//!   wins). Series of one name but of different kinds collide like names do (below).
 //! - **Info** snapshots are exposed as gauges: their dimensions are numbers, not the
 //!   labels an info metric carries.
 //! - **HELP** is the metric's [`Metadata`] description when it has one — followed by
@@ -164,6 +172,8 @@ impl Format {
 pub struct TextEncoder {
     /// `name="escaped value"` pairs, joined by commas, ready to write.
     labels: String,
+    /// The names of `labels`.
+    label_names: Vec<String>,
 }
 
 /// The result of an encoding: the text and the snapshots left out.
@@ -178,14 +188,38 @@ pub struct Encoded {
     pub skipped: Vec<(String, String)>,
 }
 
-/// One metric family, ready to write.
+/// One metric family, ready to write: one or more series.
 struct Family<'a> {
     /// The mvx name (and dimension) it comes from.
     origin: String,
     /// The HELP text: the description, or the origin.
     help: String,
     kind: MetricKind,
+    series: Vec<Series<'a>>,
+}
+
+/// The samples of one series of a family, with its labels.
+struct Series<'a> {
+    /// The series' labels, ready to write (empty for an unlabeled series).
+    labels: String,
     samples: Samples<'a>,
+}
+
+impl<'a> Family<'a> {
+    fn new(
+        origin: String,
+        help: String,
+        kind: MetricKind,
+        labels: String,
+        samples: Samples<'a>,
+    ) -> Self {
+        Self {
+            origin,
+            help,
+            kind,
+            series: vec![Series { labels, samples }],
+        }
+    }
 }
 
 enum Samples<'a> {
@@ -217,10 +251,7 @@ impl TextEncoder {
             .chars()
             .enumerate()
             .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
-        let taken = self
-            .labels
-            .split(',')
-            .any(|pair| pair.split_once('=').is_some_and(|(label, _)| label == name));
+        let taken = self.label_names.iter().any(|label| label == name);
         if name.is_empty() || !valid || name.starts_with("__") || name == "le" || taken {
             return Err(ExposeError::InvalidLabelName {
                 name: name.to_owned(),
@@ -233,6 +264,7 @@ impl TextEncoder {
         self.labels.push_str("=\"");
         escape_label_value(value, &mut self.labels);
         self.labels.push('"');
+        self.label_names.push(name.to_owned());
         Ok(self)
     }
 
@@ -275,12 +307,30 @@ impl TextEncoder {
     ) -> Encoded {
         let mut families: BTreeMap<String, Family<'_>> = BTreeMap::new();
         let mut skipped = Vec::new();
-        for (name, snapshot) in snapshots {
+        for (key, snapshot) in snapshots {
+            // A labeled snapshot is kept under its series key: its name is the metric's.
+            let name = if snapshot.labels.is_empty() {
+                key
+            } else {
+                &snapshot.name
+            };
             let base = sanitize_name(name);
             let description = metadata.get(name).and_then(Metadata::get_description);
+            let histogram = snapshot.kind == MetricKind::Histogram;
+            let labels = self.series_labels(&snapshot.labels, histogram);
             let candidates: Vec<(String, Family<'_>)> = match snapshot.kind {
-                MetricKind::Histogram => histogram_family(name, description, &snapshot.dimensions)
-                    .map(|family| (base.clone(), family))
+                MetricKind::Histogram => histogram_family(name, &snapshot.dimensions)
+                    .map(|(origin, samples)| {
+                        let help = description.unwrap_or(name).to_owned();
+                        let family = Family::new(
+                            origin,
+                            help,
+                            MetricKind::Histogram,
+                            labels.clone(),
+                            samples,
+                        );
+                        (base.clone(), family)
+                    })
                     .into_iter()
                     .collect(),
                 kind => {
@@ -309,19 +359,27 @@ impl TextEncoder {
                             } else {
                                 kind
                             };
-                            let family = Family {
+                            let family = Family::new(
                                 origin,
                                 help,
                                 kind,
-                                samples: Samples::Single(*value),
-                            };
+                                labels.clone(),
+                                Samples::Single(*value),
+                            );
                             (family_name(&exposed, kind, format), family)
                         })
                         .collect()
                 }
             };
-            for (exposed, family) in candidates {
+            for (exposed, mut family) in candidates {
                 match families.entry(exposed) {
+                    // Another series of the same metric: one more sample set in its family.
+                    Entry::Occupied(mut taken)
+                        if taken.get().origin == family.origin
+                            && taken.get().kind == family.kind =>
+                    {
+                        taken.get_mut().series.append(&mut family.series);
+                    }
                     Entry::Occupied(taken) => skipped.push((taken.key().clone(), family.origin)),
                     Entry::Vacant(free) => {
                         free.insert(family);
@@ -343,6 +401,29 @@ impl TextEncoder {
         }
     }
 
+    /// The labels of a series, ready to write: names fitted to the label grammar, values
+    /// escaped; a name already added to the encoder, or seen before in the series, is left
+    /// out.
+    fn series_labels(&self, labels: &BTreeMap<String, String>, histogram: bool) -> String {
+        let mut rendered = String::new();
+        let mut written: Vec<String> = Vec::new();
+        for (label, value) in labels {
+            let exposed = exposed_label_name(label, histogram);
+            if self.label_names.contains(&exposed) || written.contains(&exposed) {
+                continue;
+            }
+            if !rendered.is_empty() {
+                rendered.push(',');
+            }
+            rendered.push_str(&exposed);
+            rendered.push_str("=\"");
+            escape_label_value(value, &mut rendered);
+            rendered.push('"');
+            written.push(exposed);
+        }
+        rendered
+    }
+
     fn write_family(&self, name: &str, family: &Family<'_>, format: Format, out: &mut String) {
         out.push_str("# HELP ");
         out.push_str(name);
@@ -350,29 +431,33 @@ impl TextEncoder {
         escape_help(&family.help, format, out);
         out.push('\n');
         let _ = writeln!(out, "# TYPE {name} {}", family.kind.as_str());
-        match &family.samples {
-            Samples::Single(value) => {
-                let suffix = if format == Format::OpenMetrics && family.kind == MetricKind::Counter
-                {
-                    "_total"
-                } else {
-                    ""
-                };
-                self.write_sample(name, suffix, None, *value, out);
-            }
-            Samples::Histogram {
-                buckets,
-                sum,
-                count,
-            } => {
-                for (bound, cumulative) in buckets {
-                    self.write_sample(name, "_bucket", Some(*bound), **cumulative, out);
+        for series in &family.series {
+            let labels = series.labels.as_str();
+            match &series.samples {
+                Samples::Single(value) => {
+                    let suffix =
+                        if format == Format::OpenMetrics && family.kind == MetricKind::Counter {
+                            "_total"
+                        } else {
+                            ""
+                        };
+                    self.write_sample(name, suffix, labels, None, *value, out);
                 }
-                // OpenMetrics treats a histogram's sum like a counter: never negative.
-                if format == Format::Prometheus || sum.as_f64() >= 0.0 || sum.as_f64().is_nan() {
-                    self.write_sample(name, "_sum", None, *sum, out);
+                Samples::Histogram {
+                    buckets,
+                    sum,
+                    count,
+                } => {
+                    for (bound, cumulative) in buckets {
+                        self.write_sample(name, "_bucket", labels, Some(*bound), **cumulative, out);
+                    }
+                    // OpenMetrics treats a histogram's sum like a counter: never negative.
+                    if format == Format::Prometheus || sum.as_f64() >= 0.0 || sum.as_f64().is_nan()
+                    {
+                        self.write_sample(name, "_sum", labels, None, *sum, out);
+                    }
+                    self.write_sample(name, "_count", labels, None, *count, out);
                 }
-                self.write_sample(name, "_count", None, *count, out);
             }
         }
     }
@@ -381,17 +466,24 @@ impl TextEncoder {
         &self,
         name: &str,
         suffix: &str,
+        series_labels: &str,
         le: Option<f64>,
         value: Value,
         out: &mut String,
     ) {
         out.push_str(name);
         out.push_str(suffix);
-        if !self.labels.is_empty() || le.is_some() {
+        if !self.labels.is_empty() || !series_labels.is_empty() || le.is_some() {
             out.push('{');
             out.push_str(&self.labels);
-            if let Some(bound) = le {
+            if !series_labels.is_empty() {
                 if !self.labels.is_empty() {
+                    out.push(',');
+                }
+                out.push_str(series_labels);
+            }
+            if let Some(bound) = le {
+                if !self.labels.is_empty() || !series_labels.is_empty() {
                     out.push(',');
                 }
                 out.push_str("le=\"");
@@ -426,12 +518,12 @@ pub fn encode(registry: &Registry, format: Format) -> String {
     TextEncoder::new().encode_registry(registry, format).text
 }
 
-/// The histogram family of a snapshot, or `None` if it has neither buckets nor a count.
+/// The help and samples of a histogram snapshot, or `None` if it has neither buckets nor a
+/// count.
 fn histogram_family<'a>(
     name: &str,
-    description: Option<&str>,
     dimensions: &'a BTreeMap<String, Value>,
-) -> Option<Family<'a>> {
+) -> Option<(String, Samples<'a>)> {
     let mut buckets: Vec<(f64, &'a Value)> = dimensions
         .iter()
         .filter_map(|(dimension, value)| {
@@ -457,16 +549,26 @@ fn histogram_family<'a>(
     {
         buckets.push((f64::INFINITY, dimensions.get("count")?));
     }
-    Some(Family {
-        origin: name.to_owned(),
-        help: description.unwrap_or(name).to_owned(),
-        kind: MetricKind::Histogram,
-        samples: Samples::Histogram {
+    Some((
+        name.to_owned(),
+        Samples::Histogram {
             buckets,
             sum: dimensions.get("sum").copied().unwrap_or(Value::U64(0)),
             count,
         },
-    })
+    ))
+}
+
+/// A series label's name fitted to the label grammar `[a-zA-Z_][a-zA-Z0-9_]*`, as
+/// [`sanitize_name`] fits metric names; a reserved name (starting with `__`, or `le` in a
+/// histogram) gets the prefix `label_`.
+fn exposed_label_name(name: &str, histogram: bool) -> String {
+    let sanitized = sanitize_name(name);
+    if sanitized.starts_with("__") || (histogram && sanitized == "le") {
+        format!("label_{sanitized}")
+    } else {
+        sanitized
+    }
 }
 
 /// The exposed family name of `name` for `kind` in `format` (counters' `_total` suffix).
@@ -820,6 +922,72 @@ mod tests {
             TextEncoder::new().encode(&reversed, Format::Prometheus),
             first
         );
+    }
+
+    #[test]
+    fn the_series_of_one_name_are_one_family_with_labels_on_every_sample() {
+        let registry = Registry::new();
+        registry
+            .counter_with_labels("http.requests", &[("code", "500"), ("method", "GET")])
+            .unwrap()
+            .inc();
+        registry
+            .counter_with_labels("http.requests", &[("method", "GET"), ("code", "200")])
+            .unwrap()
+            .inc_by(3);
+        registry.counter("http.requests").unwrap().inc_by(7);
+        let latency = registry
+            .histogram_with_labels("rpc.seconds", &[("le", "x"), ("a.b", "q\"")], [1.0])
+            .unwrap();
+        latency.observe(0.5);
+        let encoder = TextEncoder::new()
+            .label("method", "ignored-by-series")
+            .unwrap();
+        let text = encoder.encode_registry(&registry, Format::Prometheus).text;
+        assert_eq!(
+            text,
+            "# HELP http_requests_total http.requests\n\
+             # TYPE http_requests_total counter\n\
+             http_requests_total{method=\"ignored-by-series\"} 7\n\
+             http_requests_total{method=\"ignored-by-series\",code=\"200\"} 3\n\
+             http_requests_total{method=\"ignored-by-series\",code=\"500\"} 1\n\
+             # HELP rpc_seconds rpc.seconds\n\
+             # TYPE rpc_seconds histogram\n\
+             rpc_seconds_bucket{method=\"ignored-by-series\",a_b=\"q\\\"\",label_le=\"x\",le=\"1.0\"} 1\n\
+             rpc_seconds_bucket{method=\"ignored-by-series\",a_b=\"q\\\"\",label_le=\"x\",le=\"+Inf\"} 1\n\
+             rpc_seconds_sum{method=\"ignored-by-series\",a_b=\"q\\\"\",label_le=\"x\"} 0.5\n\
+             rpc_seconds_count{method=\"ignored-by-series\",a_b=\"q\\\"\",label_le=\"x\"} 1\n"
+        );
+        let openmetrics = TextEncoder::new().encode_registry(&registry, Format::OpenMetrics);
+        assert!(
+            openmetrics.text.contains(
+                "# TYPE http_requests counter\nhttp_requests_total 7\n\
+                 http_requests_total{code=\"200\",method=\"GET\"} 3\n"
+            ),
+            "{}",
+            openmetrics.text
+        );
+    }
+
+    #[test]
+    fn series_of_one_name_with_another_kind_are_skipped() {
+        let list: Snapshots = [
+            Snapshot::new("jobs", MetricKind::Gauge)
+                .with("value", 1u64)
+                .with_label("queue", "a"),
+            Snapshot::new("jobs", MetricKind::Counter)
+                .with("value", 2u64)
+                .with_label("queue", "b"),
+        ]
+        .into_iter()
+        .map(|snapshot| (snapshot.key(), snapshot))
+        .collect();
+        let encoded = TextEncoder::new().encode(&list, Format::OpenMetrics);
+        assert_eq!(
+            encoded.text,
+            "# HELP jobs jobs\n# TYPE jobs gauge\njobs{queue=\"a\"} 1\n# EOF\n"
+        );
+        assert_eq!(encoded.skipped, [("jobs".to_owned(), "jobs".to_owned())]);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! [`Histogram`] say how (this module is private: its docs are for maintainers).
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::sync::OnceLock;
@@ -57,6 +58,7 @@ pub struct Counter {
 struct CounterInner {
     value: CachePadded<AtomicU64>,
     name: Box<str>,
+    labels: BTreeMap<String, String>,
 }
 
 impl Counter {
@@ -69,8 +71,50 @@ impl Counter {
             inner: Arc::new(CounterInner {
                 value: CachePadded(AtomicU64::new(0)),
                 name: name.into().into_boxed_str(),
+                labels: BTreeMap::new(),
             }),
         }
+    }
+
+    /// A counter at zero for the series of `name` with `labels` (see
+    /// [`Snapshot::labels`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mvx::metrics::Counter;
+    ///
+    /// let ok = Counter::with_labels("http.requests", [("code", "200")]);
+    /// ok.inc();
+    /// assert_eq!(ok.snapshot().labels["code"], "200");
+    /// ```
+    pub fn with_labels<K, V>(
+        name: impl Into<String>,
+        labels: impl IntoIterator<Item = (K, V)>,
+    ) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self {
+            inner: Arc::new(CounterInner {
+                value: CachePadded(AtomicU64::new(0)),
+                name: name.into().into_boxed_str(),
+                labels: label_map(labels),
+            }),
+        }
+    }
+
+    /// Raises the count to `value` if it is below it (an atomic maximum): for counts kept
+    /// elsewhere and mirrored here, such as the `metrics` facade's `Counter::absolute`.
+    #[inline]
+    pub fn raise_to(&self, value: u64) {
+        self.inner.value.fetch_max(value, Ordering::Relaxed);
+    }
+
+    /// The labels of the counter's series; empty for most counters.
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        &self.inner.labels
     }
 
     /// Adds one.
@@ -97,13 +141,17 @@ impl Counter {
 
     /// The current count as a [`Snapshot`] of kind `counter` with the dimension `value`.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot::new(self.name(), MetricKind::Counter).with(VALUE, self.get())
+        labeled(
+            Snapshot::new(self.name(), MetricKind::Counter).with(VALUE, self.get()),
+            &self.inner.labels,
+        )
     }
 }
 
 impl SnapshotSource for Counter {
     fn collect(&self, into: &mut Snapshots) {
-        into.insert(self.name().to_owned(), self.snapshot());
+        let snapshot = self.snapshot();
+        into.insert(snapshot.key(), snapshot);
     }
 }
 
@@ -152,6 +200,7 @@ pub struct Gauge {
 struct GaugeInner {
     bits: CachePadded<AtomicU64>,
     name: Box<str>,
+    labels: BTreeMap<String, String>,
 }
 
 impl Gauge {
@@ -164,8 +213,32 @@ impl Gauge {
             inner: Arc::new(GaugeInner {
                 bits: CachePadded(AtomicU64::new(0.0_f64.to_bits())),
                 name: name.into().into_boxed_str(),
+                labels: BTreeMap::new(),
             }),
         }
+    }
+
+    /// A gauge at `0.0` for the series of `name` with `labels` (see [`Snapshot::labels`]).
+    pub fn with_labels<K, V>(
+        name: impl Into<String>,
+        labels: impl IntoIterator<Item = (K, V)>,
+    ) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self {
+            inner: Arc::new(GaugeInner {
+                bits: CachePadded(AtomicU64::new(0.0_f64.to_bits())),
+                name: name.into().into_boxed_str(),
+                labels: label_map(labels),
+            }),
+        }
+    }
+
+    /// The labels of the gauge's series; empty for most gauges.
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        &self.inner.labels
     }
 
     /// Sets the value.
@@ -210,14 +283,38 @@ impl Gauge {
 
     /// The current value as a [`Snapshot`] of kind `gauge` with the dimension `value`.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot::new(self.name(), MetricKind::Gauge).with(VALUE, self.get())
+        labeled(
+            Snapshot::new(self.name(), MetricKind::Gauge).with(VALUE, self.get()),
+            &self.inner.labels,
+        )
     }
 }
 
 impl SnapshotSource for Gauge {
     fn collect(&self, into: &mut Snapshots) {
-        into.insert(self.name().to_owned(), self.snapshot());
+        let snapshot = self.snapshot();
+        into.insert(snapshot.key(), snapshot);
     }
+}
+
+/// `labels` as a map: a name given twice keeps its last value.
+fn label_map<K, V>(labels: impl IntoIterator<Item = (K, V)>) -> BTreeMap<String, String>
+where
+    K: Into<String>,
+    V: Into<String>,
+{
+    labels
+        .into_iter()
+        .map(|(name, value)| (name.into(), value.into()))
+        .collect()
+}
+
+/// `snapshot` with the labels of its series.
+fn labeled(mut snapshot: Snapshot, labels: &BTreeMap<String, String>) -> Snapshot {
+    if !labels.is_empty() {
+        snapshot.labels = labels.clone();
+    }
+    snapshot
 }
 
 impl fmt::Debug for Gauge {
@@ -343,6 +440,7 @@ struct HistogramInner {
     stride: usize,
     stripes: usize,
     name: Box<str>,
+    labels: BTreeMap<String, String>,
 }
 
 impl Histogram {
@@ -384,11 +482,36 @@ impl Histogram {
         let name = name.into();
         let bounds: Vec<f64> = bounds.into_iter().collect();
         validate_bounds(&name, &bounds)?;
-        Ok(Self::from_valid(name, bounds))
+        Ok(Self::from_valid(name, bounds, BTreeMap::new()))
+    }
+
+    /// A histogram for the series of `name` with `labels` (see [`Snapshot::labels`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_labels<K, V>(
+        name: impl Into<String>,
+        labels: impl IntoIterator<Item = (K, V)>,
+        bounds: impl IntoIterator<Item = f64>,
+    ) -> Result<Self, RegistryError>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let name = name.into();
+        let bounds: Vec<f64> = bounds.into_iter().collect();
+        validate_bounds(&name, &bounds)?;
+        Ok(Self::from_valid(name, bounds, label_map(labels)))
+    }
+
+    /// The labels of the histogram's series; empty for most histograms.
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        &self.inner.labels
     }
 
     /// Builds a histogram from bounds already validated.
-    fn from_valid(name: String, bounds: Vec<f64>) -> Self {
+    fn from_valid(name: String, bounds: Vec<f64>, labels: BTreeMap<String, String>) -> Self {
         let cells = bounds.len() + 3;
         let stride = cells.div_ceil(CELLS_PER_BLOCK) * CELLS_PER_BLOCK;
         let stripes = stripe_count();
@@ -401,6 +524,7 @@ impl Histogram {
             stride,
             stripes,
             name: name.into_boxed_str(),
+            labels,
         };
         // Every sum starts at +0.0, whose bits are 0: nothing more to initialize.
         debug_assert_eq!(0.0_f64.to_bits(), 0);
@@ -528,7 +652,7 @@ impl Histogram {
             };
             snapshot.dimensions.insert(dimension, cumulative.into());
         }
-        snapshot
+        labeled(snapshot, &self.inner.labels)
     }
 
     /// The per-bucket (not cumulative) counts, `+Inf` last, added up over the stripes.
@@ -601,7 +725,8 @@ impl HistogramInner {
 
 impl SnapshotSource for Histogram {
     fn collect(&self, into: &mut Snapshots) {
-        into.insert(self.name().to_owned(), self.snapshot());
+        let snapshot = self.snapshot();
+        into.insert(snapshot.key(), snapshot);
     }
 }
 

@@ -41,7 +41,7 @@ pub use self::metadata::{Metadata, MetadataError, RESERVED_KEYS};
 pub use self::recorder::{Metric, MetricEvent, MetricHookError, MetricsRecorder, RecorderError};
 pub use self::registry::{Registry, RegistryError};
 pub use self::runtime::{MetricsRuntime, ShutdownError};
-pub use self::snapshot::{MetricKind, Snapshot, Snapshots, Value};
+pub use self::snapshot::{MetricKind, Snapshot, Snapshots, Value, series_key};
 
 /// Anything a [`Registry`] can read snapshots from: instruments, recorders.
 pub trait SnapshotSource: Send + Sync + 'static {

@@ -106,9 +106,13 @@ impl From<f64> for Value {
     }
 }
 
-/// The state of one metric: a name, a kind and named numeric dimensions.
+/// The state of one metric: a name, a kind, named numeric dimensions, and the labels of
+/// its series.
 ///
-/// Dimensions are kept in name order. A histogram's dimensions follow one convention, so
+/// Dimensions are kept in name order. Labels (`method="GET"`) tell apart the series of one
+/// metric, such as the instruments the `metrics` facade creates per label set; most
+/// snapshots have none. A labeled snapshot is kept in [`Snapshots`] under its
+/// [`series_key`], the name followed by its labels. A histogram's dimensions follow one convention, so
 /// that exposition can read them: `count`, `sum`, and one `le:<bound>` per bucket with the
 /// cumulative count of observations `<=` that bound, the last being `le:+Inf`.
 ///
@@ -133,6 +137,9 @@ pub struct Snapshot {
     pub dimensions: BTreeMap<String, Value>,
     /// What the metric measures.
     pub kind: MetricKind,
+    /// The labels of this series, by name; empty (and left out of JSON) for most snapshots.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 impl Snapshot {
@@ -142,7 +149,19 @@ impl Snapshot {
             name: name.into(),
             dimensions: BTreeMap::new(),
             kind,
+            labels: BTreeMap::new(),
         }
+    }
+
+    /// Adds (or replaces) a label.
+    pub fn with_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(name.into(), value.into());
+        self
+    }
+
+    /// The key of this snapshot in [`Snapshots`]: [`series_key`] of its name and labels.
+    pub fn key(&self) -> String {
+        series_key(&self.name, &self.labels)
     }
 
     /// Adds (or replaces) a dimension.
@@ -157,5 +176,49 @@ impl Snapshot {
     }
 }
 
-/// Snapshots by metric name, in name order.
+/// Snapshots by metric name (by [`series_key`] for labeled series), in key order.
 pub type Snapshots = BTreeMap<String, Snapshot>;
+
+/// The key of a series: its name, then, if it has labels, its labels in name order as
+/// Prometheus writes them, `name{code="200",method="GET"}` (in values, `\` is written `\\`, `"` is `\"` and a
+/// line feed is `\n`).
+///
+/// A [`Registry`](super::Registry) keeps labeled instruments under this key, and
+/// [`Snapshots`] holds labeled snapshots under it.
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use mvx::metrics::series_key;
+///
+/// let labels = BTreeMap::from([("method".to_owned(), "GET".to_owned()), ("code".to_owned(), "200".to_owned())]);
+/// assert_eq!(series_key("http.requests", &labels), r#"http.requests{code="200",method="GET"}"#);
+/// assert_eq!(series_key("http.requests", &BTreeMap::new()), "http.requests");
+/// ```
+pub fn series_key(name: &str, labels: &BTreeMap<String, String>) -> String {
+    if labels.is_empty() {
+        return name.to_owned();
+    }
+    let mut key = String::with_capacity(name.len() + 16 * labels.len());
+    key.push_str(name);
+    key.push('{');
+    for (index, (label, value)) in labels.iter().enumerate() {
+        if index > 0 {
+            key.push(',');
+        }
+        key.push_str(label);
+        key.push_str("=\"");
+        for c in value.chars() {
+            match c {
+                '\\' => key.push_str("\\\\"),
+                '"' => key.push_str("\\\""),
+                '\n' => key.push_str("\\n"),
+                c => key.push(c),
+            }
+        }
+        key.push('"');
+    }
+    key.push('}');
+    key
+}

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The severity of a [`LogEvent`].
@@ -43,6 +44,9 @@ impl fmt::Display for Level {
 pub enum FieldValue {
     /// Text.
     Str(Cow<'static, str>),
+    /// Text shared by many events, such as a field of the `tracing` span an event is in:
+    /// cloning it copies a pointer, not the text.
+    Shared(Arc<str>),
     /// A signed integer.
     I64(i64),
     /// An unsigned integer.
@@ -57,6 +61,7 @@ impl fmt::Display for FieldValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Str(text) => write!(f, "{text:?}"),
+            Self::Shared(text) => write!(f, "{text:?}"),
             Self::I64(value) => write!(f, "{value}"),
             Self::U64(value) => write!(f, "{value}"),
             Self::F64(value) => write!(f, "{value}"),
@@ -90,6 +95,23 @@ impl From<&'static str> for FieldValue {
 impl From<String> for FieldValue {
     fn from(value: String) -> Self {
         Self::Str(Cow::Owned(value))
+    }
+}
+
+impl From<Arc<str>> for FieldValue {
+    fn from(value: Arc<str>) -> Self {
+        Self::Shared(value)
+    }
+}
+
+impl FieldValue {
+    /// The text of a `Str` or `Shared` value.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::Str(text) => Some(text),
+            Self::Shared(text) => Some(text),
+            _ => None,
+        }
     }
 }
 

@@ -39,6 +39,7 @@ mod config;
 mod dispatch;
 mod driver;
 mod event;
+mod format;
 mod registry;
 pub mod sinks;
 
@@ -56,6 +57,7 @@ pub use self::config::{
 };
 pub use self::dispatch::{BatchError, Discard, Dispatch};
 pub use self::event::{FieldValue, Level, LogEvent};
+pub use self::format::{DisplayLines, JsonLines, LineFormat, LineFormatName};
 pub use self::registry::{Describe, SinkDescriptor, SinkRegistry};
 
 use crate::error::{LogError, SinkError};

@@ -6,9 +6,10 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use crate::error::BoxError;
-use crate::sink::{Describe, Dispatch, SinkDescriptor};
+use crate::sink::{Describe, Dispatch, DisplayLines, LineFormat, LineFormatName, SinkDescriptor};
 
-/// Writes each event's `Display` followed by a newline, through a buffer.
+/// Writes one line per event, through a buffer: the event's `Display` by default, or any
+/// [`LineFormat`], such as [`JsonLines`](crate::sink::JsonLines) (see [`format`](Self::format)).
 ///
 /// The buffer is flushed when the queue runs empty, on [`flush()`](crate::sink::AsyncSink::flush)
 /// and on stop; a file is opened (created, appended to) by the start hook, so a path that
@@ -29,9 +30,28 @@ use crate::sink::{Describe, Dispatch, SinkDescriptor};
 /// assert!(std::fs::read_to_string(&path)?.ends_with("INFO app: ready\n"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct WriterSink {
+///
+/// JSON lines:
+///
+/// ```
+/// use mvx::sink::{JsonLines, Level, LogEvent, SinkConfig, sinks::WriterSink};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("app.jsonl");
+/// let writer = WriterSink::file(&path).format(JsonLines);
+/// let (sink, terminator) = mvx::rt::thread::create(writer, SinkConfig::default())?;
+/// sink.log(LogEvent::new(Level::Info, "app", "ready").with_field("port", 8080u16)).unwrap();
+/// terminator.terminate()?;
+/// let line: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&path)?.trim_end())?;
+/// assert_eq!((line["message"].as_str(), line["fields"]["port"].as_u64()), (Some("ready"), Some(8080)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct WriterSink<F = DisplayLines> {
     target: Target,
     writer: Option<BufWriter<Box<dyn Write + Send>>>,
+    format: F,
+    /// The line being written, reused from event to event.
+    line: String,
 }
 
 enum Target {
@@ -64,7 +84,25 @@ impl WriterSink {
     }
 
     fn with_target(target: Target, writer: Option<BufWriter<Box<dyn Write + Send>>>) -> Self {
-        Self { target, writer }
+        Self {
+            target,
+            writer,
+            format: DisplayLines,
+            line: String::new(),
+        }
+    }
+}
+
+impl<F> WriterSink<F> {
+    /// The same sink writing each event in `format`, such as
+    /// [`JsonLines`](crate::sink::JsonLines).
+    pub fn format<G>(self, format: G) -> WriterSink<G> {
+        WriterSink {
+            target: self.target,
+            writer: self.writer,
+            format,
+            line: self.line,
+        }
     }
 
     fn open(&mut self) -> io::Result<&mut BufWriter<Box<dyn Write + Send>>> {
@@ -85,9 +123,17 @@ fn open_append(path: &PathBuf) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
-impl<E: fmt::Display + Send + 'static> Dispatch<E> for WriterSink {
+impl<E: Send + 'static, F: LineFormat<E>> Dispatch<E> for WriterSink<F> {
     async fn dispatch(&mut self, event: E) -> Result<(), BoxError> {
-        writeln!(self.open()?, "{event}")?;
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        self.format.format(&event, &mut line);
+        line.push('\n');
+        let written = self
+            .open()
+            .and_then(|writer| writer.write_all(line.as_bytes()));
+        self.line = line;
+        written?;
         Ok(())
     }
 
@@ -111,9 +157,16 @@ impl<E: fmt::Display + Send + 'static> Dispatch<E> for WriterSink {
     }
 }
 
-impl Describe for WriterSink {
+impl<F: LineFormatName> Describe for WriterSink<F> {
+    /// The resource is the target (`stdout`, `stderr`, `file` and its path, `writer` and its
+    /// name); the configuration key names the format, unless it is the default
+    /// [`DisplayLines`].
     fn describe(&self) -> SinkDescriptor {
-        let descriptor = SinkDescriptor::new("writer");
+        let mut descriptor = SinkDescriptor::new("writer");
+        let format = self.format.name();
+        if format != "display" {
+            descriptor = descriptor.config(format!("format={format}"));
+        }
         match &self.target {
             Target::Stdout => descriptor.resource("stdout"),
             Target::Stderr => descriptor.resource("stderr"),
@@ -125,7 +178,7 @@ impl Describe for WriterSink {
     }
 }
 
-impl fmt::Debug for WriterSink {
+impl<F: LineFormatName> fmt::Debug for WriterSink<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WriterSink")
             .field("descriptor", &self.describe())
