@@ -72,6 +72,8 @@ fn metrics_macros_land_in_the_registry_and_are_served_with_their_labels() {
          workers_busy{worker=\"2\"} 1.0\n\
          workers_busy{worker=\"3\"} 1.0\n",
         "# TYPE jobs_done_total counter\njobs_done_total 6\n",
+        // The description of `describe_counter!` is the family's HELP.
+        "# HELP http_requests_total requests served\n",
     ] {
         assert!(body.contains(expected), "{expected:?} not in:\n{body}");
     }

@@ -29,8 +29,9 @@
 //!   [`RegistryRecorder::last_error`]): the facade has no way to return an error.
 //!
 //! `describe_counter!` and its siblings are kept by the recorder
-//! ([`RegistryRecorder::description`]); the registry has no place for metadata yet, so the
-//! exposition's HELP text stays the mvx name.
+//! ([`RegistryRecorder::description`]) and become the registry's metadata for that name
+//! (`description`, and `unit` as the `metrics` crate's canonical label): the exposition's
+//! HELP text is the description, and [`Registry::get_metrics`] lists both.
 //!
 //! # Cost
 //!
@@ -260,6 +261,20 @@ impl RegistryRecorder {
         unit: Option<Unit>,
         text: SharedString,
     ) {
+        // The registry's metadata: the description becomes the exposition's HELP text, and
+        // both are listed by `Registry::get_metrics`.
+        let mut metadata = crate::metrics::Metadata::new().description(text.as_ref());
+        if let Some(unit) = unit {
+            metadata = metadata.unit(unit.as_canonical_label());
+        }
+        if let Err(error) = self.inner.registry.describe(key.as_str(), metadata) {
+            self.inner.rejected.fetch_add(1, Ordering::Relaxed);
+            *self
+                .inner
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(error);
+        }
         write(&self.inner.descriptions).insert(
             key.as_str().to_owned(),
             Description {
