@@ -126,5 +126,32 @@ pub mod rt;
 pub mod sink;
 mod sync;
 
+/// What the loom models (`tests/loom_*.rs`) drive besides the public API: the core's own
+/// wake-up primitive, and a terminator whose runtime thread is a loom thread. Exists only
+/// under `--cfg loom`.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::sync::{Signal, Waiting};
+
+    use crate::rt::{RuntimeThread, Terminator};
+    use crate::sink::{AsyncSink, Driver};
+
+    /// A terminator for `sink` whose runtime thread is a loom thread polling `driver` to
+    /// completion: what `rt::thread::create` returns, without its executor, which loom
+    /// cannot run. The driver returns once the sink has ended, so there is nothing to shut
+    /// down; terminating stops the sink and joins the thread, as it does there.
+    pub fn terminator<E: Send + 'static>(sink: &AsyncSink<E>, driver: Driver) -> Terminator {
+        let runtime = RuntimeThread::spawn(
+            "mvx-loom".into(),
+            move || loom::future::block_on(driver),
+            || {},
+        )
+        .expect("loom spawns threads");
+        let stopper = sink.clone();
+        Terminator::new(move || stopper.stop_and_wait(), runtime)
+    }
+}
+
 pub use crate::error::{BoxError, ErrorReason};
 pub use crate::lifecycle::{Op, OpResult, State, WaitHandle};

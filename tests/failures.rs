@@ -6,6 +6,7 @@
 //! for, nothing deadlocks and nothing is poisoned. A hang is cut off by the stop timeout.
 //! The default panic hook prints the caught panics to stderr; it is left in place, since
 //! the tests of this binary run in parallel threads.
+#![cfg(not(loom))]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, mpsc};

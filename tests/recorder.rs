@@ -1,5 +1,6 @@
 //! Metrics recorders: aggregation, the snapshot barrier, panicking metrics, unhandled
 //! events, and recorders under the caller's executor.
+#![cfg(not(loom))]
 
 use std::sync::mpsc;
 use std::time::Duration;

@@ -70,7 +70,8 @@ enum Entry {
     Counter(Counter),
     Gauge(Gauge),
     Histogram(Histogram),
-    Source(Arc<dyn SnapshotSource>),
+    // A value of the user's, not a synchronization primitive: std's `Arc` under loom too.
+    Source(std::sync::Arc<dyn SnapshotSource>),
 }
 
 impl Entry {
@@ -227,7 +228,7 @@ impl Registry {
     pub fn register_source(
         &self,
         name: &str,
-        source: Arc<dyn SnapshotSource>,
+        source: std::sync::Arc<dyn SnapshotSource>,
     ) -> Result<(), RegistryError> {
         validate_name(name)?;
         let mut entries = lock(&self.inner.entries);
@@ -486,7 +487,7 @@ mod tests {
                 ..
             }
         ));
-        let source = Entry::Source(Arc::new(Counter::new("a")));
+        let source = Entry::Source(std::sync::Arc::new(Counter::new("a")));
         assert!(matches!(
             conflict("a", &source, MetricKind::Gauge),
             RegistryError::Duplicate { .. }

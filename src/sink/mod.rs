@@ -48,7 +48,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use event_listener::{Listener, listener};
-use futures::task::{AtomicWaker, FutureObj, Spawn};
+use futures::task::{FutureObj, Spawn};
 
 pub use self::config::{DEFAULT_BATCH_SIZE, DEFAULT_STOP_TIMEOUT, SinkConfig};
 pub use self::dispatch::{BatchError, Discard, Dispatch};
@@ -58,7 +58,7 @@ pub use self::registry::{Describe, SinkDescriptor, SinkRegistry};
 use crate::error::{LogError, SinkError};
 use crate::lifecycle::{Lifecycle, Op, OpResult, Operation, State, WaitHandle};
 use crate::queue::{LogOutcome, OverflowPolicy, Queue, QueueStats, Reserve};
-use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
+use crate::sync::{Arc, AtomicU64, AtomicWaker, Mutex, Ordering, lock};
 
 /// The state shared by a sink's handles and its driver.
 pub(crate) struct Shared<E> {
