@@ -331,11 +331,8 @@ where
     D: Dispatch<E>,
 {
     let tickets = &shared.flush;
-    let requested = tickets.requested.load(Ordering::Acquire);
-    let served = tickets.served.load(Ordering::Acquire);
-    // Read after `requested`: covers the target of every ticket up to `requested`.
-    let target = tickets.target.load(Ordering::Acquire);
-    let serve = requested > served && shared.queue.finished() >= target;
+    let servable = tickets.servable(shared.queue.finished());
+    let serve = servable.is_some();
     let flush = match (*output, when) {
         (Output::Clean, _) => false,
         (Output::Dirty, When::Idle | When::Stop) | (Output::FlushFailed, When::Stop) => true,
@@ -363,7 +360,7 @@ where
     if let Some(error) = &error {
         shared.record_error(error.clone());
     }
-    if serve {
+    if let Some((served, requested)) = servable {
         if let Some(error) = &error {
             *lock(&tickets.failure) = Some((served, requested, error.clone()));
         }
@@ -405,8 +402,11 @@ fn has_work<E>(shared: &Shared<E>, expected: State) -> bool {
     let state = shared.state();
     !shared.queue.is_empty()
         || state != expected
-        || shared.flush.requested.load(Ordering::Acquire)
-            != shared.flush.served.load(Ordering::Acquire)
+        // A flush request is work once the events it waits for are finished. Until then
+        // they are queued (the ring is not empty) or about to be pushed, and the push wakes
+        // the driver: counting the request as work any earlier would have the driver spin
+        // until the producer pushes (`tests/loom_queue.rs` caught it).
+        || shared.flush.servable(shared.queue.finished()).is_some()
         || (matches!(state, State::Virgin | State::Running) && !shared.has_handles())
 }
 

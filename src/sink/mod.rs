@@ -85,6 +85,18 @@ pub(crate) struct FlushTickets {
     pub(crate) failure: Mutex<Option<(u64, u64, SinkError)>>,
 }
 
+impl FlushTickets {
+    /// The tickets waiting, as `(served, requested)`, if they can be served now: every event
+    /// reserved before the latest of them is among the `finished` ones.
+    pub(crate) fn servable(&self, finished: u64) -> Option<(u64, u64)> {
+        let requested = self.requested.load(Ordering::Acquire);
+        let served = self.served.load(Ordering::Acquire);
+        // Read after `requested`: covers the target of every ticket up to `requested`.
+        let target = self.target.load(Ordering::Acquire);
+        (requested > served && finished >= target).then_some((served, requested))
+    }
+}
+
 impl<E> Shared<E> {
     pub(crate) fn state(&self) -> State {
         self.lifecycle.state()
