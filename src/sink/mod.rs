@@ -383,8 +383,17 @@ impl<E: Send + 'static> AsyncSink<E> {
         let mut reserve = queue.try_reserve();
         if reserve == Reserve::Closed
             && self.shared.config.lazy_start
-            && self.shared.state() == State::Virgin
+            && matches!(
+                self.shared.state(),
+                State::Virgin | State::Starting | State::Running
+            )
         {
+            // `Virgin`: this log starts the sink. `Starting` or `Running`: another
+            // producer's lazy start opened admission after this one found it closed, and
+            // `start()` attaches to that start once admission is open (it is opened under
+            // the lifecycle lock, which `start()` takes). Checking for `Virgin` alone
+            // refused this event, in a state that accepts events (`tests/loom_lifecycle.rs`
+            // caught it).
             drop(self.shared.start());
             reserve = queue.try_reserve();
         }
