@@ -114,6 +114,17 @@
 //!   [`error::Report`] prints the chain on one line.
 //! - **Panic strategy.** Catching panics needs `panic = "unwind"` (the default); under
 //!   `panic = "abort"` a panic in user code aborts the process.
+//! - **Checked with loom.** The core's concurrency — slot reservation against the limit, the
+//!   driver's parking and wake-ups, lifecycle transitions and wait handles, the
+//!   [`rt::Terminator`], and the waiter-count wake-up that blocked producers and flushes
+//!   wait on — is model-checked with [loom](https://docs.rs/loom). Under `--cfg loom` the
+//!   crate's private `sync` module swaps std's atomics, locks, threads and waker slot for
+//!   loom's (the ring and the events switch with them), and the models in
+//!   `tests/loom_*.rs` drive the real sink, driver and terminator through every
+//!   interleaving within a small preemption bound, one to six per model. Run them with
+//!   `RUSTFLAGS="--cfg loom" cargo test --profile loom --no-default-features --features
+//!   thread --test 'loom_*'` (`smol` does not build under loom); `LOOM_MAX_PREEMPTIONS`
+//!   raises the bound. The other tests are compiled out under that cfg.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![forbid(unsafe_code)]
