@@ -29,7 +29,7 @@ use std::fmt;
 use concurrent_queue::{ConcurrentQueue, PushError};
 use event_listener::Event;
 
-use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering, Signal};
+use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering, Signal, seq_cst_for_loom};
 
 /// The pending-event limit of a sink when none is configured.
 ///
@@ -251,7 +251,9 @@ impl<E> Queue<E> {
         // `driver_sleeping` (SeqCst) before it re-checks the tail (SeqCst): either this load
         // sees the driver asleep, or the driver's check sees the event. The first producer
         // to see it asleep clears the flag and wakes it; the others skip the notification,
-        // which takes a lock.
+        // which takes a lock. (Under loom a fence stands in for what SeqCst already orders
+        // here: see `seq_cst_for_loom`.)
+        seq_cst_for_loom();
         if self.driver_sleeping.load(Ordering::SeqCst)
             && self.driver_sleeping.swap(false, Ordering::SeqCst)
         {
@@ -335,6 +337,9 @@ impl<E> Queue<E> {
     /// Marks the driver asleep (before its last check for work) or awake.
     pub(crate) fn set_driver_sleeping(&self, sleeping: bool) {
         self.driver_sleeping.store(sleeping, Ordering::SeqCst);
+        if sleeping {
+            seq_cst_for_loom();
+        }
     }
 
     /// Closes the ring for good and counts every event left in it, and those in dispatch,

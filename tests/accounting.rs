@@ -2,6 +2,7 @@
 //! `stop()` racing the producers. Every event is accounted for exactly once: accepted
 //! events end delivered or failed, dropped ones are counted, refused ones come back to the
 //! producer, which counts them too.
+#![cfg(not(loom))]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,6 +1,7 @@
 //! The agent lifecycle: connect, stop once, teardown under a timeout, unhandled task errors,
 //! any number of waiters, signals, and `run_async` under real executors (tokio, smol,
 //! `futures`).
+#![cfg(not(loom))]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};

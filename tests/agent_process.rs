@@ -6,7 +6,7 @@
 //! builds with the other examples (it needs the `signals` and `http` features: `cargo test
 //! --all-features`). Running this test file alone (`--test agent_process`) does not build
 //! examples: build it first with `cargo build --all-features --example agent`.
-#![cfg(all(unix, feature = "signals", feature = "http"))]
+#![cfg(all(not(loom), all(unix, feature = "signals", feature = "http")))]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Every example in `examples/` runs here.
+#![cfg(not(loom))]
 
 #[path = "../examples/quickstart.rs"]
 mod quickstart;

@@ -7,6 +7,7 @@
 //! check that the driver finished. A spawner whose executor has shut down refuses the
 //! driver with `EventLoopUnavailable`. Every test body runs under a watchdog so that a hang
 //! fails the test instead of the run.
+#![cfg(not(loom))]
 
 use futures::channel::oneshot;
 use futures::executor::{LocalPool, ThreadPool, block_on};

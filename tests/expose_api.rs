@@ -1,6 +1,7 @@
 //! The list of metrics over real sockets: `GET /api/metrics?…` answers the selection as
 //! JSON, refuses bad queries with `400` and a JSON reason, answers `HEAD`, refuses other
 //! methods, and lives at a configurable path (or none).
+#![cfg(not(loom))]
 
 mod common;
 

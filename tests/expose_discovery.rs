@@ -1,5 +1,6 @@
 //! Service discovery: the Consul agent client against a local HTTP endpoint that records
 //! what it receives (no Consul server can run here), and a custom `ServiceDiscovery`.
+#![cfg(not(loom))]
 
 mod common;
 

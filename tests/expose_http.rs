@@ -1,5 +1,6 @@
 //! The metrics server over real sockets: what it answers, under which executors, how it
 //! closes, and how it survives bad clients.
+#![cfg(not(loom))]
 
 mod common;
 

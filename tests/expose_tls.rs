@@ -1,4 +1,5 @@
 //! The metrics server over HTTPS, with a self-signed certificate made by the test.
+#![cfg(not(loom))]
 
 mod common;
 

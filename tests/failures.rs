@@ -7,6 +7,7 @@
 //! the stop timeout, a hung start hook by the start timeout.
 //! The default panic hook prints the caught panics to stderr; it is left in place, since
 //! the tests of this binary run in parallel threads.
+#![cfg(not(loom))]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};

@@ -1,5 +1,6 @@
 //! Future instrumentation: `timed`, `count_errors` and `track_in_progress` under tokio, smol
 //! and `futures`, on success, error, panic and early drop.
+#![cfg(not(loom))]
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -2,6 +2,7 @@
 //!
 //! One test function only, and allocations are counted on the recording thread alone (a
 //! thread-local counter), so that nothing else the test harness does is counted.
+#![cfg(not(loom))]
 
 use std::hint::black_box;
 

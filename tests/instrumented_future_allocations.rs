@@ -3,6 +3,7 @@
 //!
 //! Allocations are counted on the polling thread alone (a thread-local counter), so that
 //! nothing else the test harness does is counted.
+#![cfg(not(loom))]
 
 use std::future::Future;
 use std::hint::black_box;

@@ -1,6 +1,7 @@
 //! Direct instruments and the registry: exact values, histogram bucket edges, NaN and
 //! infinities, invalid bucket lists, totals under contention, snapshot dimensions, shared
 //! clones, get-or-create, conflicts and a panicking source.
+#![cfg(not(loom))]
 
 use std::sync::{Arc, Barrier};
 use std::thread;

@@ -4,6 +4,7 @@
 //! the exact counters. Timing inside user code is controlled with gates (an
 //! `async_channel` the dispatcher awaits until the test releases it), never with sleeps;
 //! every test body runs under a watchdog so that a hang fails the test instead of the run.
+#![cfg(not(loom))]
 
 use std::error::Error as StdError;
 use std::fmt;

@@ -3,7 +3,7 @@
 //!
 //! `log` takes one logger per process, set once: this behaviour has its own test binary,
 //! and one test.
-
+#![cfg(not(loom))]
 #![cfg(feature = "log")]
 
 mod support;

@@ -4,7 +4,7 @@
 //!
 //! `metrics` takes one global recorder per process, set once: this behaviour has its own
 //! test binary.
-
+#![cfg(not(loom))]
 #![cfg(all(feature = "metrics", feature = "http"))]
 
 mod common;

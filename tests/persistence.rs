@@ -1,7 +1,7 @@
 //! Persistence of the statistics' state: saved on stop and every `persist_interval`,
 //! loaded on start, removed by `reset()`; a corrupt state is moved aside and never lost; a
 //! store that fails or panics is reported. On real files in temporary directories.
-
+#![cfg(not(loom))]
 #![cfg(feature = "persist")]
 
 mod support;

@@ -18,6 +18,7 @@
 //! randomness), so a failure is reported as a minimal sequence. Failures are persisted in
 //! `tests/properties.proptest-regressions`, replayed first on every run: commit that file.
 //! Set `PROPTEST_CASES` to run more cases than the defaults below.
+#![cfg(not(loom))]
 
 #[path = "properties/backend.rs"]
 mod backend;

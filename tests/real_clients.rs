@@ -2,6 +2,7 @@
 //! (`prometheus_client`, which also fetches the page with Python's own HTTP client) and
 //! `promtool check metrics`. `.ci/run` installs both; a missing tool fails these tests with
 //! the command that installs it.
+#![cfg(not(loom))]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Metrics recorders: aggregation, the snapshot barrier, panicking metrics, unhandled
 //! events, and recorders under the caller's executor.
+#![cfg(not(loom))]
 
 use futures::executor::{LocalPool, block_on};
 use mvx::metrics::{Metric, MetricEvent, MetricKind, MetricsRecorder, RecorderError, Snapshot};

@@ -4,7 +4,7 @@
 //! The server is the one at `MVX_REDIS_URL` when it is set (`.ci/run` starts one), else a
 //! `redis-server` this test starts on a free loopback port and kills at the end. Without
 //! either, the tests fail and say how to get one: they never skip.
-
+#![cfg(not(loom))]
 #![cfg(feature = "redis")]
 
 mod support;

@@ -8,7 +8,7 @@
 //! The tests that do not restart a server use the one at `MVX_REDIS_URL` when it is set
 //! (`.ci/run` starts one), else one they start. Without `redis-server` the tests fail and
 //! say how to get one: they never skip.
-
+#![cfg(not(loom))]
 #![cfg(feature = "redis")]
 
 mod support;

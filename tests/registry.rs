@@ -4,6 +4,7 @@
 //! their own; `shutdown()` terminates every sink.
 //!
 //! Every test body runs under a watchdog so that a hang fails the test instead of the run.
+#![cfg(not(loom))]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};

@@ -1,5 +1,6 @@
 //! The periodic report: every `log_interval`, the `calculate()` figures as one line through
 //! any `AsyncSink<LogEvent>`, with the configured message.
+#![cfg(not(loom))]
 
 mod support;
 

@@ -6,7 +6,7 @@
 //! the same test function then runs the child's part. The child records requests without
 //! end and prints a line each time its state is saved; the parent kills it after a few
 //! saves, reads the state file, and checks what the next child loads.
-
+#![cfg(not(loom))]
 #![cfg(all(unix, feature = "persist"))]
 
 use std::io::{BufRead, BufReader, Lines, Write};

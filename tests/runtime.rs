@@ -1,5 +1,6 @@
 //! `MetricsRuntime`: creation, lookup, duplicate names, shutdown (twice, with a failing stop
 //! hook, by drop), and the smol flavour.
+#![cfg(not(loom))]
 
 use mvx::error::SinkError;
 use mvx::metrics::{

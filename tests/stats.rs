@@ -1,6 +1,7 @@
 //! Request statistics: recording from many threads with exact totals, the `calculate()`
 //! barrier, refusals outside collection, reset, the lifecycle under several executors, and
 //! a property test of `calculate()` against a reference computation.
+#![cfg(not(loom))]
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -3,6 +3,7 @@
 //!
 //! One test function only, so that no other test of this binary allocates while the
 //! overall count is taken.
+#![cfg(not(loom))]
 
 use mvx::stats::{Statistics, StatsConfig};
 

@@ -8,6 +8,7 @@
 //! hook records the thread it runs on, and the thread must carry the name `mvx-<namespace>`
 //! (every test uses a namespace of its own). Every test body runs under a watchdog so that
 //! a hang fails the test instead of the run.
+#![cfg(not(loom))]
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! The `tracing` facade end to end: the real `tracing` macros, through a subscriber made of
 //! the registry, `mvx::facade::tracing::SinkLayer` (with a filter of its own) and the `fmt`
 //! layer beside it, into sinks on their own threads.
-
+#![cfg(not(loom))]
 #![cfg(feature = "tracing")]
 
 mod support;

@@ -4,6 +4,7 @@
 //! its errors are reported, not swallowed.
 //!
 //! Every test body runs under a watchdog so that a hang fails the test instead of the run.
+#![cfg(not(loom))]
 
 use std::io::{self, Write};
 use std::path::Path;

@@ -273,7 +273,8 @@ impl<E: MetricEvent> Dispatch<E> for Aggregate<E> {
 /// driver.join().unwrap();
 /// ```
 pub struct MetricsRecorder<E> {
-    name: Arc<str>,
+    // An immutable name, not a synchronization primitive: std's `Arc` under loom too.
+    name: std::sync::Arc<str>,
     sink: AsyncSink<E>,
     set: Arc<Mutex<MetricSet<E>>>,
 }

@@ -27,15 +27,14 @@ pub mod smol;
 pub mod thread;
 
 use std::fmt;
-use std::sync::OnceLock;
-use std::thread::{JoinHandle, ThreadId};
 
 use futures::task::{FutureObj, Spawn};
 
 use crate::error::{Cause, CreateError, SinkError, TerminateError};
 use crate::lifecycle::WaitHandle;
 use crate::sink::{AsyncSink, Dispatch, SinkConfig};
-use crate::sync::{Arc, Mutex, lock};
+use crate::sync::thread::{JoinHandle, ThreadId};
+use crate::sync::{Arc, Mutex, OnceLock, lock};
 
 /// A dedicated thread running an executor.
 pub(crate) struct RuntimeThread {
@@ -51,7 +50,7 @@ impl RuntimeThread {
         body: impl FnOnce() + Send + 'static,
         shutdown: impl Fn() + Send + Sync + 'static,
     ) -> Result<Self, CreateError> {
-        let handle = std::thread::Builder::new()
+        let handle = crate::sync::thread::Builder::new()
             .name(name)
             .spawn(body)
             .map_err(CreateError::ThreadSpawn)?;
@@ -63,7 +62,7 @@ impl RuntimeThread {
     }
 
     pub(crate) fn is_current(&self) -> bool {
-        std::thread::current().id() == self.thread_id
+        crate::sync::thread::current().id() == self.thread_id
     }
 
     pub(crate) fn shutdown(&self) {

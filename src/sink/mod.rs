@@ -50,7 +50,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use event_listener::{Listener, listener};
-use futures::task::{AtomicWaker, FutureObj, Spawn};
+use futures::task::{FutureObj, Spawn};
 
 pub use self::config::{
     DEFAULT_BATCH_SIZE, DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, SinkConfig,
@@ -63,7 +63,7 @@ pub use self::registry::{Describe, SinkDescriptor, SinkRegistry};
 use crate::error::{LogError, SinkError};
 use crate::lifecycle::{Lifecycle, Op, OpResult, Operation, State, WaitHandle};
 use crate::queue::{LogOutcome, OverflowPolicy, Queue, QueueStats, Reserve};
-use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
+use crate::sync::{Arc, AtomicU64, AtomicWaker, Mutex, Ordering, lock};
 
 /// The state shared by a sink's handles and its driver.
 pub(crate) struct Shared<E> {
@@ -88,6 +88,18 @@ pub(crate) struct FlushTickets {
     pub(crate) served: AtomicU64,
     /// The tickets `(after, up_to]` served by the latest failed dispatcher flush.
     pub(crate) failure: Mutex<Option<(u64, u64, SinkError)>>,
+}
+
+impl FlushTickets {
+    /// The tickets waiting, as `(served, requested)`, if they can be served now: every event
+    /// reserved before the latest of them is among the `finished` ones.
+    pub(crate) fn servable(&self, finished: u64) -> Option<(u64, u64)> {
+        let requested = self.requested.load(Ordering::Acquire);
+        let served = self.served.load(Ordering::Acquire);
+        // Read after `requested`: covers the target of every ticket up to `requested`.
+        let target = self.target.load(Ordering::Acquire);
+        (requested > served && finished >= target).then_some((served, requested))
+    }
 }
 
 impl<E> Shared<E> {
@@ -388,7 +400,9 @@ impl<E: Send + 'static> AsyncSink<E> {
                 // lifecycle lock: a producer between the two finds admission closed in a
                 // state that accepts (`Starting`, or `Running` if the driver was quick).
                 // Once it holds the lock, the start has opened admission (or the sink has
-                // ended since). Off the hot path: admission was closed.
+                // ended since). Off the hot path: admission was closed. (Under lazy start,
+                // `tests/loom_lifecycle.rs` caught this: two first logs racing, the second
+                // was refused while `Starting`.)
                 State::Starting | State::Running => {
                     drop(self.shared.lifecycle.lock());
                     reserve = queue.try_reserve();
