@@ -37,10 +37,29 @@ fn example_binary() -> PathBuf {
     binary
 }
 
+/// A child process that is killed if the test lets go of it early (a failed assertion),
+/// so that no agent outlives its test.
+struct KillOnDrop(Option<Child>);
+
+impl KillOnDrop {
+    fn get(&self) -> &Child {
+        self.0.as_ref().expect("the child is still ours")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// The child, the lines it prints (read on a thread of their own), and the address its
 /// metrics server listens on.
 struct Agent {
-    child: Child,
+    child: KillOnDrop,
     lines: mpsc::Receiver<String>,
     server: SocketAddr,
 }
@@ -59,12 +78,14 @@ fn server_address(line: &str) -> SocketAddr {
 impl Agent {
     /// Starts the example and waits until it says where it serves and that it is ready.
     fn start() -> Self {
-        let mut child = Command::new(example_binary())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the agent example starts");
-        let stdout = child.stdout.take().unwrap();
+        let mut child = KillOnDrop(Some(
+            Command::new(example_binary())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("the agent example starts"),
+        ));
+        let stdout = child.0.as_mut().unwrap().stdout.take().unwrap();
         let (line_tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -84,14 +105,15 @@ impl Agent {
 
     fn signal(&self, signal: i32) {
         // SAFETY: kill(2) on our own child's pid.
-        let sent = unsafe { libc::kill(self.child.id() as i32, signal) };
-        assert_eq!(sent, 0, "kill({}, {signal})", self.child.id());
+        let sent = unsafe { libc::kill(self.child.get().id() as i32, signal) };
+        assert_eq!(sent, 0, "kill({}, {signal})", self.child.get().id());
     }
 
     /// Waits for the exit; returns whether it succeeded, its remaining output and stderr.
-    fn finish(self) -> (bool, Vec<String>, String) {
+    fn finish(mut self) -> (bool, Vec<String>, String) {
         let (status_tx, status_rx) = mpsc::channel();
-        let mut child = self.child;
+        let mut child = self.child.0.take().expect("the child is still ours");
+        let pid = child.id() as i32;
         let mut stderr = child.stderr.take().unwrap();
         let waiter = std::thread::spawn(move || {
             let status = child.wait();
@@ -99,6 +121,8 @@ impl Agent {
             status
         });
         if status_rx.recv_timeout(GUARD).is_err() {
+            // SAFETY: kill(2) on our own child's pid; the waiter thread then reaps it.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
             panic!("the agent did not exit within {GUARD:?} of the signal");
         }
         let status = waiter.join().unwrap().expect("waited for the agent");
