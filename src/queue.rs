@@ -319,7 +319,11 @@ impl<E> Queue<E> {
 
     /// Whether every reserved slot is finished or revoked.
     pub(crate) fn all_finished(&self) -> bool {
-        let reserved = self.reserved();
+        self.settled(self.reserved())
+    }
+
+    /// Whether the first `reserved` slots are all finished or revoked.
+    fn settled(&self, reserved: u64) -> bool {
         self.finished() + self.revoked.load(Ordering::Acquire) >= reserved
     }
 
@@ -330,8 +334,7 @@ impl<E> Queue<E> {
     /// before admission closes, and producers may still reserve in between.
     pub(crate) fn drained(&self) -> bool {
         let word = self.admission.word.load(Ordering::Acquire);
-        word & CLOSED != 0
-            && self.finished() + self.revoked.load(Ordering::Acquire) >= word & !CLOSED
+        word & CLOSED != 0 && self.settled(word & !CLOSED)
     }
 
     /// Marks the driver asleep (before its last check for work) or awake.

@@ -61,19 +61,16 @@ struct CounterInner {
     labels: BTreeMap<String, String>,
 }
 
+/// The labels of an instrument that is not a labeled series.
+const NO_LABELS: [(String, String); 0] = [];
+
 impl Counter {
     /// A counter at zero.
     ///
     /// Any name is accepted here; a [`Registry`](super::Registry) enforces its own naming
     /// rule when it creates instruments.
     pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            inner: Arc::new(CounterInner {
-                value: CachePadded(AtomicU64::new(0)),
-                name: name.into().into_boxed_str(),
-                labels: BTreeMap::new(),
-            }),
-        }
+        Self::with_labels(name, NO_LABELS)
     }
 
     /// A counter at zero for the series of `name` with `labels` (see
@@ -209,13 +206,7 @@ impl Gauge {
     /// Any name is accepted here; a [`Registry`](super::Registry) enforces its own naming
     /// rule when it creates instruments.
     pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            inner: Arc::new(GaugeInner {
-                bits: CachePadded(AtomicU64::new(0.0_f64.to_bits())),
-                name: name.into().into_boxed_str(),
-                labels: BTreeMap::new(),
-            }),
-        }
+        Self::with_labels(name, NO_LABELS)
     }
 
     /// A gauge at `0.0` for the series of `name` with `labels` (see [`Snapshot::labels`]).
@@ -479,10 +470,7 @@ impl Histogram {
         name: impl Into<String>,
         bounds: impl IntoIterator<Item = f64>,
     ) -> Result<Self, RegistryError> {
-        let name = name.into();
-        let bounds: Vec<f64> = bounds.into_iter().collect();
-        validate_bounds(&name, &bounds)?;
-        Ok(Self::from_valid(name, bounds, BTreeMap::new()))
+        Self::with_labels(name, NO_LABELS, bounds)
     }
 
     /// A histogram for the series of `name` with `labels` (see [`Snapshot::labels`]).
