@@ -2,10 +2,10 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::{Method, Request, Response, StatusCode, header};
+use hyper::{Request, Response, StatusCode, header};
 use serde::Serialize;
 
-use super::response::plain;
+use super::response::refuse_method;
 use crate::agent::Selector;
 use crate::error::Report;
 use crate::metrics::Registry;
@@ -53,12 +53,8 @@ const JSON: &str = "application/json";
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn get_metrics_response<B>(registry: &Registry, request: &Request<B>) -> Response<Full<Bytes>> {
-    if request.method() != Method::GET && request.method() != Method::HEAD {
-        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        response
-            .headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
-        return response;
+    if let Some(refused) = refuse_method(request) {
+        return refused;
     }
     let selector = match Selector::from_query(request.uri().query().unwrap_or_default()) {
         Ok(selector) => selector,

@@ -41,12 +41,8 @@ pub fn metrics_response<B>(
     encoder: &TextEncoder,
     request: &Request<B>,
 ) -> Response<Full<Bytes>> {
-    if request.method() != Method::GET && request.method() != Method::HEAD {
-        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        response
-            .headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
-        return response;
+    if let Some(refused) = refuse_method(request) {
+        return refused;
     }
     let accept = request
         .headers()
@@ -68,6 +64,18 @@ pub fn metrics_response<B>(
 }
 
 /// A plain-text response.
+/// `405 Method Not Allowed` (with `Allow: GET, HEAD`) for any method but GET and HEAD.
+pub(super) fn refuse_method<B>(request: &Request<B>) -> Option<Response<Full<Bytes>>> {
+    if request.method() == Method::GET || request.method() == Method::HEAD {
+        return None;
+    }
+    let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    response
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+    Some(response)
+}
+
 pub(super) fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
