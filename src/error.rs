@@ -83,7 +83,7 @@ pub enum ErrorReason {
     SignalsUnavailable,
     /// An agent's runner was dropped before the agent stopped.
     AgentCancelled,
-    /// A regular expression (of a metrics [`Selector`](crate::agent::Selector)) does not
+    /// A regular expression (of a metrics [`Selector`](crate::metrics::Selector)) does not
     /// compile.
     InvalidRegex,
     /// Anything else.

@@ -51,7 +51,7 @@
 //! a regular expression or explicit names, `prefix`, `infix`, the `hidden` and `historic`
 //! flags of the metrics' [`Metadata`](crate::metrics::Metadata), a `limit`, with or without
 //! the metadata. The exposition server (feature `http`) serves the same answer as JSON at
-//! `/api/metrics`. See [`selector`] for the exact semantics.
+//! `/api/metrics`. See [`selector`](crate::metrics::selector) for the exact semantics.
 //!
 //! # Choices
 //!
@@ -87,9 +87,10 @@ use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use crate::error::{BoxError, Cause, ErrorReason};
 use crate::sync::lock;
 
-pub mod selector;
-
-pub use self::selector::{Selector, SelectorError};
+// Selecting metrics is a query over the registry, in `metrics::selector`; its names stay
+// reachable here, where they were first.
+pub use crate::metrics::selector;
+pub use crate::metrics::{Selector, SelectorError};
 
 /// SIGINT (interrupt, Ctrl-C): 2 on every Unix.
 pub const SIGINT: i32 = 2;

@@ -90,7 +90,7 @@ impl Metadata {
     }
 
     /// Sets whether listings hide the metric (see the `hidden` filter of
-    /// [`Selector`](crate::agent::Selector)). A hidden metric is still exposed to
+    /// [`Selector`](crate::metrics::Selector)). A hidden metric is still exposed to
     /// Prometheus. Default `false`.
     pub fn hidden(mut self, hidden: bool) -> Self {
         self.hidden = hidden;

@@ -18,7 +18,7 @@
 //! ([`Registry::describe`], [`Registry::counter_with`] and its siblings) or given by a
 //! recorder's metric ([`Metric::metadata`]). Exposition uses the description as `HELP`;
 //! [`Registry::get_metrics`] lists names and metadata through a
-//! [`Selector`](crate::agent::Selector).
+//! [`Selector`].
 //!
 //! # What is lost, and when
 //!
@@ -34,6 +34,7 @@ mod metadata;
 mod recorder;
 mod registry;
 mod runtime;
+pub mod selector;
 mod snapshot;
 
 pub use self::instruments::{Counter, Gauge, Histogram};
@@ -41,6 +42,7 @@ pub use self::metadata::{Metadata, MetadataError, RESERVED_KEYS};
 pub use self::recorder::{Metric, MetricEvent, MetricHookError, MetricsRecorder, RecorderError};
 pub use self::registry::{Registry, RegistryError};
 pub use self::runtime::{MetricsRuntime, ShutdownError};
+pub use self::selector::{Selector, SelectorError};
 pub use self::snapshot::{MetricKind, Snapshot, Snapshots, Value, series_key};
 
 /// Anything a [`Registry`] can read snapshots from: instruments, recorders.

@@ -7,11 +7,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::instruments::validate_bounds;
 use super::{
-    Counter, Gauge, Histogram, Metadata, MetricKind, SnapshotSource, Snapshots, series_key,
+    Counter, Gauge, Histogram, Metadata, MetricKind, Selector, SnapshotSource, Snapshots,
+    series_key,
 };
 use crate::ErrorReason;
-#[cfg(not(loom))]
-use crate::agent::Selector;
 use crate::error::Cause;
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
 
@@ -572,8 +571,7 @@ impl Registry {
     /// # Examples
     ///
     /// ```
-    /// use mvx::agent::Selector;
-    /// use mvx::metrics::{Metadata, Registry};
+    /// use mvx::metrics::{Metadata, Registry, Selector};
     ///
     /// let registry = Registry::new();
     /// registry.counter_with("http.requests", Metadata::new().unit("requests"))?;
@@ -585,7 +583,6 @@ impl Registry {
     /// assert_eq!(selected["http.requests"].get_unit(), Some("requests"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[cfg(not(loom))]
     pub fn get_metrics(&self, selector: &Selector) -> BTreeMap<String, Metadata> {
         let (snapshots, mut metadata) = self.read(true);
         selector.select(snapshots.into_keys().map(|name| {
