@@ -19,9 +19,31 @@ use crate::lifecycle::State;
 /// The error type user code returns from hooks and dispatch: any boxed error.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
-/// A stable code naming why an operation failed.
+/// A stable code naming why an operation of the core failed: a sink's queue, lifecycle,
+/// dispatcher or registry, or a runtime adapter.
 ///
-/// The codes do not change between releases; new ones may be added.
+/// The codes do not change between releases; new ones may be added. The components have
+/// reasons of their own — [`MetricsReason`](crate::metrics::MetricsReason),
+/// [`StatsReason`](crate::stats::StatsReason), [`AgentReason`](crate::agent::AgentReason),
+/// [`ExposeReason`](crate::expose::ExposeReason), and the Redis sink's `RedisSinkReason` —
+/// each of which carries this one as `Core(ErrorReason)` for the core failures its errors
+/// pass on (a recorder's error that is its sink's error reports the sink's reason), and
+/// compares equal to it:
+///
+/// ```
+/// use mvx::ErrorReason;
+/// use mvx::error::SinkError;
+/// use mvx::metrics::{MetricsReason, RecorderError};
+///
+/// let error = RecorderError::Sink(SinkError::EventLoopUnavailable);
+/// assert_eq!(error.reason(), MetricsReason::Core(ErrorReason::EventLoopUnavailable));
+/// assert_eq!(error.reason(), ErrorReason::EventLoopUnavailable);
+/// assert_eq!(error.reason().as_str(), "EVENT_LOOP_UNAVAILABLE");
+///
+/// let error = RecorderError::DuplicateMetric { name: "jobs".into() };
+/// assert_eq!(error.reason(), MetricsReason::DuplicateName);
+/// assert_eq!(error.reason().to_string(), "DUPLICATE_NAME");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorReason {
@@ -47,7 +69,8 @@ pub enum ErrorReason {
     StopTimedOut,
     /// The start hook did not finish within its timeout.
     StartTimedOut,
-    /// A sink with the same resource but a different configuration is already registered.
+    /// A sink with the same resource but a different configuration is already registered
+    /// (the metrics registry reports its name conflicts with this code too).
     DescriptorConflict,
     /// The runtime thread could not be spawned.
     ThreadSpawnFailed,
@@ -55,42 +78,31 @@ pub enum ErrorReason {
     CalledFromRuntimeThread,
     /// The runtime thread panicked.
     RuntimePanicked,
-    /// A name (of a metric, a recorder, an instrument) is already taken.
-    DuplicateName,
-    /// A name is taken by something of another kind or type.
-    NameConflict,
-    /// A metric's `handle_event` or `snapshot` panicked; the metric is disabled.
-    MetricPanicked,
-    /// An argument was rejected (an empty name, an invalid bucket list).
-    InvalidArgument,
-    /// A key-value store failed to read, write or remove a value.
-    StoreFailed,
-    /// A persisted state is not valid (it is moved aside, never deleted).
-    CorruptState,
-    /// An agent's `connect` failed.
-    ConnectFailed,
-    /// An agent was stopped with an error.
-    AgentStopped,
-    /// An agent task failed under `cancel_on_error`.
-    TaskFailed,
-    /// An agent's teardown failed.
-    TeardownFailed,
-    /// An agent's teardown did not finish within the close timeout.
-    TeardownTimedOut,
-    /// Signal handlers could not be installed.
-    SignalSetupFailed,
-    /// Signals were asked for without the `signals` feature.
-    SignalsUnavailable,
-    /// An agent's runner was dropped before the agent stopped.
-    AgentCancelled,
-    /// A regular expression (of a metrics [`Selector`](crate::metrics::Selector)) does not
-    /// compile.
-    InvalidRegex,
     /// Anything else.
     Unexpected,
 }
 
 impl ErrorReason {
+    /// Every core reason, in declaration order.
+    pub const ALL: &'static [Self] = &[
+        Self::EventLoopUnavailable,
+        Self::InvalidState,
+        Self::OnStartingHookFailed,
+        Self::OnStoppedHookFailed,
+        Self::QueueOverflow,
+        Self::DispatchFailed,
+        Self::FlushFailed,
+        Self::DispatcherPanicked,
+        Self::DispatcherCancelled,
+        Self::StopTimedOut,
+        Self::StartTimedOut,
+        Self::DescriptorConflict,
+        Self::ThreadSpawnFailed,
+        Self::CalledFromRuntimeThread,
+        Self::RuntimePanicked,
+        Self::Unexpected,
+    ];
+
     /// The code as an upper-case string, such as `"QUEUE_OVERFLOW"`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -109,21 +121,6 @@ impl ErrorReason {
             Self::ThreadSpawnFailed => "THREAD_SPAWN_FAILED",
             Self::CalledFromRuntimeThread => "CALLED_FROM_RUNTIME_THREAD",
             Self::RuntimePanicked => "RUNTIME_PANICKED",
-            Self::DuplicateName => "DUPLICATE_NAME",
-            Self::NameConflict => "NAME_CONFLICT",
-            Self::MetricPanicked => "METRIC_PANICKED",
-            Self::InvalidArgument => "INVALID_ARGUMENT",
-            Self::StoreFailed => "STORE_FAILED",
-            Self::CorruptState => "CORRUPT_STATE",
-            Self::ConnectFailed => "CONNECT_FAILED",
-            Self::AgentStopped => "AGENT_STOPPED",
-            Self::TaskFailed => "TASK_FAILED",
-            Self::TeardownFailed => "TEARDOWN_FAILED",
-            Self::TeardownTimedOut => "TEARDOWN_TIMED_OUT",
-            Self::SignalSetupFailed => "SIGNAL_SETUP_FAILED",
-            Self::SignalsUnavailable => "SIGNALS_UNAVAILABLE",
-            Self::AgentCancelled => "AGENT_CANCELLED",
-            Self::InvalidRegex => "INVALID_REGEX",
             Self::Unexpected => "UNEXPECTED",
         }
     }
@@ -134,6 +131,87 @@ impl fmt::Display for ErrorReason {
         f.write_str(self.as_str())
     }
 }
+
+/// Declares a component's reason enum: its own reasons, each with its stable string, and
+/// `Core(ErrorReason)` for the core's. Generates `OWN` (the own reasons), `as_str`,
+/// `Display`, `From<ErrorReason>`, and equality with [`ErrorReason`] both ways (a
+/// component reason equals a core reason when it is that core reason).
+///
+/// ```text
+/// component_reason! {
+///     /// Why an operation of the component failed.
+///     pub enum ComponentReason {
+///         /// What this reason means.
+///         SomethingFailed = "SOMETHING_FAILED",
+///     }
+/// }
+/// ```
+///
+/// A component's own strings never repeat a core one: a core failure is `Core(..)` only.
+macro_rules! component_reason {
+    (
+        $(#[$attribute:meta])*
+        pub enum $name:ident {
+            $(
+                $(#[$variant_attribute:meta])*
+                $variant:ident = $code:literal,
+            )+
+        }
+    ) => {
+        $(#[$attribute])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name {
+            $(
+                $(#[$variant_attribute])*
+                $variant,
+            )+
+            /// A reason of the core: passed on from a core error that this component's
+            /// error carries (a sink's, a runtime's), or one the core names (`UNEXPECTED`).
+            Core($crate::error::ErrorReason),
+        }
+
+        impl $name {
+            /// This component's own reasons (every one but `Core`), in declaration order.
+            pub const OWN: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The code as an upper-case string; a core reason's is
+            /// [`ErrorReason::as_str`]($crate::error::ErrorReason::as_str).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $code,)+
+                    Self::Core(reason) => reason.as_str(),
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl From<$crate::error::ErrorReason> for $name {
+            fn from(reason: $crate::error::ErrorReason) -> Self {
+                Self::Core(reason)
+            }
+        }
+
+        impl PartialEq<$crate::error::ErrorReason> for $name {
+            fn eq(&self, other: &$crate::error::ErrorReason) -> bool {
+                *self == Self::Core(*other)
+            }
+        }
+
+        impl PartialEq<$name> for $crate::error::ErrorReason {
+            fn eq(&self, other: &$name) -> bool {
+                *other == *self
+            }
+        }
+    };
+}
+
+pub(crate) use component_reason;
 
 /// The error or panic of user code behind an mvx error, shared by every waiter.
 ///

@@ -51,7 +51,7 @@
 //! a regular expression or explicit names, `prefix`, `infix`, the `hidden` and `historic`
 //! flags of the metrics' [`Metadata`](crate::metrics::Metadata), a `limit`, with or without
 //! the metadata. The exposition server (feature `http`) serves the same answer as JSON at
-//! `/api/metrics`. See [`selector`](crate::metrics::selector) for the exact semantics.
+//! `/api/metrics`. See [`selector`] for the exact semantics.
 //!
 //! # Choices
 //!
@@ -84,7 +84,7 @@ use event_listener::{Event, listener};
 use futures::FutureExt;
 use futures::stream::{FuturesUnordered, Stream, StreamExt};
 
-use crate::error::{BoxError, Cause, ErrorReason};
+use crate::error::{BoxError, Cause};
 use crate::sync::lock;
 
 // Selecting metrics is a query over the registry, in `metrics::selector`; its names stay
@@ -221,17 +221,51 @@ pub enum AgentError {
 
 impl AgentError {
     /// The stable reason code.
-    pub fn reason(&self) -> ErrorReason {
+    pub fn reason(&self) -> AgentReason {
         match self {
-            Self::ConnectFailed(_) => ErrorReason::ConnectFailed,
-            Self::Stopped(_) => ErrorReason::AgentStopped,
-            Self::TaskFailed(_) => ErrorReason::TaskFailed,
-            Self::TeardownFailed(_) => ErrorReason::TeardownFailed,
-            Self::TeardownTimedOut { .. } => ErrorReason::TeardownTimedOut,
-            Self::SignalSetup(_) => ErrorReason::SignalSetupFailed,
-            Self::SignalsUnavailable { .. } => ErrorReason::SignalsUnavailable,
-            Self::Cancelled => ErrorReason::AgentCancelled,
+            Self::ConnectFailed(_) => AgentReason::ConnectFailed,
+            Self::Stopped(_) => AgentReason::AgentStopped,
+            Self::TaskFailed(_) => AgentReason::TaskFailed,
+            Self::TeardownFailed(_) => AgentReason::TeardownFailed,
+            Self::TeardownTimedOut { .. } => AgentReason::TeardownTimedOut,
+            Self::SignalSetup(_) => AgentReason::SignalSetupFailed,
+            Self::SignalsUnavailable { .. } => AgentReason::SignalsUnavailable,
+            Self::Cancelled => AgentReason::AgentCancelled,
         }
+    }
+}
+
+crate::error::component_reason! {
+    /// A stable code naming why an agent stopped abnormally or could not run: the
+    /// `reason()` of [`AgentError`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mvx::agent::{AgentError, AgentReason};
+    ///
+    /// let error = AgentError::TeardownTimedOut { timeout: Duration::from_secs(30) };
+    /// assert_eq!(error.reason(), AgentReason::TeardownTimedOut);
+    /// assert_eq!(error.reason().as_str(), "TEARDOWN_TIMED_OUT");
+    /// ```
+    pub enum AgentReason {
+        /// An agent's `connect` failed.
+        ConnectFailed = "CONNECT_FAILED",
+        /// An agent was stopped with an error.
+        AgentStopped = "AGENT_STOPPED",
+        /// An agent task failed under `cancel_on_error`.
+        TaskFailed = "TASK_FAILED",
+        /// An agent's teardown failed.
+        TeardownFailed = "TEARDOWN_FAILED",
+        /// An agent's teardown did not finish within the close timeout.
+        TeardownTimedOut = "TEARDOWN_TIMED_OUT",
+        /// Signal handlers could not be installed.
+        SignalSetupFailed = "SIGNAL_SETUP_FAILED",
+        /// Signals were asked for without the `signals` feature.
+        SignalsUnavailable = "SIGNALS_UNAVAILABLE",
+        /// An agent's runner was dropped before the agent stopped.
+        AgentCancelled = "AGENT_CANCELLED",
     }
 }
 

@@ -70,17 +70,28 @@ pub enum ExposeError {
 }
 
 impl ExposeError {
-    /// The stable reason code of this error.
-    pub fn reason(&self) -> ErrorReason {
+    /// The stable reason code of this error: [`ExposeReason::InvalidArgument`] for a label
+    /// name, the core's reason for everything else (`UNEXPECTED` for a failed bind or
+    /// service discovery).
+    pub fn reason(&self) -> ExposeReason {
         match self {
-            Self::InvalidLabelName { .. } => ErrorReason::InvalidArgument,
+            Self::InvalidLabelName { .. } => ExposeReason::InvalidArgument,
             Self::Bind { .. } | Self::Registration(_) | Self::Deregistration(_) => {
-                ErrorReason::Unexpected
+                ErrorReason::Unexpected.into()
             }
-            Self::EventLoopUnavailable => ErrorReason::EventLoopUnavailable,
-            Self::ThreadSpawn(error) => error.reason(),
-            Self::Runtime(error) => error.reason(),
-            Self::CalledFromRuntimeThread => ErrorReason::CalledFromRuntimeThread,
+            Self::EventLoopUnavailable => ErrorReason::EventLoopUnavailable.into(),
+            Self::ThreadSpawn(error) => error.reason().into(),
+            Self::Runtime(error) => error.reason().into(),
+            Self::CalledFromRuntimeThread => ErrorReason::CalledFromRuntimeThread.into(),
         }
+    }
+}
+
+crate::error::component_reason! {
+    /// A stable code naming why exposition failed: the `reason()` of [`ExposeError`]. Its
+    /// runtime failures are the core's, as `Core(ErrorReason)`.
+    pub enum ExposeReason {
+        /// An argument was rejected: a label name Prometheus does not accept.
+        InvalidArgument = "INVALID_ARGUMENT",
     }
 }

@@ -45,6 +45,45 @@ pub use self::runtime::{MetricsRuntime, ShutdownError};
 pub use self::selector::{Selector, SelectorError};
 pub use self::snapshot::{MetricKind, Snapshot, Snapshots, Value, series_key};
 
+crate::error::component_reason! {
+    /// A stable code naming why an operation of the metrics failed: the `reason()` of
+    /// [`RecorderError`], [`RegistryError`], [`MetadataError`] and [`SelectorError`].
+    ///
+    /// A recorder's error that is its sink's error reports the sink's reason, as
+    /// `Core(ErrorReason)`; so do the registry's name conflicts (`DESCRIPTOR_CONFLICT`) and
+    /// its other failures (`UNEXPECTED`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mvx::ErrorReason;
+    /// use mvx::metrics::{MetricsReason, Registry, Selector};
+    ///
+    /// let error = Selector::regex("(").unwrap_err();
+    /// assert_eq!(error.reason(), MetricsReason::InvalidRegex);
+    /// assert_eq!(error.reason().as_str(), "INVALID_REGEX");
+    ///
+    /// let registry = Registry::new();
+    /// registry.counter("jobs")?;
+    /// let error = registry.gauge("jobs").unwrap_err();
+    /// assert_eq!(error.reason(), ErrorReason::DescriptorConflict);
+    /// assert_eq!(error.reason(), MetricsReason::Core(ErrorReason::DescriptorConflict));
+    /// # Ok::<(), mvx::metrics::RegistryError>(())
+    /// ```
+    pub enum MetricsReason {
+        /// A name (of a metric, a recorder) is already taken.
+        DuplicateName = "DUPLICATE_NAME",
+        /// A name is taken by something of another kind or type.
+        NameConflict = "NAME_CONFLICT",
+        /// A metric's `handle_event` or `snapshot` panicked; the metric is disabled.
+        MetricPanicked = "METRIC_PANICKED",
+        /// An argument was rejected (invalid metadata, a selector's query parameter).
+        InvalidArgument = "INVALID_ARGUMENT",
+        /// A [`Selector`]'s regular expression does not compile.
+        InvalidRegex = "INVALID_REGEX",
+    }
+}
+
 /// Anything a [`Registry`] can read snapshots from: instruments, recorders.
 pub trait SnapshotSource: Send + Sync + 'static {
     /// Adds this source's current snapshots to `into`, keyed by metric name.

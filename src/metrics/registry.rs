@@ -7,8 +7,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::instruments::validate_bounds;
 use super::{
-    Counter, Gauge, Histogram, Metadata, MetricKind, Selector, SnapshotSource, Snapshots,
-    series_key,
+    Counter, Gauge, Histogram, Metadata, MetricKind, MetricsReason, Selector, SnapshotSource,
+    Snapshots, series_key,
 };
 use crate::ErrorReason;
 use crate::error::Cause;
@@ -806,19 +806,19 @@ impl RegistryError {
     /// The stable reason code of this error.
     ///
     /// Name conflicts (`KindConflict`, `BucketsConflict`, `Duplicate`, `MetadataConflict`) are
-    /// [`ErrorReason::DescriptorConflict`]; invalid names and bucket bounds and panicking
-    /// sources are [`ErrorReason::Unexpected`].
-    pub fn reason(&self) -> ErrorReason {
+    /// the core's [`ErrorReason::DescriptorConflict`]; invalid names and bucket bounds and
+    /// panicking sources are [`ErrorReason::Unexpected`].
+    pub fn reason(&self) -> MetricsReason {
         match self {
             Self::KindConflict { .. }
             | Self::BucketsConflict { .. }
             | Self::Duplicate { .. }
-            | Self::MetadataConflict { .. } => ErrorReason::DescriptorConflict,
+            | Self::MetadataConflict { .. } => ErrorReason::DescriptorConflict.into(),
             Self::InvalidName { .. }
             | Self::EmptyBuckets { .. }
             | Self::NonFiniteBucket { .. }
             | Self::UnsortedBuckets { .. }
-            | Self::SourcePanicked { .. } => ErrorReason::Unexpected,
+            | Self::SourcePanicked { .. } => ErrorReason::Unexpected.into(),
         }
     }
 

@@ -42,8 +42,7 @@ use std::fmt;
 
 use regex::Regex;
 
-use crate::ErrorReason;
-use crate::metrics::Metadata;
+use crate::metrics::{Metadata, MetricsReason};
 
 /// Which metrics to list: a regular expression or explicit names, narrowed by prefix,
 /// infix and the `hidden` and `historic` flags, capped by a limit; with or without their
@@ -334,17 +333,17 @@ pub enum SelectorError {
 }
 
 impl SelectorError {
-    /// The stable reason code: [`ErrorReason::InvalidRegex`] for an invalid regular
-    /// expression, [`ErrorReason::InvalidArgument`] for every other refusal.
-    pub fn reason(&self) -> ErrorReason {
+    /// The stable reason code: [`MetricsReason::InvalidRegex`] for an invalid regular
+    /// expression, [`MetricsReason::InvalidArgument`] for every other refusal.
+    pub fn reason(&self) -> MetricsReason {
         match self {
-            Self::InvalidRegex { .. } => ErrorReason::InvalidRegex,
+            Self::InvalidRegex { .. } => MetricsReason::InvalidRegex,
             Self::InvalidLimit { .. }
             | Self::InvalidBool { .. }
             | Self::EmptyName
             | Self::RegexAndNames
             | Self::RepeatedParameter { .. }
-            | Self::UnknownParameter { .. } => ErrorReason::InvalidArgument,
+            | Self::UnknownParameter { .. } => MetricsReason::InvalidArgument,
         }
     }
 }

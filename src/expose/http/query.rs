@@ -140,7 +140,7 @@ fn parse_bool(parameter: &'static str, value: &str) -> Result<bool, SelectorErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorReason;
+    use crate::metrics::MetricsReason;
 
     #[test]
     fn queries_that_describe_a_selector() {
@@ -280,7 +280,7 @@ mod tests {
         ];
         for (query, expected) in cases {
             let error = Selector::from_query(query).unwrap_err();
-            assert_eq!(error.reason(), ErrorReason::InvalidArgument, "{query:?}");
+            assert_eq!(error.reason(), MetricsReason::InvalidArgument, "{query:?}");
             assert_eq!(error, expected, "{query:?}");
         }
     }
@@ -299,7 +299,7 @@ mod tests {
             ),
         ] {
             let error = Selector::from_query(query).unwrap_err();
-            assert_eq!(error.reason(), ErrorReason::InvalidRegex, "{query:?}");
+            assert_eq!(error.reason(), MetricsReason::InvalidRegex, "{query:?}");
             let SelectorError::InvalidRegex {
                 pattern: refused, ..
             } = &error

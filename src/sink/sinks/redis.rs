@@ -265,16 +265,27 @@ pub enum RedisSinkError {
 }
 
 impl RedisSinkError {
-    /// The stable reason code: `InvalidArgument` for a bad URL or stream,
-    /// `DispatchFailed` for delivery, `OnStartingHookFailed` for a failed connection.
-    pub fn reason(&self) -> ErrorReason {
+    /// The stable reason code: [`RedisSinkReason::InvalidArgument`] for a bad URL or stream,
+    /// the core's `DispatchFailed` for delivery, `OnStartingHookFailed` for a failed
+    /// connection.
+    pub fn reason(&self) -> RedisSinkReason {
         match self {
-            Self::InvalidUrl(_) | Self::EmptyStream => ErrorReason::InvalidArgument,
+            Self::InvalidUrl(_) | Self::EmptyStream => RedisSinkReason::InvalidArgument,
             Self::Refused { .. } | Self::Server(_) | Self::TimedOut { .. } => {
-                ErrorReason::DispatchFailed
+                ErrorReason::DispatchFailed.into()
             }
-            Self::Connect(_) => ErrorReason::OnStartingHookFailed,
+            Self::Connect(_) => ErrorReason::OnStartingHookFailed.into(),
         }
+    }
+}
+
+crate::error::component_reason! {
+    /// A stable code naming why the Redis streams sink failed: the `reason()` of
+    /// [`RedisSinkError`]. Delivery failures and a failed connection are the core's
+    /// (`Core(DispatchFailed)`, `Core(OnStartingHookFailed)`), as the sink reports them.
+    pub enum RedisSinkReason {
+        /// An argument was rejected: a URL that is not a Redis URL, an empty stream name.
+        InvalidArgument = "INVALID_ARGUMENT",
     }
 }
 
@@ -760,7 +771,7 @@ mod tests {
             Err(RedisSinkError::EmptyStream)
         ));
         let invalid = RedisStreamSink::open("not a url", "logs").unwrap_err();
-        assert_eq!(invalid.reason(), ErrorReason::InvalidArgument);
+        assert_eq!(invalid.reason(), RedisSinkReason::InvalidArgument);
     }
 
     #[test]
