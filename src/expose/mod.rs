@@ -1,11 +1,14 @@
 //! Exposition: everything in a [`Registry`](crate::metrics::Registry) as Prometheus or
 //! OpenMetrics text, served over HTTP.
 //!
-//! - [`text`]: the encoders ([`TextEncoder`], [`encode`]) and content negotiation
-//!   ([`Format::negotiate`]). Pure functions over snapshots: no I/O, always available.
+//! - [`text`]: the encoders ([`TextEncoder`], [`encode`]). Pure functions over snapshots:
+//!   no I/O, always available. Metric and label names are fitted to the Prometheus grammar
+//!   by [`sanitize_name`] and its siblings (`sanitize.rs`).
 //! - `http` (feature `http`): a metrics server on your executor (`MetricsServer`) or on its
 //!   own thread (`ThreadedMetricsServer`), and a handler (`metrics_response`) to mount in
-//!   your own hyper service; HTTPS with the `tls` feature.
+//!   your own hyper service; HTTPS with the `tls` feature. Content negotiation
+//!   (`Format::negotiate`) and the query string of `/api/metrics` (`Selector::from_query`)
+//!   are HTTP's, and live there.
 //! - `discovery` (feature `http`): register the server with a service discovery system
 //!   (`ServiceDiscovery`), with a Consul agent implementation (`ConsulAgent`).
 
@@ -13,6 +16,7 @@
 pub mod discovery;
 #[cfg(feature = "http")]
 pub mod http;
+mod sanitize;
 pub mod text;
 
 /// The rustls version mvx's `tls` feature uses, to build a
@@ -20,7 +24,8 @@ pub mod text;
 #[cfg(feature = "tls")]
 pub use futures_rustls::rustls;
 
-pub use self::text::{Encoded, Format, TextEncoder, encode, sanitize_name};
+pub use self::sanitize::sanitize_name;
+pub use self::text::{Encoded, Format, TextEncoder, encode};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

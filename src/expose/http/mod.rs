@@ -61,6 +61,7 @@
 mod api;
 mod config;
 mod connection;
+mod negotiation;
 mod query;
 mod response;
 mod server;
