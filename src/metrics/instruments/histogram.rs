@@ -1,5 +1,8 @@
 //! [`Histogram`]: observations counted into fixed buckets, in per-thread stripes (see
 //! [`stripes`](super::stripes)).
+//!
+//! One concept, kept whole at about 500 lines: the layout of the stripes, recording and
+//! reading depend on each other, and half the file is the type's docs and tests.
 
 use std::collections::BTreeMap;
 use std::fmt;
