@@ -2,7 +2,7 @@
 //! [`stripes`](super::stripes)).
 //!
 //! One concept, kept whole at about 500 lines: the layout of the stripes, recording and
-//! reading depend on each other, and half the file is the type's docs and tests.
+//! reading depend on each other, and much of the file is the type's docs and tests.
 
 use std::collections::BTreeMap;
 use std::fmt;
