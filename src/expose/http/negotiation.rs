@@ -3,7 +3,8 @@
 use crate::expose::Format;
 
 impl Format {
-    /// The format to answer a request with the given `Accept` header.
+    /// The format to answer a request with the given `Accept` header. Feature `http`: it
+    /// is HTTP's, and lives in `expose::http`.
     ///
     /// OpenMetrics is chosen when the header accepts `application/openmetrics-text` (with
     /// no `version`, or `version=1.0.0`) with a quality (`q`) above zero and at least as

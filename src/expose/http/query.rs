@@ -14,7 +14,8 @@ use crate::metrics::{Selector, SelectorError};
 
 impl Selector {
     /// The selector described by the query string of a `GET /api/metrics` request (without
-    /// the leading `?`); an empty query selects everything, with metadata.
+    /// the leading `?`); an empty query selects everything, with metadata. Feature `http`:
+    /// it is the endpoint's, and lives beside it in `expose::http`.
     ///
     /// | parameter | value | default |
     /// |---|---|---|
