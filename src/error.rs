@@ -1,8 +1,9 @@
 //! Errors, their stable reason codes, and the shared cause they carry.
 //!
-//! Every error of mvx has a [`reason()`](SinkError::reason) that returns an
-//! [`ErrorReason`]: a stable code to match on, log or count, independent of the message
-//! text. Errors that travel inside an [`OpResult`](crate::OpResult) are seen by every waiter
+//! Every error of mvx has a [`reason()`](SinkError::reason): a stable code to match on, log
+//! or count, independent of the message text. The core's errors return an [`ErrorReason`];
+//! a component's return the component's reason enum, which carries the core's reason when
+//! the failure is the core's (see [`ErrorReason`]). Errors that travel inside an [`OpResult`](crate::OpResult) are seen by every waiter
 //! of that operation, so they are `Clone`; the user error or panic behind them is a
 //! [`Cause`], which shares the original behind an `Arc`.
 //!
@@ -16,124 +17,13 @@ use std::time::Duration;
 
 use crate::lifecycle::State;
 
+mod reason;
+
+pub use self::reason::ErrorReason;
+pub(crate) use self::reason::component_reason;
+
 /// The error type user code returns from hooks and dispatch: any boxed error.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
-
-/// A stable code naming why an operation failed.
-///
-/// The codes do not change between releases; new ones may be added.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorReason {
-    /// The executor refused to run a driver (it has shut down).
-    EventLoopUnavailable,
-    /// The operation is not valid in the component's current lifecycle state.
-    InvalidState,
-    /// The `on_starting` hook returned an error or panicked.
-    OnStartingHookFailed,
-    /// The `on_stopped` hook returned an error or panicked.
-    OnStoppedHookFailed,
-    /// The pending-event limit was reached.
-    QueueOverflow,
-    /// A dispatch returned an error (the event is counted as failed; delivery goes on).
-    DispatchFailed,
-    /// Flushing the dispatcher's buffered output failed.
-    FlushFailed,
-    /// User code in the dispatcher panicked; the component is in `Failure`.
-    DispatcherPanicked,
-    /// The driver was dropped while the component was live.
-    DispatcherCancelled,
-    /// A stop did not finish within its timeout; the remaining events were abandoned.
-    StopTimedOut,
-    /// The start hook did not finish within its timeout.
-    StartTimedOut,
-    /// A sink with the same resource but a different configuration is already registered.
-    DescriptorConflict,
-    /// The runtime thread could not be spawned.
-    ThreadSpawnFailed,
-    /// A blocking runtime operation was called from the runtime's own thread.
-    CalledFromRuntimeThread,
-    /// The runtime thread panicked.
-    RuntimePanicked,
-    /// A name (of a metric, a recorder, an instrument) is already taken.
-    DuplicateName,
-    /// A name is taken by something of another kind or type.
-    NameConflict,
-    /// A metric's `handle_event` or `snapshot` panicked; the metric is disabled.
-    MetricPanicked,
-    /// An argument was rejected (an empty name, an invalid bucket list).
-    InvalidArgument,
-    /// A key-value store failed to read, write or remove a value.
-    StoreFailed,
-    /// A persisted state is not valid (it is moved aside, never deleted).
-    CorruptState,
-    /// An agent's `connect` failed.
-    ConnectFailed,
-    /// An agent was stopped with an error.
-    AgentStopped,
-    /// An agent task failed under `cancel_on_error`.
-    TaskFailed,
-    /// An agent's teardown failed.
-    TeardownFailed,
-    /// An agent's teardown did not finish within the close timeout.
-    TeardownTimedOut,
-    /// Signal handlers could not be installed.
-    SignalSetupFailed,
-    /// Signals were asked for without the `signals` feature.
-    SignalsUnavailable,
-    /// An agent's runner was dropped before the agent stopped.
-    AgentCancelled,
-    /// A regular expression (of a metrics [`Selector`](crate::agent::Selector)) does not
-    /// compile.
-    InvalidRegex,
-    /// Anything else.
-    Unexpected,
-}
-
-impl ErrorReason {
-    /// The code as an upper-case string, such as `"QUEUE_OVERFLOW"`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::EventLoopUnavailable => "EVENT_LOOP_UNAVAILABLE",
-            Self::InvalidState => "INVALID_STATE",
-            Self::OnStartingHookFailed => "ON_STARTING_HOOK_FAILED",
-            Self::OnStoppedHookFailed => "ON_STOPPED_HOOK_FAILED",
-            Self::QueueOverflow => "QUEUE_OVERFLOW",
-            Self::DispatchFailed => "DISPATCH_FAILED",
-            Self::FlushFailed => "FLUSH_FAILED",
-            Self::DispatcherPanicked => "DISPATCHER_PANICKED",
-            Self::DispatcherCancelled => "DISPATCHER_CANCELLED",
-            Self::StopTimedOut => "STOP_TIMED_OUT",
-            Self::StartTimedOut => "START_TIMED_OUT",
-            Self::DescriptorConflict => "DESCRIPTOR_CONFLICT",
-            Self::ThreadSpawnFailed => "THREAD_SPAWN_FAILED",
-            Self::CalledFromRuntimeThread => "CALLED_FROM_RUNTIME_THREAD",
-            Self::RuntimePanicked => "RUNTIME_PANICKED",
-            Self::DuplicateName => "DUPLICATE_NAME",
-            Self::NameConflict => "NAME_CONFLICT",
-            Self::MetricPanicked => "METRIC_PANICKED",
-            Self::InvalidArgument => "INVALID_ARGUMENT",
-            Self::StoreFailed => "STORE_FAILED",
-            Self::CorruptState => "CORRUPT_STATE",
-            Self::ConnectFailed => "CONNECT_FAILED",
-            Self::AgentStopped => "AGENT_STOPPED",
-            Self::TaskFailed => "TASK_FAILED",
-            Self::TeardownFailed => "TEARDOWN_FAILED",
-            Self::TeardownTimedOut => "TEARDOWN_TIMED_OUT",
-            Self::SignalSetupFailed => "SIGNAL_SETUP_FAILED",
-            Self::SignalsUnavailable => "SIGNALS_UNAVAILABLE",
-            Self::AgentCancelled => "AGENT_CANCELLED",
-            Self::InvalidRegex => "INVALID_REGEX",
-            Self::Unexpected => "UNEXPECTED",
-        }
-    }
-}
-
-impl fmt::Display for ErrorReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The error or panic of user code behind an mvx error, shared by every waiter.
 ///

@@ -9,9 +9,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
-use mvx::agent::{Agent, AgentConfig, AgentError, AgentHandle, Runner};
+use mvx::BoxError;
+use mvx::agent::{Agent, AgentConfig, AgentError, AgentHandle, AgentReason, Runner};
 use mvx::error::Cause;
-use mvx::{BoxError, ErrorReason};
 
 mod guard;
 
@@ -136,7 +136,7 @@ fn the_first_stop_wins_and_its_error_is_returned() {
             AgentError::Stopped(cause) => assert_eq!(message(cause), "first"),
             other => panic!("expected Stopped, got {other:?}"),
         }
-        assert_eq!(error.reason(), ErrorReason::AgentStopped);
+        assert_eq!(error.reason(), AgentReason::AgentStopped);
         assert_eq!(
             probe.teardowns.load(Ordering::SeqCst),
             1,
@@ -177,7 +177,7 @@ fn a_failed_connect_is_connect_failed_with_the_cause_and_no_teardown() {
             AgentError::ConnectFailed(cause) => assert_eq!(message(cause), "broker unreachable"),
             other => panic!("expected ConnectFailed, got {other:?}"),
         }
-        assert_eq!(error.reason(), ErrorReason::ConnectFailed);
+        assert_eq!(error.reason(), AgentReason::ConnectFailed);
         assert_eq!(agent.teardowns.load(Ordering::SeqCst), 0);
         assert!(matches!(
             block_on(handle.stopped()),
@@ -218,7 +218,7 @@ fn a_teardown_error_is_returned_after_a_clean_stop_and_reported_after_a_failed_o
             }
             other => panic!("expected TeardownFailed, got {other:?}"),
         }
-        assert_eq!(error.reason(), ErrorReason::TeardownFailed);
+        assert_eq!(error.reason(), AgentReason::TeardownFailed);
 
         // With a stop error, run() returns that; teardown's error stays in the outcome.
         let probe = Probe {
@@ -253,7 +253,7 @@ fn a_hung_teardown_is_cut_off_at_the_close_timeout() {
         let error = thread.join().unwrap().expect_err("teardown timed out");
         assert!(asked.elapsed() >= timeout, "{:?}", asked.elapsed());
         assert!(matches!(error, AgentError::TeardownTimedOut { timeout: t } if t == timeout));
-        assert_eq!(error.reason(), ErrorReason::TeardownTimedOut);
+        assert_eq!(error.reason(), AgentReason::TeardownTimedOut);
         assert!(handle.is_stopped());
     });
 }
@@ -435,7 +435,7 @@ fn dropping_run_async_before_the_end_is_cancelled_for_every_waiter() {
         drop(running);
         let error = block_on(handle.stopped()).expect_err("cancelled");
         assert!(matches!(error, AgentError::Cancelled));
-        assert_eq!(error.reason(), ErrorReason::AgentCancelled);
+        assert_eq!(error.reason(), AgentReason::AgentCancelled);
     });
 }
 
@@ -509,14 +509,14 @@ fn the_default_on_signal_stops_the_agent() {
 #[test]
 fn agent_error_reason_codes() {
     let codes = [
-        (ErrorReason::ConnectFailed, "CONNECT_FAILED"),
-        (ErrorReason::AgentStopped, "AGENT_STOPPED"),
-        (ErrorReason::TaskFailed, "TASK_FAILED"),
-        (ErrorReason::TeardownFailed, "TEARDOWN_FAILED"),
-        (ErrorReason::TeardownTimedOut, "TEARDOWN_TIMED_OUT"),
-        (ErrorReason::SignalSetupFailed, "SIGNAL_SETUP_FAILED"),
-        (ErrorReason::SignalsUnavailable, "SIGNALS_UNAVAILABLE"),
-        (ErrorReason::AgentCancelled, "AGENT_CANCELLED"),
+        (AgentReason::ConnectFailed, "CONNECT_FAILED"),
+        (AgentReason::AgentStopped, "AGENT_STOPPED"),
+        (AgentReason::TaskFailed, "TASK_FAILED"),
+        (AgentReason::TeardownFailed, "TEARDOWN_FAILED"),
+        (AgentReason::TeardownTimedOut, "TEARDOWN_TIMED_OUT"),
+        (AgentReason::SignalSetupFailed, "SIGNAL_SETUP_FAILED"),
+        (AgentReason::SignalsUnavailable, "SIGNALS_UNAVAILABLE"),
+        (AgentReason::AgentCancelled, "AGENT_CANCELLED"),
     ];
     for (reason, code) in codes {
         assert_eq!(reason.as_str(), code);
@@ -524,6 +524,6 @@ fn agent_error_reason_codes() {
     let unavailable = AgentError::SignalsUnavailable {
         signals: vec![mvx::agent::SIGINT],
     };
-    assert_eq!(unavailable.reason(), ErrorReason::SignalsUnavailable);
+    assert_eq!(unavailable.reason(), AgentReason::SignalsUnavailable);
     assert!(unavailable.to_string().contains("`signals` feature"));
 }

@@ -21,7 +21,7 @@ use futures::task::{SpawnExt, noop_waker_ref};
 use mvx::error::{Cause, CreateError, LogError, Report, SinkError, TerminateError};
 use mvx::queue::{LogOutcome, QueueStats};
 use mvx::sink::{AsyncSink, BatchError, Discard, Dispatch, Driver, SinkConfig};
-use mvx::stats::{StatsError, StoreError, StoreOperation};
+use mvx::stats::{StatsError, StatsReason, StoreError, StoreOperation};
 use mvx::{BoxError, ErrorReason, Op, OpResult, State};
 
 mod guard;
@@ -1280,12 +1280,6 @@ fn error_reason_codes_are_the_documented_upper_case_strings() {
             "CALLED_FROM_RUNTIME_THREAD",
         ),
         (ErrorReason::RuntimePanicked, "RUNTIME_PANICKED"),
-        (ErrorReason::DuplicateName, "DUPLICATE_NAME"),
-        (ErrorReason::NameConflict, "NAME_CONFLICT"),
-        (ErrorReason::MetricPanicked, "METRIC_PANICKED"),
-        (ErrorReason::InvalidArgument, "INVALID_ARGUMENT"),
-        (ErrorReason::StoreFailed, "STORE_FAILED"),
-        (ErrorReason::CorruptState, "CORRUPT_STATE"),
         (ErrorReason::Unexpected, "UNEXPECTED"),
     ];
     for (reason, code) in codes {
@@ -1411,24 +1405,24 @@ fn every_error_maps_to_its_reason_code() {
                 name: String::new(),
                 problem: "it is empty",
             },
-            ErrorReason::InvalidArgument,
+            StatsReason::InvalidArgument,
         ),
         (
             StoreError::InvalidJson(Arc::new(
                 serde_json::from_str::<serde_json::Value>("{").unwrap_err(),
             )),
-            ErrorReason::CorruptState,
+            StatsReason::CorruptState,
         ),
         (
             StoreError::KeyTaken { key: "k".into() },
-            ErrorReason::StoreFailed,
+            StatsReason::StoreFailed,
         ),
-        (io(), ErrorReason::StoreFailed),
+        (io(), StatsReason::StoreFailed),
         (
             StoreError::backend(UserError("down".into())),
-            ErrorReason::StoreFailed,
+            StatsReason::StoreFailed,
         ),
-        (StoreError::Panicked(cause()), ErrorReason::StoreFailed),
+        (StoreError::Panicked(cause()), StatsReason::StoreFailed),
     ];
     for (error, reason) in &store_errors {
         assert_eq!(error.reason(), *reason, "{error:?}");
@@ -1439,12 +1433,15 @@ fn every_error_maps_to_its_reason_code() {
             StatsError::NotRecording {
                 state: State::Virgin,
             },
-            ErrorReason::InvalidState,
+            StatsReason::Core(ErrorReason::InvalidState),
         ),
-        (StatsError::QueueOverflow, ErrorReason::QueueOverflow),
+        (
+            StatsError::QueueOverflow,
+            StatsReason::Core(ErrorReason::QueueOverflow),
+        ),
         (
             StatsError::Recorder(SinkError::DispatcherCancelled),
-            ErrorReason::DispatcherCancelled,
+            StatsReason::Core(ErrorReason::DispatcherCancelled),
         ),
         (
             StatsError::Store {
@@ -1453,7 +1450,7 @@ fn every_error_maps_to_its_reason_code() {
                 key: "statistics".into(),
                 source: io(),
             },
-            ErrorReason::StoreFailed,
+            StatsReason::StoreFailed,
         ),
         (
             StatsError::CorruptState {
@@ -1462,20 +1459,20 @@ fn every_error_maps_to_its_reason_code() {
                 moved_to: "statistics.corrupt-1".into(),
                 cause: cause(),
             },
-            ErrorReason::CorruptState,
+            StatsReason::CorruptState,
         ),
         (
             StatsError::InvalidConfig {
                 field: "persist_interval",
                 problem: "must not be zero",
             },
-            ErrorReason::InvalidArgument,
+            StatsReason::InvalidArgument,
         ),
         (
             StatsError::ReportRefused {
                 reason: ErrorReason::QueueOverflow,
             },
-            ErrorReason::QueueOverflow,
+            StatsReason::Core(ErrorReason::QueueOverflow),
         ),
     ];
     for (error, reason) in &stats_errors {

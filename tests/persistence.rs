@@ -11,11 +11,11 @@ use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
 use futures::executor::block_on;
+use mvx::State;
 use mvx::stats::{
     FileStore, KeyValueStore, MemoryStore, Statistics, StatisticsState, StatsConfig, StatsError,
-    StoreError, StoreOperation,
+    StatsReason, StoreError, StoreOperation,
 };
-use mvx::{ErrorReason, State};
 use serde_json::{Value, json};
 use support::{check_store_contract, within_guard};
 
@@ -87,7 +87,7 @@ fn the_file_and_memory_stores_keep_the_store_contract() {
             ..
         }
     ));
-    assert_eq!(refused.reason(), ErrorReason::InvalidArgument);
+    assert_eq!(refused.reason(), StatsReason::InvalidArgument);
     let refused = block_on(files.get("default", "a/b")).unwrap_err();
     assert!(matches!(
         refused,
@@ -273,7 +273,7 @@ fn a_corrupt_state_fails_the_start_and_is_moved_aside() {
             panic!("{error:?}");
         };
         assert_eq!((store.as_str(), key.as_str()), ("default", "statistics"));
-        assert_eq!(error.reason(), ErrorReason::CorruptState);
+        assert_eq!(error.reason(), StatsReason::CorruptState);
         assert!(
             mvx::error::Report(&error)
                 .to_string()
@@ -317,7 +317,7 @@ fn with_the_opt_in_a_corrupt_state_is_moved_aside_and_collection_starts_afresh()
                 .reset_on_corrupt_state(true);
             let (stats, driver) = running(config);
             let error = stats.last_error().expect("the corrupt state is reported");
-            assert_eq!(error.reason(), ErrorReason::CorruptState);
+            assert_eq!(error.reason(), StatsReason::CorruptState);
             let report = mvx::error::Report(&error).to_string();
             assert!(report.contains(why), "{report}");
             assert_eq!(stats.calculate_blocking().unwrap().requests_total, 0);
@@ -355,7 +355,7 @@ fn an_unreadable_state_fails_the_start_and_is_left_alone() {
             ),
             "{error:?}"
         );
-        assert_eq!(error.reason(), ErrorReason::StoreFailed);
+        assert_eq!(error.reason(), StatsReason::StoreFailed);
         assert!(
             error.to_string().starts_with(
                 "could not load the statistics state under key \"statistics\" of store \"default\""
@@ -433,7 +433,7 @@ fn bad_configurations_are_refused_with_the_field_named() {
         match Statistics::new(config) {
             Err(error @ StatsError::InvalidConfig { .. }) => {
                 assert!(matches!(error, StatsError::InvalidConfig { field: f, .. } if f == field));
-                assert_eq!(error.reason(), ErrorReason::InvalidArgument);
+                assert_eq!(error.reason(), StatsReason::InvalidArgument);
             }
             other => panic!("{field}: {other:?}"),
         }

@@ -3,7 +3,9 @@
 #![cfg(not(loom))]
 
 use futures::executor::{LocalPool, block_on};
-use mvx::metrics::{Metric, MetricEvent, MetricKind, MetricsRecorder, RecorderError, Snapshot};
+use mvx::metrics::{
+    Metric, MetricEvent, MetricKind, MetricsReason, MetricsRecorder, RecorderError, Snapshot,
+};
 use mvx::queue::LogOutcome;
 use mvx::sink::SinkConfig;
 use mvx::{ErrorReason, State};
@@ -188,7 +190,7 @@ fn a_metric_panicking_in_handle_event_is_disabled_and_the_others_go_on() {
         }
         assert_eq!(
             recorder.last_error().unwrap().reason(),
-            ErrorReason::MetricPanicked
+            MetricsReason::MetricPanicked
         );
         // The poison event was handled by no metric that survived.
         assert_eq!(recorder.unhandled().get("poison"), Some(&1));
@@ -276,7 +278,7 @@ fn a_duplicate_metric_name_is_refused() {
         matches!(&error, RecorderError::DuplicateMetric { name } if name == "per_producer"),
         "{error:?}"
     );
-    assert_eq!(error.reason(), ErrorReason::DuplicateName);
+    assert_eq!(error.reason(), MetricsReason::DuplicateName);
 }
 
 #[test]

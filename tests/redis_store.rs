@@ -15,8 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::executor::block_on;
-use mvx::ErrorReason;
-use mvx::stats::{KeyValueStore, RedisStore, Statistics, StatsConfig, StatsError, StoreError};
+use mvx::stats::{
+    KeyValueStore, RedisStore, Statistics, StatsConfig, StatsError, StatsReason, StoreError,
+};
 use support::{check_store_contract, within_guard};
 
 /// A Redis server for the tests; one this process started is killed on drop.
@@ -147,7 +148,7 @@ fn an_unreachable_server_is_a_store_error() {
         let store = RedisStore::open(&format!("redis://127.0.0.1:{port}/")).unwrap();
         let error = block_on(store.get("default", "statistics")).unwrap_err();
         assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
-        assert_eq!(error.reason(), ErrorReason::StoreFailed);
+        assert_eq!(error.reason(), StatsReason::StoreFailed);
         assert!(RedisStore::open("not a url").is_err());
 
         // The statistics refuse to start without their state.

@@ -107,5 +107,5 @@ fn a_zero_log_interval_is_refused() {
         ),
         "{error:?}"
     );
-    assert_eq!(error.reason(), mvx::ErrorReason::InvalidArgument);
+    assert_eq!(error.reason(), mvx::stats::StatsReason::InvalidArgument);
 }

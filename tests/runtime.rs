@@ -4,7 +4,8 @@
 
 use mvx::error::SinkError;
 use mvx::metrics::{
-    Metric, MetricEvent, MetricHookError, MetricKind, MetricsRuntime, RecorderError, Snapshot,
+    Metric, MetricEvent, MetricHookError, MetricKind, MetricsReason, MetricsRuntime, RecorderError,
+    Snapshot,
 };
 use mvx::queue::LogOutcome;
 use mvx::{BoxError, ErrorReason, State};
@@ -106,7 +107,7 @@ fn a_duplicate_recorder_name_is_a_typed_error() {
             matches!(&error, RecorderError::DuplicateRecorder { name } if name == "same"),
             "{error:?}"
         );
-        assert_eq!(error.reason(), ErrorReason::DuplicateName);
+        assert_eq!(error.reason(), MetricsReason::DuplicateName);
         assert_eq!(runtime.recorders(), vec!["same".to_owned()]);
         runtime.shutdown().unwrap();
     });

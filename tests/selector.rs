@@ -10,8 +10,8 @@ use std::sync::Arc;
 use mvx::ErrorReason;
 use mvx::agent::{Selector, SelectorError};
 use mvx::metrics::{
-    Metadata, Metric, MetricEvent, MetricKind, MetricsRuntime, Registry, RegistryError, Snapshot,
-    SnapshotSource, Snapshots,
+    Metadata, Metric, MetricEvent, MetricKind, MetricsReason, MetricsRuntime, Registry,
+    RegistryError, Snapshot, SnapshotSource, Snapshots,
 };
 
 /// An event nobody sends: the recorder's metrics only need to exist.
@@ -157,16 +157,17 @@ fn check(cases: Vec<(&str, Selector, Vec<&str>)>) {
             bare.values().all(|metadata| *metadata == Metadata::new()),
             "{case}: {bare:?}"
         );
-        // And it reads back from its query string (which cannot say "an empty list").
-        if selector.get_names().is_some_and(|names| names.is_empty()) {
-            continue;
+        // And it reads back from its query string (which cannot say "an empty list"); the
+        // query string is read by the exposition server's `from_query` (feature `http`).
+        #[cfg(feature = "http")]
+        if !selector.get_names().is_some_and(|names| names.is_empty()) {
+            let query = selector.to_string();
+            assert_eq!(
+                Selector::from_query(&query).as_ref(),
+                Ok(&selector),
+                "{case}: {query}"
+            );
         }
-        let query = selector.to_string();
-        assert_eq!(
-            Selector::from_query(&query).as_ref(),
-            Ok(&selector),
-            "{case}: {query}"
-        );
     }
     runtime.shutdown().expect("runtime stops");
 }
@@ -527,7 +528,7 @@ fn the_answer_serializes_as_a_json_object_of_names() {
 fn an_invalid_regex_is_an_error_with_a_reason() {
     for pattern in ["(", "a{3,1}", "[z-a]", r"\k"] {
         let error = Selector::regex(pattern).expect_err(pattern);
-        assert_eq!(error.reason(), ErrorReason::InvalidRegex, "{pattern}");
+        assert_eq!(error.reason(), MetricsReason::InvalidRegex, "{pattern}");
         assert_eq!(error.reason().as_str(), "INVALID_REGEX");
         assert!(
             matches!(&error, SelectorError::InvalidRegex { pattern: refused, .. } if refused == pattern),

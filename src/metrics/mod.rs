@@ -18,7 +18,7 @@
 //! ([`Registry::describe`], [`Registry::counter_with`] and its siblings) or given by a
 //! recorder's metric ([`Metric::metadata`]). Exposition uses the description as `HELP`;
 //! [`Registry::get_metrics`] lists names and metadata through a
-//! [`Selector`](crate::agent::Selector).
+//! [`Selector`].
 //!
 //! # What is lost, and when
 //!
@@ -34,6 +34,7 @@ mod metadata;
 mod recorder;
 mod registry;
 mod runtime;
+pub mod selector;
 mod snapshot;
 
 pub use self::instruments::{Counter, Gauge, Histogram};
@@ -41,7 +42,47 @@ pub use self::metadata::{Metadata, MetadataError, RESERVED_KEYS};
 pub use self::recorder::{Metric, MetricEvent, MetricHookError, MetricsRecorder, RecorderError};
 pub use self::registry::{Registry, RegistryError};
 pub use self::runtime::{MetricsRuntime, ShutdownError};
+pub use self::selector::{Selector, SelectorError};
 pub use self::snapshot::{MetricKind, Snapshot, Snapshots, Value, series_key};
+
+crate::error::component_reason! {
+    /// A stable code naming why an operation of the metrics failed: the `reason()` of
+    /// [`RecorderError`], [`RegistryError`], [`MetadataError`] and [`SelectorError`].
+    ///
+    /// A recorder's error that is its sink's error reports the sink's reason, as
+    /// `Core(ErrorReason)`; so do the registry's name conflicts (`DESCRIPTOR_CONFLICT`) and
+    /// its other failures (`UNEXPECTED`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mvx::ErrorReason;
+    /// use mvx::metrics::{MetricsReason, Registry, Selector};
+    ///
+    /// let error = Selector::regex("(").unwrap_err();
+    /// assert_eq!(error.reason(), MetricsReason::InvalidRegex);
+    /// assert_eq!(error.reason().as_str(), "INVALID_REGEX");
+    ///
+    /// let registry = Registry::new();
+    /// registry.counter("jobs")?;
+    /// let error = registry.gauge("jobs").unwrap_err();
+    /// assert_eq!(error.reason(), ErrorReason::DescriptorConflict);
+    /// assert_eq!(error.reason(), MetricsReason::Core(ErrorReason::DescriptorConflict));
+    /// # Ok::<(), mvx::metrics::RegistryError>(())
+    /// ```
+    pub enum MetricsReason {
+        /// A name (of a metric, a recorder) is already taken.
+        DuplicateName = "DUPLICATE_NAME",
+        /// A name is taken by something of another kind or type.
+        NameConflict = "NAME_CONFLICT",
+        /// A metric's `handle_event` or `snapshot` panicked; the metric is disabled.
+        MetricPanicked = "METRIC_PANICKED",
+        /// An argument was rejected (invalid metadata, a selector's query parameter).
+        InvalidArgument = "INVALID_ARGUMENT",
+        /// A [`Selector`]'s regular expression does not compile.
+        InvalidRegex = "INVALID_REGEX",
+    }
+}
 
 /// Anything a [`Registry`] can read snapshots from: instruments, recorders.
 pub trait SnapshotSource: Send + Sync + 'static {

@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use futures::task::Spawn;
 
-use super::{Metadata, Snapshot, SnapshotSource, Snapshots};
+use super::{Metadata, MetricsReason, Snapshot, SnapshotSource, Snapshots};
 use crate::BoxError;
 use crate::error::{Cause, ErrorReason, LogError, SinkError};
 use crate::lifecycle::{State, WaitHandle};
@@ -106,15 +106,15 @@ pub enum RecorderError {
 
 impl RecorderError {
     /// The stable reason code of this error.
-    pub fn reason(&self) -> ErrorReason {
+    pub fn reason(&self) -> MetricsReason {
         match self {
-            Self::Sink(error) => error.reason(),
+            Self::Sink(error) => error.reason().into(),
             Self::DuplicateMetric { .. } | Self::DuplicateRecorder { .. } => {
-                ErrorReason::DuplicateName
+                MetricsReason::DuplicateName
             }
-            Self::MetricPanicked { .. } => ErrorReason::MetricPanicked,
-            Self::Runtime(error) => error.reason(),
-            Self::CalledFromRuntimeThread => ErrorReason::CalledFromRuntimeThread,
+            Self::MetricPanicked { .. } => MetricsReason::MetricPanicked,
+            Self::Runtime(error) => error.reason().into(),
+            Self::CalledFromRuntimeThread => ErrorReason::CalledFromRuntimeThread.into(),
         }
     }
 }

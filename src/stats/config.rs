@@ -177,12 +177,12 @@ impl StatsConfig {
     /// (see [`check_name`](super::check_name)), a key longer than 170 bytes.
     ///
     /// ```
-    /// use mvx::ErrorReason;
+    /// use mvx::stats::StatsReason;
     /// use mvx::stats::{StatsConfig, StatsError};
     ///
     /// let error = StatsConfig::default().persistence_enabled(true).validate().unwrap_err();
     /// assert_eq!(error.to_string(), "invalid statistics configuration: store must be set when persistence is enabled");
-    /// assert_eq!(error.reason(), ErrorReason::InvalidArgument);
+    /// assert_eq!(error.reason(), StatsReason::InvalidArgument);
     /// ```
     pub fn validate(&self) -> Result<(), StatsError> {
         let invalid = |field, problem| Err(StatsError::InvalidConfig { field, problem });

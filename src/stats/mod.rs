@@ -68,7 +68,7 @@ pub use self::config::{
     DEFAULT_LOG_INTERVAL, DEFAULT_LOG_MESSAGE, DEFAULT_PERSIST_INTERVAL, DEFAULT_PERSIST_STATE_KEY,
     DEFAULT_STORE_NAME, StatsConfig,
 };
-pub use self::error::{StatsError, StoreOperation};
+pub use self::error::{StatsError, StatsReason, StoreOperation};
 pub use self::event::{ErrorKind, RequestId};
 pub use self::final_statistics::FinalStatistics;
 pub use self::report::REPORT_TARGET;

@@ -41,7 +41,7 @@ pub async fn check_store_contract(store: &impl KeyValueStore, name: &str) {
     store.set(name, "a", &json!(null)).await.unwrap();
     match store.rename(name, "a", "b").await {
         Err(error @ StoreError::KeyTaken { .. }) => {
-            assert_eq!(error.reason(), mvx::ErrorReason::StoreFailed);
+            assert_eq!(error.reason(), mvx::stats::StatsReason::StoreFailed);
         }
         other => panic!("a rename onto a taken key: {other:?}"),
     }

@@ -10,6 +10,6 @@ pub use self::memory::{MemoryEvents, MemorySink};
 #[cfg(feature = "redis")]
 pub use self::redis::{
     DEFAULT_ACK_TTL, DEFAULT_DELIVERY_TIMEOUT, DEFAULT_REDIS_TIMEOUT, FieldMapping, MaxLen,
-    RedisDeliveryStats, RedisSinkError, RedisStreamSink,
+    RedisDeliveryStats, RedisSinkError, RedisSinkReason, RedisStreamSink,
 };
 pub use self::writer::WriterSink;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::ErrorReason;
+use super::StatsReason;
 use crate::error::Cause;
 
 #[cfg(feature = "persist")]
@@ -105,9 +105,9 @@ pub trait KeyValueStore: fmt::Debug + Send + Sync + 'static {
 /// Why a store operation failed.
 ///
 /// `Clone`: the errors it ends up in are shared. Every variant has the reason code
-/// [`ErrorReason::StoreFailed`], except [`InvalidJson`](Self::InvalidJson)
-/// ([`ErrorReason::CorruptState`]) and [`InvalidName`](Self::InvalidName)
-/// ([`ErrorReason::InvalidArgument`]).
+/// [`StatsReason::StoreFailed`], except [`InvalidJson`](Self::InvalidJson)
+/// ([`StatsReason::CorruptState`]) and [`InvalidName`](Self::InvalidName)
+/// ([`StatsReason::InvalidArgument`]).
 #[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -151,12 +151,12 @@ pub enum StoreError {
 
 impl StoreError {
     /// The stable reason code of this error.
-    pub fn reason(&self) -> ErrorReason {
+    pub fn reason(&self) -> StatsReason {
         match self {
-            Self::InvalidName { .. } => ErrorReason::InvalidArgument,
-            Self::InvalidJson(_) => ErrorReason::CorruptState,
+            Self::InvalidName { .. } => StatsReason::InvalidArgument,
+            Self::InvalidJson(_) => StatsReason::CorruptState,
             Self::KeyTaken { .. } | Self::Io { .. } | Self::Backend(_) | Self::Panicked(_) => {
-                ErrorReason::StoreFailed
+                StatsReason::StoreFailed
             }
         }
     }

@@ -30,20 +30,19 @@
 //!
 //! # In a URL
 //!
-//! [`Selector::from_query`] reads the query string of `GET /api/metrics?…`: the parameters
-//! `selector` (a regular expression), `name` (repeated, one per name: the explicit list),
-//! `prefix`, `infix`, `limit` (decimal digits), `hidden`, `historic` and `metadata`
-//! (`true` or `false`). It is decoded as `application/x-www-form-urlencoded` by the
-//! `form_urlencoded` crate: percent escapes are decoded and `+` is a space, so a regular
-//! expression's `+` must be sent as `%2B`.
+//! A selector's [`Display`](fmt::Display) form is the query string of
+//! `GET /api/metrics?…` that selects the same metrics: the parameters `selector` (a regular
+//! expression), `name` (repeated, one per name: the explicit list), `prefix`, `infix`,
+//! `limit` (decimal digits), `hidden`, `historic` and `metadata` (`true` or `false`),
+//! encoded as `application/x-www-form-urlencoded`. The exposition server (feature `http`)
+//! reads it back with `Selector::from_query`, which says how each parameter is read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use regex::Regex;
 
-use crate::ErrorReason;
-use crate::metrics::Metadata;
+use crate::metrics::{Metadata, MetricsReason};
 
 /// Which metrics to list: a regular expression or explicit names, narrowed by prefix,
 /// infix and the `hidden` and `historic` flags, capped by a limit; with or without their
@@ -55,8 +54,7 @@ use crate::metrics::Metadata;
 /// # Examples
 ///
 /// ```
-/// use mvx::agent::Selector;
-/// use mvx::metrics::Metadata;
+/// use mvx::metrics::{Metadata, Selector};
 ///
 /// let candidates = [
 ///     ("host.cpu.load", Metadata::new().unit("%").historic(true)),
@@ -78,10 +76,9 @@ use crate::metrics::Metadata;
 /// assert_eq!(selected.keys().collect::<Vec<_>>(), ["host.cpu.load"]);
 /// assert_eq!(selected["host.cpu.load"], Metadata::new());
 ///
-/// // The same selector from a URL's query string.
-/// let parsed = Selector::from_query("prefix=host.&historic=true&limit=1&metadata=false")?;
-/// assert_eq!(parsed, selector);
-/// # Ok::<(), mvx::agent::SelectorError>(())
+/// // The same selector as the query string of a URL.
+/// assert_eq!(selector.to_string(), "prefix=host.&limit=1&historic=true&metadata=false");
+/// # Ok::<(), mvx::metrics::SelectorError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct Selector {
@@ -283,114 +280,6 @@ impl Selector {
         }
         selected
     }
-
-    /// The selector described by the query string of a `GET /api/metrics` request (without
-    /// the leading `?`); an empty query selects everything, with metadata.
-    ///
-    /// | parameter | value | default |
-    /// |---|---|---|
-    /// | `selector` | a regular expression, matched anywhere in the name | every name |
-    /// | `name` | one name of the explicit list; repeat it for more | every name |
-    /// | `prefix` | the start of the names | none |
-    /// | `infix` | a part of the names | none |
-    /// | `limit` | the most names to return: decimal digits | no limit |
-    /// | `hidden` | `true` or `false` | both |
-    /// | `historic` | `true` or `false` | both |
-    /// | `metadata` | `true` or `false` | `true` |
-    ///
-    /// Every parameter but `name` may be given once. Values are percent-decoded, with `+`
-    /// as a space (so a regular expression's `+` is sent as `%2B`); invalid UTF-8 becomes
-    /// U+FFFD.
-    ///
-    /// # Errors
-    ///
-    /// - [`SelectorError::InvalidRegex`] for a `selector` that is not a valid expression;
-    /// - [`SelectorError::InvalidLimit`] for a `limit` that is not a non-negative decimal
-    ///   number that fits a `usize`;
-    /// - [`SelectorError::InvalidBool`] for a flag other than `true` or `false`;
-    /// - [`SelectorError::EmptyName`] for an empty `name`;
-    /// - [`SelectorError::RegexAndNames`] for `selector` together with `name`;
-    /// - [`SelectorError::RepeatedParameter`] for a parameter other than `name` given twice;
-    /// - [`SelectorError::UnknownParameter`] for any other parameter.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use mvx::agent::{Selector, SelectorError};
-    ///
-    /// let selector = Selector::from_query("selector=%5Ehttp%5C.&hidden=false&limit=10")?;
-    /// assert_eq!(selector, Selector::regex(r"^http\.")?.hidden(false).limit(10));
-    ///
-    /// let selector = Selector::from_query("name=http.requests&name=queue.depth")?;
-    /// assert_eq!(selector, Selector::names(["http.requests", "queue.depth"]));
-    ///
-    /// let error = Selector::from_query("limit=ten").unwrap_err();
-    /// assert_eq!(error, SelectorError::InvalidLimit { value: "ten".into() });
-    /// # Ok::<(), SelectorError>(())
-    /// ```
-    pub fn from_query(query: &str) -> Result<Self, SelectorError> {
-        let mut selector = Self::all();
-        let mut pattern: Option<String> = None;
-        let mut names: Option<BTreeSet<String>> = None;
-        let mut seen: BTreeSet<String> = BTreeSet::new();
-        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-            if key != "name" && !seen.insert(key.clone().into_owned()) {
-                return Err(SelectorError::RepeatedParameter {
-                    parameter: key.into_owned(),
-                });
-            }
-            match &*key {
-                "selector" => pattern = Some(value.into_owned()),
-                "name" => {
-                    if value.is_empty() {
-                        return Err(SelectorError::EmptyName);
-                    }
-                    names.get_or_insert_default().insert(value.into_owned());
-                }
-                "prefix" => selector.prefix = Some(value.into_owned()),
-                "infix" => selector.infix = Some(value.into_owned()),
-                "limit" => selector.limit = Some(parse_limit(&value)?),
-                "hidden" => selector.hidden = Some(parse_bool("hidden", &value)?),
-                "historic" => selector.historic = Some(parse_bool("historic", &value)?),
-                "metadata" => selector.metadata = parse_bool("metadata", &value)?,
-                _ => {
-                    return Err(SelectorError::UnknownParameter {
-                        parameter: key.into_owned(),
-                    });
-                }
-            }
-        }
-        selector.names = match (pattern, names) {
-            (Some(_), Some(_)) => return Err(SelectorError::RegexAndNames),
-            (Some(pattern), None) => Self::regex(&pattern)?.names,
-            (None, Some(names)) => Names::List(names),
-            (None, None) => Names::Any,
-        };
-        Ok(selector)
-    }
-}
-
-/// A `limit`: decimal digits only (no sign, no spaces), fitting a `usize`.
-fn parse_limit(value: &str) -> Result<usize, SelectorError> {
-    let invalid = || SelectorError::InvalidLimit {
-        value: value.to_owned(),
-    };
-    if value.is_empty() || !value.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Err(invalid());
-    }
-    value.parse().map_err(|_| invalid())
-}
-
-/// A flag: `true` or `false`, nothing else.
-fn parse_bool(parameter: &'static str, value: &str) -> Result<bool, SelectorError> {
-    match value {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(SelectorError::InvalidBool {
-            parameter,
-            value: value.to_owned(),
-        }),
-    }
 }
 
 /// A selector could not be built: an invalid regular expression, or a query string that
@@ -444,25 +333,26 @@ pub enum SelectorError {
 }
 
 impl SelectorError {
-    /// The stable reason code: [`ErrorReason::InvalidRegex`] for an invalid regular
-    /// expression, [`ErrorReason::InvalidArgument`] for every other refusal.
-    pub fn reason(&self) -> ErrorReason {
+    /// The stable reason code: [`MetricsReason::InvalidRegex`] for an invalid regular
+    /// expression, [`MetricsReason::InvalidArgument`] for every other refusal.
+    pub fn reason(&self) -> MetricsReason {
         match self {
-            Self::InvalidRegex { .. } => ErrorReason::InvalidRegex,
+            Self::InvalidRegex { .. } => MetricsReason::InvalidRegex,
             Self::InvalidLimit { .. }
             | Self::InvalidBool { .. }
             | Self::EmptyName
             | Self::RegexAndNames
             | Self::RepeatedParameter { .. }
-            | Self::UnknownParameter { .. } => ErrorReason::InvalidArgument,
+            | Self::UnknownParameter { .. } => MetricsReason::InvalidArgument,
         }
     }
 }
 
 impl fmt::Display for Selector {
-    /// The selector as a query string that [`Selector::from_query`] reads back, except for
-    /// an empty list of names, which a query cannot express (it prints no `name` and reads
-    /// back as every name).
+    /// The selector as the query string of `GET /api/metrics` (see the
+    /// [module docs](self)), which the server's `Selector::from_query` reads back, except
+    /// for an empty list of names, which a query cannot express (it prints no `name` and
+    /// reads back as every name).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut query = form_urlencoded::Serializer::new(String::new());
         match &self.names {
@@ -503,198 +393,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn queries_that_describe_a_selector() {
-        let max_limit = format!("limit={}", usize::MAX);
-        let cases: Vec<(&str, Selector)> = vec![
-            ("", Selector::all()),
-            ("&&", Selector::all()),
-            ("selector=cpu", Selector::regex("cpu").unwrap()),
-            ("selector=", Selector::regex("").unwrap()),
-            // Percent escapes are decoded, `+` is a space, `%2B` a plus.
-            (
-                "selector=%5Ehost%5C.cpu%2B%24",
-                Selector::regex(r"^host\.cpu+$").unwrap(),
-            ),
-            ("selector=a+b", Selector::regex("a b").unwrap()),
-            ("name=a.b", Selector::names(["a.b"])),
-            ("name=b&name=a&name=b", Selector::names(["a", "b"])),
-            ("name=%C3%BCml%20aut", Selector::names(["üml aut"])),
-            ("prefix=host.", Selector::all().prefix("host.")),
-            ("prefix=", Selector::all().prefix("")),
-            ("infix=.cpu.", Selector::all().infix(".cpu.")),
-            ("limit=0", Selector::all().limit(0)),
-            ("limit=0042", Selector::all().limit(42)),
-            (&max_limit, Selector::all().limit(usize::MAX)),
-            ("hidden=true", Selector::all().hidden(true)),
-            ("hidden=false", Selector::all().hidden(false)),
-            ("historic=true", Selector::all().historic(true)),
-            ("historic=false", Selector::all().historic(false)),
-            ("metadata=false", Selector::all().metadata(false)),
-            ("metadata=true", Selector::all()),
-            (
-                "selector=x&prefix=p&infix=i&limit=3&hidden=false&historic=true&metadata=false",
-                Selector::regex("x")
-                    .unwrap()
-                    .prefix("p")
-                    .infix("i")
-                    .limit(3)
-                    .hidden(false)
-                    .historic(true)
-                    .metadata(false),
-            ),
-        ];
-        for (query, expected) in cases {
-            assert_eq!(Selector::from_query(query), Ok(expected), "{query:?}");
-        }
-    }
-
-    #[test]
-    fn queries_that_do_not_describe_a_selector() {
-        let cases: Vec<(&str, SelectorError)> = vec![
-            (
-                "limit=ten",
-                SelectorError::InvalidLimit {
-                    value: "ten".into(),
-                },
-            ),
-            ("limit=", SelectorError::InvalidLimit { value: "".into() }),
-            ("limit", SelectorError::InvalidLimit { value: "".into() }),
-            (
-                "limit=-1",
-                SelectorError::InvalidLimit { value: "-1".into() },
-            ),
-            (
-                "limit=%2B1",
-                SelectorError::InvalidLimit { value: "+1".into() },
-            ),
-            (
-                "limit=+1",
-                SelectorError::InvalidLimit { value: " 1".into() },
-            ),
-            (
-                "limit=1.5",
-                SelectorError::InvalidLimit {
-                    value: "1.5".into(),
-                },
-            ),
-            (
-                "limit=99999999999999999999999",
-                SelectorError::InvalidLimit {
-                    value: "99999999999999999999999".into(),
-                },
-            ),
-            (
-                "hidden=yes",
-                SelectorError::InvalidBool {
-                    parameter: "hidden",
-                    value: "yes".into(),
-                },
-            ),
-            (
-                "historic=True",
-                SelectorError::InvalidBool {
-                    parameter: "historic",
-                    value: "True".into(),
-                },
-            ),
-            (
-                "metadata=1",
-                SelectorError::InvalidBool {
-                    parameter: "metadata",
-                    value: "1".into(),
-                },
-            ),
-            (
-                "hidden",
-                SelectorError::InvalidBool {
-                    parameter: "hidden",
-                    value: "".into(),
-                },
-            ),
-            ("name=", SelectorError::EmptyName),
-            ("name=a&selector=b", SelectorError::RegexAndNames),
-            (
-                "prefix=a&prefix=b",
-                SelectorError::RepeatedParameter {
-                    parameter: "prefix".into(),
-                },
-            ),
-            (
-                "selector=a&selector=a",
-                SelectorError::RepeatedParameter {
-                    parameter: "selector".into(),
-                },
-            ),
-            (
-                "regex=a",
-                SelectorError::UnknownParameter {
-                    parameter: "regex".into(),
-                },
-            ),
-            (
-                "Limit=1",
-                SelectorError::UnknownParameter {
-                    parameter: "Limit".into(),
-                },
-            ),
-        ];
-        for (query, expected) in cases {
-            let error = Selector::from_query(query).unwrap_err();
-            assert_eq!(error.reason(), ErrorReason::InvalidArgument, "{query:?}");
-            assert_eq!(error, expected, "{query:?}");
-        }
-    }
-
-    #[test]
-    fn an_invalid_regex_is_a_typed_error_not_a_panic() {
-        for (query, pattern) in [
-            ("selector=(", "("),
-            ("selector=%5B", "["),
-            ("selector=a%7B2%2C1%7D", "a{2,1}"),
-            ("selector=%5Cp%7BNope%7D", r"\p{Nope}"),
-            // Compiles to more than the regex crate's size limit.
-            (
-                "selector=%28%3F%3A%5Cw%7B1000%7D%29%7B1000%7D",
-                r"(?:\w{1000}){1000}",
-            ),
-        ] {
-            let error = Selector::from_query(query).unwrap_err();
-            assert_eq!(error.reason(), ErrorReason::InvalidRegex, "{query:?}");
-            let SelectorError::InvalidRegex {
-                pattern: refused, ..
-            } = &error
-            else {
-                panic!("{query:?}: {error:?}");
-            };
-            assert_eq!(refused, pattern);
-            assert!(
-                std::error::Error::source(&error).is_some(),
-                "the regex crate's reason is the source"
-            );
-            assert_eq!(Selector::regex(pattern).unwrap_err(), error);
-        }
-    }
-
-    #[test]
-    fn display_is_a_query_that_reads_back() {
-        let selectors = [
-            Selector::all(),
-            Selector::regex(r"^a+b\.c$ d&e=f").unwrap().limit(0),
+    fn display_is_the_query_string() {
+        assert_eq!(Selector::all().to_string(), "");
+        assert_eq!(
+            Selector::regex("a+b").unwrap().limit(2).to_string(),
+            "selector=a%2Bb&limit=2"
+        );
+        assert_eq!(
             Selector::names(["x y", "ü+&="])
                 .prefix("x")
                 .infix(" ")
                 .hidden(true)
                 .historic(false)
-                .metadata(false),
-        ];
-        for selector in selectors {
-            let query = selector.to_string();
-            assert_eq!(Selector::from_query(&query), Ok(selector), "{query}");
-        }
-        assert_eq!(Selector::all().to_string(), "");
-        assert_eq!(
-            Selector::regex("a+b").unwrap().limit(2).to_string(),
-            "selector=a%2Bb&limit=2"
+                .metadata(false)
+                .to_string(),
+            "name=x+y&name=%C3%BC%2B%26%3D&prefix=x&infix=+&hidden=true&historic=false&metadata=false"
         );
     }
 

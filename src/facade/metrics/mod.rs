@@ -62,17 +62,16 @@
 //! assert!(text.contains("queue_depth 7.0\n"), "{text}");
 //! ```
 
+mod handles;
+
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use metrics::{
-    CounterFn, GaugeFn, HistogramFn, Key, KeyName, Metadata, Recorder, SetRecorderError,
-    SharedString, Unit,
-};
+use metrics::{Key, KeyName, Metadata, Recorder, SetRecorderError, SharedString, Unit};
 
+use self::handles::{CounterHandle, GaugeHandle, HistogramHandle, KeyMap};
 use crate::metrics::{Histogram, Registry, RegistryError};
 
 /// A `metrics` [`Recorder`] whose metrics are instruments in an mvx [`Registry`].
@@ -106,30 +105,6 @@ pub struct Description {
     pub unit: Option<Unit>,
     /// The description.
     pub text: String,
-}
-
-/// Handles by the facade's key, hashed with the hash the key carries.
-type KeyMap<T> = HashMap<Key, T, BuildHasherDefault<KeyHasher>>;
-
-/// A hasher for `metrics::Key`, whose `Hash` writes one `u64`, its precomputed hash.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Not used by `Key`; kept correct for any other input.
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
 }
 
 impl RegistryRecorder {
@@ -394,45 +369,6 @@ impl Recorder for RegistryRecorder {
             },
             metrics::Histogram::noop(),
         )
-    }
-}
-
-/// An mvx counter behind a facade `Counter`.
-struct CounterHandle(crate::metrics::Counter);
-
-impl CounterFn for CounterHandle {
-    fn increment(&self, value: u64) {
-        self.0.inc_by(value);
-    }
-
-    fn absolute(&self, value: u64) {
-        self.0.raise_to(value);
-    }
-}
-
-/// An mvx gauge behind a facade `Gauge`.
-struct GaugeHandle(crate::metrics::Gauge);
-
-impl GaugeFn for GaugeHandle {
-    fn increment(&self, value: f64) {
-        self.0.add(value);
-    }
-
-    fn decrement(&self, value: f64) {
-        self.0.sub(value);
-    }
-
-    fn set(&self, value: f64) {
-        self.0.set(value);
-    }
-}
-
-/// An mvx histogram behind a facade `Histogram`.
-struct HistogramHandle(crate::metrics::Histogram);
-
-impl HistogramFn for HistogramHandle {
-    fn record(&self, value: f64) {
-        self.0.observe(value);
     }
 }
 

@@ -1,345 +1,19 @@
-//! Direct instruments: [`Counter`], [`Gauge`] and [`Histogram`], recorded in place by the
-//! calling thread, without a queue.
+//! [`Histogram`]: observations counted into fixed buckets, in per-thread stripes (see
+//! [`stripes`](super::stripes)).
 //!
-//! Every instrument is a cheap handle (`Clone + Send + Sync`, an `Arc` inside): clones share
-//! one state. Recording is lock-free and never allocates. Reads (`get`, `count`, `sum`,
-//! `buckets`, `snapshot`) are lock-free too.
-//!
-//! The state a histogram's records contend on is striped per thread; the public docs of
-//! [`Histogram`] say how (this module is private: its docs are for maintainers).
+//! One concept, kept whole at about 500 lines: the layout of the stripes, recording and
+//! reading depend on each other, and much of the file is the type's docs and tests.
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::num::NonZeroUsize;
-use std::sync::OnceLock;
 
-use super::{MetricKind, RegistryError, Snapshot, SnapshotSource, Snapshots};
+use super::stripes::{SHARED_STRIPE, current_stripe, stripe_count};
+use super::{NO_LABELS, add_f64, label_map, labeled};
+use crate::metrics::{MetricKind, RegistryError, Snapshot, SnapshotSource, Snapshots};
 use crate::sync::{Arc, AtomicU64, CachePadded, Ordering};
-
-/// The dimension under which a counter or a gauge reports its value in a [`Snapshot`].
-const VALUE: &str = "value";
-
-// ---------------------------------------------------------------------------------------
-// Counter
-// ---------------------------------------------------------------------------------------
-
-/// A monotonically increasing count of events.
-///
-/// `inc` is a single relaxed `fetch_add` on one atomic word, on cache lines of its own.
-/// Clones share the count. The count wraps around at `u64::MAX` (at a billion increments a
-/// second, after 584 years).
-///
-/// Unlike [`Histogram`], a counter is not striped per thread: striping would make every
-/// counter a kibibyte or more, and pays only when several threads increment the very same
-/// counter at once. Measured, `inc` costs what a bare `fetch_add` costs, alone or contended
-/// (BENCHMARKS.md, "Instruments").
-///
-/// Its [`snapshot`](Self::snapshot) has kind [`MetricKind::Counter`] and one dimension,
-/// `value`.
-///
-/// # Examples
-///
-/// ```
-/// use mvx::metrics::Counter;
-///
-/// let requests = Counter::new("http.requests");
-/// let handle = requests.clone(); // shares the count
-/// handle.inc();
-/// handle.inc_by(2);
-/// assert_eq!(requests.get(), 3);
-/// assert_eq!(requests.snapshot().get("value"), Some(3u64.into()));
-/// ```
-#[derive(Clone)]
-pub struct Counter {
-    inner: Arc<CounterInner>,
-}
-
-struct CounterInner {
-    value: CachePadded<AtomicU64>,
-    name: Box<str>,
-    labels: BTreeMap<String, String>,
-}
-
-/// The labels of an instrument that is not a labeled series.
-const NO_LABELS: [(String, String); 0] = [];
-
-impl Counter {
-    /// A counter at zero.
-    ///
-    /// Any name is accepted here; a [`Registry`](super::Registry) enforces its own naming
-    /// rule when it creates instruments.
-    pub fn new(name: impl Into<String>) -> Self {
-        Self::with_labels(name, NO_LABELS)
-    }
-
-    /// A counter at zero for the series of `name` with `labels` (see
-    /// [`Snapshot::labels`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use mvx::metrics::Counter;
-    ///
-    /// let ok = Counter::with_labels("http.requests", [("code", "200")]);
-    /// ok.inc();
-    /// assert_eq!(ok.snapshot().labels["code"], "200");
-    /// ```
-    pub fn with_labels<K, V>(
-        name: impl Into<String>,
-        labels: impl IntoIterator<Item = (K, V)>,
-    ) -> Self
-    where
-        K: Into<String>,
-        V: Into<String>,
-    {
-        Self {
-            inner: Arc::new(CounterInner {
-                value: CachePadded(AtomicU64::new(0)),
-                name: name.into().into_boxed_str(),
-                labels: label_map(labels),
-            }),
-        }
-    }
-
-    /// Raises the count to `value` if it is below it (an atomic maximum): for counts kept
-    /// elsewhere and mirrored here, such as the `metrics` facade's `Counter::absolute`.
-    #[inline]
-    pub fn raise_to(&self, value: u64) {
-        self.inner.value.fetch_max(value, Ordering::Relaxed);
-    }
-
-    /// The labels of the counter's series; empty for most counters.
-    pub fn labels(&self) -> &BTreeMap<String, String> {
-        &self.inner.labels
-    }
-
-    /// Adds one.
-    #[inline]
-    pub fn inc(&self) {
-        self.inner.value.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Adds `n`.
-    #[inline]
-    pub fn inc_by(&self, n: u64) {
-        self.inner.value.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// The current count.
-    pub fn get(&self) -> u64 {
-        self.inner.value.load(Ordering::Relaxed)
-    }
-
-    /// The counter's name.
-    pub fn name(&self) -> &str {
-        &self.inner.name
-    }
-
-    /// The current count as a [`Snapshot`] of kind `counter` with the dimension `value`.
-    pub fn snapshot(&self) -> Snapshot {
-        labeled(
-            Snapshot::new(self.name(), MetricKind::Counter).with(VALUE, self.get()),
-            &self.inner.labels,
-        )
-    }
-}
-
-impl SnapshotSource for Counter {
-    fn collect(&self, into: &mut Snapshots) {
-        let snapshot = self.snapshot();
-        into.insert(snapshot.key(), snapshot);
-    }
-}
-
-impl fmt::Debug for Counter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Counter")
-            .field("name", &self.name())
-            .field("value", &self.get())
-            .finish()
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Gauge
-// ---------------------------------------------------------------------------------------
-
-/// A floating-point value that goes up and down.
-///
-/// The value is an `f64` kept as its bits in one atomic word: `set` is a store, `add` and
-/// `sub` a compare-and-swap loop. Clones share the value. It starts at `0.0`. Any `f64` is
-/// accepted, NaN and infinities included, with the usual floating-point arithmetic (a NaN
-/// stays NaN through `add` until the next `set`).
-///
-/// Its [`snapshot`](Self::snapshot) has kind [`MetricKind::Gauge`] and one dimension, `value`.
-///
-/// # Examples
-///
-/// ```
-/// use mvx::metrics::Gauge;
-///
-/// let in_flight = Gauge::new("http.in_flight");
-/// in_flight.inc();
-/// in_flight.inc();
-/// in_flight.dec();
-/// assert_eq!(in_flight.get(), 1.0);
-/// in_flight.set(0.5);
-/// in_flight.add(2.0);
-/// in_flight.sub(0.25);
-/// assert_eq!(in_flight.get(), 2.25);
-/// ```
-#[derive(Clone)]
-pub struct Gauge {
-    inner: Arc<GaugeInner>,
-}
-
-struct GaugeInner {
-    bits: CachePadded<AtomicU64>,
-    name: Box<str>,
-    labels: BTreeMap<String, String>,
-}
-
-impl Gauge {
-    /// A gauge at `0.0`.
-    ///
-    /// Any name is accepted here; a [`Registry`](super::Registry) enforces its own naming
-    /// rule when it creates instruments.
-    pub fn new(name: impl Into<String>) -> Self {
-        Self::with_labels(name, NO_LABELS)
-    }
-
-    /// A gauge at `0.0` for the series of `name` with `labels` (see [`Snapshot::labels`]).
-    pub fn with_labels<K, V>(
-        name: impl Into<String>,
-        labels: impl IntoIterator<Item = (K, V)>,
-    ) -> Self
-    where
-        K: Into<String>,
-        V: Into<String>,
-    {
-        Self {
-            inner: Arc::new(GaugeInner {
-                bits: CachePadded(AtomicU64::new(0.0_f64.to_bits())),
-                name: name.into().into_boxed_str(),
-                labels: label_map(labels),
-            }),
-        }
-    }
-
-    /// The labels of the gauge's series; empty for most gauges.
-    pub fn labels(&self) -> &BTreeMap<String, String> {
-        &self.inner.labels
-    }
-
-    /// Sets the value.
-    #[inline]
-    pub fn set(&self, value: f64) {
-        self.inner.bits.store(value.to_bits(), Ordering::Relaxed);
-    }
-
-    /// Adds `delta` (which may be negative).
-    #[inline]
-    pub fn add(&self, delta: f64) {
-        add_f64(&self.inner.bits, delta);
-    }
-
-    /// Subtracts `delta`.
-    #[inline]
-    pub fn sub(&self, delta: f64) {
-        add_f64(&self.inner.bits, -delta);
-    }
-
-    /// Adds one.
-    #[inline]
-    pub fn inc(&self) {
-        self.add(1.0);
-    }
-
-    /// Subtracts one.
-    #[inline]
-    pub fn dec(&self) {
-        self.add(-1.0);
-    }
-
-    /// The current value.
-    pub fn get(&self) -> f64 {
-        f64::from_bits(self.inner.bits.load(Ordering::Relaxed))
-    }
-
-    /// The gauge's name.
-    pub fn name(&self) -> &str {
-        &self.inner.name
-    }
-
-    /// The current value as a [`Snapshot`] of kind `gauge` with the dimension `value`.
-    pub fn snapshot(&self) -> Snapshot {
-        labeled(
-            Snapshot::new(self.name(), MetricKind::Gauge).with(VALUE, self.get()),
-            &self.inner.labels,
-        )
-    }
-}
-
-impl SnapshotSource for Gauge {
-    fn collect(&self, into: &mut Snapshots) {
-        let snapshot = self.snapshot();
-        into.insert(snapshot.key(), snapshot);
-    }
-}
-
-/// `labels` as a map: a name given twice keeps its last value.
-fn label_map<K, V>(labels: impl IntoIterator<Item = (K, V)>) -> BTreeMap<String, String>
-where
-    K: Into<String>,
-    V: Into<String>,
-{
-    labels
-        .into_iter()
-        .map(|(name, value)| (name.into(), value.into()))
-        .collect()
-}
-
-/// `snapshot` with the labels of its series.
-fn labeled(mut snapshot: Snapshot, labels: &BTreeMap<String, String>) -> Snapshot {
-    if !labels.is_empty() {
-        snapshot.labels = labels.clone();
-    }
-    snapshot
-}
-
-impl fmt::Debug for Gauge {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Gauge")
-            .field("name", &self.name())
-            .field("value", &self.get())
-            .finish()
-    }
-}
-
-/// Adds `delta` to the `f64` whose bits `word` holds.
-#[inline]
-fn add_f64(word: &AtomicU64, delta: f64) {
-    let mut current = word.load(Ordering::Relaxed);
-    loop {
-        let next = (f64::from_bits(current) + delta).to_bits();
-        match word.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return,
-            Err(actual) => current = actual,
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Histogram
-// ---------------------------------------------------------------------------------------
 
 /// Atomic words per cache-padded block (128 bytes, the unit `CachePadded` aligns to).
 const CELLS_PER_BLOCK: usize = 16;
-/// The most stripes a histogram has; a power of two.
-const MAX_STRIPES: usize = 64;
-/// The fewest stripes a histogram has; a power of two.
-const MIN_STRIPES: usize = 8;
 /// Up to this many bounds, a bucket is found by a linear count rather than a binary search.
 const LINEAR_SEARCH_MAX: usize = 32;
 
@@ -443,7 +117,7 @@ impl Histogram {
 
     /// A histogram with the given bucket upper bounds, all counts at zero.
     ///
-    /// Any name is accepted here; a [`Registry`](super::Registry) enforces its own naming
+    /// Any name is accepted here; a [`Registry`](crate::metrics::Registry) enforces its own naming
     /// rule when it creates instruments.
     ///
     /// # Errors
@@ -731,7 +405,7 @@ impl fmt::Debug for Histogram {
 }
 
 /// Checks bucket bounds: at least one, each finite, each greater than the one before.
-pub(super) fn validate_bounds(name: &str, bounds: &[f64]) -> Result<(), RegistryError> {
+pub(in crate::metrics) fn validate_bounds(name: &str, bounds: &[f64]) -> Result<(), RegistryError> {
     if bounds.is_empty() {
         return Err(RegistryError::EmptyBuckets {
             name: name.to_owned(),
@@ -760,103 +434,6 @@ pub(super) fn validate_bounds(name: &str, bounds: &[f64]) -> Result<(), Registry
     Ok(())
 }
 
-// ---------------------------------------------------------------------------------------
-// Stripes
-// ---------------------------------------------------------------------------------------
-
-/// The number of stripes of every histogram: twice the available parallelism, rounded up
-/// to a power of two, between [`MIN_STRIPES`] and [`MAX_STRIPES`].
-fn stripe_count() -> usize {
-    static COUNT: OnceLock<usize> = OnceLock::new();
-    *COUNT.get_or_init(|| {
-        let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-        cpus.saturating_mul(2)
-            .next_power_of_two()
-            .clamp(MIN_STRIPES, MAX_STRIPES)
-    })
-}
-
-/// The stripe of threads that have none of their own. Never claimed.
-const SHARED_STRIPE: usize = 0;
-/// A thread's stripe before its first record.
-const UNASSIGNED: usize = usize::MAX;
-
-/// The stripe numbers claimed by live threads, one bit each; bit 0, the shared stripe, is
-/// always set. A plain std atomic rather than one from `crate::sync`: a static needs a
-/// `const` constructor.
-static CLAIMED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-/// A thread's claim on a stripe number, given back when the thread exits.
-struct StripeClaim(Cell<usize>);
-
-impl Drop for StripeClaim {
-    fn drop(&mut self) {
-        let stripe = self.0.get();
-        if stripe != UNASSIGNED && stripe != SHARED_STRIPE {
-            release(&CLAIMED, stripe);
-        }
-    }
-}
-
-thread_local! {
-    /// The stripe this thread records into.
-    static STRIPE: StripeClaim = const { StripeClaim(Cell::new(UNASSIGNED)) };
-}
-
-/// The calling thread's stripe: its own, claimed on its first call, or [`SHARED_STRIPE`]
-/// when every stripe is taken or while the thread's thread-local storage is torn down.
-///
-/// A stripe other than the shared one is written by its owner thread only, from its claim
-/// until its `StripeClaim` is dropped at thread exit; after that drop this function returns
-/// the shared stripe for the thread.
-#[inline]
-fn current_stripe() -> usize {
-    STRIPE
-        .try_with(|claim| match claim.0.get() {
-            UNASSIGNED => claim_stripe(&claim.0),
-            stripe => stripe,
-        })
-        .unwrap_or(SHARED_STRIPE)
-}
-
-/// Claims a stripe for this thread and remembers it in `claim`.
-#[cold]
-fn claim_stripe(claim: &Cell<usize>) -> usize {
-    let stripe = claim_from(&CLAIMED, stripe_count());
-    claim.set(stripe);
-    stripe
-}
-
-/// Sets the lowest clear bit below `count` in `claimed` and returns its number, or returns
-/// [`SHARED_STRIPE`] if there is none.
-fn claim_from(claimed: &std::sync::atomic::AtomicU64, count: usize) -> usize {
-    use std::sync::atomic::Ordering::{Acquire, Relaxed};
-    let usable = if count >= 64 {
-        u64::MAX
-    } else {
-        (1_u64 << count) - 1
-    };
-    let mut current = claimed.load(Relaxed);
-    loop {
-        let free = usable & !current & !(1 << SHARED_STRIPE);
-        if free == 0 {
-            return SHARED_STRIPE;
-        }
-        let stripe = free.trailing_zeros() as usize;
-        // Acquire: this thread sees every store of the stripe's previous owner.
-        match claimed.compare_exchange_weak(current, current | (1 << stripe), Acquire, Relaxed) {
-            Ok(_) => return stripe,
-            Err(actual) => current = actual,
-        }
-    }
-}
-
-/// Gives `stripe` back.
-fn release(claimed: &std::sync::atomic::AtomicU64, stripe: usize) {
-    // Release: the next owner's claim (Acquire) sees every store of this thread.
-    claimed.fetch_and(!(1 << stripe), std::sync::atomic::Ordering::Release);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -873,13 +450,6 @@ mod tests {
                 inner.stride * stripe_count()
             );
         }
-    }
-
-    #[test]
-    fn stripe_count_is_a_power_of_two_in_range() {
-        let count = stripe_count();
-        assert!(count.is_power_of_two());
-        assert!((MIN_STRIPES..=MAX_STRIPES).contains(&count));
     }
 
     #[test]
@@ -920,65 +490,6 @@ mod tests {
                 assert_eq!(inner.bucket_of(value), expected, "len {len}, value {value}");
             }
         }
-    }
-
-    #[test]
-    fn each_thread_keeps_its_stripe() {
-        let (first, second) = std::thread::spawn(|| (current_stripe(), current_stripe()))
-            .join()
-            .expect("thread ran");
-        assert_eq!(first, second);
-        assert!(first < stripe_count());
-    }
-
-    #[test]
-    fn claims_take_the_lowest_free_stripe_and_fall_back_to_the_shared_one() {
-        use std::sync::atomic::AtomicU64 as StdAtomicU64;
-        let claimed = StdAtomicU64::new(1);
-        assert_eq!(claim_from(&claimed, 4), 1);
-        assert_eq!(claim_from(&claimed, 4), 2);
-        assert_eq!(claim_from(&claimed, 4), 3);
-        assert_eq!(claim_from(&claimed, 4), SHARED_STRIPE);
-        release(&claimed, 2);
-        assert_eq!(claim_from(&claimed, 4), 2);
-        assert_eq!(claimed.load(std::sync::atomic::Ordering::Relaxed), 0b1111);
-
-        let all = StdAtomicU64::new(1);
-        let stripes: Vec<usize> = (0..64).map(|_| claim_from(&all, 64)).collect();
-        assert_eq!(stripes[..63], (1..64).collect::<Vec<_>>()[..]);
-        assert_eq!(stripes[63], SHARED_STRIPE);
-    }
-
-    #[test]
-    fn live_threads_never_share_an_owned_stripe() {
-        const THREADS: usize = 12;
-        let barrier = std::sync::Barrier::new(THREADS);
-        let stripes: Vec<usize> = std::thread::scope(|scope| {
-            let threads: Vec<_> = (0..THREADS)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let stripe = current_stripe();
-                        // Hold the claim until every thread has one.
-                        barrier.wait();
-                        stripe
-                    })
-                })
-                .collect();
-            threads
-                .into_iter()
-                .map(|thread| thread.join().expect("thread ran"))
-                .collect()
-        });
-        let mut owned: Vec<usize> = stripes
-            .iter()
-            .copied()
-            .filter(|&stripe| stripe != SHARED_STRIPE)
-            .collect();
-        let before = owned.len();
-        owned.sort_unstable();
-        owned.dedup();
-        assert_eq!(owned.len(), before, "stripes {stripes:?}");
-        assert!(owned.iter().all(|&stripe| stripe < stripe_count()));
     }
 
     #[test]

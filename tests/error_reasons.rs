@@ -1,0 +1,172 @@
+//! Every reason code of every error, as the strings users match on, log and count: the
+//! core's `ErrorReason` and each component's own reasons. The strings are API: a change
+//! here is a breaking change.
+#![cfg(not(loom))]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use mvx::ErrorReason;
+use mvx::agent::AgentReason;
+use mvx::error::{Cause, SinkError, TerminateError};
+use mvx::expose::{ExposeError, ExposeReason};
+use mvx::metrics::{MetricsReason, RecorderError};
+use mvx::stats::{StatsError, StatsReason};
+
+#[test]
+fn core_reasons() {
+    let codes = [
+        (ErrorReason::EventLoopUnavailable, "EVENT_LOOP_UNAVAILABLE"),
+        (ErrorReason::InvalidState, "INVALID_STATE"),
+        (ErrorReason::OnStartingHookFailed, "ON_STARTING_HOOK_FAILED"),
+        (ErrorReason::OnStoppedHookFailed, "ON_STOPPED_HOOK_FAILED"),
+        (ErrorReason::QueueOverflow, "QUEUE_OVERFLOW"),
+        (ErrorReason::DispatchFailed, "DISPATCH_FAILED"),
+        (ErrorReason::FlushFailed, "FLUSH_FAILED"),
+        (ErrorReason::DispatcherPanicked, "DISPATCHER_PANICKED"),
+        (ErrorReason::DispatcherCancelled, "DISPATCHER_CANCELLED"),
+        (ErrorReason::StopTimedOut, "STOP_TIMED_OUT"),
+        (ErrorReason::StartTimedOut, "START_TIMED_OUT"),
+        (ErrorReason::DescriptorConflict, "DESCRIPTOR_CONFLICT"),
+        (ErrorReason::ThreadSpawnFailed, "THREAD_SPAWN_FAILED"),
+        (
+            ErrorReason::CalledFromRuntimeThread,
+            "CALLED_FROM_RUNTIME_THREAD",
+        ),
+        (ErrorReason::RuntimePanicked, "RUNTIME_PANICKED"),
+        (ErrorReason::Unexpected, "UNEXPECTED"),
+    ];
+    for (reason, code) in codes {
+        assert_eq!(reason.as_str(), code);
+        assert_eq!(reason.to_string(), code);
+    }
+    let listed: Vec<ErrorReason> = codes.iter().map(|&(reason, _)| reason).collect();
+    assert_eq!(
+        listed,
+        ErrorReason::ALL,
+        "the table lists every core reason"
+    );
+}
+
+#[test]
+fn metrics_reasons() {
+    let codes = [
+        (MetricsReason::DuplicateName, "DUPLICATE_NAME"),
+        (MetricsReason::NameConflict, "NAME_CONFLICT"),
+        (MetricsReason::MetricPanicked, "METRIC_PANICKED"),
+        (MetricsReason::InvalidArgument, "INVALID_ARGUMENT"),
+        (MetricsReason::InvalidRegex, "INVALID_REGEX"),
+    ];
+    check_own(&codes, MetricsReason::OWN);
+    check_core(|reason| MetricsReason::from(reason).as_str());
+    // A core reason carried by a component's reason equals it, both ways round.
+    for &reason in ErrorReason::ALL {
+        let component = MetricsReason::from(reason);
+        assert_eq!(component, MetricsReason::Core(reason));
+        assert_eq!(component, reason);
+        assert_eq!(reason, component);
+        assert_ne!(MetricsReason::DuplicateName, reason);
+    }
+}
+
+#[test]
+fn stats_reasons() {
+    let codes = [
+        (StatsReason::StoreFailed, "STORE_FAILED"),
+        (StatsReason::CorruptState, "CORRUPT_STATE"),
+        (StatsReason::InvalidArgument, "INVALID_ARGUMENT"),
+    ];
+    check_own(&codes, StatsReason::OWN);
+    check_core(|reason| StatsReason::from(reason).as_str());
+}
+
+#[test]
+fn agent_reasons() {
+    let codes = [
+        (AgentReason::ConnectFailed, "CONNECT_FAILED"),
+        (AgentReason::AgentStopped, "AGENT_STOPPED"),
+        (AgentReason::TaskFailed, "TASK_FAILED"),
+        (AgentReason::TeardownFailed, "TEARDOWN_FAILED"),
+        (AgentReason::TeardownTimedOut, "TEARDOWN_TIMED_OUT"),
+        (AgentReason::SignalSetupFailed, "SIGNAL_SETUP_FAILED"),
+        (AgentReason::SignalsUnavailable, "SIGNALS_UNAVAILABLE"),
+        (AgentReason::AgentCancelled, "AGENT_CANCELLED"),
+    ];
+    check_own(&codes, AgentReason::OWN);
+    check_core(|reason| AgentReason::from(reason).as_str());
+}
+
+#[test]
+fn expose_reasons() {
+    let codes = [(ExposeReason::InvalidArgument, "INVALID_ARGUMENT")];
+    check_own(&codes, ExposeReason::OWN);
+    check_core(|reason| ExposeReason::from(reason).as_str());
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis_sink_reasons() {
+    use mvx::sink::sinks::RedisSinkReason;
+
+    let codes = [(RedisSinkReason::InvalidArgument, "INVALID_ARGUMENT")];
+    check_own(&codes, RedisSinkReason::OWN);
+    check_core(|reason| RedisSinkReason::from(reason).as_str());
+}
+
+/// A component error that carries a core error reports the core error's reason.
+#[test]
+fn component_errors_pass_the_core_reason_on() {
+    let recorder = RecorderError::Sink(SinkError::StopTimedOut {
+        timeout: Duration::from_secs(1),
+        abandoned: 2,
+    });
+    assert_eq!(
+        recorder.reason(),
+        MetricsReason::Core(ErrorReason::StopTimedOut)
+    );
+    assert_eq!(recorder.reason().as_str(), "STOP_TIMED_OUT");
+
+    let stats = StatsError::Recorder(SinkError::DispatcherCancelled);
+    assert_eq!(stats.reason(), ErrorReason::DispatcherCancelled);
+    assert_eq!(stats.reason().to_string(), "DISPATCHER_CANCELLED");
+
+    let expose = ExposeError::Runtime(TerminateError::RuntimePanicked(Cause::from_error(
+        "thread panicked",
+    )));
+    assert_eq!(expose.reason(), ErrorReason::RuntimePanicked);
+    assert_eq!(
+        ExposeError::InvalidLabelName { name: "__x".into() }.reason(),
+        ExposeReason::InvalidArgument
+    );
+}
+
+/// Checks a component's table of own reasons: each string, and that the table lists them
+/// all, each once, none of them a core string (a core reason is `Core(..)` only).
+fn check_own<R>(codes: &[(R, &str)], own: &[R])
+where
+    R: Copy + PartialEq + std::fmt::Debug + std::fmt::Display,
+    R: PartialEq<ErrorReason>,
+{
+    for &(reason, code) in codes {
+        assert_eq!(reason.to_string(), code);
+        assert!(
+            ErrorReason::ALL.iter().all(|core| reason != *core),
+            "{reason:?} is not a core reason"
+        );
+        assert!(
+            ErrorReason::ALL.iter().all(|core| core.as_str() != code),
+            "{code} is not a core string"
+        );
+    }
+    let listed: Vec<R> = codes.iter().map(|&(reason, _)| reason).collect();
+    assert_eq!(listed, own, "the table lists every own reason");
+    let distinct: BTreeSet<&str> = codes.iter().map(|&(_, code)| code).collect();
+    assert_eq!(distinct.len(), codes.len(), "each string once");
+}
+
+/// Checks that every core reason, carried by a component's reason, keeps its string.
+fn check_core(as_str: impl Fn(ErrorReason) -> &'static str) {
+    for &reason in ErrorReason::ALL {
+        assert_eq!(as_str(reason), reason.as_str());
+    }
+}
