@@ -13,12 +13,10 @@ use mvx::agent::{Agent, AgentConfig, AgentError, AgentHandle, Runner};
 use mvx::error::Cause;
 use mvx::{BoxError, ErrorReason};
 
-mod guard;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
-use guard::within_guard;
-
-/// How long a test body may run before it is declared hung.
-const GUARD: Duration = Duration::from_secs(30);
+use watchdog::{GUARD, within_guard};
 
 /// What a [`Probe`] does, and what it saw.
 #[derive(Default)]

@@ -22,9 +22,10 @@ use mvx::sink::sinks::MemorySink;
 use mvx::sink::{AsyncSink, BatchError, Dispatch, SinkConfig};
 use mvx::{BoxError, ErrorReason, State};
 
-mod guard;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
-use guard::within_guard;
+use watchdog::within_guard;
 
 /// The pending-event limit of every sink here.
 const CAPACITY: usize = 4_096;

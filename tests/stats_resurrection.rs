@@ -7,7 +7,7 @@
 //! end and prints a line each time its state is saved; the parent kills it after a few
 //! saves, reads the state file, and checks what the next child loads.
 #![cfg(not(loom))]
-#![cfg(all(unix, feature = "persist"))]
+#![cfg(unix)]
 
 use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::Path;

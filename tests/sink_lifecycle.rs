@@ -24,9 +24,10 @@ use mvx::sink::{AsyncSink, BatchError, Discard, Dispatch, Driver, SinkConfig};
 use mvx::stats::{StatsError, StoreError, StoreOperation};
 use mvx::{BoxError, ErrorReason, Op, OpResult, State};
 
-mod guard;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
-use guard::within_guard;
+use watchdog::within_guard;
 
 /// How long a test body may run before it is declared hung.
 const GUARD: Duration = Duration::from_secs(30);
