@@ -413,6 +413,7 @@ fn slow_clients_are_cut_off_while_scrapes_are_answered() {
             if stream.write_all(&[*byte]).is_err() || sent > 100_000 {
                 return sent;
             }
+            // The scenario: a client that sends one byte every 20 ms, never a whole header.
             std::thread::sleep(Duration::from_millis(20));
         }
         unreachable!()

@@ -203,6 +203,8 @@ fn child(storage: &Path) -> ! {
             stats.record_request_processing_finish(id).unwrap();
         }
         if id % 16 == 0 {
+            // The scenario: a process serving requests at a steady pace, not as fast as it
+            // can, so that the parent's kill lands between saves with a few recorded since.
             std::thread::sleep(Duration::from_millis(1));
             if Instant::now() > deadline {
                 break;

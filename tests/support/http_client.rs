@@ -112,8 +112,8 @@ pub fn read_to_end(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&received).into_owned()
 }
 
-/// Retries `get` until it answers `200`, for a server that is freeing a connection slot;
-/// bounded by [`GUARD`].
+/// Retries `get` until it answers, for a server that is freeing a connection slot (which
+/// nothing outside the server announces); bounded by [`GUARD`].
 pub fn get_when_a_slot_is_free(addr: SocketAddr, path: &str) -> Answer {
     let deadline = std::time::Instant::now() + GUARD;
     loop {
