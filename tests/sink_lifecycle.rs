@@ -971,7 +971,7 @@ fn a_flush_racing_the_cancellation_reports_dispatcher_cancelled_with_final_count
             other => panic!("a flush of an abandoned event returned {other:?}"),
         }
         // And it returns only once the abandoned event is counted: the counters read after
-        // it are final (found by tests/properties.rs).
+        // it are final (found by tests/sink_properties.rs).
         assert_eq!(
             stats_after_flush,
             QueueStats {

@@ -4,7 +4,7 @@
 //! - **Sequential** ([`one_sink_follows_the_model`], [`one_recorder_follows_the_model`]):
 //!   one thread applies each step to a real sink (on mvx's own executor thread,
 //!   `rt::thread::create`, or on a smol executor, `rt::smol::spawn`) or to a recorder on a
-//!   `MetricsRuntime`, and to the model in `properties/model.rs`; after every step the
+//!   `MetricsRuntime`, and to the model in `sink_properties/model.rs`; after every step the
 //!   state, every result and the counters must match the model. The test backend can be
 //!   *held* (its hooks and dispatches wait at a valve), which makes overflow, `Starting`,
 //!   `Stopping` and cancellation with queued events deterministic; while it runs freely,
@@ -16,19 +16,19 @@
 //!
 //! Shrinking works on the generated sequences (proptest strategies only, no hand-rolled
 //! randomness), so a failure is reported as a minimal sequence. Failures are persisted in
-//! `tests/properties.proptest-regressions`, replayed first on every run: commit that file.
+//! `tests/sink_properties.proptest-regressions`, replayed first on every run: commit that file.
 //! Set `PROPTEST_CASES` to run more cases than the defaults below.
 #![cfg(not(loom))]
 
-#[path = "properties/backend.rs"]
+#[path = "sink_properties/backend.rs"]
 mod backend;
-#[path = "properties/concurrent.rs"]
+#[path = "sink_properties/concurrent.rs"]
 mod concurrent;
-#[path = "properties/model.rs"]
+#[path = "sink_properties/model.rs"]
 mod model;
-#[path = "properties/recorder.rs"]
+#[path = "sink_properties/recorder.rs"]
 mod recorder;
-#[path = "properties/sequential.rs"]
+#[path = "sink_properties/sequential.rs"]
 mod sequential;
 #[path = "support/watchdog.rs"]
 mod watchdog;
