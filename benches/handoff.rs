@@ -14,7 +14,6 @@
 //! thread is pinned to the last CPU and the producers to the other CPUs, round-robin, so
 //! that the handoff always crosses cores; by default the scheduler places the threads.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -44,58 +43,10 @@ const PACE_TARGET_NS: f64 = 75.0;
 /// How long to wait for a consumer before declaring events lost.
 const COMPLETION_TIMEOUT: Duration = Duration::from_secs(120);
 
-// ---------------------------------------------------------------------------------------
-// Allocation counting
-// ---------------------------------------------------------------------------------------
-
-/// Counts allocations (including reallocations): on producer threads in a thread-local
-/// counter, so that producers do not contend on a shared line; elsewhere in one atomic.
-struct CountingAlloc;
-
-static OTHER_ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static ON_PRODUCER: Cell<bool> = const { Cell::new(false) };
-    static PRODUCER_ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count_allocation() {
-    let on_producer = ON_PRODUCER.try_with(Cell::get).unwrap_or(false);
-    if on_producer {
-        let _ = PRODUCER_ALLOCS.try_with(|count| count.set(count.get() + 1));
-    } else {
-        OTHER_ALLOCS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call is forwarded to `System`; counting has no effect on the memory.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_allocation();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_allocation();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_allocation();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+// Allocation counting: producer threads leave the process-wide count, so that they do not
+// contend on it; their allocations are read from their own thread's counter.
+#[path = "../tests/support/counting_allocator.rs"]
+mod counting_allocator;
 
 // ---------------------------------------------------------------------------------------
 // Clocks, pacing
@@ -543,18 +494,19 @@ impl Rig {
                     .name(format!("bench-producer-{index}"))
                     .spawn(move || {
                         pin_producer(index);
-                        ON_PRODUCER.set(true);
+                        counting_allocator::leave_all();
                         loop {
                             shared.start.wait();
                             if shared.stop.load(Ordering::Acquire) {
                                 break;
                             }
-                            let allocs_before = PRODUCER_ALLOCS.get();
+                            let allocs_before = counting_allocator::on_this_thread();
                             let send_ns = run_batch(&mut producer, index as u64, &shared);
                             shared.send_ns.fetch_add(send_ns, Ordering::AcqRel);
-                            shared
-                                .producer_allocs
-                                .fetch_add(PRODUCER_ALLOCS.get() - allocs_before, Ordering::AcqRel);
+                            shared.producer_allocs.fetch_add(
+                                counting_allocator::on_this_thread() - allocs_before,
+                                Ordering::AcqRel,
+                            );
                             shared.done.wait();
                         }
                         drop(producer);
@@ -577,14 +529,14 @@ impl Rig {
         self.shared.first_send.store(u64::MAX, Ordering::Release);
         self.shared.send_ns.store(0, Ordering::Release);
         self.shared.producer_allocs.store(0, Ordering::Release);
-        let other_before = OTHER_ALLOCS.load(Ordering::Acquire);
+        let other_before = counting_allocator::all();
 
         self.shared.start.wait();
         self.shared.done.wait();
         let done_at = self.completion.wait();
 
         let producer_allocs = self.shared.producer_allocs.load(Ordering::Acquire);
-        let other_allocs = OTHER_ALLOCS.load(Ordering::Acquire) - other_before;
+        let other_allocs = counting_allocator::all() - other_before;
         let first_send = self.shared.first_send.load(Ordering::Acquire);
         Sample {
             events,

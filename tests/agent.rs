@@ -4,7 +4,7 @@
 #![cfg(not(loom))]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -13,12 +13,10 @@ use mvx::BoxError;
 use mvx::agent::{Agent, AgentConfig, AgentError, AgentHandle, AgentReason, Runner};
 use mvx::error::Cause;
 
-mod guard;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
-use guard::within_guard;
-
-/// How long a test body may run before it is declared hung.
-const GUARD: Duration = Duration::from_secs(30);
+use watchdog::{GUARD, within_guard};
 
 /// What a [`Probe`] does, and what it saw.
 #[derive(Default)]
@@ -35,6 +33,8 @@ struct Probe {
     teardown_hangs: bool,
     /// Signals seen by `on_signal`; it stops the agent on the second.
     signals: Mutex<Vec<i32>>,
+    /// Notified by `on_signal` after it recorded a signal.
+    signalled: Condvar,
     connects: AtomicUsize,
     teardowns: AtomicUsize,
     /// Told when `connect` returned.
@@ -73,6 +73,7 @@ impl Agent for Probe {
     fn on_signal(&self, signal: i32, agent: &AgentHandle) {
         let mut signals = self.signals.lock().unwrap();
         signals.push(signal);
+        self.signalled.notify_all();
         if signals.len() == 2 {
             agent.stop(None, false);
         }
@@ -452,9 +453,12 @@ fn caught_signals_reach_on_signal_which_decides_when_to_stop() {
         let pid = std::process::id() as i32;
         // SAFETY: kill(2) with our own pid and a signal whose handler is installed.
         assert_eq!(unsafe { libc::kill(pid, SIGUSR2) }, 0);
-        while probe.signals.lock().unwrap().is_empty() {
-            thread::sleep(Duration::from_millis(5));
-        }
+        drop(
+            probe
+                .signalled
+                .wait_while(probe.signals.lock().unwrap(), |signals| signals.is_empty())
+                .unwrap(),
+        );
         assert!(
             !handle.stop_requested(),
             "the probe stops on the second signal"
@@ -504,26 +508,4 @@ fn the_default_on_signal_stops_the_agent() {
             .expect("a signal stops the agent cleanly");
         assert_eq!(handle.outcome().unwrap().signals, [SIGUSR1]);
     });
-}
-
-#[test]
-fn agent_error_reason_codes() {
-    let codes = [
-        (AgentReason::ConnectFailed, "CONNECT_FAILED"),
-        (AgentReason::AgentStopped, "AGENT_STOPPED"),
-        (AgentReason::TaskFailed, "TASK_FAILED"),
-        (AgentReason::TeardownFailed, "TEARDOWN_FAILED"),
-        (AgentReason::TeardownTimedOut, "TEARDOWN_TIMED_OUT"),
-        (AgentReason::SignalSetupFailed, "SIGNAL_SETUP_FAILED"),
-        (AgentReason::SignalsUnavailable, "SIGNALS_UNAVAILABLE"),
-        (AgentReason::AgentCancelled, "AGENT_CANCELLED"),
-    ];
-    for (reason, code) in codes {
-        assert_eq!(reason.as_str(), code);
-    }
-    let unavailable = AgentError::SignalsUnavailable {
-        signals: vec![mvx::agent::SIGINT],
-    };
-    assert_eq!(unavailable.reason(), AgentReason::SignalsUnavailable);
-    assert!(unavailable.to_string().contains("`signals` feature"));
 }

@@ -4,14 +4,16 @@
 #![cfg(not(loom))]
 
 use std::collections::BTreeSet;
+use std::error::Error as _;
+use std::sync::Arc;
 use std::time::Duration;
 
-use mvx::ErrorReason;
-use mvx::agent::AgentReason;
-use mvx::error::{Cause, SinkError, TerminateError};
+use mvx::{ErrorReason, State};
+use mvx::agent::{AgentError, AgentReason};
+use mvx::error::{Cause, CreateError, LogError, Report, SinkError, TerminateError};
 use mvx::expose::{ExposeError, ExposeReason};
 use mvx::metrics::{MetricsReason, RecorderError};
-use mvx::stats::{StatsError, StatsReason};
+use mvx::stats::{StatsError, StatsReason, StoreError, StoreOperation};
 
 #[test]
 fn core_reasons() {
@@ -169,4 +171,249 @@ fn check_core(as_str: impl Fn(ErrorReason) -> &'static str) {
     for &reason in ErrorReason::ALL {
         assert_eq!(as_str(reason), reason.as_str());
     }
+}
+
+/// A cause returned by user code.
+fn cause() -> Cause {
+    Cause::from_error(std::io::Error::other("boom"))
+}
+
+#[test]
+fn sink_errors_map_to_their_reason_codes() {
+    let sink_errors = [
+        (
+            SinkError::EventLoopUnavailable,
+            ErrorReason::EventLoopUnavailable,
+        ),
+        (
+            SinkError::InvalidState {
+                actual: State::Virgin,
+                expected: &[State::Running],
+            },
+            ErrorReason::InvalidState,
+        ),
+        (
+            SinkError::OnStartingHookFailed(cause()),
+            ErrorReason::OnStartingHookFailed,
+        ),
+        (
+            SinkError::OnStoppedHookFailed(cause()),
+            ErrorReason::OnStoppedHookFailed,
+        ),
+        (
+            SinkError::DispatchFailed(cause()),
+            ErrorReason::DispatchFailed,
+        ),
+        (SinkError::FlushFailed(cause()), ErrorReason::FlushFailed),
+        (
+            SinkError::DispatcherPanicked(cause()),
+            ErrorReason::DispatcherPanicked,
+        ),
+        (
+            SinkError::DispatcherCancelled,
+            ErrorReason::DispatcherCancelled,
+        ),
+        (
+            SinkError::StopTimedOut {
+                timeout: Duration::from_millis(200),
+                abandoned: 3,
+            },
+            ErrorReason::StopTimedOut,
+        ),
+        (
+            SinkError::StartTimedOut {
+                timeout: Duration::from_millis(200),
+            },
+            ErrorReason::StartTimedOut,
+        ),
+        (
+            SinkError::DescriptorConflict {
+                resource: vec!["r".into()],
+                existing: vec!["a".into()],
+                requested: vec!["b".into()],
+            },
+            ErrorReason::DescriptorConflict,
+        ),
+        (SinkError::Unexpected(cause()), ErrorReason::Unexpected),
+    ];
+    for (error, reason) in &sink_errors {
+        assert_eq!(error.reason(), *reason, "{error:?}");
+        assert_eq!(
+            error.cause().is_some(),
+            error.source().is_some(),
+            "{error:?}"
+        );
+    }
+    assert_eq!(
+        SinkError::InvalidState {
+            actual: State::Stopped,
+            expected: &[State::Virgin],
+        }
+        .to_string(),
+        "invalid state STOPPED: the operation needs VIRGIN"
+    );
+
+    assert_eq!(
+        LogError::QueueOverflow(1u32).reason(),
+        ErrorReason::QueueOverflow
+    );
+    assert_eq!(
+        LogError::NotAccepting {
+            event: 1u32,
+            state: State::Stopped
+        }
+        .reason(),
+        ErrorReason::InvalidState
+    );
+    assert_eq!(
+        CreateError::RuntimeGone.reason(),
+        ErrorReason::EventLoopUnavailable
+    );
+    assert_eq!(
+        CreateError::from(SinkError::OnStartingHookFailed(cause())).reason(),
+        ErrorReason::OnStartingHookFailed
+    );
+    assert_eq!(
+        TerminateError::CalledFromRuntimeThread.reason(),
+        ErrorReason::CalledFromRuntimeThread
+    );
+    assert_eq!(
+        TerminateError::Stop(SinkError::DispatcherCancelled).reason(),
+        ErrorReason::DispatcherCancelled
+    );
+    assert_eq!(
+        TerminateError::RuntimePanicked(cause()).reason(),
+        ErrorReason::RuntimePanicked
+    );
+}
+
+#[test]
+fn store_and_statistics_errors_map_to_their_reason_codes() {
+    let io = || StoreError::io("reading", "/x", std::io::Error::other("disk"));
+    let store_errors = [
+        (
+            StoreError::InvalidName {
+                what: "key",
+                name: String::new(),
+                problem: "it is empty",
+            },
+            StatsReason::InvalidArgument,
+        ),
+        (
+            StoreError::InvalidJson(Arc::new(
+                serde_json::from_str::<serde_json::Value>("{").unwrap_err(),
+            )),
+            StatsReason::CorruptState,
+        ),
+        (
+            StoreError::KeyTaken { key: "k".into() },
+            StatsReason::StoreFailed,
+        ),
+        (io(), StatsReason::StoreFailed),
+        (
+            StoreError::backend(std::io::Error::other("down")),
+            StatsReason::StoreFailed,
+        ),
+        (StoreError::Panicked(cause()), StatsReason::StoreFailed),
+    ];
+    for (error, reason) in &store_errors {
+        assert_eq!(error.reason(), *reason, "{error:?}");
+    }
+
+    let stats_errors = [
+        (
+            StatsError::NotRecording {
+                state: State::Virgin,
+            },
+            StatsReason::Core(ErrorReason::InvalidState),
+        ),
+        (StatsError::QueueOverflow, StatsReason::Core(ErrorReason::QueueOverflow)),
+        (
+            StatsError::Recorder(SinkError::DispatcherCancelled),
+            StatsReason::Core(ErrorReason::DispatcherCancelled),
+        ),
+        (
+            StatsError::Store {
+                operation: StoreOperation::Save,
+                store: "default".into(),
+                key: "statistics".into(),
+                source: io(),
+            },
+            StatsReason::StoreFailed,
+        ),
+        (
+            StatsError::CorruptState {
+                store: "default".into(),
+                key: "statistics".into(),
+                moved_to: "statistics.corrupt-1".into(),
+                cause: cause(),
+            },
+            StatsReason::CorruptState,
+        ),
+        (
+            StatsError::InvalidConfig {
+                field: "persist_interval",
+                problem: "must not be zero",
+            },
+            StatsReason::InvalidArgument,
+        ),
+        (
+            StatsError::ReportRefused {
+                reason: ErrorReason::QueueOverflow,
+            },
+            StatsReason::Core(ErrorReason::QueueOverflow),
+        ),
+    ];
+    for (error, reason) in &stats_errors {
+        assert_eq!(error.reason(), *reason, "{error:?}");
+    }
+    assert_eq!(
+        stats_errors[3].0.to_string(),
+        "could not save the statistics state under key \"statistics\" of store \"default\""
+    );
+    assert_eq!(
+        Report(&stats_errors[3].0).to_string(),
+        "could not save the statistics state under key \"statistics\" of store \"default\": \
+         reading \"/x\" failed: disk"
+    );
+}
+
+#[test]
+fn agent_errors_map_to_their_reason_codes() {
+    let agent_errors = [
+        (
+            AgentError::ConnectFailed(cause()),
+            AgentReason::ConnectFailed,
+        ),
+        (AgentError::Stopped(cause()), AgentReason::AgentStopped),
+        (AgentError::TaskFailed(cause()), AgentReason::TaskFailed),
+        (
+            AgentError::TeardownFailed(cause()),
+            AgentReason::TeardownFailed,
+        ),
+        (
+            AgentError::TeardownTimedOut {
+                timeout: Duration::from_millis(200),
+            },
+            AgentReason::TeardownTimedOut,
+        ),
+        (
+            AgentError::SignalSetup(cause()),
+            AgentReason::SignalSetupFailed,
+        ),
+        (
+            AgentError::SignalsUnavailable {
+                signals: vec![mvx::agent::SIGINT],
+            },
+            AgentReason::SignalsUnavailable,
+        ),
+        (AgentError::Cancelled, AgentReason::AgentCancelled),
+    ];
+    for (error, reason) in &agent_errors {
+        assert_eq!(error.reason(), *reason, "{error:?}");
+    }
+    assert_eq!(
+        agent_errors[6].0.to_string(),
+        "catching signals [2] needs mvx's `signals` feature"
+    );
 }

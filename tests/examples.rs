@@ -230,69 +230,18 @@ fn metrics_facade_serves_the_macros_counts_with_their_labels() {
 // `main`: it only reads the URL from MVX_REDIS_URL; the test calls `run_and_print` with its server's.
 mod tracing_to_redis;
 
-/// A Redis server for the example: the one at `MVX_REDIS_URL` (`.ci/run` starts one), or
-/// one started here on a free port and killed at the end.
 #[cfg(all(feature = "tracing", feature = "redis"))]
-struct ExampleRedis {
-    url: String,
-    child: Option<std::process::Child>,
-}
-
-#[cfg(all(feature = "tracing", feature = "redis"))]
-impl ExampleRedis {
-    fn get() -> Self {
-        use std::io::BufRead;
-        if let Ok(url) = std::env::var("MVX_REDIS_URL") {
-            return Self { url, child: None };
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let mut child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect(
-                "the example needs a Redis server: set MVX_REDIS_URL or install redis-server \
-                 (`apt-get install -y redis-server`)",
-            );
-        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        assert!(
-            lines
-                .by_ref()
-                .map_while(Result::ok)
-                .any(|line| line.contains("Ready to accept connections")),
-            "redis-server did not start"
-        );
-        std::thread::spawn(move || lines.for_each(drop));
-        Self {
-            url: format!("redis://127.0.0.1:{port}/"),
-            child: Some(child),
-        }
-    }
-}
-
-#[cfg(all(feature = "tracing", feature = "redis"))]
-impl Drop for ExampleRedis {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
+#[path = "support/redis_server.rs"]
+mod redis_server;
 
 /// Every `INFO` and `WARN` event of the simulated requests is an entry of the stream, in
 /// order, with its span's fields; `DEBUG` ones are filtered out by the layer.
 #[cfg(all(feature = "tracing", feature = "redis"))]
 #[test]
 fn tracing_to_redis_puts_every_event_in_the_stream() {
-    let server = ExampleRedis::get();
+    let (url, _server) = redis_server::shared();
     let stream = format!("mvx-test:example:{}", std::process::id());
-    let summary = tracing_to_redis::run(&server.url, &stream, 50).unwrap();
+    let summary = tracing_to_redis::run(&url, &stream, 50).unwrap();
     let stats = summary.stats;
     // 50 `order stored` and 10 `payment provider slow`.
     assert_eq!(
@@ -322,16 +271,11 @@ fn tracing_to_redis_puts_every_event_in_the_stream() {
     );
     assert_eq!(stored["fields"]["path"], "/orders");
     assert!(events.iter().all(|event| event["level"] != "DEBUG"));
-    tracing_to_redis::remove(&server.url, &stream).unwrap();
+    tracing_to_redis::remove(&url, &stream).unwrap();
     let left: u64 = redis::cmd("EXISTS")
         .arg(&stream)
-        .query(
-            &mut redis::Client::open(server.url.as_str())
-                .unwrap()
-                .get_connection()
-                .unwrap(),
-        )
+        .query(&mut redis_server::connect(&url))
         .unwrap();
     assert_eq!(left, 0);
-    tracing_to_redis::run_and_print(&server.url).unwrap();
+    tracing_to_redis::run_and_print(&url).unwrap();
 }

@@ -18,9 +18,10 @@ use mvx::sink::sinks::{MemoryEvents, MemorySink};
 use mvx::sink::{AsyncSink, BatchError, Dispatch, SinkConfig};
 use mvx::{BoxError, ErrorReason, Op, State};
 
-mod guard;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
-use guard::within_guard;
+use watchdog::within_guard;
 
 /// Events logged by each producer.
 const PER_PRODUCER: u32 = 1_000;

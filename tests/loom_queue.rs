@@ -17,7 +17,8 @@
 //! each model's preemption bound.
 #![cfg(loom)]
 
-mod loom_support;
+#[path = "support/loom_harness.rs"]
+mod loom_harness;
 
 use loom::thread;
 
@@ -25,7 +26,7 @@ use mvx::ErrorReason;
 use mvx::queue::{LogOutcome, OverflowPolicy, QueueStats};
 use mvx::sink::AsyncSink;
 
-use loom_support::{Counted, Gated, config, model, spawn_driver};
+use loom_harness::{Counted, Gated, config, model, spawn_driver};
 
 /// `(accepted, delivered, failed, pending)`.
 fn counts(stats: QueueStats) -> (u64, u64, u64, u64) {

@@ -12,7 +12,8 @@
 //! --features thread --test loom_terminator` (see `.ci/run`).
 #![cfg(loom)]
 
-mod loom_support;
+#[path = "support/loom_harness.rs"]
+mod loom_harness;
 
 use loom::thread;
 
@@ -22,7 +23,7 @@ use mvx::rt::Terminator;
 use mvx::sink::AsyncSink;
 use mvx::{ErrorReason, State};
 
-use loom_support::{Counted, Failing, Hooks, config, model};
+use loom_harness::{Counted, Failing, Hooks, config, model};
 
 /// The outcome of `terminate()` reduced to its reason.
 fn reason(outcome: Result<(), TerminateError>) -> Result<(), ErrorReason> {

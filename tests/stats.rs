@@ -15,14 +15,10 @@ use mvx::stats::{FinalStatistics, Statistics, StatsConfig, StatsError};
 use mvx::{ErrorReason, State};
 use proptest::prelude::*;
 
-mod guard;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
-const GUARD: Duration = Duration::from_secs(60);
-
-/// Runs `body` under a failure guard of [`GUARD`].
-fn within_guard(body: impl FnOnce() + Send + 'static) {
-    guard::within(GUARD, body);
-}
+use watchdog::within_guard;
 
 /// Started statistics with their driver on a thread of its own.
 fn running(config: StatsConfig) -> (Statistics, std::thread::JoinHandle<()>) {

@@ -10,7 +10,6 @@
 //! a hang fails the test instead of the run.
 #![cfg(not(loom))]
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
@@ -22,9 +21,13 @@ use mvx::sink::sinks::MemorySink;
 use mvx::sink::{AsyncSink, BatchError, Dispatch, SinkConfig};
 use mvx::{BoxError, ErrorReason, State};
 
-mod guard;
+#[path = "support/sink_harness.rs"]
+mod sink_harness;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
-use guard::within_guard;
+use sink_harness::{Call, Probe, Seen, UserError};
+use watchdog::within_guard;
 
 /// The pending-event limit of every sink here.
 const CAPACITY: usize = 4_096;
@@ -163,18 +166,6 @@ fn log_range(sink: &AsyncSink<u32>, events: std::ops::Range<u32>) {
         assert_eq!(sink.log(event), Ok(LogOutcome::Accepted));
     }
 }
-
-/// The error of user hooks in these tests.
-#[derive(Debug, PartialEq, Eq)]
-struct HookError(&'static str);
-
-impl fmt::Display for HookError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl std::error::Error for HookError {}
 
 // ---------------------------------------------------------------------------------------
 // Twice, and from four threads at once
@@ -389,28 +380,22 @@ fn drop_of_the_last_terminator_clone_terminates_on_smol() {
 // Failing hooks
 // ---------------------------------------------------------------------------------------
 
-/// Delivers to `delivered`; its `on_stopped` hook fails.
-struct FailsToStop {
-    delivered: Arc<Mutex<Vec<u32>>>,
-}
-
-impl Dispatch<u32> for FailsToStop {
-    async fn dispatch(&mut self, event: u32) -> Result<(), BoxError> {
-        self.delivered.lock().unwrap().push(event);
-        Ok(())
-    }
-
-    async fn on_stopped(&mut self) -> Result<(), BoxError> {
-        Err(Box::new(HookError("close failed")))
-    }
+/// A probe whose `on_stopped` hook fails with "close failed".
+fn fails_to_stop() -> (Probe, Seen) {
+    let probe = Probe {
+        stop_error: Some("close failed"),
+        ..Probe::default()
+    };
+    let seen = probe.seen.clone();
+    (probe, seen)
 }
 
 fn assert_on_stopped_failed(outcome: &Result<(), TerminateError>) {
     match outcome {
         Err(TerminateError::Stop(SinkError::OnStoppedHookFailed(cause))) => {
             assert_eq!(
-                cause.downcast_ref::<HookError>(),
-                Some(&HookError("close failed"))
+                cause.downcast_ref::<UserError>(),
+                Some(&UserError("close failed".into()))
             );
             assert!(!cause.is_panic());
         }
@@ -424,10 +409,7 @@ fn assert_on_stopped_failed(outcome: &Result<(), TerminateError>) {
 
 fn terminate_reports_a_failed_stop_hook(runtime: Runtime) {
     let namespace = runtime.namespace("stopf");
-    let delivered = Arc::new(Mutex::new(Vec::new()));
-    let dispatch = FailsToStop {
-        delivered: delivered.clone(),
-    };
+    let (dispatch, seen) = fails_to_stop();
     let (created, thread) = runtime.create(dispatch, config(&namespace));
     let (sink, terminator) = created.expect("the sink starts");
     log_range(&sink, 0..10);
@@ -438,7 +420,7 @@ fn terminate_reports_a_failed_stop_hook(runtime: Runtime) {
     assert_eq!(sink.state(), State::Stopped);
     let stats_now = sink.stats();
     assert_eq!(stats_now, stats(10, 10, 0, stats_now.high_watermark));
-    assert_eq!(*delivered.lock().unwrap(), (0..10).collect::<Vec<_>>());
+    assert_eq!(seen.delivered(), (0..10).collect::<Vec<_>>());
     assert_eq!(
         sink.last_error().map(|error| error.reason()),
         Some(ErrorReason::OnStoppedHookFailed)
@@ -467,27 +449,19 @@ fn terminate_reports_a_failed_on_stopped_hook_every_time_on_smol() {
     within_guard(|| terminate_reports_a_failed_stop_hook(Runtime::Smol));
 }
 
-/// Its `on_starting` hook fails; it must never dispatch.
-struct FailsToStart;
-
-impl Dispatch<u32> for FailsToStart {
-    async fn dispatch(&mut self, event: u32) -> Result<(), BoxError> {
-        panic!("dispatch({event}) called on a sink that never started")
-    }
-
-    async fn on_starting(&mut self) -> Result<(), BoxError> {
-        Err(Box::new(HookError("open failed")))
-    }
-}
-
 fn create_reports_a_failed_start_hook(runtime: Runtime) {
     let namespace = runtime.namespace("startf");
-    let (created, thread) = runtime.create(FailsToStart, config(&namespace));
+    let probe = Probe {
+        start_error: Some("open failed"),
+        ..Probe::default()
+    };
+    let seen = probe.seen.clone();
+    let (created, thread) = runtime.create(probe, config(&namespace));
     match &created {
         Err(CreateError::Sink(SinkError::OnStartingHookFailed(cause))) => {
             assert_eq!(
-                cause.downcast_ref::<HookError>(),
-                Some(&HookError("open failed"))
+                cause.downcast_ref::<UserError>(),
+                Some(&UserError("open failed".into()))
             );
             assert!(!cause.is_panic());
         }
@@ -500,6 +474,11 @@ fn create_reports_a_failed_start_hook(runtime: Runtime) {
     );
     // The runtime thread was shut down and joined before `create` returned.
     assert!(!thread.is_alive(), "{thread:?}");
+    assert_eq!(
+        seen.calls(),
+        [Call::Starting],
+        "nothing after the failed start"
+    );
 }
 
 #[test]
@@ -512,32 +491,18 @@ fn create_with_a_failing_on_starting_hook_joins_the_thread_on_smol() {
     within_guard(|| create_reports_a_failed_start_hook(Runtime::Smol));
 }
 
-/// Its hooks panic.
-struct PanickingHooks {
-    on_starting: bool,
-}
-
-impl Dispatch<u32> for PanickingHooks {
-    async fn dispatch(&mut self, _event: u32) -> Result<(), BoxError> {
-        Ok(())
-    }
-
-    async fn on_starting(&mut self) -> Result<(), BoxError> {
-        if self.on_starting {
-            panic!("on_starting exploded");
-        }
-        Ok(())
-    }
-
-    async fn on_stopped(&mut self) -> Result<(), BoxError> {
-        panic!("on_stopped exploded")
+/// A probe whose `on_stopped` hook panics, and its `on_starting` hook too if `on_starting`.
+fn panicking_hooks(on_starting: bool) -> Probe {
+    Probe {
+        start_panic: on_starting.then_some("on_starting exploded"),
+        stop_panic: Some("on_stopped exploded"),
+        ..Probe::default()
     }
 }
 
 fn panicking_hooks_are_reported(runtime: Runtime) {
     let namespace = runtime.namespace("panic");
-    let (created, thread) =
-        runtime.create(PanickingHooks { on_starting: true }, config(&namespace));
+    let (created, thread) = runtime.create(panicking_hooks(true), config(&namespace));
     match &created {
         Err(CreateError::Sink(SinkError::OnStartingHookFailed(cause))) => {
             assert_eq!(cause.panic_message(), Some("on_starting exploded"));
@@ -547,8 +512,7 @@ fn panicking_hooks_are_reported(runtime: Runtime) {
     }
     assert!(!thread.is_alive(), "{thread:?}");
 
-    let (created, thread) =
-        runtime.create(PanickingHooks { on_starting: false }, config(&namespace));
+    let (created, thread) = runtime.create(panicking_hooks(false), config(&namespace));
     let (sink, terminator) = created.expect("the sink starts");
     log_range(&sink, 0..5);
     for _ in 0..2 {
@@ -670,10 +634,7 @@ fn drop_of_the_last_clone_on_the_runtime_thread_cancels_the_sink_on_smol() {
 
 fn terminate_after_a_failed_stop(runtime: Runtime) {
     let namespace = runtime.namespace("prestop");
-    let delivered = Arc::new(Mutex::new(Vec::new()));
-    let dispatch = FailsToStop {
-        delivered: delivered.clone(),
-    };
+    let (dispatch, seen) = fails_to_stop();
     let (created, thread) = runtime.create(dispatch, config(&namespace));
     let (sink, terminator) = created.expect("the sink starts");
     log_range(&sink, 0..4);
@@ -682,13 +643,13 @@ fn terminate_after_a_failed_stop(runtime: Runtime) {
     let stopped = sink.stop().wait();
     match &stopped.error {
         Some(SinkError::OnStoppedHookFailed(cause)) => assert_eq!(
-            cause.downcast_ref::<HookError>(),
-            Some(&HookError("close failed"))
+            cause.downcast_ref::<UserError>(),
+            Some(&UserError("close failed".into()))
         ),
         other => panic!("expected OnStoppedHookFailed, got {other:?}"),
     }
     assert_eq!(sink.state(), State::Stopped);
-    assert_eq!(*delivered.lock().unwrap(), vec![0, 1, 2, 3]);
+    assert_eq!(seen.delivered(), [0, 1, 2, 3]);
 
     // The stop already finished: terminate reports its result, as it would have while
     // the stop was in progress.

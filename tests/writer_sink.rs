@@ -17,9 +17,10 @@ use mvx::sink::sinks::WriterSink;
 use mvx::sink::{AsyncSink, Describe, JsonLines, Level, LogEvent, SinkConfig, SinkDescriptor};
 use mvx::{ErrorReason, Op, State};
 
-mod guard;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
-use guard::within_guard;
+use watchdog::within_guard;
 
 fn config() -> SinkConfig {
     SinkConfig::default()

@@ -104,6 +104,7 @@ impl MetricsRuntime {
         Ok(Self::from_parts(Box::new(spawner), thread))
     }
 
+    #[cfg(any(feature = "smol", feature = "thread"))]
     fn from_parts(spawner: Box<dyn Spawn + Send + Sync>, thread: RuntimeThread) -> Self {
         Self {
             inner: Arc::new(RuntimeInner {

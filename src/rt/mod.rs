@@ -45,6 +45,7 @@ pub(crate) struct RuntimeThread {
 
 impl RuntimeThread {
     /// Spawns a thread named `name` running `body`; `shutdown` makes `body` return.
+    #[cfg(any(feature = "smol", feature = "thread", loom))]
     pub(crate) fn spawn(
         name: String,
         body: impl FnOnce() + Send + 'static,
@@ -102,6 +103,7 @@ struct TerminatorInner {
 
 impl Terminator {
     /// A terminator that runs `stop` (blocking) and then shuts `runtime` down.
+    #[cfg(any(feature = "smol", feature = "thread", loom))]
     pub(crate) fn new(
         stop: impl Fn() -> Result<(), SinkError> + Send + Sync + 'static,
         runtime: RuntimeThread,
@@ -208,6 +210,7 @@ where
 
 /// Builds a sink on the runtime, starts it, waits for the start result, and returns it with
 /// its terminator.
+#[cfg(any(feature = "smol", feature = "thread"))]
 pub(crate) fn create_sink<E, D, S>(
     spawner: &S,
     runtime: RuntimeThread,

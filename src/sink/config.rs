@@ -115,6 +115,7 @@ impl SinkConfig {
     }
 
     /// The name of a runtime thread for this sink.
+    #[cfg(any(feature = "smol", feature = "thread"))]
     pub(crate) fn thread_name(&self, default: &str) -> String {
         match &self.namespace {
             Some(namespace) => format!("mvx-{namespace}"),

@@ -10,9 +10,10 @@ use mvx::queue::LogOutcome;
 use mvx::sink::SinkConfig;
 use mvx::{ErrorReason, State};
 
-mod guard;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
-use guard::within_guard;
+use watchdog::within_guard;
 
 /// An event from producer `producer`, or of another type.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,4 +1,5 @@
-//! Every lifecycle transition of a sink and every error reason it can report.
+//! Every lifecycle transition of a sink, and the error each refused or failed operation
+//! reports (the reason codes themselves: `tests/error_reasons.rs`).
 //!
 //! Each test checks the exact state, the exact error variant with its `reason()` code, and
 //! the exact counters. Timing inside user code is controlled with gates (an
@@ -6,42 +7,33 @@
 //! every test body runs under a watchdog so that a hang fails the test instead of the run.
 #![cfg(not(loom))]
 
-use std::error::Error as StdError;
-use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::task::Context;
-use std::thread::JoinHandle;
-use std::time::Duration;
 
-use async_channel::{Receiver, Sender};
+use async_channel::Receiver;
 use futures::executor::{LocalPool, block_on};
 use futures::task::{SpawnExt, noop_waker_ref};
-use mvx::error::{Cause, CreateError, LogError, Report, SinkError, TerminateError};
+use mvx::error::{Cause, SinkError};
 use mvx::queue::{LogOutcome, QueueStats};
-use mvx::sink::{AsyncSink, BatchError, Discard, Dispatch, Driver, SinkConfig};
-use mvx::stats::{StatsError, StatsReason, StoreError, StoreOperation};
-use mvx::{BoxError, ErrorReason, Op, OpResult, State};
+use mvx::sink::{AsyncSink, BatchError, Discard, Dispatch, Driver};
+use mvx::{BoxError, ErrorReason, Op, State};
 
-mod guard;
+#[path = "support/sink_harness.rs"]
+mod sink_harness;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
-use guard::within_guard;
-
-/// How long a test body may run before it is declared hung.
-const GUARD: Duration = Duration::from_secs(30);
-
-/// The pending-event limit of every sink here.
-const CAPACITY: usize = 16;
+use sink_harness::{
+    Call, Probe, UserError, assert_invalid_state, assert_refused, assert_succeeded, config, failed,
+    gate, no_events, on_thread,
+};
+use watchdog::{GUARD, within_guard};
 
 // ---------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------
-
-/// Polls the driver on a thread of its own.
-fn on_thread(driver: Driver) -> JoinHandle<()> {
-    std::thread::spawn(move || block_on(driver))
-}
 
 /// Spawns the driver on a pool the test polls by hand; the flag says when it completed.
 fn on_pool(pool: &LocalPool, driver: Driver) -> Arc<AtomicBool> {
@@ -54,60 +46,6 @@ fn on_pool(pool: &LocalPool, driver: Driver) -> Arc<AtomicBool> {
         })
         .expect("the pool is alive");
     done
-}
-
-/// A gate a hook or dispatch awaits: one message lets one call through, closing the
-/// sender lets every call through.
-fn gate() -> (Sender<()>, Receiver<()>) {
-    async_channel::unbounded()
-}
-
-fn config() -> SinkConfig {
-    SinkConfig::default().queue_capacity(CAPACITY)
-}
-
-/// The counters of a sink that accepted nothing.
-fn no_events() -> QueueStats {
-    QueueStats {
-        capacity: CAPACITY,
-        ..QueueStats::default()
-    }
-}
-
-fn assert_succeeded(result: OpResult, op: Op) {
-    assert_eq!(result.op, op);
-    assert!(result.success, "{op} failed: {:?}", result.error);
-    assert!(result.error.is_none(), "{op} succeeded with an error");
-}
-
-/// The error of an operation that must have failed.
-fn failed(result: OpResult, op: Op) -> SinkError {
-    assert_eq!(result.op, op);
-    assert!(!result.success, "{op} succeeded");
-    result.error.expect("a failed operation carries its error")
-}
-
-fn assert_invalid_state(error: &SinkError, actual: State, expected: &[State]) {
-    match error {
-        SinkError::InvalidState {
-            actual: was,
-            expected: needs,
-        } => {
-            assert_eq!(*was, actual);
-            assert_eq!(*needs, expected);
-        }
-        other => panic!("expected InvalidState {{ actual: {actual} }}, got {other:?}"),
-    }
-    assert_eq!(error.reason(), ErrorReason::InvalidState);
-}
-
-/// `log(event)` was refused because the sink is in `state`, and the event came back.
-fn assert_refused(result: Result<LogOutcome, LogError<u32>>, event: u32, state: State) {
-    let error = result.expect_err("the event was accepted");
-    assert_eq!(error.reason(), ErrorReason::InvalidState);
-    assert!(!error.is_overflow());
-    assert_eq!(error, LogError::NotAccepting { event, state });
-    assert_eq!(error.into_inner(), event);
 }
 
 fn assert_flushed(result: Result<(), SinkError>) {
@@ -133,125 +71,6 @@ fn assert_cancelled(error: &SinkError) {
         "expected DispatcherCancelled, got {error:?}"
     );
     assert_eq!(error.reason(), ErrorReason::DispatcherCancelled);
-}
-
-/// An error returned by user code.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct UserError(String);
-
-impl fmt::Display for UserError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl StdError for UserError {}
-
-/// A hook or dispatch call seen by a [`Probe`], recorded when the call begins.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Call {
-    Starting,
-    Dispatch(u32),
-    Flush,
-    Stopped,
-}
-
-/// What a [`Probe`] saw, readable by the test.
-#[derive(Clone, Default)]
-struct Seen(Arc<SeenInner>);
-
-#[derive(Default)]
-struct SeenInner {
-    calls: Mutex<Vec<Call>>,
-    delivered: Mutex<Vec<u32>>,
-    changed: Condvar,
-}
-
-impl Seen {
-    fn record(&self, call: Call) {
-        self.0.calls.lock().unwrap().push(call);
-        self.0.changed.notify_all();
-    }
-
-    fn deliver(&self, event: u32) {
-        self.0.delivered.lock().unwrap().push(event);
-    }
-
-    fn calls(&self) -> Vec<Call> {
-        self.0.calls.lock().unwrap().clone()
-    }
-
-    fn delivered(&self) -> Vec<u32> {
-        self.0.delivered.lock().unwrap().clone()
-    }
-
-    /// Blocks until `call` has begun.
-    fn wait_for(&self, call: Call) {
-        let calls = self.0.calls.lock().unwrap();
-        let (_calls, wait) = self
-            .0
-            .changed
-            .wait_timeout_while(calls, GUARD, |calls| !calls.contains(&call))
-            .unwrap();
-        assert!(!wait.timed_out(), "{call:?} never happened");
-    }
-}
-
-/// A scriptable dispatcher of `u32` events; every knob is off by default.
-#[derive(Default)]
-struct Probe {
-    /// `on_starting` waits here before it returns.
-    start_gate: Option<Receiver<()>>,
-    /// `on_starting` then fails with this error.
-    start_error: Option<&'static str>,
-    /// Each dispatch waits here before it delivers.
-    dispatch_gate: Option<Receiver<()>>,
-    /// These events fail with "event N failed".
-    fail_on: Vec<u32>,
-    /// `flush` fails with this error.
-    flush_error: Option<&'static str>,
-    /// `on_stopped` fails with this error.
-    stop_error: Option<&'static str>,
-    seen: Seen,
-}
-
-fn outcome(error: Option<&'static str>) -> Result<(), BoxError> {
-    match error {
-        Some(text) => Err(UserError(text.into()).into()),
-        None => Ok(()),
-    }
-}
-
-impl Dispatch<u32> for Probe {
-    async fn on_starting(&mut self) -> Result<(), BoxError> {
-        self.seen.record(Call::Starting);
-        if let Some(gate) = &self.start_gate {
-            let _ = gate.recv().await;
-        }
-        outcome(self.start_error)
-    }
-
-    async fn dispatch(&mut self, event: u32) -> Result<(), BoxError> {
-        self.seen.record(Call::Dispatch(event));
-        if let Some(gate) = &self.dispatch_gate {
-            let _ = gate.recv().await;
-        }
-        if self.fail_on.contains(&event) {
-            return Err(UserError(format!("event {event} failed")).into());
-        }
-        self.seen.deliver(event);
-        Ok(())
-    }
-
-    async fn flush(&mut self) -> Result<(), BoxError> {
-        self.seen.record(Call::Flush);
-        outcome(self.flush_error)
-    }
-
-    async fn on_stopped(&mut self) -> Result<(), BoxError> {
-        self.seen.record(Call::Stopped);
-        outcome(self.stop_error)
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1152,7 +971,7 @@ fn a_flush_racing_the_cancellation_reports_dispatcher_cancelled_with_final_count
             other => panic!("a flush of an abandoned event returned {other:?}"),
         }
         // And it returns only once the abandoned event is counted: the counters read after
-        // it are final (found by tests/properties.rs).
+        // it are final (found by tests/sink_properties.rs).
         assert_eq!(
             stats_after_flush,
             QueueStats {
@@ -1196,7 +1015,7 @@ fn spawn_on_an_executor_that_shut_down_is_event_loop_unavailable() {
         );
         assert_eq!(error.reason(), ErrorReason::EventLoopUnavailable);
         // The dispatcher was dropped with the refused driver.
-        assert_eq!(Arc::strong_count(&seen.0), 1);
+        assert_eq!(seen.holders(), 1);
         assert_eq!(seen.calls(), []);
     });
 }
@@ -1225,7 +1044,7 @@ fn spawn_on_a_live_executor_runs_the_driver_there() {
             }
         );
         // The driver finished and dropped the dispatcher.
-        assert_eq!(Arc::strong_count(&seen.0), 1);
+        assert_eq!(seen.holders(), 1);
     });
 }
 
@@ -1251,243 +1070,13 @@ fn dropping_every_handle_of_a_running_sink_stops_it() {
         let calls = seen.calls();
         assert_eq!(calls.last(), Some(&Call::Stopped));
         assert_eq!(calls.iter().filter(|c| **c == Call::Stopped).count(), 1);
-        assert_eq!(Arc::strong_count(&seen.0), 1, "the dispatcher was dropped");
+        assert_eq!(seen.holders(), 1, "the dispatcher was dropped");
     });
 }
 
 // ---------------------------------------------------------------------------------------
-// Tables: reason codes and legal transitions
+// The table of legal transitions
 // ---------------------------------------------------------------------------------------
-
-#[test]
-fn error_reason_codes_are_the_documented_upper_case_strings() {
-    let codes = [
-        (ErrorReason::EventLoopUnavailable, "EVENT_LOOP_UNAVAILABLE"),
-        (ErrorReason::InvalidState, "INVALID_STATE"),
-        (ErrorReason::OnStartingHookFailed, "ON_STARTING_HOOK_FAILED"),
-        (ErrorReason::OnStoppedHookFailed, "ON_STOPPED_HOOK_FAILED"),
-        (ErrorReason::QueueOverflow, "QUEUE_OVERFLOW"),
-        (ErrorReason::DispatchFailed, "DISPATCH_FAILED"),
-        (ErrorReason::FlushFailed, "FLUSH_FAILED"),
-        (ErrorReason::DispatcherPanicked, "DISPATCHER_PANICKED"),
-        (ErrorReason::DispatcherCancelled, "DISPATCHER_CANCELLED"),
-        (ErrorReason::StopTimedOut, "STOP_TIMED_OUT"),
-        (ErrorReason::StartTimedOut, "START_TIMED_OUT"),
-        (ErrorReason::DescriptorConflict, "DESCRIPTOR_CONFLICT"),
-        (ErrorReason::ThreadSpawnFailed, "THREAD_SPAWN_FAILED"),
-        (
-            ErrorReason::CalledFromRuntimeThread,
-            "CALLED_FROM_RUNTIME_THREAD",
-        ),
-        (ErrorReason::RuntimePanicked, "RUNTIME_PANICKED"),
-        (ErrorReason::Unexpected, "UNEXPECTED"),
-    ];
-    for (reason, code) in codes {
-        assert_eq!(reason.as_str(), code);
-        assert_eq!(reason.to_string(), code);
-    }
-}
-
-#[test]
-fn every_error_maps_to_its_reason_code() {
-    let cause = || Cause::from_error(UserError("boom".into()));
-    let sink_errors = [
-        (
-            SinkError::EventLoopUnavailable,
-            ErrorReason::EventLoopUnavailable,
-        ),
-        (
-            SinkError::InvalidState {
-                actual: State::Virgin,
-                expected: &[State::Running],
-            },
-            ErrorReason::InvalidState,
-        ),
-        (
-            SinkError::OnStartingHookFailed(cause()),
-            ErrorReason::OnStartingHookFailed,
-        ),
-        (
-            SinkError::OnStoppedHookFailed(cause()),
-            ErrorReason::OnStoppedHookFailed,
-        ),
-        (
-            SinkError::DispatchFailed(cause()),
-            ErrorReason::DispatchFailed,
-        ),
-        (SinkError::FlushFailed(cause()), ErrorReason::FlushFailed),
-        (
-            SinkError::DispatcherPanicked(cause()),
-            ErrorReason::DispatcherPanicked,
-        ),
-        (
-            SinkError::DispatcherCancelled,
-            ErrorReason::DispatcherCancelled,
-        ),
-        (
-            SinkError::StopTimedOut {
-                timeout: Duration::from_millis(200),
-                abandoned: 3,
-            },
-            ErrorReason::StopTimedOut,
-        ),
-        (
-            SinkError::StartTimedOut {
-                timeout: Duration::from_millis(200),
-            },
-            ErrorReason::StartTimedOut,
-        ),
-        (
-            SinkError::DescriptorConflict {
-                resource: vec!["r".into()],
-                existing: vec!["a".into()],
-                requested: vec!["b".into()],
-            },
-            ErrorReason::DescriptorConflict,
-        ),
-        (SinkError::Unexpected(cause()), ErrorReason::Unexpected),
-    ];
-    for (error, reason) in &sink_errors {
-        assert_eq!(error.reason(), *reason, "{error:?}");
-        assert_eq!(
-            error.cause().is_some(),
-            error.source().is_some(),
-            "{error:?}"
-        );
-    }
-    assert_eq!(
-        SinkError::InvalidState {
-            actual: State::Stopped,
-            expected: &[State::Virgin],
-        }
-        .to_string(),
-        "invalid state STOPPED: the operation needs VIRGIN"
-    );
-
-    assert_eq!(
-        LogError::QueueOverflow(1u32).reason(),
-        ErrorReason::QueueOverflow
-    );
-    assert_eq!(
-        LogError::NotAccepting {
-            event: 1u32,
-            state: State::Stopped
-        }
-        .reason(),
-        ErrorReason::InvalidState
-    );
-    assert_eq!(
-        CreateError::RuntimeGone.reason(),
-        ErrorReason::EventLoopUnavailable
-    );
-    assert_eq!(
-        CreateError::from(SinkError::OnStartingHookFailed(cause())).reason(),
-        ErrorReason::OnStartingHookFailed
-    );
-    assert_eq!(
-        TerminateError::CalledFromRuntimeThread.reason(),
-        ErrorReason::CalledFromRuntimeThread
-    );
-    assert_eq!(
-        TerminateError::Stop(SinkError::DispatcherCancelled).reason(),
-        ErrorReason::DispatcherCancelled
-    );
-    assert_eq!(
-        TerminateError::RuntimePanicked(cause()).reason(),
-        ErrorReason::RuntimePanicked
-    );
-
-    let io = || StoreError::io("reading", "/x", std::io::Error::other("disk"));
-    let store_errors = [
-        (
-            StoreError::InvalidName {
-                what: "key",
-                name: String::new(),
-                problem: "it is empty",
-            },
-            StatsReason::InvalidArgument,
-        ),
-        (
-            StoreError::InvalidJson(Arc::new(
-                serde_json::from_str::<serde_json::Value>("{").unwrap_err(),
-            )),
-            StatsReason::CorruptState,
-        ),
-        (
-            StoreError::KeyTaken { key: "k".into() },
-            StatsReason::StoreFailed,
-        ),
-        (io(), StatsReason::StoreFailed),
-        (
-            StoreError::backend(UserError("down".into())),
-            StatsReason::StoreFailed,
-        ),
-        (StoreError::Panicked(cause()), StatsReason::StoreFailed),
-    ];
-    for (error, reason) in &store_errors {
-        assert_eq!(error.reason(), *reason, "{error:?}");
-    }
-
-    let stats_errors = [
-        (
-            StatsError::NotRecording {
-                state: State::Virgin,
-            },
-            StatsReason::Core(ErrorReason::InvalidState),
-        ),
-        (
-            StatsError::QueueOverflow,
-            StatsReason::Core(ErrorReason::QueueOverflow),
-        ),
-        (
-            StatsError::Recorder(SinkError::DispatcherCancelled),
-            StatsReason::Core(ErrorReason::DispatcherCancelled),
-        ),
-        (
-            StatsError::Store {
-                operation: StoreOperation::Save,
-                store: "default".into(),
-                key: "statistics".into(),
-                source: io(),
-            },
-            StatsReason::StoreFailed,
-        ),
-        (
-            StatsError::CorruptState {
-                store: "default".into(),
-                key: "statistics".into(),
-                moved_to: "statistics.corrupt-1".into(),
-                cause: cause(),
-            },
-            StatsReason::CorruptState,
-        ),
-        (
-            StatsError::InvalidConfig {
-                field: "persist_interval",
-                problem: "must not be zero",
-            },
-            StatsReason::InvalidArgument,
-        ),
-        (
-            StatsError::ReportRefused {
-                reason: ErrorReason::QueueOverflow,
-            },
-            StatsReason::Core(ErrorReason::QueueOverflow),
-        ),
-    ];
-    for (error, reason) in &stats_errors {
-        assert_eq!(error.reason(), *reason, "{error:?}");
-    }
-    assert_eq!(
-        stats_errors[3].0.to_string(),
-        "could not save the statistics state under key \"statistics\" of store \"default\""
-    );
-    assert_eq!(
-        Report(&stats_errors[3].0).to_string(),
-        "could not save the statistics state under key \"statistics\" of store \"default\": \
-         reading \"/x\" failed: disk"
-    );
-}
 
 #[test]
 fn legal_transitions_are_exactly_the_documented_table() {

@@ -4,7 +4,10 @@
 //! the command that installs it.
 #![cfg(not(loom))]
 
-mod common;
+#[path = "support/http_client.rs"]
+mod http_client;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -342,7 +345,7 @@ fn help_carries_the_description_escaped_in_both_formats() {
         );
     }
     // On the wire, escaped.
-    let text = common::get(server.local_addr(), "/metrics")
+    let text = http_client::get(server.local_addr(), "/metrics")
         .expect("scrape")
         .body;
     assert!(
@@ -410,7 +413,7 @@ fn promtool_check(text: &str) -> (bool, String) {
 #[test]
 fn promtool_check_metrics_accepts_the_served_text() {
     let (server, runtime) = serve();
-    let answer = common::get(server.local_addr(), "/metrics").expect("scrape");
+    let answer = http_client::get(server.local_addr(), "/metrics").expect("scrape");
     assert_eq!(answer.status, 200);
     let (passed, report) = promtool_check(&answer.body);
     assert!(

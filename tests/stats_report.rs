@@ -2,7 +2,8 @@
 //! any `AsyncSink<LogEvent>`, with the configured message.
 #![cfg(not(loom))]
 
-mod support;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use std::sync::{Mutex, mpsc};
 use std::time::Duration;
@@ -11,7 +12,7 @@ use futures::executor::block_on;
 use mvx::BoxError;
 use mvx::sink::{Dispatch, FieldValue, Level, LogEvent, SinkConfig};
 use mvx::stats::{REPORT_TARGET, Statistics, StatsConfig};
-use support::within_guard;
+use watchdog::within_guard;
 
 /// A log backend that hands every event to the test.
 struct Channel(Mutex<mpsc::Sender<LogEvent>>);

@@ -4,7 +4,7 @@
 //! - **Sequential** ([`one_sink_follows_the_model`], [`one_recorder_follows_the_model`]):
 //!   one thread applies each step to a real sink (on mvx's own executor thread,
 //!   `rt::thread::create`, or on a smol executor, `rt::smol::spawn`) or to a recorder on a
-//!   `MetricsRuntime`, and to the model in `properties/model.rs`; after every step the
+//!   `MetricsRuntime`, and to the model in `sink_properties/model.rs`; after every step the
 //!   state, every result and the counters must match the model. The test backend can be
 //!   *held* (its hooks and dispatches wait at a valve), which makes overflow, `Starting`,
 //!   `Stopping` and cancellation with queued events deterministic; while it runs freely,
@@ -16,22 +16,22 @@
 //!
 //! Shrinking works on the generated sequences (proptest strategies only, no hand-rolled
 //! randomness), so a failure is reported as a minimal sequence. Failures are persisted in
-//! `tests/properties.proptest-regressions`, replayed first on every run: commit that file.
+//! `tests/sink_properties.proptest-regressions`, replayed first on every run: commit that file.
 //! Set `PROPTEST_CASES` to run more cases than the defaults below.
 #![cfg(not(loom))]
 
-#[path = "properties/backend.rs"]
+#[path = "sink_properties/backend.rs"]
 mod backend;
-#[path = "properties/concurrent.rs"]
+#[path = "sink_properties/concurrent.rs"]
 mod concurrent;
-#[path = "guard/mod.rs"]
-mod guard;
-#[path = "properties/model.rs"]
+#[path = "sink_properties/model.rs"]
 mod model;
-#[path = "properties/recorder.rs"]
+#[path = "sink_properties/recorder.rs"]
 mod recorder;
-#[path = "properties/sequential.rs"]
+#[path = "sink_properties/sequential.rs"]
 mod sequential;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use std::time::Duration;
 
@@ -40,17 +40,17 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
-use self::backend::within_guard;
 use self::concurrent::{ConcurrentCase, ConcurrentRecorderCase, RecorderThreadStep, ThreadStep};
 use self::recorder::{RecorderCase, RecorderStep};
 use self::sequential::{Harness, SinkCase, Step};
+use self::watchdog::within;
 
 /// How long one case may run before it is declared hung (a case takes milliseconds).
-const GUARD: Duration = Duration::from_secs(20);
+const CASE_GUARD: Duration = Duration::from_secs(20);
 
 /// The configuration of every property: `cases` cases unless `PROPTEST_CASES` says
 /// otherwise, failures persisted next to this file, shrinking bounded in time (a hang
-/// costs [`GUARD`] per shrinking step).
+/// costs [`CASE_GUARD`] per shrinking step).
 ///
 /// The case counts keep the whole file at about 6 s in a debug build when its tests run
 /// one at a time, 3.5 s on two idle cores (and well under 30 s on a loaded machine): a
@@ -210,7 +210,7 @@ proptest! {
     /// pending`, and the events the backend was handed, in order.
     #[test]
     fn one_sink_follows_the_model(case in sink_case()) {
-        within_guard(GUARD, move || sequential::run(case));
+        within(CASE_GUARD, move || sequential::run(case));
     }
 }
 
@@ -223,7 +223,7 @@ proptest! {
     /// the counters, and the runtime's list of recorders.
     #[test]
     fn one_recorder_follows_the_model(case in recorder_case()) {
-        within_guard(GUARD, move || recorder::run(case));
+        within(CASE_GUARD, move || recorder::run(case));
     }
 }
 
@@ -237,7 +237,7 @@ proptest! {
     /// each thread saw the state only move forward, and the sink ended `Stopped`.
     #[test]
     fn threads_sharing_a_sink_account_for_every_event(case in concurrent_case()) {
-        within_guard(GUARD, move || concurrent::run(case));
+        within(CASE_GUARD, move || concurrent::run(case));
     }
 }
 
@@ -250,7 +250,7 @@ proptest! {
     /// the accepted events.
     #[test]
     fn threads_sharing_a_recorder_lose_no_event(case in concurrent_recorder_case()) {
-        within_guard(GUARD, move || concurrent::run_recorder(case));
+        within(CASE_GUARD, move || concurrent::run_recorder(case));
     }
 }
 
@@ -271,7 +271,7 @@ fn regression_a_flush_after_a_failed_lazy_start_leaves_final_counters() {
             start_fails: true,
             steps: vec![Step::Log(2)],
         };
-        within_guard(GUARD, move || sequential::run(case));
+        within(CASE_GUARD, move || sequential::run(case));
     }
 }
 
@@ -340,6 +340,6 @@ fn regression_a_stop_racing_a_blocked_producer_applies_every_accepted_event() {
             policy: OverflowPolicy::Block,
             threads: vec![first.to_vec(), second.to_vec()],
         };
-        within_guard(GUARD, move || concurrent::run_recorder(case));
+        within(CASE_GUARD, move || concurrent::run_recorder(case));
     }
 }

@@ -1,5 +1,9 @@
 //! An HTTP client for the exposition tests: hyper's, over async-io, as a scraper would use
-//! it; and raw sockets for clients that misbehave.
+//! it; and raw sockets for clients that misbehave. Reads and retries are bounded by the
+//! watchdog's [`GUARD`].
+//!
+//! Include it with `#[path = "support/http_client.rs"] mod http_client;`, and the watchdog
+//! beside it (`support/watchdog.rs`); it needs the `http` feature.
 
 #![allow(dead_code)] // Each test file uses its own part of this module.
 
@@ -14,8 +18,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::Request;
 use hyper::header::HeaderMap;
 
-/// A failure guard for socket reads: far longer than anything a test waits for.
-pub const GUARD: Duration = Duration::from_secs(30);
+use crate::watchdog::GUARD;
 
 /// An answer from the server.
 #[derive(Debug)]
@@ -109,8 +112,8 @@ pub fn read_to_end(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&received).into_owned()
 }
 
-/// Retries `get` until it answers `200`, for a server that is freeing a connection slot;
-/// bounded by [`GUARD`].
+/// Retries `get` until it answers, for a server that is freeing a connection slot (which
+/// nothing outside the server announces); bounded by [`GUARD`].
 pub fn get_when_a_slot_is_free(addr: SocketAddr, path: &str) -> Answer {
     let deadline = std::time::Instant::now() + GUARD;
     loop {
@@ -122,18 +125,5 @@ pub fn get_when_a_slot_is_free(addr: SocketAddr, path: &str) -> Answer {
             }
             Err(error) => panic!("no slot freed within {GUARD:?}: {error}"),
         }
-    }
-}
-
-/// Waits until `condition` holds, checking every few milliseconds; panics after [`GUARD`].
-/// For state only observable through counters, such as a connection the server dropped.
-pub fn wait_until(condition: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + GUARD;
-    while !condition() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the condition did not hold within {GUARD:?}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
     }
 }

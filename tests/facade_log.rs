@@ -4,15 +4,15 @@
 //! `log` takes one logger per process, set once: this behaviour has its own test binary,
 //! and one test.
 #![cfg(not(loom))]
-#![cfg(feature = "log")]
 
-mod support;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use log::LevelFilter;
 use mvx::facade::Refused;
 use mvx::sink::sinks::MemorySink;
 use mvx::sink::{FieldValue, Level, SinkConfig};
-use support::within_guard;
+use watchdog::within_guard;
 
 #[test]
 fn log_macros_land_in_the_sink_with_level_target_location_and_key_values() {

@@ -9,28 +9,28 @@
 //! the tests of this binary run in parallel threads.
 #![cfg(not(loom))]
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use async_channel::{Receiver, Sender};
 use futures::executor::{LocalPool, block_on};
 use futures::task::SpawnExt;
-use mvx::error::{Cause, CreateError, LogError, SinkError, TerminateError};
+use mvx::error::{Cause, CreateError, SinkError, TerminateError};
 use mvx::queue::{LogOutcome, QueueStats};
-use mvx::sink::{AsyncSink, Dispatch, Driver, SinkConfig};
-use mvx::{BoxError, ErrorReason, Op, OpResult, State};
+use mvx::sink::{AsyncSink, SinkConfig};
+use mvx::{ErrorReason, Op, State};
 
-mod guard;
+#[path = "support/sink_harness.rs"]
+mod sink_harness;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
-use guard::within_guard;
-
-/// How long a test body may run before it is declared hung.
-const GUARD: Duration = Duration::from_secs(30);
-
-/// The pending-event limit of every sink here.
-const CAPACITY: usize = 16;
+use sink_harness::{
+    Call, Probe, Seen, assert_invalid_state, assert_refused, assert_succeeded, config, failed,
+    gate, no_events, on_thread,
+};
+use watchdog::within_guard;
 
 /// The stop timeout of the tests with a hanging user future.
 const STOP_TIMEOUT: Duration = Duration::from_millis(200);
@@ -38,64 +38,6 @@ const STOP_TIMEOUT: Duration = Duration::from_millis(200);
 // ---------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------
-
-/// Polls the driver on a thread of its own.
-fn on_thread(driver: Driver) -> JoinHandle<()> {
-    std::thread::spawn(move || block_on(driver))
-}
-
-/// A gate a hook or dispatch awaits: one message lets one call through, closing the
-/// sender lets every call through.
-fn gate() -> (Sender<()>, Receiver<()>) {
-    async_channel::unbounded()
-}
-
-fn config() -> SinkConfig {
-    SinkConfig::default().queue_capacity(CAPACITY)
-}
-
-/// The counters of a sink that accepted nothing.
-fn no_events() -> QueueStats {
-    QueueStats {
-        capacity: CAPACITY,
-        ..QueueStats::default()
-    }
-}
-
-fn assert_succeeded(result: OpResult, op: Op) {
-    assert_eq!(result.op, op);
-    assert!(result.success, "{op} failed: {:?}", result.error);
-    assert!(result.error.is_none(), "{op} succeeded with an error");
-}
-
-/// The error of an operation that must have failed.
-fn failed(result: OpResult, op: Op) -> SinkError {
-    assert_eq!(result.op, op);
-    assert!(!result.success, "{op} succeeded");
-    result.error.expect("a failed operation carries its error")
-}
-
-fn assert_invalid_state(error: &SinkError, actual: State, expected: &[State]) {
-    match error {
-        SinkError::InvalidState {
-            actual: was,
-            expected: needs,
-        } => {
-            assert_eq!(*was, actual);
-            assert_eq!(*needs, expected);
-        }
-        other => panic!("expected InvalidState {{ actual: {actual} }}, got {other:?}"),
-    }
-    assert_eq!(error.reason(), ErrorReason::InvalidState);
-}
-
-/// `log(event)` was refused because the sink is in `state`, and the event came back.
-fn assert_refused(result: Result<LogOutcome, LogError<u32>>, event: u32, state: State) {
-    let error = result.expect_err("the event was accepted");
-    assert_eq!(error.reason(), ErrorReason::InvalidState);
-    assert_eq!(error, LogError::NotAccepting { event, state });
-    assert_eq!(error.into_inner(), event);
-}
 
 /// `cause` is a caught panic with `message`.
 fn assert_panic_cause(cause: &Cause, message: &str) {
@@ -153,131 +95,6 @@ fn assert_failed_sink(sink: &AsyncSink<u32>, message: &str) {
     );
     assert_refused(sink.log(1000), 1000, State::Failure);
     assert_eq!(sink.state(), State::Failure);
-}
-
-/// A hook or dispatch call seen by a [`Probe`], recorded when the call begins.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Call {
-    Starting,
-    Dispatch(u32),
-    Flush,
-    Stopped,
-}
-
-/// What a [`Probe`] saw, readable by the test.
-#[derive(Clone, Default)]
-struct Seen(Arc<SeenInner>);
-
-#[derive(Default)]
-struct SeenInner {
-    calls: Mutex<Vec<Call>>,
-    delivered: Mutex<Vec<u32>>,
-    changed: Condvar,
-}
-
-impl Seen {
-    fn record(&self, call: Call) {
-        self.0.calls.lock().unwrap().push(call);
-        self.0.changed.notify_all();
-    }
-
-    fn deliver(&self, event: u32) {
-        self.0.delivered.lock().unwrap().push(event);
-    }
-
-    fn calls(&self) -> Vec<Call> {
-        self.0.calls.lock().unwrap().clone()
-    }
-
-    fn delivered(&self) -> Vec<u32> {
-        self.0.delivered.lock().unwrap().clone()
-    }
-
-    /// Blocks until `call` has begun.
-    fn wait_for(&self, call: Call) {
-        let calls = self.0.calls.lock().unwrap();
-        let (_calls, wait) = self
-            .0
-            .changed
-            .wait_timeout_while(calls, GUARD, |calls| !calls.contains(&call))
-            .unwrap();
-        assert!(!wait.timed_out(), "{call:?} never happened");
-    }
-}
-
-/// A scriptable dispatcher of `u32` events; every knob is off by default. It never
-/// panics while holding one of its locks.
-#[derive(Default)]
-struct Probe {
-    /// `on_starting` waits here before it returns.
-    start_gate: Option<Receiver<()>>,
-    /// `on_starting` then panics with this message.
-    start_panic: Option<&'static str>,
-    /// `on_starting` then never returns.
-    start_hangs: bool,
-    /// Each dispatch waits here before it delivers.
-    dispatch_gate: Option<Receiver<()>>,
-    /// The dispatch of this event panics with "dispatch exploded on event N".
-    panic_on: Option<u32>,
-    /// The dispatch of this event never returns.
-    hang_on: Option<u32>,
-    /// `flush` panics with this message.
-    flush_panic: Option<&'static str>,
-    /// `on_stopped` panics with this message.
-    stop_panic: Option<&'static str>,
-    /// `on_stopped` never returns.
-    stop_hangs: bool,
-    seen: Seen,
-}
-
-impl Dispatch<u32> for Probe {
-    async fn on_starting(&mut self) -> Result<(), BoxError> {
-        self.seen.record(Call::Starting);
-        if let Some(gate) = &self.start_gate {
-            let _ = gate.recv().await;
-        }
-        if let Some(message) = self.start_panic {
-            panic!("{message}");
-        }
-        if self.start_hangs {
-            futures::future::pending::<()>().await;
-        }
-        Ok(())
-    }
-
-    async fn dispatch(&mut self, event: u32) -> Result<(), BoxError> {
-        self.seen.record(Call::Dispatch(event));
-        if let Some(gate) = &self.dispatch_gate {
-            let _ = gate.recv().await;
-        }
-        if self.panic_on == Some(event) {
-            panic!("dispatch exploded on event {event}");
-        }
-        if self.hang_on == Some(event) {
-            futures::future::pending::<()>().await;
-        }
-        self.seen.deliver(event);
-        Ok(())
-    }
-
-    async fn flush(&mut self) -> Result<(), BoxError> {
-        self.seen.record(Call::Flush);
-        if let Some(message) = self.flush_panic {
-            panic!("{message}");
-        }
-        Ok(())
-    }
-
-    async fn on_stopped(&mut self) -> Result<(), BoxError> {
-        self.seen.record(Call::Stopped);
-        if let Some(message) = self.stop_panic {
-            panic!("{message}");
-        }
-        if self.stop_hangs {
-            futures::future::pending::<()>().await;
-        }
-        Ok(())
-    }
 }
 
 /// Creates a sink for `probe`, starts it with its start gate closed, logs `events` while
@@ -347,7 +164,7 @@ fn a_panicking_dispatch_moves_the_sink_to_failure_and_fails_the_rest() {
                 Call::Dispatch(3),
             ]
         );
-        assert_eq!(Arc::strong_count(&seen.0), 1, "the dispatcher was dropped");
+        assert_eq!(seen.holders(), 1, "the dispatcher was dropped");
     });
 }
 
@@ -423,7 +240,7 @@ fn a_panicking_start_hook_fails_thread_create_with_the_panic_message() {
         assert_eq!(error.reason(), ErrorReason::OnStartingHookFailed);
         // The runtime thread was joined: the dispatcher is gone.
         assert_eq!(seen.calls(), [Call::Starting]);
-        assert_eq!(Arc::strong_count(&seen.0), 1);
+        assert_eq!(seen.holders(), 1);
     });
 }
 
@@ -671,7 +488,7 @@ fn a_hung_dispatch_is_abandoned_when_the_stop_times_out() {
             seen.calls(),
             [Call::Starting, Call::Dispatch(0), Call::Dispatch(1)]
         );
-        assert_eq!(Arc::strong_count(&seen.0), 1, "the dispatcher was dropped");
+        assert_eq!(seen.holders(), 1, "the dispatcher was dropped");
     });
 }
 
@@ -770,7 +587,7 @@ fn a_hung_start_hook_is_cut_off_at_the_start_timeout() {
             &[State::Running],
         );
         assert_eq!(seen.calls(), [Call::Starting]);
-        assert_eq!(Arc::strong_count(&seen.0), 1, "the dispatcher was dropped");
+        assert_eq!(seen.holders(), 1, "the dispatcher was dropped");
     });
 }
 
@@ -793,10 +610,6 @@ fn a_hung_start_hook_fails_thread_create_at_the_start_timeout() {
         }
         assert_eq!(error.reason(), ErrorReason::StartTimedOut);
         assert_eq!(seen.calls(), [Call::Starting]);
-        assert_eq!(
-            Arc::strong_count(&seen.0),
-            1,
-            "the runtime thread was joined"
-        );
+        assert_eq!(seen.holders(), 1, "the runtime thread was joined");
     });
 }

@@ -5,9 +5,11 @@
 //! `metrics` takes one global recorder per process, set once: this behaviour has its own
 //! test binary.
 #![cfg(not(loom))]
-#![cfg(all(feature = "metrics", feature = "http"))]
 
-mod common;
+#[path = "support/http_client.rs"]
+mod http_client;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use mvx::expose::http::{ServerConfig, ThreadedMetricsServer};
 use mvx::facade::metrics::RegistryRecorder;
@@ -53,7 +55,7 @@ fn metrics_macros_land_in_the_registry_and_are_served_with_their_labels() {
         ServerConfig::new("127.0.0.1:0".parse().expect("address")),
     )
     .expect("the server starts");
-    let answer = common::get(server.local_addr(), "/metrics").expect("scrape");
+    let answer = http_client::get(server.local_addr(), "/metrics").expect("scrape");
     assert_eq!(answer.status, 200);
     let body = &answer.body;
     for expected in [

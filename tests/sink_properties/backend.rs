@@ -1,20 +1,13 @@
 //! The test backend: a deterministic dispatcher whose hooks and dispatches can be held at a
-//! valve, and the watchdog every case runs under.
+//! valve.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use mvx::BoxError;
 use mvx::sink::Dispatch;
 
 use super::model::Event;
-
-/// Runs `body` on a helper thread and fails if it does not finish within `guard`, so that a
-/// hang fails the case instead of the run.
-pub fn within_guard(guard: Duration, body: impl FnOnce() + Send + 'static) {
-    crate::guard::within(guard, body);
-}
 
 /// Holds the backend's hooks and dispatches while closed. Cheap to clone.
 #[derive(Clone, Default)]

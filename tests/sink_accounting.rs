@@ -193,7 +193,7 @@ fn failed_dispatches_are_counted_and_delivery_goes_on() {
 /// `start()` moves the sink to `Starting` and then opens admission, both under the lifecycle
 /// lock; a `log()` in between found admission closed and the state `Starting` — a state that
 /// accepts events — and handed the event back with `NotAccepting { state: Starting }`. Found
-/// by the property tests (tests/properties.rs); the window is a few instructions wide, so
+/// by the property tests (tests/sink_properties.rs); the window is a few instructions wide, so
 /// this test repeats the race many times and fails on the old code only now and then.
 fn race_log_against_start(lazy: bool) {
     for _ in 0..2_000 {

@@ -11,6 +11,7 @@ use mvx::metrics::{Metric, MetricEvent, MetricKind, MetricsRuntime, Snapshot};
 use mvx::queue::{LogOutcome, OverflowPolicy};
 use mvx::sink::{Discard, SinkConfig};
 
+#[path = "support/counting_allocator.rs"]
 mod counting_allocator;
 
 use counting_allocator::on_this_thread;

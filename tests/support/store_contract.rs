@@ -1,23 +1,10 @@
-//! Helpers shared by the statistics tests: a watchdog and the contract every
-//! `KeyValueStore` keeps.
-
-#![allow(dead_code)] // Each test binary uses its own part of it.
-
-use std::time::Duration;
+//! The contract every `KeyValueStore` keeps, checked against each store the statistics
+//! tests use (`FileStore`, `RedisStore`).
+//!
+//! Include it with `#[path = "support/store_contract.rs"] mod store_contract;`.
 
 use mvx::stats::{KeyValueStore, StoreError};
 use serde_json::json;
-
-#[path = "../guard/mod.rs"]
-mod guard;
-
-/// How long a test body may run before it is declared hung.
-pub const GUARD: Duration = Duration::from_secs(60);
-
-/// Runs `body` on a helper thread and fails if it does not finish within [`GUARD`].
-pub fn within_guard(body: impl FnOnce() + Send + 'static) {
-    guard::within(GUARD, body);
-}
 
 /// What every store does with get, set, delete and rename, in store `name`.
 pub async fn check_store_contract(store: &impl KeyValueStore, name: &str) {

@@ -16,9 +16,10 @@ use mvx::sink::sinks::{MemoryEvents, MemorySink, WriterSink};
 use mvx::sink::{AsyncSink, Describe, LogEvent, SinkConfig, SinkDescriptor, SinkRegistry};
 use mvx::{ErrorReason, State};
 
-mod guard;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
-use guard::within_guard;
+use watchdog::within_guard;
 
 fn config() -> SinkConfig {
     SinkConfig::default()

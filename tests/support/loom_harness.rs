@@ -1,8 +1,8 @@
 //! What the loom models share: the bounded model runner, dispatchers that report to the
 //! model, and a driver thread.
 //!
-//! Included by each `tests/loom_*.rs` with `mod loom_support;`; not every model uses every
-//! item.
+//! Included by each `tests/loom_*.rs` with `#[path = "support/loom_harness.rs"] mod
+//! loom_harness;`; not every model uses every item.
 #![allow(dead_code)]
 
 use std::future::Future;

@@ -10,9 +10,10 @@ use mvx::metrics::{
 use mvx::queue::LogOutcome;
 use mvx::{BoxError, ErrorReason, State};
 
-mod guard;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
-use guard::within_guard;
+use watchdog::within_guard;
 
 #[derive(Debug, PartialEq)]
 struct Tick;

@@ -8,6 +8,7 @@ use std::hint::black_box;
 
 use mvx::metrics::{Counter, Gauge, Histogram};
 
+#[path = "support/counting_allocator.rs"]
 mod counting_allocator;
 
 use counting_allocator::on_this_thread;

@@ -1,11 +1,19 @@
-//! A counting global allocator for the allocation tests: each of them includes this module
-//! (`mod counting_allocator;`), which installs it as the test binary's global allocator.
+//! A counting global allocator, for the tests that prove a path allocates nothing and for
+//! the benches that report allocations per event.
 //!
-//! It counts every allocation and reallocation twice: in a process-wide counter
-//! ([`all`]), and in a counter of the calling thread ([`on_this_thread`]), so that a test
-//! can tell the producer's own allocations from those of mvx's threads and of the harness.
+//! Including it installs it as the binary's global allocator: `#[path =
+//! "support/counting_allocator.rs"] mod counting_allocator;` in a test,
+//! `#[path = "../tests/support/counting_allocator.rs"]` in a bench.
+//!
+//! Every allocation and reallocation is counted in a counter of the calling thread
+//! ([`on_this_thread`]), which tells a producer's own allocations from those of mvx's
+//! threads and of the harness; and in a process-wide counter ([`all`]), unless the thread
+//! has left it ([`leave_all`]). A thread whose allocations are timed — a bench's producer —
+//! leaves it, so that it pays for a thread-local increment only and does not contend with
+//! other threads on the shared counter; its allocations are then read with
+//! [`on_this_thread`].
 
-#![allow(dead_code)] // Each test binary reads the counters it needs.
+#![allow(dead_code)] // Each binary reads the counters it needs.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -17,16 +25,19 @@ static ALL: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     static ON_THIS_THREAD: Cell<u64> = const { Cell::new(0) };
+    static LEFT_ALL: Cell<bool> = const { Cell::new(false) };
 }
 
 fn count_one() {
-    ALL.fetch_add(1, Ordering::Relaxed);
     // `try_with`: a thread being torn down has no thread-locals left to count in.
     let _ = ON_THIS_THREAD.try_with(|count| count.set(count.get() + 1));
+    if !LEFT_ALL.try_with(Cell::get).unwrap_or(false) {
+        ALL.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 // SAFETY: every call is forwarded unchanged to the system allocator; counting touches only an
-// atomic and a const-initialized thread-local `Cell`, neither of which allocates.
+// atomic and const-initialized thread-local `Cell`s, none of which allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count_one();
@@ -60,7 +71,14 @@ pub fn on_this_thread() -> u64 {
     ON_THIS_THREAD.with(Cell::get)
 }
 
-/// Allocations made by every thread of the process so far.
+/// Allocations made so far by every thread of the process but those that called
+/// [`leave_all`].
 pub fn all() -> u64 {
     ALL.load(Ordering::Relaxed)
+}
+
+/// From now on, the calling thread's allocations are counted in [`on_this_thread`] only,
+/// not in [`all`].
+pub fn leave_all() {
+    LEFT_ALL.set(true);
 }

@@ -6,17 +6,17 @@
 //! is in the stream exactly once.
 //!
 //! The tests that do not restart a server use the one at `MVX_REDIS_URL` when it is set
-//! (`.ci/run` starts one), else one they start. Without `redis-server` the tests fail and
-//! say how to get one: they never skip.
+//! (`.ci/test` starts one), else one they start (`support/redis_server.rs`).
 #![cfg(not(loom))]
-#![cfg(feature = "redis")]
 
-mod support;
+#[path = "support/redis_server.rs"]
+mod redis_server;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
@@ -26,120 +26,8 @@ use mvx::error::CreateError;
 use mvx::queue::{LogOutcome, OverflowPolicy};
 use mvx::sink::sinks::{FieldMapping, RedisStreamSink};
 use mvx::sink::{AsyncSink, Describe, Level, LogEvent, SinkConfig, SinkDescriptor, SinkRegistry};
-use support::within_guard;
-
-/// A `redis-server` this test started; killed on drop.
-struct OwnServer {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl OwnServer {
-    /// A server on a free loopback port, persisting every write before it replies
-    /// (`appendonly yes`, `appendfsync always`), so that a restart keeps what it acknowledged.
-    fn start() -> Self {
-        // A port found free may be taken before the server binds it: try a few.
-        for _ in 0..3 {
-            let mut server = Self {
-                port: free_port(),
-                dir: tempfile::tempdir().expect("a temporary directory"),
-                child: None,
-            };
-            if server.spawn() {
-                return server;
-            }
-        }
-        panic!("redis-server did not start on a free port in three tries");
-    }
-
-    /// Starts the server process; whether it said it is ready.
-    fn spawn(&mut self) -> bool {
-        let mut child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
-            .args(["--daemonize", "no", "--dir"])
-            .arg(self.dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!(
-                    "the Redis stream tests need `redis-server` and could not start it \
-                     ({error}): install it (`apt-get install -y redis-server`)"
-                )
-            });
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let ready = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .any(|line| line.contains("Ready to accept connections"));
-        // Keep reading, so that the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        self.child = Some(child);
-        if !ready {
-            self.kill();
-        }
-        ready
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// SIGKILL: no shutdown, no last save.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// A new server process on the same port and directory, loading what the last one
-    /// persisted.
-    fn restart(&mut self) {
-        self.kill();
-        for _ in 0..50 {
-            if self.spawn() {
-                return;
-            }
-            // The port may still be held for a moment by the killed process's sockets.
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("redis-server did not restart on port {}", self.port);
-    }
-}
-
-impl Drop for OwnServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
-/// The server at `MVX_REDIS_URL`, or one of our own.
-fn shared_server() -> (String, Option<OwnServer>) {
-    match std::env::var("MVX_REDIS_URL") {
-        Ok(url) => (url, None),
-        Err(_) => {
-            let server = OwnServer::start();
-            (server.url(), Some(server))
-        }
-    }
-}
+use redis_server::RedisServer;
+use watchdog::{wait_until, within_guard};
 
 /// A stream name no other test (or run) uses.
 fn stream_name(test: &str) -> String {
@@ -151,20 +39,13 @@ fn stream_name(test: &str) -> String {
     )
 }
 
-fn direct(url: &str) -> redis::Connection {
-    redis::Client::open(url)
-        .expect("a Redis URL")
-        .get_connection()
-        .expect("a connection to the test server")
-}
-
 /// Every entry of `stream`: its ID and its fields.
 fn xrange(url: &str, stream: &str) -> Vec<(String, BTreeMap<String, String>)> {
     let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
         .arg(stream)
         .arg("-")
         .arg("+")
-        .query(&mut direct(url))
+        .query(&mut redis_server::connect(url))
         .expect("XRANGE");
     entries
         .into_iter()
@@ -180,7 +61,7 @@ fn xrange(url: &str, stream: &str) -> Vec<(String, BTreeMap<String, String>)> {
 
 /// Removes `stream` and the acknowledgement keys of its sinks from a shared server.
 fn cleanup(url: &str, stream: &str) {
-    let mut connection = direct(url);
+    let mut connection = redis_server::connect(url);
     let mut keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{stream}:mvx-ack:*"))
         .query(&mut connection)
@@ -249,7 +130,7 @@ fn check_exactly_once(sink: &AsyncSink<LogEvent>, logged: u64, url: &str, stream
 #[test]
 fn events_are_entries_read_back_with_xrange_in_either_field_mapping() {
     within_guard(|| {
-        let (url, _server) = shared_server();
+        let (url, _server) = redis_server::shared();
         let stream = stream_name("json");
         let redis = RedisStreamSink::open(&url, stream.clone()).expect("a valid URL");
         let config = SinkConfig::default().batch_size(64);
@@ -310,7 +191,7 @@ fn events_are_entries_read_back_with_xrange_in_either_field_mapping() {
 #[test]
 fn a_registry_creates_one_sink_per_server_and_stream() {
     within_guard(|| {
-        let (url, _server) = shared_server();
+        let (url, _server) = redis_server::shared();
         let stream = stream_name("registry");
         let registry = SinkRegistry::<LogEvent>::new();
         let open = || RedisStreamSink::open(&url, stream.clone()).expect("a valid URL");
@@ -348,7 +229,7 @@ fn a_registry_creates_one_sink_per_server_and_stream() {
 #[test]
 fn an_unreachable_server_fails_the_start() {
     within_guard(|| {
-        let url = format!("redis://127.0.0.1:{}/", free_port());
+        let url = format!("redis://127.0.0.1:{}/", redis_server::free_port());
         let redis = RedisStreamSink::open(&url, "logs").expect("a valid URL");
         let created = mvx::rt::thread::create(redis, SinkConfig::default());
         match created {
@@ -363,7 +244,7 @@ fn an_unreachable_server_fails_the_start() {
 #[test]
 fn a_server_killed_and_restarted_mid_stream_loses_no_accepted_event_and_duplicates_none() {
     within_guard(|| {
-        let mut server = OwnServer::start();
+        let mut server = RedisServer::start();
         let url = server.url();
         let stream = stream_name("restart");
         let redis = RedisStreamSink::open(&url, stream.clone())
@@ -405,13 +286,6 @@ fn a_server_killed_and_restarted_mid_stream_loses_no_accepted_event_and_duplicat
         assert!(delivery.connections() >= 2, "reconnected: {delivery:?}");
         assert!(delivery.batches() >= 9_000 / 128, "{delivery:?}");
     });
-}
-
-/// Waits until `condition` holds; the test's guard fails it if it never does.
-fn wait_until(condition: impl Fn() -> bool) {
-    while !condition() {
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// A TCP proxy in front of the server that, when told, cuts the next connection that
@@ -486,8 +360,8 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
 #[test]
 fn a_batch_the_server_ran_whose_reply_was_lost_is_not_sent_twice() {
     within_guard(|| {
-        let server = OwnServer::start();
-        let proxy = CuttingProxy::start(server.port);
+        let server = RedisServer::start();
+        let proxy = CuttingProxy::start(server.port());
         let proxied = format!("redis://127.0.0.1:{}/", proxy.port);
         let stream = stream_name("lost-reply");
         let redis = RedisStreamSink::open(&proxied, stream.clone())

@@ -2,9 +2,11 @@
 //! loaded on start, removed by `reset()`; a corrupt state is moved aside and never lost; a
 //! store that fails or panics is reported. On real files in temporary directories.
 #![cfg(not(loom))]
-#![cfg(feature = "persist")]
 
-mod support;
+#[path = "support/store_contract.rs"]
+mod store_contract;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
@@ -17,7 +19,8 @@ use mvx::stats::{
     StatsReason, StoreError, StoreOperation,
 };
 use serde_json::{Value, json};
-use support::{check_store_contract, within_guard};
+use store_contract::check_store_contract;
+use watchdog::within_guard;
 
 /// Started statistics on `config`, with their driver on a thread of its own.
 fn running(config: StatsConfig) -> (Statistics, std::thread::JoinHandle<()>) {

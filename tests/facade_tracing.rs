@@ -2,9 +2,9 @@
 //! the registry, `mvx::facade::tracing::SinkLayer` (with a filter of its own) and the `fmt`
 //! layer beside it, into sinks on their own threads.
 #![cfg(not(loom))]
-#![cfg(feature = "tracing")]
 
-mod support;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -14,10 +14,10 @@ use mvx::facade::tracing::SinkLayer;
 use mvx::queue::OverflowPolicy;
 use mvx::sink::sinks::MemorySink;
 use mvx::sink::{FieldValue, Level, LogEvent, SinkConfig};
-use support::within_guard;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, Registry};
+use watchdog::within_guard;
 
 fn field(event: &LogEvent, name: &str) -> Option<FieldValue> {
     event
