@@ -42,6 +42,7 @@ mod event;
 mod format;
 mod registry;
 pub mod sinks;
+pub mod wait;
 
 use std::fmt;
 use std::future::Future;
@@ -49,7 +50,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use event_listener::{Listener, listener};
 use futures::task::{FutureObj, Spawn};
 
 pub use self::config::{
@@ -60,6 +60,7 @@ pub use self::event::{FieldValue, Level, LogEvent};
 pub use self::format::{DisplayLines, JsonLines, LineFormat, LineFormatName};
 pub use self::registry::{Describe, SinkDescriptor, SinkRegistry};
 
+use self::wait::FlushTickets;
 use crate::error::{LogError, SinkError};
 use crate::lifecycle::{Lifecycle, Op, OpResult, Operation, State, WaitHandle};
 use crate::queue::{LogOutcome, OverflowPolicy, Queue, QueueStats, Reserve};
@@ -77,29 +78,6 @@ pub(crate) struct Shared<E> {
     pub(crate) terminal_error: Mutex<Option<SinkError>>,
     pub(crate) flush: FlushTickets,
     handles: AtomicU64,
-}
-
-/// Flush requests: each `flush()` takes a ticket; the driver serves tickets in order.
-#[derive(Default)]
-pub(crate) struct FlushTickets {
-    pub(crate) requested: AtomicU64,
-    /// The largest reservation count any request must see finished.
-    pub(crate) target: AtomicU64,
-    pub(crate) served: AtomicU64,
-    /// The tickets `(after, up_to]` served by the latest failed dispatcher flush.
-    pub(crate) failure: Mutex<Option<(u64, u64, SinkError)>>,
-}
-
-impl FlushTickets {
-    /// The tickets waiting, as `(served, requested)`, if they can be served now: every event
-    /// reserved before the latest of them is among the `finished` ones.
-    pub(crate) fn servable(&self, finished: u64) -> Option<(u64, u64)> {
-        let requested = self.requested.load(Ordering::Acquire);
-        let served = self.served.load(Ordering::Acquire);
-        // Read after `requested`: covers the target of every ticket up to `requested`.
-        let target = self.target.load(Ordering::Acquire);
-        (requested > served && finished >= target).then_some((served, requested))
-    }
 }
 
 impl<E> Shared<E> {
@@ -325,62 +303,42 @@ impl<E: Send + 'static> AsyncSink<E> {
     }
 
     /// Accepts an event, blocking the thread while the pending-event limit is reached,
-    /// whatever the overflow policy.
+    /// whatever the overflow policy: [`send(event).wait()`](wait::Send::wait).
     ///
     /// # Errors
     ///
     /// [`LogError::NotAccepting`] with the event when the sink is not accepting (also when
     /// it stops while this call waits).
-    pub fn log_blocking(&self, mut event: E) -> Result<LogOutcome, LogError<E>> {
-        loop {
-            match self.try_accept(event, OverflowPolicy::RaiseError) {
-                Err(LogError::QueueOverflow(back)) => event = back,
-                other => return other,
-            }
-            // The driver frees a batch of slots at a time, usually within microseconds:
-            // retry with growing pauses before parking, so that neither side pays a wake-up.
-            for round in 0..driver::SPIN_ROUNDS {
-                driver::pause(round);
-                match self.try_accept(event, OverflowPolicy::RaiseError) {
-                    Err(LogError::QueueOverflow(back)) => event = back,
-                    other => return other,
-                }
-            }
-            let progress = &self.shared.queue.progress;
-            let _waiting = progress.enter();
-            listener!(progress.event() => room);
-            progress.settle();
-            match self.try_accept(event, OverflowPolicy::RaiseError) {
-                Err(LogError::QueueOverflow(back)) => event = back,
-                other => return other,
-            }
-            room.wait();
-        }
+    pub fn log_blocking(&self, event: E) -> Result<LogOutcome, LogError<E>> {
+        self.send(event).wait()
     }
 
-    /// Accepts an event, waiting asynchronously while the pending-event limit is reached,
-    /// whatever the overflow policy.
+    /// Accepts an event, waiting while the pending-event limit is reached, whatever the
+    /// overflow policy.
+    ///
+    /// The returned [`Send`](wait::Send) is a future: `.await` it in async code, or block
+    /// on it with `wait()`, `wait_timeout(Duration)` or `wait_deadline(Instant)`.
     ///
     /// # Errors
     ///
-    /// [`LogError::NotAccepting`] with the event when the sink is not accepting (also when
-    /// it stops while this call waits).
-    pub async fn send(&self, mut event: E) -> Result<LogOutcome, LogError<E>> {
-        loop {
-            match self.try_accept(event, OverflowPolicy::RaiseError) {
-                Err(LogError::QueueOverflow(back)) => event = back,
-                other => return other,
-            }
-            let progress = &self.shared.queue.progress;
-            let _waiting = progress.enter();
-            listener!(progress.event() => room);
-            progress.settle();
-            match self.try_accept(event, OverflowPolicy::RaiseError) {
-                Err(LogError::QueueOverflow(back)) => event = back,
-                other => return other,
-            }
-            room.await;
-        }
+    /// The future resolves to [`LogError::NotAccepting`] with the event when the sink is
+    /// not accepting (also when it stops while the future waits).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mvx::sink::{AsyncSink, Discard, SinkConfig};
+    ///
+    /// let (sink, _driver) = AsyncSink::new(Discard, SinkConfig::default().queue_capacity(1));
+    /// drop(sink.start()); // started, but its driver is not polled: nothing is dispatched
+    /// sink.send(1u32).wait().unwrap();
+    /// // The queue is full: the deadline passes and the event comes back.
+    /// let full = sink.send(2).wait_timeout(Duration::from_millis(10)).unwrap_err();
+    /// assert_eq!(full.into_inner(), 2);
+    /// ```
+    pub fn send(&self, event: E) -> wait::Send<'_, E> {
+        wait::Send::new(self, event)
     }
 
     /// One acceptance attempt; `Block` is treated by the callers.
@@ -473,90 +431,26 @@ impl<E> AsyncSink<E> {
     /// the call is counted as `delivered` or `failed` — also when the sink ended
     /// abnormally, whose abandoned events are counted as failed before a flush returns.
     ///
+    /// The flush is requested by this call; the returned [`Flush`](wait::Flush) is a
+    /// future: `.await` it in async code, or block on it with `wait()`,
+    /// `wait_timeout(Duration)` or `wait_deadline(Instant)`.
+    ///
     /// # Errors
     ///
-    /// The dispatcher's flush error (`FlushFailed`), or the reason the sink ended
-    /// abnormally if it ended before the flush was served.
-    pub async fn flush(&self) -> Result<(), SinkError> {
-        let ticket = self.request_flush();
-        loop {
-            if let Some(result) = self.flush_result(ticket) {
-                return result;
-            }
-            let progress = &self.shared.queue.progress;
-            let _waiting = progress.enter();
-            listener!(progress.event() => served);
-            progress.settle();
-            if let Some(result) = self.flush_result(ticket) {
-                return result;
-            }
-            served.await;
-        }
+    /// The future resolves to the dispatcher's flush error (`FlushFailed`), or the reason
+    /// the sink ended abnormally if it ended before the flush was served; a blocking form
+    /// with a deadline to `WaitTimedOut` when the deadline passed first.
+    pub fn flush(&self) -> wait::Flush<'_, E> {
+        wait::Flush::new(self)
     }
 
-    /// [`flush`](Self::flush), blocking the current thread.
+    /// [`flush`](Self::flush), blocking the current thread: `flush().wait()`.
     ///
     /// # Errors
     ///
     /// As [`flush`](Self::flush).
     pub fn flush_blocking(&self) -> Result<(), SinkError> {
-        let ticket = self.request_flush();
-        loop {
-            if let Some(result) = self.flush_result(ticket) {
-                return result;
-            }
-            let progress = &self.shared.queue.progress;
-            let _waiting = progress.enter();
-            listener!(progress.event() => served);
-            progress.settle();
-            if let Some(result) = self.flush_result(ticket) {
-                return result;
-            }
-            served.wait();
-        }
-    }
-
-    /// Takes a flush ticket, or `None` when there is nothing the driver could flush: the
-    /// sink is `Virgin` or has ended.
-    fn request_flush(&self) -> Option<u64> {
-        let state = self.shared.state();
-        if state.is_terminal() || state == State::Virgin {
-            return None;
-        }
-        let flush = &self.shared.flush;
-        flush
-            .target
-            .fetch_max(self.shared.queue.reserved(), Ordering::AcqRel);
-        let ticket = flush.requested.fetch_add(1, Ordering::AcqRel) + 1;
-        self.shared.wake_driver();
-        Some(ticket)
-    }
-
-    /// The result of the flush with `ticket`, once known.
-    fn flush_result(&self, ticket: Option<u64>) -> Option<Result<(), SinkError>> {
-        let flush = &self.shared.flush;
-        match ticket {
-            Some(ticket) if flush.served.load(Ordering::Acquire) >= ticket => {
-                return Some(match &*lock(&flush.failure) {
-                    Some((after, up_to, error)) if *after < ticket && ticket <= *up_to => {
-                        Err(error.clone())
-                    }
-                    _ => Ok(()),
-                });
-            }
-            // `Virgin` when asked: nothing was accepted before the call.
-            None if !self.shared.state().is_terminal() => return Some(Ok(())),
-            _ => {}
-        }
-        // The sink turns terminal before admission closes and before the driver has
-        // counted the events it abandons (a failed start, a panic, a cancellation): answer
-        // once they are counted, so that the counters read after the flush are final.
-        // Every reservation ends finished or revoked, and both wake `progress`.
-        let state = self.shared.state();
-        if state.is_terminal() && self.shared.queue.drained() {
-            return Some(self.shared.terminal_result());
-        }
-        None
+        self.flush().wait()
     }
 
     /// The current lifecycle state: one atomic load.
