@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::lifecycle::State;
+use crate::queue::QueueStats;
 
 /// The error type user code returns from hooks and dispatch: any boxed error.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -482,18 +483,35 @@ pub enum TerminateError {
     CalledFromRuntimeThread,
     /// The component did not stop cleanly (the runtime was shut down all the same).
     #[error("the component did not stop cleanly")]
-    Stop(#[source] SinkError),
+    Stop {
+        /// Why the stop failed.
+        #[source]
+        error: SinkError,
+        /// The component's final counters, read after its runtime thread was joined.
+        stats: QueueStats,
+    },
     /// The runtime thread panicked.
     #[error("the runtime thread panicked")]
     RuntimePanicked(#[source] Cause),
 }
 
 impl TerminateError {
+    /// The component's final counters, when they are known: after a failed stop.
+    ///
+    /// After `RuntimePanicked` the stop had finished; its counters are still read through
+    /// any handle of the component (`AsyncSink::stats`).
+    pub fn stats(&self) -> Option<QueueStats> {
+        match self {
+            Self::Stop { stats, .. } => Some(*stats),
+            _ => None,
+        }
+    }
+
     /// The stable reason code of this error.
     pub fn reason(&self) -> ErrorReason {
         match self {
             Self::CalledFromRuntimeThread => ErrorReason::CalledFromRuntimeThread,
-            Self::Stop(error) => error.reason(),
+            Self::Stop { error, .. } => error.reason(),
             Self::RuntimePanicked(_) => ErrorReason::RuntimePanicked,
         }
     }

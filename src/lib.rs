@@ -416,8 +416,7 @@ pub mod __loom {
             || {},
         )
         .expect("loom spawns threads");
-        let stopper = sink.clone();
-        Terminator::new(move || stopper.stop_and_wait(), runtime)
+        Terminator::new(sink.clone(), runtime)
     }
 }
 

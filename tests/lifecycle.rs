@@ -1395,7 +1395,11 @@ fn every_error_maps_to_its_reason_code() {
         ErrorReason::CalledFromRuntimeThread
     );
     assert_eq!(
-        TerminateError::Stop(SinkError::DispatcherCancelled).reason(),
+        TerminateError::Stop {
+            error: SinkError::DispatcherCancelled,
+            stats: QueueStats::default(),
+        }
+        .reason(),
         ErrorReason::DispatcherCancelled
     );
     assert_eq!(
