@@ -38,7 +38,9 @@ mod snapshot;
 
 pub use self::instruments::{Counter, Gauge, Histogram};
 pub use self::metadata::{Metadata, MetadataError, RESERVED_KEYS};
-pub use self::recorder::{Metric, MetricEvent, MetricHookError, MetricsRecorder, RecorderError};
+pub use self::recorder::{
+    Metric, MetricEvent, MetricHookError, MetricsRecorder, RecorderError, SnapshotNow,
+};
 pub use self::registry::{Registry, RegistryError};
 pub use self::runtime::{MetricsRuntime, ShutdownError};
 pub use self::snapshot::{MetricKind, Snapshot, Snapshots, Value, series_key};

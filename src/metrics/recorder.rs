@@ -2,7 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use futures::task::Spawn;
 
@@ -11,13 +15,57 @@ use crate::BoxError;
 use crate::error::{Cause, ErrorReason, LogError, SinkError};
 use crate::lifecycle::{State, WaitHandle};
 use crate::queue::{LogOutcome, QueueStats};
+use crate::sink::wait::Flush;
 use crate::sink::{AsyncSink, BatchError, Dispatch, Driver, SinkConfig};
 use crate::sync::{Arc, Mutex, lock};
 
 /// An event a recorder aggregates.
+///
+/// Nothing to write for an event type of one kind: `impl MetricEvent for Saved {}`.
 pub trait MetricEvent: Send + 'static {
-    /// The kind of event, used to count events that no metric handled.
-    fn event_type(&self) -> &str;
+    /// The kind of event, the key under which [`MetricsRecorder::unhandled`] counts events
+    /// that no metric handled. Override it for an enum whose variants are kinds of their
+    /// own.
+    ///
+    /// The default is the type's name without its module path, such as `"Saved"` for
+    /// `my_app::events::Saved` (generic arguments keep theirs: `"Wrapper<alloc::string::String>"`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mvx::metrics::MetricEvent;
+    ///
+    /// struct Saved;
+    /// impl MetricEvent for Saved {}
+    /// assert_eq!(Saved.event_type(), "Saved");
+    ///
+    /// enum Storage { Saved, Deleted }
+    /// impl MetricEvent for Storage {
+    ///     fn event_type(&self) -> &str {
+    ///         match self {
+    ///             Storage::Saved => "saved",
+    ///             Storage::Deleted => "deleted",
+    ///         }
+    ///     }
+    /// }
+    /// assert_eq!(Storage::Deleted.event_type(), "deleted");
+    /// ```
+    fn event_type(&self) -> &str {
+        short_type_name(std::any::type_name::<Self>())
+    }
+}
+
+/// `full` (a `std::any::type_name`) without the module path of its outer type.
+fn short_type_name(full: &'static str) -> &'static str {
+    if full.starts_with(['(', '[', '&', '*']) {
+        // A tuple, array, slice, reference or pointer: no one path to shorten.
+        return full;
+    }
+    let outer = full.find('<').unwrap_or(full.len());
+    match full[..outer].rfind("::") {
+        Some(separator) => &full[separator + 2..],
+        None => full,
+    }
 }
 
 /// Aggregates events of type `E` into a [`Snapshot`].
@@ -406,13 +454,49 @@ impl<E: 'static> MetricsRecorder<E> {
 
     /// The snapshots, once every event accepted before this call has been applied.
     ///
+    /// A barrier, like [`flush`](Self::flush): the returned [`SnapshotNow`] is a future;
+    /// `.await` it, or block on it with `wait()`, `wait_timeout(Duration)` or
+    /// `wait_deadline(Instant)`.
+    ///
     /// # Errors
     ///
-    /// When the recorder ended abnormally before applying those events (see
-    /// [`AsyncSink::flush`]).
-    pub async fn snapshot_now(&self) -> Result<Snapshots, RecorderError> {
-        self.sink.flush().await?;
-        Ok(self.snapshots())
+    /// The future resolves to an error when the recorder ended abnormally before applying
+    /// those events (see [`AsyncSink::flush`]); a blocking form with a deadline to
+    /// `RecorderError::Sink(SinkError::WaitTimedOut)` when the deadline passed first.
+    pub fn snapshot_now(&self) -> SnapshotNow<'_, E> {
+        SnapshotNow {
+            flush: self.sink.flush(),
+            recorder: self,
+        }
+    }
+
+    /// [`snapshot_now`](Self::snapshot_now), blocking the current thread:
+    /// `snapshot_now().wait()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`snapshot_now`](Self::snapshot_now).
+    pub fn snapshot_now_blocking(&self) -> Result<Snapshots, RecorderError> {
+        self.snapshot_now().wait()
+    }
+
+    /// Resolves when every event accepted before the call has been applied to the metrics:
+    /// [`AsyncSink::flush`] of the recorder's sink.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncSink::flush`].
+    pub fn flush(&self) -> Flush<'_, E> {
+        self.sink.flush()
+    }
+
+    /// [`flush`](Self::flush), blocking the current thread: `flush().wait()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncSink::flush`].
+    pub fn flush_blocking(&self) -> Result<(), SinkError> {
+        self.flush().wait()
     }
 
     /// The metadata of every metric that is not disabled, by metric name.
@@ -475,6 +559,69 @@ impl<E: 'static> fmt::Debug for MetricsRecorder<E> {
             .field("name", &self.name)
             .field("state", &self.state())
             .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The snapshots of a recorder once every event accepted before the call was applied;
+/// returned by [`MetricsRecorder::snapshot_now`].
+///
+/// `.await` it, or block on it with [`wait`](Self::wait),
+/// [`wait_timeout`](Self::wait_timeout) or [`wait_deadline`](Self::wait_deadline). The
+/// snapshots are taken when the wait ends.
+#[must_use = "futures do nothing unless you .await or poll them"]
+pub struct SnapshotNow<'a, E> {
+    flush: Flush<'a, E>,
+    recorder: &'a MetricsRecorder<E>,
+}
+
+impl<E: 'static> SnapshotNow<'_, E> {
+    /// Blocks the current thread until every event accepted before the call was applied.
+    ///
+    /// # Errors
+    ///
+    /// As [`MetricsRecorder::snapshot_now`].
+    pub fn wait(self) -> Result<Snapshots, RecorderError> {
+        self.flush.wait()?;
+        Ok(self.recorder.snapshots())
+    }
+
+    /// As [`wait`](Self::wait), giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// `RecorderError::Sink(SinkError::WaitTimedOut)` when the events are not all applied
+    /// after `timeout`; otherwise as [`MetricsRecorder::snapshot_now`].
+    pub fn wait_timeout(self, timeout: Duration) -> Result<Snapshots, RecorderError> {
+        self.flush.wait_timeout(timeout)?;
+        Ok(self.recorder.snapshots())
+    }
+
+    /// As [`wait`](Self::wait), giving up at `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_timeout`](Self::wait_timeout).
+    pub fn wait_deadline(self, deadline: Instant) -> Result<Snapshots, RecorderError> {
+        self.flush.wait_deadline(deadline)?;
+        Ok(self.recorder.snapshots())
+    }
+}
+
+impl<E: 'static> Future for SnapshotNow<'_, E> {
+    type Output = Result<Snapshots, RecorderError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        std::task::ready!(Pin::new(&mut this.flush).poll(cx))?;
+        Poll::Ready(Ok(this.recorder.snapshots()))
+    }
+}
+
+impl<E: 'static> fmt::Debug for SnapshotNow<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SnapshotNow")
+            .field("recorder", &self.recorder.name())
             .finish_non_exhaustive()
     }
 }

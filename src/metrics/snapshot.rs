@@ -50,6 +50,33 @@ pub enum Value {
 }
 
 impl Value {
+    /// The value as `u64`, when it is one exactly: a `U64`, a non-negative `I64`, or an
+    /// `F64` that is a whole number within `u64`'s range. `None` otherwise (negative,
+    /// fractional, NaN or too large), never a rounded or wrapped number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mvx::metrics::Value;
+    ///
+    /// assert_eq!(Value::U64(7).as_u64(), Some(7));
+    /// assert_eq!(Value::I64(7).as_u64(), Some(7));
+    /// assert_eq!(Value::F64(7.0).as_u64(), Some(7));
+    /// assert_eq!(Value::I64(-1).as_u64(), None);
+    /// assert_eq!(Value::F64(0.5).as_u64(), None);
+    /// ```
+    pub fn as_u64(self) -> Option<u64> {
+        match self {
+            Self::U64(value) => Some(value),
+            Self::I64(value) => u64::try_from(value).ok(),
+            // 2^64 as f64 is exact; every whole f64 below it converts exactly.
+            Self::F64(value) if value >= 0.0 && value < 18_446_744_073_709_551_616.0 => {
+                (value.fract() == 0.0).then_some(value as u64)
+            }
+            Self::F64(_) => None,
+        }
+    }
+
     /// The value as `f64` (large integers lose precision).
     pub fn as_f64(self) -> f64 {
         match self {

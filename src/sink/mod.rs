@@ -55,7 +55,7 @@ use futures::task::{FutureObj, Spawn};
 pub use self::config::{
     DEFAULT_BATCH_SIZE, DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, SinkConfig,
 };
-pub use self::dispatch::{BatchError, Discard, Dispatch};
+pub use self::dispatch::{BatchError, Discard, Dispatch, MissingDispatch};
 pub use self::event::{FieldValue, Level, LogEvent};
 pub use self::format::{DisplayLines, JsonLines, LineFormat, LineFormatName};
 pub use self::registry::{Describe, SinkDescriptor, SinkRegistry};

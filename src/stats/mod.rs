@@ -73,7 +73,7 @@ pub use self::event::{ErrorKind, RequestId};
 pub use self::final_statistics::FinalStatistics;
 pub use self::report::REPORT_TARGET;
 pub use self::state::{STATE_VERSION, StatisticsState};
-pub use self::statistics::{Statistics, StatsDriver, StatsWait};
+pub use self::statistics::{Calculate, Statistics, StatsDriver, StatsWait};
 #[cfg(feature = "persist")]
 pub use self::store::FileStore;
 #[cfg(feature = "redis")]

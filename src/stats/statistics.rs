@@ -5,7 +5,7 @@ use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::task::{FutureObj, Spawn};
 
@@ -14,9 +14,10 @@ use super::periodic::{self, Flag};
 use super::persist::{self, Gate};
 use super::state::Aggregator;
 use super::{FinalStatistics, StatisticsState, StatsConfig, StatsError};
-use crate::error::{BoxError, Cause, LogError, SinkError};
-use crate::lifecycle::{State, WaitHandle};
+use crate::error::{BoxError, Cause, LogError, SinkError, WaitTimeoutError};
+use crate::lifecycle::{OpResult, State, WaitHandle};
 use crate::queue::QueueStats;
+use crate::sink::wait::Flush;
 use crate::sink::{AsyncSink, BatchError, Dispatch, Driver};
 use crate::sync::{Arc, Mutex, lock};
 
@@ -190,6 +191,32 @@ impl StatsWait {
             .wait()
             .into_result()
             .map_err(StatsError::from_lifecycle)
+    }
+
+    /// As [`wait`](Self::wait), giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// `StatsError::Recorder(SinkError::WaitTimedOut)` when the operation is still in
+    /// flight after `timeout` (it goes on); otherwise as the operation.
+    pub fn wait_timeout(self, timeout: Duration) -> Result<(), StatsError> {
+        Self::finished(self.handle.wait_timeout(timeout))
+    }
+
+    /// As [`wait`](Self::wait), giving up at `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_timeout`](Self::wait_timeout).
+    pub fn wait_deadline(self, deadline: Instant) -> Result<(), StatsError> {
+        Self::finished(self.handle.wait_deadline(deadline))
+    }
+
+    fn finished(waited: Result<OpResult, WaitTimeoutError>) -> Result<(), StatsError> {
+        match waited {
+            Ok(result) => result.into_result().map_err(StatsError::from_lifecycle),
+            Err(_still_in_flight) => Err(StatsError::Recorder(SinkError::WaitTimedOut)),
+        }
     }
 }
 
@@ -463,23 +490,29 @@ impl Statistics {
     /// A barrier: whatever thread recorded a call before `calculate()` was called, the call
     /// is in the result. Before `start()` the figures are those of the empty state.
     ///
+    /// The returned [`Calculate`] is a future: `.await` it, or block on it with `wait()`,
+    /// `wait_timeout(Duration)` or `wait_deadline(Instant)`.
+    ///
     /// # Errors
     ///
-    /// `StatsError::Recorder` with the reason the queue ended abnormally (a stop that timed
-    /// out, a cancelled driver), when calls may be missing from the figures.
-    pub async fn calculate(&self) -> Result<FinalStatistics, StatsError> {
-        self.sink.flush().await?;
-        Ok(self.figures())
+    /// The future resolves to `StatsError::Recorder` with the reason the queue ended
+    /// abnormally (a stop that timed out, a cancelled driver), when calls may be missing
+    /// from the figures; a blocking form with a deadline to
+    /// `StatsError::Recorder(SinkError::WaitTimedOut)` when the deadline passed first.
+    pub fn calculate(&self) -> Calculate<'_> {
+        Calculate {
+            flush: self.sink.flush(),
+            stats: self,
+        }
     }
 
-    /// [`calculate`](Self::calculate), blocking the current thread.
+    /// [`calculate`](Self::calculate), blocking the current thread: `calculate().wait()`.
     ///
     /// # Errors
     ///
     /// As [`calculate`](Self::calculate).
     pub fn calculate_blocking(&self) -> Result<FinalStatistics, StatsError> {
-        self.sink.flush_blocking()?;
-        Ok(self.figures())
+        self.calculate().wait()
     }
 
     fn figures(&self) -> FinalStatistics {
@@ -522,7 +555,9 @@ impl Statistics {
     ///
     /// As [`reset`](Self::reset).
     pub fn reset_blocking(&self) -> Result<(), StatsError> {
-        async_io::block_on(self.reset())
+        // If the queue ended abnormally, nothing more will be applied: reset all the same.
+        let _ = self.sink.flush().wait();
+        async_io::block_on(persist::reset(&self.inner))
     }
 
     /// The counters of the queue between the recording calls and the driver.
@@ -549,5 +584,66 @@ impl fmt::Debug for Statistics {
             .field("state", &self.lifecycle_state())
             .field("queue", &self.queue_stats())
             .finish_non_exhaustive()
+    }
+}
+
+/// The figures once every call recorded before [`Statistics::calculate`] was applied;
+/// returned by `calculate()`.
+///
+/// `.await` it, or block on it with [`wait`](Self::wait),
+/// [`wait_timeout`](Self::wait_timeout) or [`wait_deadline`](Self::wait_deadline). The
+/// figures are taken when the wait ends.
+#[must_use = "futures do nothing unless you .await or poll them"]
+pub struct Calculate<'a> {
+    flush: Flush<'a, StatsEvent>,
+    stats: &'a Statistics,
+}
+
+impl Calculate<'_> {
+    /// Blocks the current thread until every call recorded before was applied.
+    ///
+    /// # Errors
+    ///
+    /// As [`Statistics::calculate`].
+    pub fn wait(self) -> Result<FinalStatistics, StatsError> {
+        self.flush.wait()?;
+        Ok(self.stats.figures())
+    }
+
+    /// As [`wait`](Self::wait), giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// `StatsError::Recorder(SinkError::WaitTimedOut)` when the calls are not all applied
+    /// after `timeout`; otherwise as [`Statistics::calculate`].
+    pub fn wait_timeout(self, timeout: Duration) -> Result<FinalStatistics, StatsError> {
+        self.flush.wait_timeout(timeout)?;
+        Ok(self.stats.figures())
+    }
+
+    /// As [`wait`](Self::wait), giving up at `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_timeout`](Self::wait_timeout).
+    pub fn wait_deadline(self, deadline: Instant) -> Result<FinalStatistics, StatsError> {
+        self.flush.wait_deadline(deadline)?;
+        Ok(self.stats.figures())
+    }
+}
+
+impl Future for Calculate<'_> {
+    type Output = Result<FinalStatistics, StatsError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        std::task::ready!(Pin::new(&mut this.flush).poll(cx))?;
+        Poll::Ready(Ok(this.stats.figures()))
+    }
+}
+
+impl fmt::Debug for Calculate<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Calculate").finish_non_exhaustive()
     }
 }
