@@ -487,8 +487,9 @@ pub enum TerminateError {
         /// Why the stop failed.
         #[source]
         error: SinkError,
-        /// The component's final counters, read after its runtime thread was joined.
-        stats: QueueStats,
+        /// The component's final counters, read after its runtime thread was joined
+        /// (boxed: they would double the size of every `TerminateError`).
+        stats: Box<QueueStats>,
     },
     /// The runtime thread panicked.
     #[error("the runtime thread panicked")]
@@ -502,7 +503,7 @@ impl TerminateError {
     /// any handle of the component (`AsyncSink::stats`).
     pub fn stats(&self) -> Option<QueueStats> {
         match self {
-            Self::Stop { stats, .. } => Some(*stats),
+            Self::Stop { stats, .. } => Some(**stats),
             _ => None,
         }
     }

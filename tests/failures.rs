@@ -594,7 +594,7 @@ fn terminate_after_a_dispatcher_panic_reports_it_every_time() {
             match terminator.terminate() {
                 Err(TerminateError::Stop { error, stats }) => {
                     assert_dispatcher_panicked(&error, "dispatch exploded on event 2");
-                    final_stats.push(stats);
+                    final_stats.push(*stats);
                 }
                 other => panic!("expected Stop(DispatcherPanicked), got {other:?}"),
             }

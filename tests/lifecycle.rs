@@ -1397,7 +1397,7 @@ fn every_error_maps_to_its_reason_code() {
     assert_eq!(
         TerminateError::Stop {
             error: SinkError::DispatcherCancelled,
-            stats: QueueStats::default(),
+            stats: Box::default(),
         }
         .reason(),
         ErrorReason::DispatcherCancelled

@@ -70,7 +70,7 @@ impl Value {
             Self::U64(value) => Some(value),
             Self::I64(value) => u64::try_from(value).ok(),
             // 2^64 as f64 is exact; every whole f64 below it converts exactly.
-            Self::F64(value) if value >= 0.0 && value < 18_446_744_073_709_551_616.0 => {
+            Self::F64(value) if (0.0..18_446_744_073_709_551_616.0).contains(&value) => {
                 (value.fract() == 0.0).then_some(value as u64)
             }
             Self::F64(_) => None,

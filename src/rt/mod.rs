@@ -173,7 +173,10 @@ impl TerminatorInner {
                 let joined = self.runtime.shutdown_and_join();
                 let stats = (self.stats)();
                 match (stopped, joined) {
-                    (Err(error), _) => Err(TerminateError::Stop { error, stats }),
+                    (Err(error), _) => Err(TerminateError::Stop {
+                        error,
+                        stats: Box::new(stats),
+                    }),
                     (Ok(()), Err(error)) => Err(error),
                     (Ok(()), Ok(())) => Ok(stats),
                 }
