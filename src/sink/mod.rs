@@ -29,11 +29,28 @@
 //! that hit its timeout, a dispatcher that panicked, a start hook that failed or timed out, or a driver
 //! that was dropped.
 //!
+//! # Which calls block
+//!
+//! - [`log()`](AsyncSink::log) returns at once under the default
+//!   [`OverflowPolicy::RaiseError`] and under `Drop`. Under [`OverflowPolicy::Block`],
+//!   while the pending-event limit is reached, it waits for room and blocks the calling
+//!   thread (it spins briefly, then parks) until the driver finishes an event or the sink
+//!   stops accepting.
+//! - [`log_blocking()`](AsyncSink::log_blocking), [`flush_blocking()`](AsyncSink::flush_blocking)
+//!   and the `wait()`, `wait_timeout()` and `wait_deadline()` of every wait
+//!   ([`Send`](wait::Send), [`Flush`](wait::Flush), [`WaitHandle`]) block the thread until
+//!   the driver has done its part: never call them on the thread that polls the driver.
+//! - [`send()`](AsyncSink::send), [`flush()`](AsyncSink::flush), [`start()`](AsyncSink::start)
+//!   and [`stop()`](AsyncSink::stop) return at once; the futures they return wait when
+//!   awaited, without blocking the thread. Async code uses those.
+//!
 //! # Allocation
 //!
 //! The ring is allocated once, by [`AsyncSink::new`]. `log()` on an accepted or refused
-//! event does not allocate; neither does the driver while it dispatches. Waiting (a blocked
-//! `send().await`, a `flush()`, a lifecycle operation) may allocate a listener.
+//! event does not allocate; neither does the driver while it dispatches, nor a blocking
+//! wait (it listens from its own stack; a thread's first park allocates the thread's
+//! parker, once). An awaited wait (`send().await`, `flush().await`, a lifecycle operation)
+//! allocates a listener when it has to wait.
 
 mod config;
 mod dispatch;
@@ -158,8 +175,11 @@ impl<E: Send + 'static> AsyncSink<E> {
 
     /// Accepts an event for asynchronous delivery, applying the overflow policy.
     ///
-    /// Never blocks, unless the policy is [`OverflowPolicy::Block`] and the queue is full;
-    /// does not allocate. With lazy start, starts a `Virgin` sink first.
+    /// Returns at once under [`OverflowPolicy::RaiseError`] (the default) and
+    /// [`OverflowPolicy::Drop`]. Under [`OverflowPolicy::Block`], while the pending-event
+    /// limit is reached, it blocks the thread until there is room: it is then
+    /// [`log_blocking`](Self::log_blocking). Does not allocate. With lazy start, starts a
+    /// `Virgin` sink first.
     ///
     /// # Errors
     ///
