@@ -38,12 +38,10 @@ mod snapshot;
 
 pub use self::instruments::{Counter, Gauge, Histogram};
 pub use self::metadata::{Metadata, MetadataError, RESERVED_KEYS};
-pub use self::recorder::{
-    Metric, MetricEvent, MetricHookError, MetricsRecorder, RecorderError, SnapshotNow,
-};
+pub use self::recorder::{Metric, MetricEvent, MetricHookError, MetricsRecorder, RecorderError};
 pub use self::registry::{Registry, RegistryError};
 pub use self::runtime::{MetricsRuntime, ShutdownError};
-pub use self::snapshot::{MetricKind, Snapshot, Snapshots, Value, series_key};
+pub use self::snapshot::{MetricKind, Snapshot, SnapshotNow, Snapshots, Value, series_key};
 
 /// Anything a [`Registry`] can read snapshots from: instruments, recorders.
 pub trait SnapshotSource: Send + Sync + 'static {

@@ -1,16 +1,15 @@
 //! `MetricsRecorder`: user-defined events aggregated into user-defined metrics.
+//!
+//! One concept in one file, a little over 500 lines: the recorder, the two traits users
+//! implement for it ([`MetricEvent`], [`Metric`]) and its error.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 use futures::task::Spawn;
 
-use super::{Metadata, Snapshot, SnapshotSource, Snapshots};
+use super::{Metadata, Snapshot, SnapshotNow, SnapshotSource, Snapshots};
 use crate::BoxError;
 use crate::error::{Cause, ErrorReason, LogError, SinkError};
 use crate::lifecycle::{State, WaitHandle};
@@ -464,10 +463,7 @@ impl<E: 'static> MetricsRecorder<E> {
     /// those events (see [`AsyncSink::flush`]); a blocking form with a deadline to
     /// `RecorderError::Sink(SinkError::WaitTimedOut)` when the deadline passed first.
     pub fn snapshot_now(&self) -> SnapshotNow<'_, E> {
-        SnapshotNow {
-            flush: self.sink.flush(),
-            recorder: self,
-        }
+        SnapshotNow::new(self.sink.flush(), self)
     }
 
     /// [`snapshot_now`](Self::snapshot_now), blocking the current thread:
@@ -559,69 +555,6 @@ impl<E: 'static> fmt::Debug for MetricsRecorder<E> {
             .field("name", &self.name)
             .field("state", &self.state())
             .field("stats", &self.stats())
-            .finish_non_exhaustive()
-    }
-}
-
-/// The snapshots of a recorder once every event accepted before the call was applied;
-/// returned by [`MetricsRecorder::snapshot_now`].
-///
-/// `.await` it, or block on it with [`wait`](Self::wait),
-/// [`wait_timeout`](Self::wait_timeout) or [`wait_deadline`](Self::wait_deadline). The
-/// snapshots are taken when the wait ends.
-#[must_use = "futures do nothing unless you .await or poll them"]
-pub struct SnapshotNow<'a, E> {
-    flush: Flush<'a, E>,
-    recorder: &'a MetricsRecorder<E>,
-}
-
-impl<E: 'static> SnapshotNow<'_, E> {
-    /// Blocks the current thread until every event accepted before the call was applied.
-    ///
-    /// # Errors
-    ///
-    /// As [`MetricsRecorder::snapshot_now`].
-    pub fn wait(self) -> Result<Snapshots, RecorderError> {
-        self.flush.wait()?;
-        Ok(self.recorder.snapshots())
-    }
-
-    /// As [`wait`](Self::wait), giving up after `timeout`.
-    ///
-    /// # Errors
-    ///
-    /// `RecorderError::Sink(SinkError::WaitTimedOut)` when the events are not all applied
-    /// after `timeout`; otherwise as [`MetricsRecorder::snapshot_now`].
-    pub fn wait_timeout(self, timeout: Duration) -> Result<Snapshots, RecorderError> {
-        self.flush.wait_timeout(timeout)?;
-        Ok(self.recorder.snapshots())
-    }
-
-    /// As [`wait`](Self::wait), giving up at `deadline`.
-    ///
-    /// # Errors
-    ///
-    /// As [`wait_timeout`](Self::wait_timeout).
-    pub fn wait_deadline(self, deadline: Instant) -> Result<Snapshots, RecorderError> {
-        self.flush.wait_deadline(deadline)?;
-        Ok(self.recorder.snapshots())
-    }
-}
-
-impl<E: 'static> Future for SnapshotNow<'_, E> {
-    type Output = Result<Snapshots, RecorderError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        std::task::ready!(Pin::new(&mut this.flush).poll(cx))?;
-        Poll::Ready(Ok(this.recorder.snapshots()))
-    }
-}
-
-impl<E: 'static> fmt::Debug for SnapshotNow<'_, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SnapshotNow")
-            .field("recorder", &self.recorder.name())
             .finish_non_exhaustive()
     }
 }

@@ -5,7 +5,7 @@ use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::task::{FutureObj, Spawn};
 
@@ -13,11 +13,11 @@ use super::event::{ErrorKind, RequestId, StatsEvent};
 use super::periodic::{self, Flag};
 use super::persist::{self, Gate};
 use super::state::Aggregator;
+use super::wait::{Calculate, StatsWait};
 use super::{FinalStatistics, StatisticsState, StatsConfig, StatsError};
-use crate::error::{BoxError, Cause, LogError, SinkError, WaitTimeoutError};
-use crate::lifecycle::{OpResult, State, WaitHandle};
+use crate::error::{BoxError, Cause, LogError, SinkError};
+use crate::lifecycle::State;
 use crate::queue::QueueStats;
-use crate::sink::wait::Flush;
 use crate::sink::{AsyncSink, BatchError, Dispatch, Driver};
 use crate::sync::{Arc, Mutex, lock};
 
@@ -170,66 +170,6 @@ async fn drive(mut queue: Driver, inner: Arc<Inner>) {
     .await;
 }
 
-/// Waits for a [`Statistics::start`] or [`Statistics::stop`]: `.await` it, or
-/// [`wait`](Self::wait) from synchronous code.
-#[must_use = "a wait handle does nothing unless awaited or waited on; drop it to ignore the result"]
-#[derive(Debug)]
-pub struct StatsWait {
-    handle: WaitHandle,
-}
-
-impl StatsWait {
-    /// Blocks the current thread until the operation finishes.
-    ///
-    /// Do not call it on the thread that polls the driver: it would wait for itself.
-    ///
-    /// # Errors
-    ///
-    /// As the operation (see [`Statistics::start`] and [`Statistics::stop`]).
-    pub fn wait(self) -> Result<(), StatsError> {
-        self.handle
-            .wait()
-            .into_result()
-            .map_err(StatsError::from_lifecycle)
-    }
-
-    /// As [`wait`](Self::wait), giving up after `timeout`.
-    ///
-    /// # Errors
-    ///
-    /// `StatsError::Recorder(SinkError::WaitTimedOut)` when the operation is still in
-    /// flight after `timeout` (it goes on); otherwise as the operation.
-    pub fn wait_timeout(self, timeout: Duration) -> Result<(), StatsError> {
-        Self::finished(self.handle.wait_timeout(timeout))
-    }
-
-    /// As [`wait`](Self::wait), giving up at `deadline`.
-    ///
-    /// # Errors
-    ///
-    /// As [`wait_timeout`](Self::wait_timeout).
-    pub fn wait_deadline(self, deadline: Instant) -> Result<(), StatsError> {
-        Self::finished(self.handle.wait_deadline(deadline))
-    }
-
-    fn finished(waited: Result<OpResult, WaitTimeoutError>) -> Result<(), StatsError> {
-        match waited {
-            Ok(result) => result.into_result().map_err(StatsError::from_lifecycle),
-            Err(_still_in_flight) => Err(StatsError::Recorder(SinkError::WaitTimedOut)),
-        }
-    }
-}
-
-impl Future for StatsWait {
-    type Output = Result<(), StatsError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.handle)
-            .poll(cx)
-            .map(|result| result.into_result().map_err(StatsError::from_lifecycle))
-    }
-}
-
 impl Statistics {
     /// `Virgin` statistics and the driver to spawn on your executor.
     ///
@@ -296,9 +236,7 @@ impl Statistics {
     /// A failed start leaves the statistics in `Failure`; calls recorded while starting
     /// are counted as failed in [`queue_stats`](Self::queue_stats).
     pub fn start(&self) -> StatsWait {
-        StatsWait {
-            handle: self.sink.start(),
-        }
+        StatsWait::new(self.sink.start())
     }
 
     /// Ends collection: applies every call recorded before it, stops the runtime clock and
@@ -317,9 +255,7 @@ impl Statistics {
     /// `StatsError::Recorder(SinkError::StopTimedOut { .. })` when the stop took longer than
     /// the queue's `stop_timeout`.
     pub fn stop(&self) -> StatsWait {
-        StatsWait {
-            handle: self.sink.stop(),
-        }
+        StatsWait::new(self.sink.stop())
     }
 
     /// The lifecycle state.
@@ -500,10 +436,7 @@ impl Statistics {
     /// from the figures; a blocking form with a deadline to
     /// `StatsError::Recorder(SinkError::WaitTimedOut)` when the deadline passed first.
     pub fn calculate(&self) -> Calculate<'_> {
-        Calculate {
-            flush: self.sink.flush(),
-            stats: self,
-        }
+        Calculate::new(self.sink.flush(), self)
     }
 
     /// [`calculate`](Self::calculate), blocking the current thread: `calculate().wait()`.
@@ -515,7 +448,7 @@ impl Statistics {
         self.calculate().wait()
     }
 
-    fn figures(&self) -> FinalStatistics {
+    pub(super) fn figures(&self) -> FinalStatistics {
         self.inner.figures()
     }
 
@@ -584,66 +517,5 @@ impl fmt::Debug for Statistics {
             .field("state", &self.lifecycle_state())
             .field("queue", &self.queue_stats())
             .finish_non_exhaustive()
-    }
-}
-
-/// The figures once every call recorded before [`Statistics::calculate`] was applied;
-/// returned by `calculate()`.
-///
-/// `.await` it, or block on it with [`wait`](Self::wait),
-/// [`wait_timeout`](Self::wait_timeout) or [`wait_deadline`](Self::wait_deadline). The
-/// figures are taken when the wait ends.
-#[must_use = "futures do nothing unless you .await or poll them"]
-pub struct Calculate<'a> {
-    flush: Flush<'a, StatsEvent>,
-    stats: &'a Statistics,
-}
-
-impl Calculate<'_> {
-    /// Blocks the current thread until every call recorded before was applied.
-    ///
-    /// # Errors
-    ///
-    /// As [`Statistics::calculate`].
-    pub fn wait(self) -> Result<FinalStatistics, StatsError> {
-        self.flush.wait()?;
-        Ok(self.stats.figures())
-    }
-
-    /// As [`wait`](Self::wait), giving up after `timeout`.
-    ///
-    /// # Errors
-    ///
-    /// `StatsError::Recorder(SinkError::WaitTimedOut)` when the calls are not all applied
-    /// after `timeout`; otherwise as [`Statistics::calculate`].
-    pub fn wait_timeout(self, timeout: Duration) -> Result<FinalStatistics, StatsError> {
-        self.flush.wait_timeout(timeout)?;
-        Ok(self.stats.figures())
-    }
-
-    /// As [`wait`](Self::wait), giving up at `deadline`.
-    ///
-    /// # Errors
-    ///
-    /// As [`wait_timeout`](Self::wait_timeout).
-    pub fn wait_deadline(self, deadline: Instant) -> Result<FinalStatistics, StatsError> {
-        self.flush.wait_deadline(deadline)?;
-        Ok(self.stats.figures())
-    }
-}
-
-impl Future for Calculate<'_> {
-    type Output = Result<FinalStatistics, StatsError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        std::task::ready!(Pin::new(&mut this.flush).poll(cx))?;
-        Poll::Ready(Ok(this.stats.figures()))
-    }
-}
-
-impl fmt::Debug for Calculate<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Calculate").finish_non_exhaustive()
     }
 }
