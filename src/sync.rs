@@ -194,16 +194,31 @@ impl<T> std::ops::Deref for CachePadded<T> {
 ///
 /// `pub` (in this private module) so that `crate::__loom` can hand it to the loom models in
 /// `tests/loom_signal.rs`; outside `--cfg loom` nothing outside the crate can name it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Signal {
     event: event_listener::Event,
     waiters: AtomicUsize,
 }
 
+impl Default for Signal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Signal {
     /// A signal nobody waits on.
+    ///
+    /// The event's shared state is allocated here rather than by its first listener, so
+    /// that waiting never allocates: a producer blocked for room, for one, may be the first
+    /// to wait on its sink's signal long after the sink started.
     pub fn new() -> Self {
-        Self::default()
+        let event = event_listener::Event::new();
+        drop(event.listen());
+        Self {
+            event,
+            waiters: AtomicUsize::new(0),
+        }
     }
 
     /// The event waiters listen on.
