@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::lifecycle::State;
+use crate::queue::QueueStats;
 
 mod reason;
 
@@ -172,6 +173,10 @@ pub enum SinkError {
         /// The configuration key requested.
         requested: Vec<String>,
     },
+    /// A blocking wait (`flush().wait_timeout(..)`, `wait_deadline(..)`) reached its deadline
+    /// first. The operation is not cancelled: a flush is still served, later.
+    #[error("the deadline passed before the operation finished; it is still in flight")]
+    WaitTimedOut,
     /// Anything else.
     #[error("unexpected error")]
     Unexpected(#[source] Cause),
@@ -192,6 +197,7 @@ impl SinkError {
             Self::StopTimedOut { .. } => ErrorReason::StopTimedOut,
             Self::StartTimedOut { .. } => ErrorReason::StartTimedOut,
             Self::DescriptorConflict { .. } => ErrorReason::DescriptorConflict,
+            Self::WaitTimedOut => ErrorReason::WaitTimedOut,
             Self::Unexpected(_) => ErrorReason::Unexpected,
         }
     }
@@ -363,19 +369,155 @@ pub enum TerminateError {
     CalledFromRuntimeThread,
     /// The component did not stop cleanly (the runtime was shut down all the same).
     #[error("the component did not stop cleanly")]
-    Stop(#[source] SinkError),
+    Stop {
+        /// Why the stop failed.
+        #[source]
+        error: SinkError,
+        /// The component's final counters, read after its runtime thread was joined
+        /// (boxed: they would double the size of every `TerminateError`).
+        stats: Box<QueueStats>,
+    },
     /// The runtime thread panicked.
     #[error("the runtime thread panicked")]
     RuntimePanicked(#[source] Cause),
 }
 
 impl TerminateError {
+    /// The component's final counters, when they are known: after a failed stop.
+    ///
+    /// After `RuntimePanicked` the stop had finished; its counters are still read through
+    /// any handle of the component (`AsyncSink::stats`).
+    pub fn stats(&self) -> Option<QueueStats> {
+        match self {
+            Self::Stop { stats, .. } => Some(**stats),
+            _ => None,
+        }
+    }
+
     /// The stable reason code of this error.
     pub fn reason(&self) -> ErrorReason {
         match self {
             Self::CalledFromRuntimeThread => ErrorReason::CalledFromRuntimeThread,
-            Self::Stop(error) => error.reason(),
+            Self::Stop { error, .. } => error.reason(),
             Self::RuntimePanicked(_) => ErrorReason::RuntimePanicked,
         }
     }
 }
+
+/// An event that [`Send::wait_timeout`](crate::sink::wait::Send::wait_timeout) or
+/// [`wait_deadline`](crate::sink::wait::Send::wait_deadline) did not get into the queue,
+/// handed back to the caller.
+///
+/// Like `crossbeam_channel::SendTimeoutError<T>`: nothing is counted, the caller still
+/// holds the event ([`into_inner`](Self::into_inner)).
+#[derive(Clone, PartialEq, Eq)]
+pub enum SendTimeoutError<E> {
+    /// The pending-event limit was still reached at the deadline.
+    TimedOut(E),
+    /// The sink is not accepting events (it stopped, or was never started).
+    NotAccepting {
+        /// The event, handed back.
+        event: E,
+        /// The state the sink was in.
+        state: State,
+    },
+}
+
+impl<E> SendTimeoutError<E> {
+    /// The event that was not accepted.
+    pub fn into_inner(self) -> E {
+        match self {
+            Self::TimedOut(event) | Self::NotAccepting { event, .. } => event,
+        }
+    }
+
+    /// The stable reason code: `WaitTimedOut` or `InvalidState`.
+    pub fn reason(&self) -> ErrorReason {
+        match self {
+            Self::TimedOut(_) => ErrorReason::WaitTimedOut,
+            Self::NotAccepting { .. } => ErrorReason::InvalidState,
+        }
+    }
+
+    /// Whether the deadline passed while the queue was full.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::TimedOut(_))
+    }
+}
+
+impl<E> fmt::Debug for SendTimeoutError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TimedOut(_) => f.write_str("TimedOut(..)"),
+            Self::NotAccepting { state, .. } => f
+                .debug_struct("NotAccepting")
+                .field("state", state)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl<E> fmt::Display for SendTimeoutError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TimedOut(_) => {
+                f.write_str("the sink's pending-event limit was still reached at the deadline")
+            }
+            Self::NotAccepting { state, .. } => {
+                write!(f, "the sink does not accept events while {state}")
+            }
+        }
+    }
+}
+
+impl<E> StdError for SendTimeoutError<E> {}
+
+/// A lifecycle operation still in flight when a [`WaitHandle`](crate::WaitHandle)'s
+/// `wait_timeout` or `wait_deadline` gave up; it hands the handle back.
+///
+/// The operation is not cancelled: [`into_handle`](Self::into_handle) and keep waiting, or
+/// drop it.
+pub struct WaitTimeoutError<Err: Clone = SinkError> {
+    handle: crate::WaitHandle<Err>,
+}
+
+impl<Err: Clone> WaitTimeoutError<Err> {
+    pub(crate) fn new(handle: crate::WaitHandle<Err>) -> Self {
+        Self { handle }
+    }
+
+    /// The operation still in flight.
+    pub fn op(&self) -> crate::Op {
+        self.handle.op()
+    }
+
+    /// The handle on the operation, to keep waiting.
+    pub fn into_handle(self) -> crate::WaitHandle<Err> {
+        self.handle
+    }
+
+    /// The stable reason code: `WaitTimedOut`.
+    pub fn reason(&self) -> ErrorReason {
+        ErrorReason::WaitTimedOut
+    }
+}
+
+impl<Err: Clone> fmt::Debug for WaitTimeoutError<Err> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitTimeoutError")
+            .field("op", &self.op())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Err: Clone> fmt::Display for WaitTimeoutError<Err> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the {} operation is still in flight after the deadline",
+            self.op()
+        )
+    }
+}
+
+impl<Err: Clone> StdError for WaitTimeoutError<Err> {}

@@ -1,9 +1,12 @@
 //! Telemetry off the hot path.
 //!
 //! mvx takes events off an application's hot path — `log(event)` from any thread or task,
-//! millions of times a second — and delivers them to slow backends without blocking,
-//! without allocating, and without losing track of a single event, under whatever executor
-//! the application already uses: tokio, smol, `futures`, or a plain thread.
+//! millions of times a second — and delivers them to slow backends without allocating,
+//! without blocking the caller (unless it chose [`OverflowPolicy::Block`] and the queue is
+//! full), and without losing track of a single event, under whatever executor the
+//! application already uses: tokio, smol, `futures`, or a plain thread.
+//!
+//! [`OverflowPolicy::Block`]: queue::OverflowPolicy::Block
 //!
 //! ```
 //! use mvx::BoxError;
@@ -21,9 +24,11 @@
 //! }
 //!
 //! let (sink, terminator) = mvx::rt::thread::create(Collector, SinkConfig::default())?;
-//! sink.log("started".to_string()).unwrap(); // never blocks, never allocates, thread-safe
-//! terminator.terminate()?;                  // flushes, stops, joins; idempotent
-//! assert_eq!(sink.stats().delivered, 1);
+//! // Thread-safe, never allocates; returns at once under the default overflow policy
+//! // (`RaiseError`: a full queue hands the event back), blocks only under `Block`.
+//! sink.log("started".to_string()).unwrap();
+//! let stats = terminator.terminate()?; // flushes, stops, joins; idempotent
+//! assert_eq!(stats.delivered, 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -416,8 +421,7 @@ pub mod __loom {
             || {},
         )
         .expect("loom spawns threads");
-        let stopper = sink.clone();
-        Terminator::new(move || stopper.stop_and_wait(), runtime)
+        Terminator::new(sink.clone(), runtime)
     }
 }
 

@@ -18,19 +18,21 @@
 //! completed it.
 //!
 //! [`start()`](crate::sink::AsyncSink::start) and [`stop()`](crate::sink::AsyncSink::stop)
-//! return a [`WaitHandle`]: await it, or call [`WaitHandle::wait`] from synchronous code.
-//! Both yield an [`OpResult`]. Every handle of one operation sees the same result.
+//! return a [`WaitHandle`]: await it, or block on it from synchronous code with
+//! [`WaitHandle::wait`] (or its deadline forms). All yield an [`OpResult`]. Every handle of
+//! one operation sees the same result.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use event_listener::{Event, EventListener, Listener};
-
-use crate::error::SinkError;
-use crate::sync::{Arc, AtomicU8, Mutex, MutexGuard, Ordering, lock};
+use crate::error::{SinkError, WaitTimeoutError};
+use crate::sync::{
+    Arc, AtomicU8, Interrupted, Mutex, MutexGuard, Ordering, Signal, Wait, Waiter, deadline_after,
+    lock,
+};
 
 /// The lifecycle state of a component.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -197,11 +199,12 @@ impl<Err> OpResult<Err> {
     }
 }
 
-/// One lifecycle operation in flight: its result, once known, and the waiters' event.
+/// One lifecycle operation in flight: its result, once known, and the signal its waiters
+/// listen on.
 pub(crate) struct Operation<Err> {
     op: Op,
     result: Mutex<Option<OpResult<Err>>>,
-    done: Event,
+    done: Signal,
 }
 
 impl<Err: Clone> Operation<Err> {
@@ -209,7 +212,7 @@ impl<Err: Clone> Operation<Err> {
         Arc::new(Self {
             op,
             result: Mutex::new(None),
-            done: Event::new(),
+            done: Signal::new(),
         })
     }
 
@@ -226,7 +229,7 @@ impl<Err: Clone> Operation<Err> {
                 error,
             });
         }
-        self.done.notify(usize::MAX);
+        self.done.notify_all();
     }
 
     pub(crate) fn result(&self) -> Option<OpResult<Err>> {
@@ -234,105 +237,132 @@ impl<Err: Clone> Operation<Err> {
     }
 }
 
-/// Waits for a lifecycle operation; returned by `start()` and `stop()`.
-///
-/// Await it from async code, or call [`wait`](Self::wait) from synchronous code; both yield
-/// the operation's [`OpResult`]. Dropping the handle does not cancel the operation.
-#[must_use = "a wait handle does nothing unless awaited or waited on; drop it to ignore the result"]
-pub struct WaitHandle<Err = SinkError> {
-    inner: WaitInner<Err>,
+/// The wait for an operation's result, written once: [`WaitHandle`] awaits it or blocks on
+/// it.
+struct OpWait<Err> {
+    operation: Arc<Operation<Err>>,
 }
 
-enum WaitInner<Err> {
-    Ready(Option<OpResult<Err>>),
-    Waiting {
-        operation: Arc<Operation<Err>>,
-        listener: Option<EventListener>,
-    },
+impl<Err: Clone> Wait for OpWait<Err> {
+    type Output = OpResult<Err>;
+
+    fn parts(&mut self) -> (&Signal, impl FnMut() -> Poll<OpResult<Err>> + '_) {
+        let operation = &*self.operation;
+        (&operation.done, move || {
+            operation.result().map_or(Poll::Pending, Poll::Ready)
+        })
+    }
+}
+
+/// Waits for a lifecycle operation; returned by `start()` and `stop()`.
+///
+/// Await it from async code, or block on it from synchronous code with
+/// [`wait`](Self::wait), [`wait_timeout`](Self::wait_timeout) or
+/// [`wait_deadline`](Self::wait_deadline); each yields the operation's [`OpResult`], and
+/// every handle of one operation sees the same result. Dropping the handle does not cancel
+/// the operation, and neither does a wait that times out: its error hands the handle back.
+///
+/// The blocking forms wait for the driver: do not call them on the thread that polls it.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use mvx::sink::{AsyncSink, Discard, SinkConfig};
+///
+/// let (sink, driver) = AsyncSink::<u32>::new(Discard, SinkConfig::default());
+/// // Nobody polls the driver yet: the start cannot finish.
+/// let start = sink.start();
+/// let still_starting = start.wait_timeout(Duration::from_millis(10)).unwrap_err();
+/// assert_eq!(still_starting.op(), mvx::Op::Start);
+/// // Poll the driver, and keep waiting on the same start.
+/// let driver = std::thread::spawn(move || futures::executor::block_on(driver));
+/// assert!(still_starting.into_handle().wait().success);
+/// assert!(sink.stop().wait().success);
+/// driver.join().unwrap();
+/// ```
+#[must_use = "futures do nothing unless you .await or poll them"]
+pub struct WaitHandle<Err: Clone = SinkError> {
+    waiter: Waiter<OpWait<Err>>,
 }
 
 impl<Err: Clone> WaitHandle<Err> {
+    /// A handle on an operation that has already finished with `result`.
     pub(crate) fn ready(result: OpResult<Err>) -> Self {
-        Self {
-            inner: WaitInner::Ready(Some(result)),
-        }
+        let operation = Operation::new(result.op);
+        operation.complete(result.error);
+        Self::waiting(operation)
     }
 
     pub(crate) fn waiting(operation: Arc<Operation<Err>>) -> Self {
         Self {
-            inner: WaitInner::Waiting {
-                operation,
-                listener: None,
-            },
+            waiter: Waiter::new(OpWait { operation }),
         }
+    }
+
+    /// The operation waited for.
+    pub fn op(&self) -> Op {
+        self.waiter.wait_ref().operation.op
     }
 
     /// The result, if the operation has already finished. Does not wait.
     pub fn try_result(&self) -> Option<OpResult<Err>> {
-        match &self.inner {
-            WaitInner::Ready(result) => result.clone(),
-            WaitInner::Waiting { operation, .. } => operation.result(),
-        }
+        self.waiter.wait_ref().operation.result()
     }
 
     /// Blocks the current thread until the operation finishes.
     ///
     /// Do not call this from a thread that must drive the operation (the executor thread the
     /// driver runs on): it would wait for itself.
-    pub fn wait(self) -> OpResult<Err> {
-        match self.inner {
-            WaitInner::Ready(Some(result)) => result,
-            WaitInner::Ready(None) => panic!("WaitHandle polled after completion"),
-            WaitInner::Waiting { operation, .. } => loop {
-                if let Some(result) = operation.result() {
-                    return result;
-                }
-                let listener = operation.done.listen();
-                if let Some(result) = operation.result() {
-                    return result;
-                }
-                listener.wait();
-            },
+    pub fn wait(mut self) -> OpResult<Err> {
+        match self.waiter.block(None) {
+            Ok(result) => result,
+            Err(Interrupted::DeadlinePassed) => unreachable!("no deadline was set"),
+        }
+    }
+
+    /// Blocks the current thread until the operation finishes or `timeout` has passed.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitTimeoutError`] when the operation is still in flight after `timeout`; it hands
+    /// the handle back, to keep waiting.
+    pub fn wait_timeout(self, timeout: Duration) -> Result<OpResult<Err>, WaitTimeoutError<Err>> {
+        self.wait_until(deadline_after(timeout))
+    }
+
+    /// Blocks the current thread until the operation finishes or `deadline` has passed.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitTimeoutError`] when the operation is still in flight at `deadline`; it hands
+    /// the handle back, to keep waiting.
+    pub fn wait_deadline(self, deadline: Instant) -> Result<OpResult<Err>, WaitTimeoutError<Err>> {
+        self.wait_until(Some(deadline))
+    }
+
+    fn wait_until(
+        mut self,
+        deadline: Option<Instant>,
+    ) -> Result<OpResult<Err>, WaitTimeoutError<Err>> {
+        match self.waiter.block(deadline) {
+            Ok(result) => Ok(result),
+            Err(Interrupted::DeadlinePassed) => Err(WaitTimeoutError::new(self)),
         }
     }
 }
-
-impl<Err> Unpin for WaitHandle<Err> {}
 
 impl<Err: Clone> Future for WaitHandle<Err> {
     type Output = OpResult<Err>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<OpResult<Err>> {
-        let this = self.get_mut();
-        match &mut this.inner {
-            WaitInner::Ready(result) => {
-                Poll::Ready(result.take().expect("WaitHandle polled after completion"))
-            }
-            WaitInner::Waiting {
-                operation,
-                listener,
-            } => loop {
-                if let Some(result) = operation.result() {
-                    return Poll::Ready(result);
-                }
-                match listener {
-                    None => *listener = Some(operation.done.listen()),
-                    Some(l) => {
-                        std::task::ready!(Pin::new(l).poll(cx));
-                        *listener = None;
-                    }
-                }
-            },
-        }
+        self.get_mut().waiter.poll_async(cx)
     }
 }
 
-impl<Err> fmt::Debug for WaitHandle<Err> {
+impl<Err: Clone> fmt::Debug for WaitHandle<Err> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ready = matches!(self.inner, WaitInner::Ready(_));
-        f.debug_struct("WaitHandle")
-            .field("ready", &ready)
-            .finish_non_exhaustive()
+        f.debug_struct("WaitHandle").finish_non_exhaustive()
     }
 }
 

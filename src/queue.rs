@@ -16,7 +16,7 @@
 //! | accepted | `accepted`, later `delivered` or `failed` | `Ok(LogOutcome::Accepted)` |
 //! | limit reached, [`OverflowPolicy::Drop`] | `dropped` | `Ok(LogOutcome::Dropped)` |
 //! | limit reached, [`OverflowPolicy::RaiseError`] | nothing | the event, in `LogError::QueueOverflow` |
-//! | limit reached, [`OverflowPolicy::Block`] | waits for room, then as accepted | |
+//! | limit reached, [`OverflowPolicy::Block`] | waits for room, then as accepted | `log()` blocks the thread meanwhile |
 //! | sink not `Starting`/`Running` | nothing | the event, in `LogError::NotAccepting` |
 //! | dispatch returned an error | `failed` | (the error is in `last_error()`) |
 //! | abandoned: stop timed out, dispatcher panicked, start hook failed, driver dropped | `failed` | (the reason is in the operation result and `last_error()`) |
@@ -41,6 +41,9 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 8_192;
 pub const MAX_QUEUE_CAPACITY: usize = 1 << 40;
 
 /// What `log()` does when the pending-event limit is reached.
+///
+/// `log()` returns at once under `RaiseError` (the default) and `Drop`; under `Block` it
+/// blocks the thread until there is room.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum OverflowPolicy {
     /// Destroy the event, count it in `dropped`, return `Ok(LogOutcome::Dropped)`.
@@ -48,7 +51,10 @@ pub enum OverflowPolicy {
     /// Hand the event back in `LogError::QueueOverflow`; nothing is counted.
     #[default]
     RaiseError,
-    /// Wait for room: `log()` blocks the calling thread; use `send().await` in async code.
+    /// Wait for room: while the limit is reached, `log()` blocks the calling thread
+    /// (spinning briefly, then parked) until the driver finishes an event or the sink stops
+    /// accepting. In async code use `send(event).await`, which waits without blocking the
+    /// thread. The only policy under which `log()` blocks.
     Block,
 }
 

@@ -406,14 +406,18 @@ fn terminate_after_a_dispatcher_panic_reports_it_every_time() {
         }
         release_dispatch.close();
 
+        let mut final_stats = Vec::new();
         for _ in 0..2 {
             match terminator.terminate() {
-                Err(TerminateError::Stop(error)) => {
-                    assert_dispatcher_panicked(&error, "dispatch exploded on event 2")
+                Err(TerminateError::Stop { error, stats }) => {
+                    assert_dispatcher_panicked(&error, "dispatch exploded on event 2");
+                    final_stats.push(*stats);
                 }
                 other => panic!("expected Stop(DispatcherPanicked), got {other:?}"),
             }
         }
+        // The failed termination carries the final counters, the same every time.
+        assert_eq!(final_stats, [sink.stats(), sink.stats()]);
         assert!(terminator.is_terminated());
         assert_failed_sink(&sink, "dispatch exploded on event 2");
         assert_eq!(seen.delivered(), [0, 1]);

@@ -8,12 +8,12 @@ use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mvx::{ErrorReason, State};
 use mvx::agent::{AgentError, AgentReason};
 use mvx::error::{Cause, CreateError, LogError, Report, SinkError, TerminateError};
 use mvx::expose::{ExposeError, ExposeReason};
 use mvx::metrics::{MetricsReason, RecorderError};
 use mvx::stats::{StatsError, StatsReason, StoreError, StoreOperation};
+use mvx::{ErrorReason, State};
 
 #[test]
 fn core_reasons() {
@@ -36,6 +36,7 @@ fn core_reasons() {
             "CALLED_FROM_RUNTIME_THREAD",
         ),
         (ErrorReason::RuntimePanicked, "RUNTIME_PANICKED"),
+        (ErrorReason::WaitTimedOut, "WAIT_TIMED_OUT"),
         (ErrorReason::Unexpected, "UNEXPECTED"),
     ];
     for (reason, code) in codes {
@@ -278,7 +279,11 @@ fn sink_errors_map_to_their_reason_codes() {
         ErrorReason::CalledFromRuntimeThread
     );
     assert_eq!(
-        TerminateError::Stop(SinkError::DispatcherCancelled).reason(),
+        TerminateError::Stop {
+            error: SinkError::DispatcherCancelled,
+            stats: Box::default(),
+        }
+        .reason(),
         ErrorReason::DispatcherCancelled
     );
     assert_eq!(
@@ -327,7 +332,10 @@ fn store_and_statistics_errors_map_to_their_reason_codes() {
             },
             StatsReason::Core(ErrorReason::InvalidState),
         ),
-        (StatsError::QueueOverflow, StatsReason::Core(ErrorReason::QueueOverflow)),
+        (
+            StatsError::QueueOverflow,
+            StatsReason::Core(ErrorReason::QueueOverflow),
+        ),
         (
             StatsError::Recorder(SinkError::DispatcherCancelled),
             StatsReason::Core(ErrorReason::DispatcherCancelled),

@@ -239,7 +239,9 @@ fn smol_on_a_dedicated_thread_with_rt_smol_create() {
         assert_eq!(sink.state(), State::Running);
         block_on(scenario(sink, probe));
         // Already stopped: terminating only shuts the executor down and joins it.
-        assert!(matches!(terminator.terminate(), Ok(())));
+        let stats = terminator.terminate().expect("terminated");
+        assert_eq!(stats.pending, 0, "{stats}");
+        assert_eq!(stats.accepted, stats.delivered + stats.failed, "{stats}");
         assert!(terminator.is_terminated());
     });
 }
@@ -285,8 +287,10 @@ fn mvx_thread_executor_with_rt_thread_create() {
             mvx::rt::thread::create(dispatch, config()).expect("the sink starts");
         assert_eq!(sink.state(), State::Running);
         block_on(scenario(sink, probe));
-        let outcome: Result<(), TerminateError> = terminator.terminate();
-        assert!(matches!(outcome, Ok(())), "{outcome:?}");
+        let outcome: Result<QueueStats, TerminateError> = terminator.terminate();
+        let stats = outcome.expect("terminated");
+        assert_eq!(stats.pending, 0, "{stats}");
+        assert_eq!(stats.accepted, stats.delivered + stats.failed, "{stats}");
         assert!(terminator.is_terminated());
     });
 }

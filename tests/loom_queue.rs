@@ -8,8 +8,12 @@
 //! - no slot leaks: once everything has finished, `accepted == delivered + failed` and
 //!   `pending == 0`, whether an event was accepted, refused or revoked;
 //! - no lost wake-up: a parked driver is woken by a producer's push alone, a producer
-//!   blocked for room is woken when the driver frees a slot, a flush waiter when its events
-//!   are done (a lost wake-up is a deadlock, which loom reports);
+//!   waiting for room is woken when the driver frees a slot, a flush waiter when its events
+//!   are done (a lost wake-up is a deadlock, which loom reports). Each of these waits is
+//!   written once (`crate::sync::Wait`) and waited on two ways, both modelled: blocked on
+//!   (`log()` under `Block`, `flush_blocking()`: `crate::sync::block_on`, spin then park)
+//!   and awaited (`send(..)`, `flush()` polled by `loom::future::block_on`:
+//!   `crate::sync::Waiter`);
 //! - no busy waiting: a driver that spins instead of parking exceeds loom's branch limit.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test --profile loom --no-default-features
@@ -20,6 +24,7 @@
 #[path = "support/loom_harness.rs"]
 mod loom_harness;
 
+use loom::future::block_on;
 use loom::thread;
 
 use mvx::ErrorReason;
@@ -258,6 +263,63 @@ fn a_flush_waits_for_a_reserved_event_without_spinning() {
         );
         assert!(counted.delivered() >= accepted_before);
         assert_eq!(producer.join().unwrap(), Ok(LogOutcome::Accepted));
+
+        assert!(sink.stop().wait().success);
+        driver.join().unwrap();
+        let stats = sink.stats();
+        assert_eq!(counts(stats), (1, 1, 0, 0), "{stats}");
+    });
+}
+
+/// Capacity 1: a producer *awaits* room (`send(..).await`, the async path of the wait)
+/// while another blocks for it (`log()` under `Block`, the blocking path). Whichever gets
+/// the slot second must be woken when the driver finishes the first event.
+#[test]
+fn a_producer_awaiting_room_is_woken_when_a_slot_frees() {
+    model(1, || {
+        let counted = Counted::default();
+        let (sink, driver) = AsyncSink::new(counted.clone(), config(1, OverflowPolicy::Block));
+        drop(sink.start());
+        let driver = spawn_driver(driver);
+
+        let producer = {
+            let sink = sink.clone();
+            thread::spawn(move || block_on(sink.send(1)).map_err(|error| error.reason()))
+        };
+        assert_eq!(log(&sink, 0), Ok(LogOutcome::Accepted));
+        assert_eq!(producer.join().unwrap(), Ok(LogOutcome::Accepted));
+
+        assert!(sink.stop().wait().success);
+        driver.join().unwrap();
+        let stats = sink.stats();
+        assert_eq!(counts(stats), (2, 2, 0, 0), "{stats}");
+        assert_eq!(counted.delivered(), 2);
+    });
+}
+
+/// A flush *awaited* (the async path of the flush wait) racing a producer: it resolves once
+/// every event accepted before it is delivered; its waker is not lost between the driver
+/// serving the ticket and the waiter registering.
+#[test]
+fn an_awaited_flush_is_woken_when_its_events_are_done() {
+    model(1, || {
+        let counted = Counted::default();
+        let (sink, driver) = AsyncSink::new(counted.clone(), config(2, OverflowPolicy::RaiseError));
+        let start = sink.start();
+        let driver = spawn_driver(driver);
+        assert!(block_on(start).success);
+        assert_eq!(log(&sink, 0), Ok(LogOutcome::Accepted));
+
+        let flusher = {
+            let sink = sink.clone();
+            let counted = counted.clone();
+            thread::spawn(move || {
+                let flushed = block_on(sink.flush()).map_err(|error| error.reason());
+                (flushed, counted.delivered())
+            })
+        };
+        // The flush was requested after the event was accepted: it covers it.
+        assert_eq!(flusher.join().unwrap(), (Ok(()), 1));
 
         assert!(sink.stop().wait().success);
         driver.join().unwrap();

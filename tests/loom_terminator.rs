@@ -18,7 +18,7 @@ mod loom_harness;
 use loom::thread;
 
 use mvx::error::TerminateError;
-use mvx::queue::{LogOutcome, OverflowPolicy};
+use mvx::queue::{LogOutcome, OverflowPolicy, QueueStats};
 use mvx::rt::Terminator;
 use mvx::sink::AsyncSink;
 use mvx::{ErrorReason, State};
@@ -26,12 +26,20 @@ use mvx::{ErrorReason, State};
 use loom_harness::{Counted, Failing, Hooks, config, model};
 
 /// The outcome of `terminate()` reduced to its reason.
-fn reason(outcome: Result<(), TerminateError>) -> Result<(), ErrorReason> {
-    outcome.map_err(|error| error.reason())
+fn reason(outcome: Result<QueueStats, TerminateError>) -> Result<Counts, ErrorReason> {
+    outcome
+        .map(|stats| (stats.accepted, stats.delivered, stats.failed, stats.pending))
+        .map_err(|error| error.reason())
 }
 
+/// `(accepted, delivered, failed, pending)` of the final counters.
+type Counts = (u64, u64, u64, u64);
+
+/// The final counters of a sink whose one event was delivered.
+const ONE_DELIVERED: Counts = (1, 1, 0, 0);
+
 /// Terminates on a new thread.
-fn spawn_terminate(terminator: &Terminator) -> thread::JoinHandle<Result<(), ErrorReason>> {
+fn spawn_terminate(terminator: &Terminator) -> thread::JoinHandle<Result<Counts, ErrorReason>> {
     let terminator = terminator.clone();
     thread::spawn(move || reason(terminator.terminate()))
 }
@@ -49,8 +57,8 @@ fn started_sink<D: mvx::sink::Dispatch<u32>>(dispatch: D) -> (AsyncSink<u32>, Te
     (sink, terminator)
 }
 
-/// Two threads terminate at once: both return `Ok`, after the accepted event was delivered
-/// and the sink stopped.
+/// Two threads terminate at once: both return `Ok` with the final counters, after the
+/// accepted event was delivered and the sink stopped.
 #[test]
 fn concurrent_terminates_both_return_the_outcome() {
     model(2, || {
@@ -58,9 +66,9 @@ fn concurrent_terminates_both_return_the_outcome() {
         let (sink, terminator) = started_sink(counted.clone());
 
         let other = spawn_terminate(&terminator);
-        assert_eq!(reason(terminator.terminate()), Ok(()));
+        assert_eq!(reason(terminator.terminate()), Ok(ONE_DELIVERED));
         assert_eq!(sink.state(), State::Stopped);
-        assert_eq!(other.join().unwrap(), Ok(()));
+        assert_eq!(other.join().unwrap(), Ok(ONE_DELIVERED));
         assert!(terminator.is_terminated());
         assert_eq!(counted.delivered(), 1);
         let stats = sink.stats();
@@ -101,7 +109,7 @@ fn a_terminate_races_a_stop() {
             let sink = sink.clone();
             thread::spawn(move || sink.stop().wait())
         };
-        assert_eq!(reason(terminator.terminate()), Ok(()));
+        assert_eq!(reason(terminator.terminate()), Ok(ONE_DELIVERED));
         let stop = stopper.join().unwrap();
         match stop.error.as_ref().map(|error| error.reason()) {
             None => {}

@@ -341,3 +341,107 @@ fn snapshots_serialize_as_documented() {
     let back: Snapshot = serde_json::from_value(json).unwrap();
     assert_eq!(back, snapshot);
 }
+
+/// An event type of one kind: nothing to write for `event_type`.
+#[derive(Debug, PartialEq)]
+struct Saved;
+
+impl MetricEvent for Saved {}
+
+/// A generic event type, also with the default `event_type`.
+struct Wrapped<T>(#[allow(dead_code)] T);
+
+impl<T: Send + 'static> MetricEvent for Wrapped<T> {}
+
+#[test]
+fn event_type_defaults_to_the_type_name_without_its_path() {
+    assert_eq!(Saved.event_type(), "Saved");
+    assert_eq!(
+        Wrapped(String::new()).event_type(),
+        "Wrapped<alloc::string::String>"
+    );
+    // An event type that names its kinds keeps them.
+    assert_eq!(Event::Other.event_type(), "other");
+}
+
+#[test]
+fn events_of_a_default_event_type_are_counted_under_the_type_name() {
+    within_guard(|| {
+        let (recorder, driver) =
+            MetricsRecorder::<Saved>::new("saved", SinkConfig::default().queue_capacity(8));
+        let driver = std::thread::spawn(move || block_on(driver));
+        assert!(recorder.start().wait().success);
+        for _ in 0..2 {
+            assert_eq!(recorder.register_event(Saved), Ok(LogOutcome::Accepted));
+        }
+        recorder.flush_blocking().unwrap();
+        assert_eq!(
+            recorder.unhandled().into_iter().collect::<Vec<_>>(),
+            [("Saved".to_owned(), 2)]
+        );
+        assert!(recorder.stop().wait().success);
+        driver.join().unwrap();
+    });
+}
+
+#[test]
+fn a_recorder_has_the_blocking_and_deadline_forms_of_the_sink() {
+    within_guard(|| {
+        let (recorder, driver) =
+            MetricsRecorder::<Event>::new("blocking", SinkConfig::default().queue_capacity(8));
+        recorder.register_metric(PerProducer::default()).unwrap();
+        drop(recorder.start());
+        assert_eq!(
+            recorder.register_event(Event::From { producer: 1 }),
+            Ok(LogOutcome::Accepted)
+        );
+        // The driver is not polled yet: nothing is applied, the deadline passes.
+        let short = std::time::Duration::from_millis(20);
+        let timed_out = recorder.snapshot_now().wait_timeout(short).unwrap_err();
+        assert_eq!(timed_out.reason(), ErrorReason::WaitTimedOut);
+        assert_eq!(
+            recorder.flush().wait_timeout(short).map_err(|e| e.reason()),
+            Err(ErrorReason::WaitTimedOut)
+        );
+
+        let driver = std::thread::spawn(move || block_on(driver));
+        recorder.flush_blocking().unwrap();
+        assert_eq!(recorder.stats().delivered, 1);
+        assert_eq!(
+            recorder.register_event(Event::From { producer: 2 }),
+            Ok(LogOutcome::Accepted)
+        );
+        let snapshots = recorder.snapshot_now_blocking().unwrap();
+        assert_eq!(snapshots["per_producer"].get("p1"), Some(1u64.into()));
+        assert_eq!(snapshots["per_producer"].get("p2"), Some(1u64.into()));
+        let deadline = std::time::Instant::now() + watchdog::GUARD;
+        let snapshots = recorder.snapshot_now().wait_deadline(deadline).unwrap();
+        assert_eq!(
+            snapshots["per_producer"].get("p2").and_then(|v| v.as_u64()),
+            Some(1)
+        );
+        assert!(recorder.stop().wait().success);
+        driver.join().unwrap();
+    });
+}
+
+#[test]
+fn a_value_converts_to_u64_only_when_it_is_one_exactly() {
+    use mvx::metrics::Value;
+
+    assert_eq!(Value::U64(u64::MAX).as_u64(), Some(u64::MAX));
+    assert_eq!(Value::I64(42).as_u64(), Some(42));
+    assert_eq!(Value::I64(-1).as_u64(), None);
+    assert_eq!(Value::F64(3.0).as_u64(), Some(3));
+    assert_eq!(Value::F64(-0.0).as_u64(), Some(0));
+    assert_eq!(Value::F64(3.5).as_u64(), None);
+    assert_eq!(Value::F64(-3.0).as_u64(), None);
+    assert_eq!(Value::F64(f64::NAN).as_u64(), None);
+    assert_eq!(Value::F64(f64::INFINITY).as_u64(), None);
+    // 2^64 is out of range; the largest f64 below it is not.
+    assert_eq!(Value::F64(18_446_744_073_709_551_616.0).as_u64(), None);
+    assert_eq!(
+        Value::F64(18_446_744_073_709_549_568.0).as_u64(),
+        Some(18_446_744_073_709_549_568)
+    );
+}

@@ -182,23 +182,27 @@ fn terminate_twice(runtime: Runtime) {
 
     log_range(&sink, 0..100);
     let first = terminator.terminate();
-    assert!(matches!(first, Ok(())), "{first:?}");
     assert!(terminator.is_terminated());
     assert_eq!(sink.state(), State::Stopped);
     assert_eq!(events.take(), (0..100).collect::<Vec<_>>());
     let after_first = sink.stats();
     assert_eq!(after_first, stats(100, 100, 0, after_first.high_watermark));
+    // The outcome is the final counters.
+    assert_eq!(first.map_err(|error| error.reason()), Ok(after_first));
     assert!(!thread.is_alive(), "{thread:?}");
 
     // The second call has nothing left to do: same outcome, nothing changes.
     let second = terminator.terminate();
-    assert!(matches!(second, Ok(())), "{second:?}");
+    assert_eq!(second.map_err(|error| error.reason()), Ok(after_first));
     assert_eq!(sink.state(), State::Stopped);
     assert_eq!(sink.stats(), after_first);
     // A clone shares the outcome.
     let clone = terminator.clone();
     assert!(clone.is_terminated());
-    assert!(matches!(clone.terminate(), Ok(())));
+    assert_eq!(
+        clone.terminate().map_err(|error| error.reason()),
+        Ok(after_first)
+    );
 }
 
 #[test]
@@ -234,7 +238,8 @@ fn terminate_from_four_threads(runtime: Runtime) {
         .collect();
     for caller in callers {
         let outcome = caller.join().expect("terminate() does not panic");
-        assert!(matches!(outcome, Ok(())), "{outcome:?}");
+        // Every caller gets the final counters.
+        assert_eq!(outcome.map_err(|error| error.reason()), Ok(sink.stats()));
     }
 
     assert!(terminator.is_terminated());
@@ -271,7 +276,7 @@ fn terminate_from_four_threads_at_once_on_smol() {
 /// the outcome; delivers every event to `delivered`.
 struct TerminatesItself {
     terminator: Arc<Mutex<Option<Terminator>>>,
-    outcome: mpsc::Sender<Result<(), TerminateError>>,
+    outcome: mpsc::Sender<Result<QueueStats, TerminateError>>,
     delivered: Arc<Mutex<Vec<u32>>>,
 }
 
@@ -322,9 +327,9 @@ fn terminate_from_the_runtime_thread(runtime: Runtime) {
 
     // From another thread it works.
     let outcome = terminator.terminate();
-    assert!(matches!(outcome, Ok(())), "{outcome:?}");
     assert_eq!(sink.state(), State::Stopped);
     let stats_now = sink.stats();
+    assert_eq!(outcome.map_err(|error| error.reason()), Ok(stats_now));
     assert_eq!(stats_now, stats(3, 3, 0, stats_now.high_watermark));
     assert!(!thread.is_alive(), "{thread:?}");
     assert!(slot.lock().unwrap().is_none());
@@ -390,9 +395,12 @@ fn fails_to_stop() -> (Probe, Seen) {
     (probe, seen)
 }
 
-fn assert_on_stopped_failed(outcome: &Result<(), TerminateError>) {
+fn assert_on_stopped_failed(outcome: &Result<QueueStats, TerminateError>) {
     match outcome {
-        Err(TerminateError::Stop(SinkError::OnStoppedHookFailed(cause))) => {
+        Err(TerminateError::Stop {
+            error: SinkError::OnStoppedHookFailed(cause),
+            ..
+        }) => {
             assert_eq!(
                 cause.downcast_ref::<UserError>(),
                 Some(&UserError("close failed".into()))
@@ -517,8 +525,12 @@ fn panicking_hooks_are_reported(runtime: Runtime) {
     log_range(&sink, 0..5);
     for _ in 0..2 {
         match terminator.terminate() {
-            Err(TerminateError::Stop(SinkError::OnStoppedHookFailed(cause))) => {
+            Err(TerminateError::Stop {
+                error: SinkError::OnStoppedHookFailed(cause),
+                stats: final_stats,
+            }) => {
                 assert_eq!(cause.panic_message(), Some("on_stopped exploded"));
+                assert_eq!((final_stats.accepted, final_stats.delivered), (5, 5));
             }
             other => panic!("expected Stop(OnStoppedHookFailed), got {other:?}"),
         }
@@ -684,7 +696,10 @@ fn runtime_threads_without_a_namespace_are_named_after_the_adapter() {
             assert_eq!(thread.name, format!("mvx-{name}"));
             assert!(thread.is_alive(), "{thread:?}");
             log_range(&sink, 0..2);
-            assert!(matches!(terminator.terminate(), Ok(())));
+            assert_eq!(
+                terminator.terminate().map_err(|error| error.reason()),
+                Ok(sink.stats())
+            );
             assert_eq!(events.take(), vec![0, 1]);
             assert!(!thread.is_alive(), "{thread:?}");
         }

@@ -74,7 +74,10 @@ fn a_file_gets_one_line_per_event_in_order_on_flush_and_on_terminate() {
         assert_eq!(read(&path), lines(0..100));
 
         log_range(&sink, 100..150);
-        assert!(matches!(terminator.terminate(), Ok(())));
+        assert_eq!(
+            terminator.terminate().map_err(|error| error.reason()),
+            Ok(sink.stats())
+        );
         assert_eq!(read(&path), lines(0..150));
         assert_eq!(sink.state(), State::Stopped);
         let stats = sink.stats();
@@ -102,14 +105,20 @@ fn a_file_is_appended_to() {
         let (sink, terminator) =
             mvx::rt::thread::create(WriterSink::file(&path), config()).expect("the file opens");
         log_range(&sink, 0..3);
-        assert!(matches!(terminator.terminate(), Ok(())));
+        assert_eq!(
+            terminator.terminate().map_err(|error| error.reason()),
+            Ok(sink.stats())
+        );
         assert_eq!(read(&path), format!("earlier line\n{}", lines(0..3)));
 
         // A second sink on the same file appends after the first.
         let (sink, terminator) =
             mvx::rt::thread::create(WriterSink::file(&path), config()).expect("the file opens");
         log_range(&sink, 3..5);
-        assert!(matches!(terminator.terminate(), Ok(())));
+        assert_eq!(
+            terminator.terminate().map_err(|error| error.reason()),
+            Ok(sink.stats())
+        );
         assert_eq!(read(&path), format!("earlier line\n{}", lines(0..5)));
     });
 }
@@ -214,7 +223,10 @@ fn any_write_gets_one_line_per_event() {
         assert_eq!(buffer.text(), "alpha\nbeta\ngamma\n");
 
         assert_eq!(sink.log("delta".to_owned()), Ok(LogOutcome::Accepted));
-        assert!(matches!(terminator.terminate(), Ok(())));
+        assert_eq!(
+            terminator.terminate().map_err(|error| error.reason()),
+            Ok(sink.stats())
+        );
         assert_eq!(buffer.text(), "alpha\nbeta\ngamma\ndelta\n");
         let stats = sink.stats();
         assert_eq!((stats.accepted, stats.delivered, stats.failed), (4, 4, 0));
@@ -233,7 +245,10 @@ fn log_events_through_any_write_are_their_display() {
         log_range(&sink, 0..20);
         assert_eq!(sink.flush_blocking().map_err(|e| e.reason()), Ok(()));
         assert_eq!(buffer.text(), lines(0..20));
-        assert!(matches!(terminator.terminate(), Ok(())));
+        assert_eq!(
+            terminator.terminate().map_err(|error| error.reason()),
+            Ok(sink.stats())
+        );
         assert_eq!(buffer.text(), lines(0..20));
     });
 }
@@ -248,7 +263,10 @@ fn json_lines_are_one_parseable_object_per_event() {
         log_range(&sink, 0..20);
         let multi_line = event(20).with_field("note", "two\nlines");
         assert_eq!(sink.log(multi_line), Ok(LogOutcome::Accepted));
-        assert!(matches!(terminator.terminate(), Ok(())));
+        assert_eq!(
+            terminator.terminate().map_err(|error| error.reason()),
+            Ok(sink.stats())
+        );
 
         let text = buffer.text();
         let lines: Vec<&str> = text.lines().collect();
@@ -318,9 +336,10 @@ fn write_errors_are_reported_by_flush_and_terminate() {
         // The stop's last flush (in the stop hook) fails the same way.
         let terminated = terminator.terminate();
         match &terminated {
-            Err(TerminateError::Stop(error @ SinkError::OnStoppedHookFailed(_))) => {
-                assert_broken_pipe(error)
-            }
+            Err(TerminateError::Stop {
+                error: error @ SinkError::OnStoppedHookFailed(_),
+                ..
+            }) => assert_broken_pipe(error),
             other => panic!("expected Stop(OnStoppedHookFailed), got {other:?}"),
         }
         assert_eq!(sink.state(), State::Stopped);

@@ -62,6 +62,9 @@ pub enum ErrorReason {
     CalledFromRuntimeThread,
     /// The runtime thread panicked.
     RuntimePanicked,
+    /// A blocking wait reached its deadline before the operation finished; the operation
+    /// goes on (an event waiting for room comes back to the caller).
+    WaitTimedOut,
     /// Anything else.
     Unexpected,
 }
@@ -84,6 +87,7 @@ impl ErrorReason {
         Self::ThreadSpawnFailed,
         Self::CalledFromRuntimeThread,
         Self::RuntimePanicked,
+        Self::WaitTimedOut,
         Self::Unexpected,
     ];
 
@@ -105,6 +109,7 @@ impl ErrorReason {
             Self::ThreadSpawnFailed => "THREAD_SPAWN_FAILED",
             Self::CalledFromRuntimeThread => "CALLED_FROM_RUNTIME_THREAD",
             Self::RuntimePanicked => "RUNTIME_PANICKED",
+            Self::WaitTimedOut => "WAIT_TIMED_OUT",
             Self::Unexpected => "UNEXPECTED",
         }
     }

@@ -1,4 +1,7 @@
 //! `MetricsRecorder`: user-defined events aggregated into user-defined metrics.
+//!
+//! One concept in one file, a little over 500 lines: the recorder, the two traits users
+//! implement for it ([`MetricEvent`], [`Metric`]) and its error.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -6,18 +9,62 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use futures::task::Spawn;
 
-use super::{Metadata, MetricsReason, Snapshot, SnapshotSource, Snapshots};
+use super::{Metadata, MetricsReason, Snapshot, SnapshotNow, SnapshotSource, Snapshots};
 use crate::BoxError;
 use crate::error::{Cause, ErrorReason, LogError, SinkError};
 use crate::lifecycle::{State, WaitHandle};
 use crate::queue::{LogOutcome, QueueStats};
+use crate::sink::wait::Flush;
 use crate::sink::{AsyncSink, BatchError, Dispatch, Driver, SinkConfig};
 use crate::sync::{Arc, Mutex, lock};
 
 /// An event a recorder aggregates.
+///
+/// Nothing to write for an event type of one kind: `impl MetricEvent for Saved {}`.
 pub trait MetricEvent: Send + 'static {
-    /// The kind of event, used to count events that no metric handled.
-    fn event_type(&self) -> &str;
+    /// The kind of event, the key under which [`MetricsRecorder::unhandled`] counts events
+    /// that no metric handled. Override it for an enum whose variants are kinds of their
+    /// own.
+    ///
+    /// The default is the type's name without its module path, such as `"Saved"` for
+    /// `my_app::events::Saved` (generic arguments keep theirs: `"Wrapper<alloc::string::String>"`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mvx::metrics::MetricEvent;
+    ///
+    /// struct Saved;
+    /// impl MetricEvent for Saved {}
+    /// assert_eq!(Saved.event_type(), "Saved");
+    ///
+    /// enum Storage { Saved, Deleted }
+    /// impl MetricEvent for Storage {
+    ///     fn event_type(&self) -> &str {
+    ///         match self {
+    ///             Storage::Saved => "saved",
+    ///             Storage::Deleted => "deleted",
+    ///         }
+    ///     }
+    /// }
+    /// assert_eq!(Storage::Deleted.event_type(), "deleted");
+    /// ```
+    fn event_type(&self) -> &str {
+        short_type_name(std::any::type_name::<Self>())
+    }
+}
+
+/// `full` (a `std::any::type_name`) without the module path of its outer type.
+fn short_type_name(full: &'static str) -> &'static str {
+    if full.starts_with(['(', '[', '&', '*']) {
+        // A tuple, array, slice, reference or pointer: no one path to shorten.
+        return full;
+    }
+    let outer = full.find('<').unwrap_or(full.len());
+    match full[..outer].rfind("::") {
+        Some(separator) => &full[separator + 2..],
+        None => full,
+    }
 }
 
 /// Aggregates events of type `E` into a [`Snapshot`].
@@ -406,13 +453,46 @@ impl<E: 'static> MetricsRecorder<E> {
 
     /// The snapshots, once every event accepted before this call has been applied.
     ///
+    /// A barrier, like [`flush`](Self::flush): the returned [`SnapshotNow`] is a future;
+    /// `.await` it, or block on it with `wait()`, `wait_timeout(Duration)` or
+    /// `wait_deadline(Instant)`.
+    ///
     /// # Errors
     ///
-    /// When the recorder ended abnormally before applying those events (see
-    /// [`AsyncSink::flush`]).
-    pub async fn snapshot_now(&self) -> Result<Snapshots, RecorderError> {
-        self.sink.flush().await?;
-        Ok(self.snapshots())
+    /// The future resolves to an error when the recorder ended abnormally before applying
+    /// those events (see [`AsyncSink::flush`]); a blocking form with a deadline to
+    /// `RecorderError::Sink(SinkError::WaitTimedOut)` when the deadline passed first.
+    pub fn snapshot_now(&self) -> SnapshotNow<'_, E> {
+        SnapshotNow::new(self.sink.flush(), self)
+    }
+
+    /// [`snapshot_now`](Self::snapshot_now), blocking the current thread:
+    /// `snapshot_now().wait()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`snapshot_now`](Self::snapshot_now).
+    pub fn snapshot_now_blocking(&self) -> Result<Snapshots, RecorderError> {
+        self.snapshot_now().wait()
+    }
+
+    /// Resolves when every event accepted before the call has been applied to the metrics:
+    /// [`AsyncSink::flush`] of the recorder's sink.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncSink::flush`].
+    pub fn flush(&self) -> Flush<'_, E> {
+        self.sink.flush()
+    }
+
+    /// [`flush`](Self::flush), blocking the current thread: `flush().wait()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncSink::flush`].
+    pub fn flush_blocking(&self) -> Result<(), SinkError> {
+        self.flush().wait()
     }
 
     /// The metadata of every metric that is not disabled, by metric name.

@@ -9,7 +9,8 @@
 //!    sink with a [`Terminator`].
 //!
 //! A `Terminator` stops the component (flushing what was accepted), shuts the executor
-//! down and joins its thread. It is idempotent: every call after the first returns the
+//! down, joins its thread and returns the component's final [`QueueStats`] (also inside
+//! the error of a failed stop). It is idempotent: every call after the first returns the
 //! first outcome at once, from any thread. Called on the runtime's own thread it returns
 //! [`TerminateError::CalledFromRuntimeThread`] instead of deadlocking.
 //!
@@ -32,6 +33,7 @@ use futures::task::{FutureObj, Spawn};
 
 use crate::error::{Cause, CreateError, SinkError, TerminateError};
 use crate::lifecycle::WaitHandle;
+use crate::queue::QueueStats;
 use crate::sink::{AsyncSink, Dispatch, SinkConfig};
 use crate::sync::thread::{JoinHandle, ThreadId};
 use crate::sync::{Arc, Mutex, OnceLock, lock};
@@ -97,20 +99,20 @@ pub struct Terminator {
 
 struct TerminatorInner {
     stop: Box<dyn Fn() -> Result<(), SinkError> + Send + Sync>,
+    stats: Box<dyn Fn() -> QueueStats + Send + Sync>,
     runtime: RuntimeThread,
-    outcome: OnceLock<Result<(), TerminateError>>,
+    outcome: OnceLock<Result<QueueStats, TerminateError>>,
 }
 
 impl Terminator {
-    /// A terminator that runs `stop` (blocking) and then shuts `runtime` down.
+    /// A terminator that stops `sink` (blocking) and then shuts `runtime` down.
     #[cfg(any(feature = "smol", feature = "thread", loom))]
-    pub(crate) fn new(
-        stop: impl Fn() -> Result<(), SinkError> + Send + Sync + 'static,
-        runtime: RuntimeThread,
-    ) -> Self {
+    pub(crate) fn new<E: Send + 'static>(sink: AsyncSink<E>, runtime: RuntimeThread) -> Self {
+        let stopper = sink.clone();
         Self {
             inner: Arc::new(TerminatorInner {
-                stop: Box::new(stop),
+                stop: Box::new(move || stopper.stop_and_wait()),
+                stats: Box::new(move || sink.stats()),
                 runtime,
                 outcome: OnceLock::new(),
             }),
@@ -118,7 +120,12 @@ impl Terminator {
     }
 
     /// Stops the component (flushing what it accepted), shuts the executor down and joins
-    /// the runtime thread.
+    /// the runtime thread; returns the component's final counters.
+    ///
+    /// The counters are read once the thread is joined, so they are final: after a clean
+    /// stop `pending == 0` and `accepted == delivered + failed`. A caller that reports
+    /// what was lost reads it here (`failed`, `dropped`), also after the last handle of the
+    /// component is gone.
     ///
     /// The first call does the work; every later or concurrent call returns the same
     /// outcome (concurrent callers wait for the first to finish).
@@ -128,9 +135,23 @@ impl Terminator {
     /// - [`TerminateError::CalledFromRuntimeThread`] when called on the runtime thread
     ///   (nothing is done; call it from another thread).
     /// - [`TerminateError::Stop`] when the component did not stop cleanly: a failed stop
-    ///   hook, a stop timeout, or a component that had already failed.
+    ///   hook, a stop timeout, or a component that had already failed. It carries the
+    ///   final counters too ([`TerminateError::stats`]).
     /// - [`TerminateError::RuntimePanicked`] when the runtime thread panicked.
-    pub fn terminate(&self) -> Result<(), TerminateError> {
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mvx::sink::{Discard, SinkConfig};
+    ///
+    /// let (sink, terminator) = mvx::rt::thread::create(Discard, SinkConfig::default())?;
+    /// sink.log(1u32).unwrap();
+    /// drop(sink);
+    /// let stats = terminator.terminate()?;
+    /// assert_eq!((stats.accepted, stats.delivered, stats.pending), (1, 1, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn terminate(&self) -> Result<QueueStats, TerminateError> {
         self.inner.terminate()
     }
 
@@ -141,7 +162,7 @@ impl Terminator {
 }
 
 impl TerminatorInner {
-    fn terminate(&self) -> Result<(), TerminateError> {
+    fn terminate(&self) -> Result<QueueStats, TerminateError> {
         if let Some(outcome) = self.outcome.get() {
             return outcome.clone();
         }
@@ -150,9 +171,17 @@ impl TerminatorInner {
         }
         self.outcome
             .get_or_init(|| {
-                let stopped = (self.stop)().map_err(TerminateError::Stop);
+                let stopped = (self.stop)();
                 let joined = self.runtime.shutdown_and_join();
-                stopped.and(joined)
+                let stats = (self.stats)();
+                match (stopped, joined) {
+                    (Err(error), _) => Err(TerminateError::Stop {
+                        error,
+                        stats: Box::new(stats),
+                    }),
+                    (Ok(()), Err(error)) => Err(error),
+                    (Ok(()), Ok(())) => Ok(stats),
+                }
             })
             .clone()
     }
@@ -230,8 +259,7 @@ where
         }
     };
     let started = start.wait();
-    let stopper = sink.clone();
-    let terminator = Terminator::new(move || stopper.stop_and_wait(), runtime);
+    let terminator = Terminator::new(sink.clone(), runtime);
     match started.error {
         None => Ok((sink, terminator)),
         Some(error) => {

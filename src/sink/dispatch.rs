@@ -9,8 +9,24 @@ use crate::error::BoxError;
 ///
 /// mvx owns everything around it: the queue, the lifecycle, the counters, the executor.
 /// The driver calls these methods one at a time, never concurrently, with `&mut self`, so
-/// an implementation needs no locks of its own. Only [`dispatch`](Self::dispatch) is
-/// required.
+/// an implementation needs no locks of its own.
+///
+/// # One event or a batch: write either
+///
+/// The driver hands events over only through [`dispatch_batch`](Self::dispatch_batch),
+/// up to [`SinkConfig::batch_size`](super::SinkConfig::batch_size) at a time. Write the
+/// form that suits the backend:
+///
+/// - [`dispatch`](Self::dispatch) alone: the default `dispatch_batch` calls it for each
+///   event, in order, and counts each failure;
+/// - [`dispatch_batch`](Self::dispatch_batch) alone, for a backend that takes batches (a
+///   pipelined write, a bulk insert): `dispatch` is then never called;
+/// - both, when `dispatch` is useful on its own.
+///
+/// The two defaults do not call each other in a circle: the default `dispatch` delivers
+/// nothing and fails with [`MissingDispatch`]. A dispatcher that writes neither compiles,
+/// but every event it is handed is counted as failed, and
+/// [`last_error`](super::AsyncSink::last_error) says why.
 ///
 /// Errors are counted, not fatal: an event whose dispatch returns `Err` is counted as
 /// `failed`, the error is kept in [`AsyncSink::last_error`](super::AsyncSink::last_error),
@@ -20,6 +36,8 @@ use crate::error::BoxError;
 /// lifecycle operation with the panic message.
 ///
 /// # Examples
+///
+/// One event at a time:
 ///
 /// ```
 /// use mvx::BoxError;
@@ -34,20 +52,47 @@ use crate::error::BoxError;
 ///     }
 /// }
 /// ```
+///
+/// A batch at a time, and nothing else:
+///
+/// ```
+/// use std::io::Write;
+/// use mvx::sink::{BatchError, Dispatch};
+///
+/// struct Lines(Vec<u8>);
+///
+/// impl Dispatch<String> for Lines {
+///     async fn dispatch_batch(&mut self, lines: &mut Vec<String>) -> Result<(), BatchError> {
+///         for line in lines.drain(..) {
+///             writeln!(self.0, "{line}").map_err(|error| BatchError::new(1, error))?;
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
 pub trait Dispatch<E: Send + 'static>: Send + 'static {
     /// Delivers one event.
+    ///
+    /// Called by the default [`dispatch_batch`](Self::dispatch_batch) only. The default
+    /// delivers nothing: it drops the event and fails with [`MissingDispatch`] (see "One
+    /// event or a batch" above).
     ///
     /// # Errors
     ///
     /// Any error: the event is counted as failed and delivery goes on.
-    fn dispatch(&mut self, event: E) -> impl Future<Output = Result<(), BoxError>> + Send;
+    fn dispatch(&mut self, event: E) -> impl Future<Output = Result<(), BoxError>> + Send {
+        drop(event);
+        // A unit struct: boxing it does not allocate.
+        std::future::ready(Err(Box::new(MissingDispatch) as BoxError))
+    }
 
     /// Delivers a batch of up to `batch_size` events, in order; override it to pipeline.
     ///
     /// On `Ok(())` every event of the batch counts as delivered. On `Err(BatchError)`,
     /// `failed` of them count as failed and the rest as delivered. Events left in `events`
     /// when the call returns are dropped by the driver (they are counted by the result).
-    /// The default calls [`dispatch`](Self::dispatch) for each event.
+    /// The default calls [`dispatch`](Self::dispatch) for each event; override it and
+    /// `dispatch` need not be written.
     ///
     /// # Errors
     ///
@@ -108,6 +153,13 @@ pub trait Dispatch<E: Send + 'static>: Send + 'static {
         async { Ok(()) }
     }
 }
+
+/// The error of the default [`Dispatch::dispatch`]: the dispatcher writes neither
+/// `dispatch` nor `dispatch_batch`, so its events are not delivered (each is counted as
+/// failed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, thiserror::Error)]
+#[error("the dispatcher implements neither Dispatch::dispatch nor Dispatch::dispatch_batch")]
+pub struct MissingDispatch;
 
 /// How a batch dispatch failed: how many of its events failed, and the last error.
 #[derive(Debug, thiserror::Error)]

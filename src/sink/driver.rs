@@ -11,7 +11,7 @@ use event_listener::listener;
 use super::{Dispatch, Shared};
 use crate::error::{Cause, SinkError};
 use crate::lifecycle::{Operation, State};
-use crate::sync::{Arc, Ordering, Timer, lock};
+use crate::sync::{Arc, Ordering, Timer, lock, pause};
 
 /// How long the driver keeps looking for work before it parks: `SPIN_ROUNDS` checks,
 /// separated by 1, 2, 4, … CPU pause instructions (255 in all, a microsecond or two). Work
@@ -397,13 +397,6 @@ async fn abandon_rest<E>(shared: &Shared<E>) -> u64 {
             return abandoned;
         }
         wait_for_work(shared, shared.state()).await;
-    }
-}
-
-/// Waits `2^round` CPU pause instructions without touching shared memory.
-pub(crate) fn pause(round: u32) {
-    for _ in 0..1u32 << round {
-        std::hint::spin_loop();
     }
 }
 

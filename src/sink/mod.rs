@@ -29,11 +29,28 @@
 //! that hit its timeout, a dispatcher that panicked, a start hook that failed or timed out, or a driver
 //! that was dropped.
 //!
+//! # Which calls block
+//!
+//! - [`log()`](AsyncSink::log) returns at once under the default
+//!   [`OverflowPolicy::RaiseError`] and under `Drop`. Under [`OverflowPolicy::Block`],
+//!   while the pending-event limit is reached, it waits for room and blocks the calling
+//!   thread (it spins briefly, then parks) until the driver finishes an event or the sink
+//!   stops accepting.
+//! - [`log_blocking()`](AsyncSink::log_blocking), [`flush_blocking()`](AsyncSink::flush_blocking)
+//!   and the `wait()`, `wait_timeout()` and `wait_deadline()` of every wait
+//!   ([`Send`](wait::Send), [`Flush`](wait::Flush), [`WaitHandle`]) block the thread until
+//!   the driver has done its part: never call them on the thread that polls the driver.
+//! - [`send()`](AsyncSink::send), [`flush()`](AsyncSink::flush), [`start()`](AsyncSink::start)
+//!   and [`stop()`](AsyncSink::stop) return at once; the futures they return wait when
+//!   awaited, without blocking the thread. Async code uses those.
+//!
 //! # Allocation
 //!
 //! The ring is allocated once, by [`AsyncSink::new`]. `log()` on an accepted or refused
-//! event does not allocate; neither does the driver while it dispatches. Waiting (a blocked
-//! `send().await`, a `flush()`, a lifecycle operation) may allocate a listener.
+//! event does not allocate; neither does the driver while it dispatches, nor a blocking
+//! wait (it listens from its own stack; a thread's first park allocates the thread's
+//! parker, once). An awaited wait (`send().await`, `flush().await`, a lifecycle operation)
+//! allocates a listener when it has to wait.
 
 mod config;
 mod dispatch;
@@ -41,158 +58,30 @@ mod driver;
 mod event;
 mod format;
 mod registry;
+mod shared;
 pub mod sinks;
+pub mod wait;
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
-use event_listener::{Listener, listener};
 use futures::task::{FutureObj, Spawn};
 
 pub use self::config::{
     DEFAULT_BATCH_SIZE, DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, SinkConfig,
 };
-pub use self::dispatch::{BatchError, Discard, Dispatch};
+pub use self::dispatch::{BatchError, Discard, Dispatch, MissingDispatch};
 pub use self::event::{FieldValue, Level, LogEvent};
 pub use self::format::{DisplayLines, JsonLines, LineFormat, LineFormatName};
 pub use self::registry::{Describe, SinkDescriptor, SinkRegistry};
 
+pub(crate) use self::shared::Shared;
 use crate::error::{LogError, SinkError};
-use crate::lifecycle::{Lifecycle, Op, OpResult, Operation, State, WaitHandle};
-use crate::queue::{LogOutcome, OverflowPolicy, Queue, QueueStats, Reserve};
-use crate::sync::{Arc, AtomicU64, AtomicWaker, Mutex, Ordering, lock};
-
-/// The state shared by a sink's handles and its driver.
-pub(crate) struct Shared<E> {
-    pub(crate) lifecycle: Lifecycle<SinkError>,
-    pub(crate) queue: Queue<E>,
-    pub(crate) config: SinkConfig,
-    /// Wakes the driver out of a pending user future when a stop is requested.
-    pub(crate) stop_waker: AtomicWaker,
-    pub(crate) last_error: Mutex<Option<SinkError>>,
-    /// Why the sink ended abnormally (failure, cancellation, stop timeout).
-    pub(crate) terminal_error: Mutex<Option<SinkError>>,
-    pub(crate) flush: FlushTickets,
-    handles: AtomicU64,
-}
-
-/// Flush requests: each `flush()` takes a ticket; the driver serves tickets in order.
-#[derive(Default)]
-pub(crate) struct FlushTickets {
-    pub(crate) requested: AtomicU64,
-    /// The largest reservation count any request must see finished.
-    pub(crate) target: AtomicU64,
-    pub(crate) served: AtomicU64,
-    /// The tickets `(after, up_to]` served by the latest failed dispatcher flush.
-    pub(crate) failure: Mutex<Option<(u64, u64, SinkError)>>,
-}
-
-impl FlushTickets {
-    /// The tickets waiting, as `(served, requested)`, if they can be served now: every event
-    /// reserved before the latest of them is among the `finished` ones.
-    pub(crate) fn servable(&self, finished: u64) -> Option<(u64, u64)> {
-        let requested = self.requested.load(Ordering::Acquire);
-        let served = self.served.load(Ordering::Acquire);
-        // Read after `requested`: covers the target of every ticket up to `requested`.
-        let target = self.target.load(Ordering::Acquire);
-        (requested > served && finished >= target).then_some((served, requested))
-    }
-}
-
-impl<E> Shared<E> {
-    pub(crate) fn state(&self) -> State {
-        self.lifecycle.state()
-    }
-
-    pub(crate) fn record_error(&self, error: SinkError) {
-        *lock(&self.last_error) = Some(error);
-    }
-
-    pub(crate) fn set_terminal_error(&self, error: SinkError) {
-        self.record_error(error.clone());
-        *lock(&self.terminal_error) = Some(error);
-    }
-
-    /// Asks the driver to look at the lifecycle, flush tickets and the queue.
-    pub(crate) fn wake_driver(&self) {
-        self.queue.work.notify(1);
-        self.stop_waker.wake();
-    }
-
-    /// Virgin → Starting, or attach to the start in flight.
-    pub(crate) fn start(&self) -> WaitHandle {
-        let mut control = self.lifecycle.lock();
-        match self.state() {
-            State::Virgin => {
-                self.lifecycle
-                    .transition(&mut control, State::Virgin, State::Starting)
-                    .expect("state changed under the lifecycle lock");
-                self.queue.open();
-                control.start_requested_at = Some(Instant::now());
-                let operation = Operation::new(Op::Start);
-                control.start = Some(operation.clone());
-                drop(control);
-                self.wake_driver();
-                WaitHandle::waiting(operation)
-            }
-            State::Starting | State::Running => WaitHandle::waiting(
-                control
-                    .start
-                    .clone()
-                    .expect("a started sink has a start operation"),
-            ),
-            actual => WaitHandle::ready(OpResult::failed(
-                Op::Start,
-                SinkError::InvalidState {
-                    actual,
-                    expected: &[State::Virgin],
-                },
-            )),
-        }
-    }
-
-    /// Running → Stopping.
-    pub(crate) fn stop(&self) -> WaitHandle {
-        let mut control = self.lifecycle.lock();
-        match self.state() {
-            State::Running => {
-                self.lifecycle
-                    .transition(&mut control, State::Running, State::Stopping)
-                    .expect("state changed under the lifecycle lock");
-                self.queue.close();
-                control.stop_requested_at = Some(Instant::now());
-                let operation = Operation::new(Op::Stop);
-                control.stop = Some(operation.clone());
-                drop(control);
-                self.wake_driver();
-                WaitHandle::waiting(operation)
-            }
-            actual => WaitHandle::ready(OpResult::failed(
-                Op::Stop,
-                SinkError::InvalidState {
-                    actual,
-                    expected: &[State::Running],
-                },
-            )),
-        }
-    }
-
-    /// A handle on the stop in flight or finished, if there is one.
-    pub(crate) fn stop_operation(&self) -> Option<WaitHandle> {
-        self.lifecycle.lock().stop.clone().map(WaitHandle::waiting)
-    }
-
-    /// The result of a flush or terminate on a sink that has ended.
-    pub(crate) fn terminal_result(&self) -> Result<(), SinkError> {
-        match lock(&self.terminal_error).clone() {
-            Some(error) => Err(error),
-            None => Ok(()),
-        }
-    }
-}
+use crate::lifecycle::{State, WaitHandle};
+use crate::queue::{LogOutcome, OverflowPolicy, QueueStats, Reserve};
+use crate::sync::{Arc, Ordering, lock};
 
 /// A cheap, cloneable, thread-safe handle on a sink.
 ///
@@ -256,16 +145,7 @@ impl<E: Send + 'static> AsyncSink<E> {
     /// # });
     /// ```
     pub fn new<D: Dispatch<E>>(dispatch: D, config: SinkConfig) -> (Self, Driver) {
-        let shared = Arc::new(Shared {
-            lifecycle: Lifecycle::new(),
-            queue: Queue::new(config.queue_capacity),
-            config,
-            stop_waker: AtomicWaker::new(),
-            last_error: Mutex::new(None),
-            terminal_error: Mutex::new(None),
-            flush: FlushTickets::default(),
-            handles: AtomicU64::new(1),
-        });
+        let shared = Arc::new(Shared::new(config));
         let driver = Driver {
             future: Box::pin(driver::drive(
                 driver::CancelGuard::new(shared.clone()),
@@ -295,8 +175,11 @@ impl<E: Send + 'static> AsyncSink<E> {
 
     /// Accepts an event for asynchronous delivery, applying the overflow policy.
     ///
-    /// Never blocks, unless the policy is [`OverflowPolicy::Block`] and the queue is full;
-    /// does not allocate. With lazy start, starts a `Virgin` sink first.
+    /// Returns at once under [`OverflowPolicy::RaiseError`] (the default) and
+    /// [`OverflowPolicy::Drop`]. Under [`OverflowPolicy::Block`], while the pending-event
+    /// limit is reached, it blocks the thread until there is room: it is then
+    /// [`log_blocking`](Self::log_blocking). Does not allocate. With lazy start, starts a
+    /// `Virgin` sink first.
     ///
     /// # Errors
     ///
@@ -325,62 +208,42 @@ impl<E: Send + 'static> AsyncSink<E> {
     }
 
     /// Accepts an event, blocking the thread while the pending-event limit is reached,
-    /// whatever the overflow policy.
+    /// whatever the overflow policy: [`send(event).wait()`](wait::Send::wait).
     ///
     /// # Errors
     ///
     /// [`LogError::NotAccepting`] with the event when the sink is not accepting (also when
     /// it stops while this call waits).
-    pub fn log_blocking(&self, mut event: E) -> Result<LogOutcome, LogError<E>> {
-        loop {
-            match self.try_accept(event, OverflowPolicy::RaiseError) {
-                Err(LogError::QueueOverflow(back)) => event = back,
-                other => return other,
-            }
-            // The driver frees a batch of slots at a time, usually within microseconds:
-            // retry with growing pauses before parking, so that neither side pays a wake-up.
-            for round in 0..driver::SPIN_ROUNDS {
-                driver::pause(round);
-                match self.try_accept(event, OverflowPolicy::RaiseError) {
-                    Err(LogError::QueueOverflow(back)) => event = back,
-                    other => return other,
-                }
-            }
-            let progress = &self.shared.queue.progress;
-            let _waiting = progress.enter();
-            listener!(progress.event() => room);
-            progress.settle();
-            match self.try_accept(event, OverflowPolicy::RaiseError) {
-                Err(LogError::QueueOverflow(back)) => event = back,
-                other => return other,
-            }
-            room.wait();
-        }
+    pub fn log_blocking(&self, event: E) -> Result<LogOutcome, LogError<E>> {
+        self.send(event).wait()
     }
 
-    /// Accepts an event, waiting asynchronously while the pending-event limit is reached,
-    /// whatever the overflow policy.
+    /// Accepts an event, waiting while the pending-event limit is reached, whatever the
+    /// overflow policy.
+    ///
+    /// The returned [`Send`](wait::Send) is a future: `.await` it in async code, or block
+    /// on it with `wait()`, `wait_timeout(Duration)` or `wait_deadline(Instant)`.
     ///
     /// # Errors
     ///
-    /// [`LogError::NotAccepting`] with the event when the sink is not accepting (also when
-    /// it stops while this call waits).
-    pub async fn send(&self, mut event: E) -> Result<LogOutcome, LogError<E>> {
-        loop {
-            match self.try_accept(event, OverflowPolicy::RaiseError) {
-                Err(LogError::QueueOverflow(back)) => event = back,
-                other => return other,
-            }
-            let progress = &self.shared.queue.progress;
-            let _waiting = progress.enter();
-            listener!(progress.event() => room);
-            progress.settle();
-            match self.try_accept(event, OverflowPolicy::RaiseError) {
-                Err(LogError::QueueOverflow(back)) => event = back,
-                other => return other,
-            }
-            room.await;
-        }
+    /// The future resolves to [`LogError::NotAccepting`] with the event when the sink is
+    /// not accepting (also when it stops while the future waits).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mvx::sink::{AsyncSink, Discard, SinkConfig};
+    ///
+    /// let (sink, _driver) = AsyncSink::new(Discard, SinkConfig::default().queue_capacity(1));
+    /// drop(sink.start()); // started, but its driver is not polled: nothing is dispatched
+    /// sink.send(1u32).wait().unwrap();
+    /// // The queue is full: the deadline passes and the event comes back.
+    /// let full = sink.send(2).wait_timeout(Duration::from_millis(10)).unwrap_err();
+    /// assert_eq!(full.into_inner(), 2);
+    /// ```
+    pub fn send(&self, event: E) -> wait::Send<'_, E> {
+        wait::Send::new(self, event)
     }
 
     /// One acceptance attempt; `Block` is treated by the callers.
@@ -473,90 +336,26 @@ impl<E> AsyncSink<E> {
     /// the call is counted as `delivered` or `failed` — also when the sink ended
     /// abnormally, whose abandoned events are counted as failed before a flush returns.
     ///
+    /// The flush is requested by this call; the returned [`Flush`](wait::Flush) is a
+    /// future: `.await` it in async code, or block on it with `wait()`,
+    /// `wait_timeout(Duration)` or `wait_deadline(Instant)`.
+    ///
     /// # Errors
     ///
-    /// The dispatcher's flush error (`FlushFailed`), or the reason the sink ended
-    /// abnormally if it ended before the flush was served.
-    pub async fn flush(&self) -> Result<(), SinkError> {
-        let ticket = self.request_flush();
-        loop {
-            if let Some(result) = self.flush_result(ticket) {
-                return result;
-            }
-            let progress = &self.shared.queue.progress;
-            let _waiting = progress.enter();
-            listener!(progress.event() => served);
-            progress.settle();
-            if let Some(result) = self.flush_result(ticket) {
-                return result;
-            }
-            served.await;
-        }
+    /// The future resolves to the dispatcher's flush error (`FlushFailed`), or the reason
+    /// the sink ended abnormally if it ended before the flush was served; a blocking form
+    /// with a deadline to `WaitTimedOut` when the deadline passed first.
+    pub fn flush(&self) -> wait::Flush<'_, E> {
+        wait::Flush::new(self)
     }
 
-    /// [`flush`](Self::flush), blocking the current thread.
+    /// [`flush`](Self::flush), blocking the current thread: `flush().wait()`.
     ///
     /// # Errors
     ///
     /// As [`flush`](Self::flush).
     pub fn flush_blocking(&self) -> Result<(), SinkError> {
-        let ticket = self.request_flush();
-        loop {
-            if let Some(result) = self.flush_result(ticket) {
-                return result;
-            }
-            let progress = &self.shared.queue.progress;
-            let _waiting = progress.enter();
-            listener!(progress.event() => served);
-            progress.settle();
-            if let Some(result) = self.flush_result(ticket) {
-                return result;
-            }
-            served.wait();
-        }
-    }
-
-    /// Takes a flush ticket, or `None` when there is nothing the driver could flush: the
-    /// sink is `Virgin` or has ended.
-    fn request_flush(&self) -> Option<u64> {
-        let state = self.shared.state();
-        if state.is_terminal() || state == State::Virgin {
-            return None;
-        }
-        let flush = &self.shared.flush;
-        flush
-            .target
-            .fetch_max(self.shared.queue.reserved(), Ordering::AcqRel);
-        let ticket = flush.requested.fetch_add(1, Ordering::AcqRel) + 1;
-        self.shared.wake_driver();
-        Some(ticket)
-    }
-
-    /// The result of the flush with `ticket`, once known.
-    fn flush_result(&self, ticket: Option<u64>) -> Option<Result<(), SinkError>> {
-        let flush = &self.shared.flush;
-        match ticket {
-            Some(ticket) if flush.served.load(Ordering::Acquire) >= ticket => {
-                return Some(match &*lock(&flush.failure) {
-                    Some((after, up_to, error)) if *after < ticket && ticket <= *up_to => {
-                        Err(error.clone())
-                    }
-                    _ => Ok(()),
-                });
-            }
-            // `Virgin` when asked: nothing was accepted before the call.
-            None if !self.shared.state().is_terminal() => return Some(Ok(())),
-            _ => {}
-        }
-        // The sink turns terminal before admission closes and before the driver has
-        // counted the events it abandons (a failed start, a panic, a cancellation): answer
-        // once they are counted, so that the counters read after the flush are final.
-        // Every reservation ends finished or revoked, and both wake `progress`.
-        let state = self.shared.state();
-        if state.is_terminal() && self.shared.queue.drained() {
-            return Some(self.shared.terminal_result());
-        }
-        None
+        self.flush().wait()
     }
 
     /// The current lifecycle state: one atomic load.
@@ -633,12 +432,6 @@ impl<E> fmt::Debug for AsyncSink<E> {
             .field("state", &self.state())
             .field("stats", &self.stats())
             .finish_non_exhaustive()
-    }
-}
-
-impl<E> Shared<E> {
-    pub(crate) fn has_handles(&self) -> bool {
-        self.handles.load(Ordering::Acquire) > 0
     }
 }
 

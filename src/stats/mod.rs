@@ -63,6 +63,7 @@ mod report;
 mod state;
 mod statistics;
 mod store;
+mod wait;
 
 pub use self::config::{
     DEFAULT_LOG_INTERVAL, DEFAULT_LOG_MESSAGE, DEFAULT_PERSIST_INTERVAL, DEFAULT_PERSIST_STATE_KEY,
@@ -73,9 +74,10 @@ pub use self::event::{ErrorKind, RequestId};
 pub use self::final_statistics::FinalStatistics;
 pub use self::report::REPORT_TARGET;
 pub use self::state::{STATE_VERSION, StatisticsState};
-pub use self::statistics::{Statistics, StatsDriver, StatsWait};
+pub use self::statistics::{Statistics, StatsDriver};
 #[cfg(feature = "persist")]
 pub use self::store::FileStore;
 #[cfg(feature = "redis")]
 pub use self::store::RedisStore;
 pub use self::store::{KeyValueStore, MemoryStore, SharedStore, StoreError, check_name};
+pub use self::wait::{Calculate, StatsWait};

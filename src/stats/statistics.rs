@@ -13,9 +13,10 @@ use super::event::{ErrorKind, RequestId, StatsEvent};
 use super::periodic::{self, Flag};
 use super::persist::{self, Gate};
 use super::state::Aggregator;
+use super::wait::{Calculate, StatsWait};
 use super::{FinalStatistics, StatisticsState, StatsConfig, StatsError};
 use crate::error::{BoxError, Cause, LogError, SinkError};
-use crate::lifecycle::{State, WaitHandle};
+use crate::lifecycle::State;
 use crate::queue::QueueStats;
 use crate::sink::{AsyncSink, BatchError, Dispatch, Driver};
 use crate::sync::{Arc, Mutex, lock};
@@ -169,40 +170,6 @@ async fn drive(mut queue: Driver, inner: Arc<Inner>) {
     .await;
 }
 
-/// Waits for a [`Statistics::start`] or [`Statistics::stop`]: `.await` it, or
-/// [`wait`](Self::wait) from synchronous code.
-#[must_use = "a wait handle does nothing unless awaited or waited on; drop it to ignore the result"]
-#[derive(Debug)]
-pub struct StatsWait {
-    handle: WaitHandle,
-}
-
-impl StatsWait {
-    /// Blocks the current thread until the operation finishes.
-    ///
-    /// Do not call it on the thread that polls the driver: it would wait for itself.
-    ///
-    /// # Errors
-    ///
-    /// As the operation (see [`Statistics::start`] and [`Statistics::stop`]).
-    pub fn wait(self) -> Result<(), StatsError> {
-        self.handle
-            .wait()
-            .into_result()
-            .map_err(StatsError::from_lifecycle)
-    }
-}
-
-impl Future for StatsWait {
-    type Output = Result<(), StatsError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.handle)
-            .poll(cx)
-            .map(|result| result.into_result().map_err(StatsError::from_lifecycle))
-    }
-}
-
 impl Statistics {
     /// `Virgin` statistics and the driver to spawn on your executor.
     ///
@@ -269,9 +236,7 @@ impl Statistics {
     /// A failed start leaves the statistics in `Failure`; calls recorded while starting
     /// are counted as failed in [`queue_stats`](Self::queue_stats).
     pub fn start(&self) -> StatsWait {
-        StatsWait {
-            handle: self.sink.start(),
-        }
+        StatsWait::new(self.sink.start())
     }
 
     /// Ends collection: applies every call recorded before it, stops the runtime clock and
@@ -290,9 +255,7 @@ impl Statistics {
     /// `StatsError::Recorder(SinkError::StopTimedOut { .. })` when the stop took longer than
     /// the queue's `stop_timeout`.
     pub fn stop(&self) -> StatsWait {
-        StatsWait {
-            handle: self.sink.stop(),
-        }
+        StatsWait::new(self.sink.stop())
     }
 
     /// The lifecycle state.
@@ -463,26 +426,29 @@ impl Statistics {
     /// A barrier: whatever thread recorded a call before `calculate()` was called, the call
     /// is in the result. Before `start()` the figures are those of the empty state.
     ///
+    /// The returned [`Calculate`] is a future: `.await` it, or block on it with `wait()`,
+    /// `wait_timeout(Duration)` or `wait_deadline(Instant)`.
+    ///
     /// # Errors
     ///
-    /// `StatsError::Recorder` with the reason the queue ended abnormally (a stop that timed
-    /// out, a cancelled driver), when calls may be missing from the figures.
-    pub async fn calculate(&self) -> Result<FinalStatistics, StatsError> {
-        self.sink.flush().await?;
-        Ok(self.figures())
+    /// The future resolves to `StatsError::Recorder` with the reason the queue ended
+    /// abnormally (a stop that timed out, a cancelled driver), when calls may be missing
+    /// from the figures; a blocking form with a deadline to
+    /// `StatsError::Recorder(SinkError::WaitTimedOut)` when the deadline passed first.
+    pub fn calculate(&self) -> Calculate<'_> {
+        Calculate::new(self.sink.flush(), self)
     }
 
-    /// [`calculate`](Self::calculate), blocking the current thread.
+    /// [`calculate`](Self::calculate), blocking the current thread: `calculate().wait()`.
     ///
     /// # Errors
     ///
     /// As [`calculate`](Self::calculate).
     pub fn calculate_blocking(&self) -> Result<FinalStatistics, StatsError> {
-        self.sink.flush_blocking()?;
-        Ok(self.figures())
+        self.calculate().wait()
     }
 
-    fn figures(&self) -> FinalStatistics {
+    pub(super) fn figures(&self) -> FinalStatistics {
         self.inner.figures()
     }
 
@@ -522,7 +488,9 @@ impl Statistics {
     ///
     /// As [`reset`](Self::reset).
     pub fn reset_blocking(&self) -> Result<(), StatsError> {
-        async_io::block_on(self.reset())
+        // If the queue ended abnormally, nothing more will be applied: reset all the same.
+        let _ = self.sink.flush().wait();
+        async_io::block_on(persist::reset(&self.inner))
     }
 
     /// The counters of the queue between the recording calls and the driver.
