@@ -188,33 +188,6 @@
 //!
 //! Where the design leaves a choice open, mvx does this:
 //!
-//! - **The ring.** A sink's queue is `concurrent-queue`'s bounded ring — the ring
-//!   `async-channel` is built on — used directly. `async-channel`'s `try_send` pays two
-//!   wake-up fences per event for its own receivers and streams, which mvx does not use:
-//!   the driver has its own wake-up, which costs a producer one load while the driver is
-//!   awake. The pending limit is enforced before the ring by a reservation word, so the
-//!   ring is never full when pushed to.
-//! - **Batching over latency, by microseconds.** The driver takes every queued event up to
-//!   `batch_size` in one batch. When a batch was small (the ring nearly empty), it waits a
-//!   few hundred CPU pause instructions before taking the next, and before parking it looks
-//!   for work a little longer; producers blocked on a full queue likewise retry briefly before
-//!   parking. An event may thus wait a microsecond or two longer to be dispatched, and in
-//!   exchange producers and driver do not fight over the same ring slots event by event
-//!   (see BENCHMARKS.md).
-//! - **Acceptance while starting.** Events are accepted in `Starting` as well as `Running`
-//!   and dispatched once the start hook succeeds; if it fails, they are counted as failed.
-//! - **Panics.** A panic in `dispatch`, `dispatch_batch` or `flush` moves the sink to
-//!   `Failure` (the transition `Stopping → Failure` exists for a panic during a stop); the
-//!   dispatcher is not called again. A panic in a hook fails that operation.
-//! - **Timeouts on user code.** A start hook is cut off after `start_timeout` (the start
-//!   fails with `StartTimedOut`), a stop (draining, flushing, the stop hook) after
-//!   `stop_timeout`; both default to 30 s and may be `None`. The start timeout exists because
-//!   the adapters in [`rt`] wait for the start: a hook that never returned would block them
-//!   for ever. A dispatch is not timed while running: only a stop bounds it.
-//! - **Abandoned events** (stop timeout, panic, failed start, dropped driver) are counted
-//!   as `failed`, so `accepted == delivered + failed + pending` holds on every path.
-//! - **Dropping handles.** When the last `AsyncSink` handle is dropped, a running sink
-//!   stops as if `stop()` were called; a `Virgin` one lets its driver finish.
 //! - **Recorders are sinks.** A `MetricsRecorder` is an `AsyncSink` whose dispatcher applies
 //!   each event to the registered metrics under a lock; `snapshots()` takes that lock and
 //!   asks each metric for its snapshot, `snapshot_now()` is `flush()` followed by
@@ -364,17 +337,6 @@
 //!   is required (the key and the stream are in one transaction): no Redis Cluster.
 //! - **Panic strategy.** Catching panics needs `panic = "unwind"` (the default); under
 //!   `panic = "abort"` a panic in user code aborts the process.
-//! - **Checked with loom.** The core's concurrency — slot reservation against the limit, the
-//!   driver's parking and wake-ups, lifecycle transitions and wait handles, the
-//!   [`rt::Terminator`], and the waiter-count wake-up that blocked producers and flushes
-//!   wait on — is model-checked with [loom](https://docs.rs/loom). Under `--cfg loom` the
-//!   crate's private `sync` module swaps std's atomics, locks, threads and waker slot for
-//!   loom's (the ring and the events switch with them), and the models in
-//!   `tests/loom_*.rs` drive the real sink, driver and terminator through every
-//!   interleaving within a small preemption bound, one to six per model. Run them with
-//!   `RUSTFLAGS="--cfg loom" cargo test --profile loom --no-default-features --features
-//!   thread --test 'loom_*'` (`smol` does not build under loom); `LOOM_MAX_PREEMPTIONS`
-//!   raises the bound. The other tests are compiled out under that cfg.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![forbid(unsafe_code)]
