@@ -268,8 +268,6 @@
 //! - **Blocking calls nest.** `ThreadedMetricsServer::start` and `close` wait with
 //!   `async_io::block_on`, which may run inside another executor's `block_on`, so an agent's
 //!   `connect` and `teardown` (polled by `Runner::run`) can start and close one.
-//! - **Errors** keep their cause in `source()` rather than repeating it in the message;
-//!   [`error::Report`] prints the chain on one line.
 //! - **What `timed` observes.** [`instrument`]'s `timed` observes the seconds from the
 //!   first poll to completion, for every completed future, `Ok` or `Err` alike (a failed
 //!   call is a call, and its latency counts). A panic or a drop before completion (a
@@ -335,8 +333,6 @@
 //!   acknowledged them (exactly once in the stream), `failed` when the server refuses them
 //!   or the batch is not delivered within its delivery timeout. A single server or primary
 //!   is required (the key and the stream are in one transaction): no Redis Cluster.
-//! - **Panic strategy.** Catching panics needs `panic = "unwind"` (the default); under
-//!   `panic = "abort"` a panic in user code aborts the process.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![forbid(unsafe_code)]
