@@ -20,7 +20,7 @@
 //! source, a store, an agent's `connect`, `teardown` or task — is caught, and becomes an
 //! error whose [`Cause`] keeps the panic message; it never poisons or deadlocks mvx. What
 //! the component does next is its own rule: see [`Dispatch`](crate::sink::Dispatch) (the
-//! sink fails), [`Metric`](crate::metrics::Metric) (the metric is disabled), the agent's
+//! sink fails), [`metrics`](crate::metrics#what-is-lost-and-when) (the metric is disabled), the agent's
 //! docs ([`crate::agent`]). Catching needs `panic = "unwind"`, the default: under
 //! `panic = "abort"` a panic in user code aborts the process.
 

@@ -188,12 +188,6 @@
 //!
 //! Where the design leaves a choice open, mvx does this:
 //!
-//! - **Recorders are sinks.** A `MetricsRecorder` is an `AsyncSink` whose dispatcher applies
-//!   each event to the registered metrics under a lock; `snapshots()` takes that lock and
-//!   asks each metric for its snapshot, `snapshot_now()` is `flush()` followed by
-//!   `snapshots()`. A metric that panics is disabled and reported; the recorder and its other
-//!   metrics go on (unlike a sink's dispatcher, whose panic fails the sink). Metrics may
-//!   have an `on_stopped` hook, whose errors a stop (and `MetricsRuntime::shutdown`) report.
 //! - **Statistics are a recorder.** [`stats::Statistics`] is a sink whose dispatcher is the
 //!   aggregation: each recording call stamps the caller's clock (`Instant::now()`) into an
 //!   event and queues it, taking no lock; the driver applies events to the state and keeps
@@ -242,23 +236,6 @@
 //!   thread, task or signal handler can stop an agent; `run()` polls the agent on the calling
 //!   thread; a failed connect does not run teardown; a silent stop's error is kept in the
 //!   outcome rather than dropped.
-//! - **Metric metadata** ([`metrics::Metadata`]) has typed fields — `unit`, `description`,
-//!   `rate` (Hz, finite and above zero), `hidden`, `historic` — and free-form string fields
-//!   whose keys cannot be those five. It is set on a registry name (`describe`, or
-//!   `counter_with` and its siblings, which refuse to change a name's metadata: `describe`
-//!   replaces it) or given by a recorder's metric (`Metric::metadata`, read once at
-//!   registration); a registry description replaces a source's metadata as a whole. In JSON
-//!   a key is present only when set (a flag only when `true`), so empty metadata is `{}`.
-//!   `hidden` hides a metric from listings that ask for visible metrics, never from
-//!   Prometheus; `historic` is a flag to filter on.
-//! - **Selectors** ([`agent::Selector`]) follow metricq's `get_metrics`: a regular
-//!   expression is searched for anywhere in the name (anchor it for a whole-name match),
-//!   explicit names that no metric has are left out without an error, `prefix` and `infix`
-//!   are plain case-sensitive substrings, `hidden`/`historic` compare the flag when set, and
-//!   `limit` keeps the first names in name order after every other filter. The candidates
-//!   are the names of every snapshot: instruments and the metrics of every source (a
-//!   recorder registered as one source lists each of its metrics). An invalid expression is
-//!   [`agent::SelectorError::InvalidRegex`] (reason `INVALID_REGEX`), never a panic.
 //! - **`/api/metrics`** takes an explicit list as repeated `name=` parameters, not a JSON
 //!   array: a query string is then one format, decoded once (by `form_urlencoded`: percent
 //!   escapes, `+` as a space), and each name is escaped on its own. Flags are `true` or
@@ -315,14 +292,6 @@
 //!   then the event's own (so the event's win in JSON), and a `span` field with the span
 //!   path (`request:db`). Span fields are kept once per span, their text behind an `Arc`
 //!   ([`sink::FieldValue::Shared`]), so copying them into each event costs no allocation.
-//! - **Labels.** A metric with labels is a series: an instrument created with
-//!   [`metrics::Registry::counter_with_labels`] and its siblings, kept under
-//!   [`metrics::series_key`] (the name, then the labels sorted by name). All series of one
-//!   name have one kind, and the exposition writes them as one family with the labels on
-//!   each sample. The `metrics` facade maps its keys onto series this way; `describe_*` is
-//!   kept by the recorder (the registry has no metadata yet, so HELP stays the mvx name); a
-//!   series the registry refuses is counted and its call sites get a handle that does
-//!   nothing.
 //! - **Redis streams: a transaction per batch, each event at most once in the stream.**
 //!   [`RedisStreamSink`](sink::sinks) sends each batch as `MULTI`, one `XADD` per event
 //!   (optionally `MAXLEN ~`), a `SET` of its acknowledgement key to the batch's sequence
