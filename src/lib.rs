@@ -188,50 +188,6 @@
 //!
 //! Where the design leaves a choice open, mvx does this:
 //!
-//! - **Statistics are a recorder.** [`stats::Statistics`] is a sink whose dispatcher is the
-//!   aggregation: each recording call stamps the caller's clock (`Instant::now()`) into an
-//!   event and queues it, taking no lock; the driver applies events to the state and keeps
-//!   the map of requests in progress. The queue's default policy for statistics is `Block`
-//!   (a caller waits for room rather than losing a count). `calculate()` is `flush()`
-//!   followed by a read of the state, so it reflects every call made before it;
-//!   `calculate_blocking()` and `reset_blocking()` serve synchronous callers.
-//! - **Request ids** are [`stats::RequestId`]: a `u64` (recorded without allocation) or a
-//!   string key behind an `Arc<str>` (converting a `&str` allocates once). A start of a
-//!   request already in progress is a retry, as in Crawlee; `record_request_retry` says it
-//!   explicitly, and a retry of an unknown id tracks it from then with one retry. A finish
-//!   or failure of an id not in progress is counted in `requests_unmatched`, nothing else.
-//!   Requests in progress are not persisted: after a restart their ends are unmatched.
-//! - **Durations and rates.** A request's duration runs from its last start (or retry) to
-//!   its end. Min, max and total are kept apart for finished and failed requests. `runtime`
-//!   adds up over every run on the persisted state (a killed run counts up to its last
-//!   save), and the per-minute rates divide the counts — which also cover every run — by
-//!   it; they are not rounded. Averages are rounded down to the nanosecond. The JSON shape
-//!   keeps durations in whole microseconds and times in Unix milliseconds, with a `version`.
-//! - **Stores.** [`stats::KeyValueStore`] addresses a value by store name and key (a store
-//!   name is a directory of `FileStore`, a key prefix of `RedisStore`) and has `rename`
-//!   besides get, set and delete, to move a corrupt value aside without reading it as
-//!   JSON. Its futures are boxed once per store call (never per recording call) to share
-//!   the store behind a [`stats::SharedStore`]. A panic in a store is caught and reported
-//!   as `StoreError::Panicked`. `serde_json` is a public dependency: the trait speaks
-//!   `serde_json::Value`.
-//! - **Persistence is part of the lifecycle.** The state is loaded by the start hook
-//!   (bounded by the queue's `start_timeout`; calls recorded meanwhile wait in the queue
-//!   and land on top of it) and saved by the stop hook (bounded by `stop_timeout`); saves,
-//!   loads and `reset()`'s removal pass one at a time through an async gate, so an older
-//!   snapshot never overwrites a newer one, and nothing is saved after the final save.
-//! - **A bad persisted state is never lost.** One that cannot be read (an I/O error, an
-//!   unreachable server) fails the start with `StatsError::Store` and is left as it is,
-//!   even with `reset_on_corrupt_state`: the next save would otherwise overwrite it. One
-//!   that is read but is not a valid state (not JSON, another shape, another `version`) is
-//!   renamed to `<key>.corrupt-<unix ms>` and fails the start with
-//!   `StatsError::CorruptState`, or, with `reset_on_corrupt_state`, the statistics start
-//!   from the defaults and keep the error in `last_error()`. If it cannot be moved aside,
-//!   the start fails.
-//! - **Periodic work** — saves every `persist_interval`, reports every `log_interval` —
-//!   runs in the statistics' driver future beside the queue, on `async_io::Timer`s, each
-//!   on its own schedule. A failed save or a refused report is kept in `last_error()` and
-//!   the next one goes on schedule; a report to a log sink whose policy is `Block` waits
-//!   asynchronously, never blocking the driver's thread.
 //! - **Agents** (see [`agent`]): `stop` is synchronous and the runner runs teardown, so any
 //!   thread, task or signal handler can stop an agent; `run()` polls the agent on the calling
 //!   thread; a failed connect does not run teardown; a silent stop's error is kept in the
