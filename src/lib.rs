@@ -188,19 +188,6 @@
 //!
 //! Where the design leaves a choice open, mvx does this:
 //!
-//! - **Agents** (see [`agent`]): `stop` is synchronous and the runner runs teardown, so any
-//!   thread, task or signal handler can stop an agent; `run()` polls the agent on the calling
-//!   thread; a failed connect does not run teardown; a silent stop's error is kept in the
-//!   outcome rather than dropped.
-//! - **`/api/metrics`** takes an explicit list as repeated `name=` parameters, not a JSON
-//!   array: a query string is then one format, decoded once (by `form_urlencoded`: percent
-//!   escapes, `+` as a space), and each name is escaped on its own. Flags are `true` or
-//!   `false` exactly, `limit` is decimal digits; an unknown or repeated parameter, or
-//!   `selector` with `name`, is a `400` too, rather than being ignored: a typo never widens
-//!   a selection silently. Errors are `{"error": "...", "reason": "<ErrorReason>"}`.
-//! - **Blocking calls nest.** `ThreadedMetricsServer::start` and `close` wait with
-//!   `async_io::block_on`, which may run inside another executor's `block_on`, so an agent's
-//!   `connect` and `teardown` (polled by `Runner::run`) can start and close one.
 //! - **What `timed` observes.** [`instrument`]'s `timed` observes the seconds from the
 //!   first poll to completion, for every completed future, `Ok` or `Err` alike (a failed
 //!   call is a call, and its latency counts). A panic or a drop before completion (a
@@ -208,29 +195,6 @@
 //!   not complete and its partial duration would skew the distribution. `count_errors`
 //!   counts panics that unwind through the future (always, whatever the error filter), and
 //!   `track_in_progress` gives its +1 back on completion, panic or drop. None allocates.
-//! - **Snapshots as Prometheus families.** A snapshot whose only dimension is `value` (a
-//!   counter, a gauge) is one family; any other gives one family per dimension,
-//!   `<name>_<dimension>`. Names become `[a-zA-Z0-9_]` (`.` and `:` are `_`); counters end
-//!   in `_total`; info snapshots are exposed as gauges; a histogram's NaN count is not
-//!   exposed, nor, in OpenMetrics, a negative sum. Two snapshots that sanitize to one name:
-//!   the first in name order is exposed, the other reported in `Encoded::skipped`. Every
-//!   family has a `HELP` — the metric's description, else the mvx name — so that
-//!   `promtool check metrics` passes.
-//! - **One driver serves every connection.** The HTTP server's driver multiplexes its
-//!   connections itself instead of spawning a task per connection, so it runs under any
-//!   executor with nothing but polling, and closing the driver closes everything. Bad
-//!   clients are bounded: a request head (and a TLS handshake) must arrive within
-//!   `header_read_timeout` (10 s, idle keep-alive connections included), a write of the
-//!   answer may stall for at most `write_timeout` (10 s: a client that stops reading),
-//!   heads are limited to `max_header_bytes` (16 KiB, `431` above), and connections above
-//!   `max_connections` (64) are closed at once rather than queued behind slow ones.
-//!   `close()` drops open connections (a scrape in progress is cut off), waits for the
-//!   socket to be released, then deregisters from service discovery.
-//! - **Service discovery** runs from `start` (after the socket is bound and served, so a
-//!   health check finds it up) and its deregistration from `close()`; a failed
-//!   registration closes the server and fails the start. The Consul client is tested
-//!   against a local endpoint that records requests: no Consul server runs where mvx is
-//!   developed.
 //! - **Line formats.** Line-oriented sinks take a [`sink::LineFormat`]:
 //!   [`sink::DisplayLines`] (the event's `Display`, the writer's default) or
 //!   [`sink::JsonLines`], one JSON object per `LogEvent` with a fixed shape (`timestamp`,

@@ -57,7 +57,9 @@
 //!
 //! - **Where the agent runs.** `run()` polls the agent's future — connect, the spawned tasks,
 //!   the wait, teardown — on the calling thread, with `async_io::block_on`; timers and I/O
-//!   come from `async-io`, so the agent's code may use them as under any executor. Signals
+//!   come from `async-io`, so the agent's code may use them as under any executor, and
+//!   `connect` and `teardown` may block (a `ThreadedMetricsServer` started in `connect`
+//!   and closed in `teardown` is the usual case: its docs say why that nests). Signals
 //!   are received on a thread of their own (`mvx-agent-signals`), which calls `on_signal`;
 //!   it is joined before `run()` returns.
 //! - **`stop` is synchronous.** It records the first request and wakes the runner, which
