@@ -188,40 +188,6 @@
 //!
 //! Where the design leaves a choice open, mvx does this:
 //!
-//! - **What `timed` observes.** [`instrument`]'s `timed` observes the seconds from the
-//!   first poll to completion, for every completed future, `Ok` or `Err` alike (a failed
-//!   call is a call, and its latency counts). A panic or a drop before completion (a
-//!   timeout, a `select` that picked another branch) observes nothing: the operation did
-//!   not complete and its partial duration would skew the distribution. `count_errors`
-//!   counts panics that unwind through the future (always, whatever the error filter), and
-//!   `track_in_progress` gives its +1 back on completion, panic or drop. None allocates.
-//! - **Line formats.** Line-oriented sinks take a [`sink::LineFormat`]:
-//!   [`sink::DisplayLines`] (the event's `Display`, the writer's default) or
-//!   [`sink::JsonLines`], one JSON object per `LogEvent` with a fixed shape (`timestamp`,
-//!   `level`, `target`, `message`, `fields`), a repeated field name written once with its last
-//!   value, non-finite floats as strings. The line is built in a buffer the sink reuses.
-//! - **Facades never wait and never fail the caller.** The `log` and `tracing` facades build
-//!   a `LogEvent` on the caller's thread and `log()` it; the sink's refusals (full under
-//!   `RaiseError`, not accepting) are counted in [`facade::Refused`], drops under `Drop` in
-//!   the sink's `dropped`; only `Block` makes a caller wait, as that policy says. They
-//!   allocate only what the facade forces (a rendered message, the fields vector, copies of
-//!   borrowed strings); `'static` names, targets and paths are borrowed. `log`'s logger and
-//!   the `metrics` recorder are process-wide and set once: their `install` functions fail if
-//!   one is set.
-//! - **Span context** in `tracing` events is the fields of every enclosing span, root first,
-//!   then the event's own (so the event's win in JSON), and a `span` field with the span
-//!   path (`request:db`). Span fields are kept once per span, their text behind an `Arc`
-//!   ([`sink::FieldValue::Shared`]), so copying them into each event costs no allocation.
-//! - **Redis streams: a transaction per batch, each event at most once in the stream.**
-//!   [`RedisStreamSink`](sink::sinks) sends each batch as `MULTI`, one `XADD` per event
-//!   (optionally `MAXLEN ~`), a `SET` of its acknowledgement key to the batch's sequence
-//!   number, `EXEC` — one round trip, all or nothing. After a failure whose outcome is
-//!   unknown (a dropped connection, a timeout, a server restart) it reconnects with backoff
-//!   and reads the key under `WATCH` before resending: a batch the server already ran is
-//!   counted delivered without being sent again. Events are `delivered` once the server
-//!   acknowledged them (exactly once in the stream), `failed` when the server refuses them
-//!   or the batch is not delivered within its delivery timeout. A single server or primary
-//!   is required (the key and the stream are in one transaction): no Redis Cluster.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![forbid(unsafe_code)]
