@@ -17,12 +17,16 @@
 //! # Panics in user code
 //!
 //! A panic in user code that mvx calls — a dispatcher or a hook, a metric, a snapshot
-//! source, a store, an agent's `connect`, `teardown` or task — is caught, and becomes an
-//! error whose [`Cause`] keeps the panic message; it never poisons or deadlocks mvx. What
-//! the component does next is its own rule: see [`Dispatch`](crate::sink::Dispatch) (the
-//! sink fails), [`metrics`](crate::metrics#what-is-lost-and-when) (the metric is disabled), the agent's
+//! source, a store, an agent's `connect`, `teardown`, `on_signal` or task — is caught, and
+//! becomes an error whose [`Cause`] keeps the panic message; it never poisons or deadlocks
+//! mvx. What the component does next is its own rule: see
+//! [`Dispatch`](crate::sink::Dispatch) (the sink fails),
+//! [`metrics`](crate::metrics#what-is-lost-and-when) (the metric is disabled), the agent's
 //! docs ([`crate::agent`]). Catching needs `panic = "unwind"`, the default: under
 //! `panic = "abort"` a panic in user code aborts the process.
+//!
+//! (For maintainers: `error.rs` is one concept, the core's errors, a little over 500 lines,
+//! about a quarter of them docs; the reason codes are in `error/reason.rs`.)
 
 use std::error::Error as StdError;
 use std::fmt;

@@ -156,13 +156,16 @@
 //!
 //! # Map
 //!
-//! | layer | modules | what |
+//! | layer | modules | imports |
 //! |---|---|---|
-//! | core | [`lifecycle`], [`queue`], [`error`] | state machine, wait handles, exact pending-event accounting, errors with reason codes; no executor, no thread, no I/O |
-//! | components | [`sink`], [`metrics`], [`stats`], [`instrument`], [`expose`] | a handle (`Clone + Send + Sync`) plus a driver future; line formats and built-in sinks (writer, memory, Redis streams); lock-free instruments with labeled series; request statistics with key-value stores; future instrumentation; Prometheus/OpenMetrics text and the HTTP server |
-//! | facades | [`facade`] | mvx behind `log`, `tracing` and `metrics` |
-//! | lifecycle of a client | [`agent`] | run until a signal or a stop, stop once, teardown under a timeout with its errors reported; [`agent::Selector`]: which metrics a registry has, by regex or names, prefix, infix, flags and limit |
-//! | adapters | [`rt`] | run a driver on smol or on a dedicated thread; [`rt::Terminator`] |
+//! | core | `sync` (private), [`lifecycle`], [`queue`], [`error`]: no executor, no thread, no I/O; [`sink`] on them, and the adapters [`rt`] that run a sink's driver | only the core |
+//! | components | [`metrics`], [`stats`], [`instrument`], [`expose`], [`agent`] | the core, and one another one way: `instrument`, `expose` and `agent` import `metrics`, which imports none of them |
+//! | facades | [`facade`] | the core and `metrics` |
+//!
+//! Each rule is stated once, in the docs of the module that owns it. What is lost, and
+//! when: [`queue`] has the outcome of every event, and each component its own "What is
+//! lost" section ([`sink`], [`metrics`], [`stats`], [`facade`]). Which calls block, and
+//! what allocates: [`sink`]. Panics in user code: [`error`].
 //!
 //! # Features
 //!
@@ -175,19 +178,79 @@
 //! | `log` | no | `log` (with `kv`) | `facade::log`: an `AsyncSink<LogEvent>` as the `log` crate's logger |
 //! | `tracing` | no | `tracing-core`, `tracing-subscriber` (`registry`) | `facade::tracing`: `SinkLayer`, a `tracing_subscriber::Layer` feeding an `AsyncSink<LogEvent>` |
 //! | `metrics` | no | `metrics` | `facade::metrics`: `RegistryRecorder`, a `metrics::Recorder` on mvx instruments in a `Registry` |
-//! | `http` | no | `hyper` (HTTP/1.1 server and client), `http-body-util`, `bytes`, `smol-hyper` (hyper's I/O traits over async-io), and `thread` | `expose::http`: `MetricsServer`, `ThreadedMetricsServer`, `metrics_response`, `get_metrics_response` (the list of metrics as JSON at `/api/metrics`); `expose::discovery`: `ServiceDiscovery`, `ConsulAgent` |
+//! | `http` | no | `hyper` (HTTP/1.1 server and client), `http-body-util`, `bytes`, `smol-hyper` (hyper's I/O traits over async-io), and `thread` | `expose::http`: `MetricsServer`, `ThreadedMetricsServer`, `metrics_response`, `get_metrics_response` (the list of metrics as JSON at `/api/metrics`), `Format::negotiate`, `Selector::from_query`; `expose::discovery`: `ServiceDiscovery`, `ConsulAgent` |
 //! | `tls` | no | `futures-rustls` and `rustls` with the `ring` provider, and `http` | HTTPS for the metrics server (`ServerConfig::tls`), `expose::rustls` |
 //! | `signals` | no | `signal-hook` | SIGINT / SIGTERM for [`agent::Runner::run`] |
 //!
 //! The text encoders ([`expose::text`]) need no feature: they are pure functions. Neither do
-//! metric metadata and selectors ([`metrics::Metadata`], [`agent::selector`]), which always
-//! pull in `regex` (the selectors' regular expressions) and `form_urlencoded` (the query
-//! strings of `/api/metrics`).
+//! metric metadata and selectors ([`metrics::Metadata`], [`metrics::selector`]), which always
+//! pull in `regex` (the selectors' regular expressions) and `form_urlencoded` (a selector
+//! written as the query string of `/api/metrics`).
 //!
-//! # Choices this crate makes
+//! # Layout
 //!
-//! Where the design leaves a choice open, mvx does this:
+//! One concept per module, and per file where a module is a folder (`mod.rs` holds the
+//! module's main type; the other files are named for their part). Files stay under about
+//! 500 lines; the few that do not say why in their module docs.
 //!
+//! | module | its concept | files |
+//! |---|---|---|
+//! | `sync` (private) | the primitives the core is built from, loom's under `--cfg loom`, and the one way mvx waits (`Wait`, `Signal`, `block_on`) | |
+//! | [`lifecycle`] | the states of a component, their transitions, the [`WaitHandle`] of an operation | |
+//! | [`queue`] | the ring, the pending-event limit, overflow policies, the counters | |
+//! | [`error`] | the core's errors, their reason codes, the shared [`error::Cause`] | `reason.rs`: [`ErrorReason`] and the macro that declares a component's reason enum |
+//! | [`sink`] | `log(event)` in front of a dispatcher: [`sink::AsyncSink`] | `dispatch.rs` the trait users write; `driver.rs` the driver future; `shared.rs` what handles share with it; `wait.rs` the named waits; `config.rs`; `event.rs` [`sink::LogEvent`]; `format.rs` line formats; `registry.rs` one sink per backend resource; `sinks/` the built-in sinks: `writer.rs`, `memory.rs`, `redis/` (`entries.rs`, `delivery.rs`, `error.rs`) |
+//! | [`rt`] | running a driver: on smol, on a thread of its own; the [`rt::Terminator`] | `thread.rs`, `smol.rs` |
+//! | [`metrics`] | user-defined events aggregated by recorders; lock-free instruments; the registry that gathers them | `recorder.rs`, `runtime.rs`, `snapshot.rs`, `metadata.rs`, `selector.rs`; `instruments/`: `counter.rs`, `gauge.rs`, `histogram.rs`, `stripes.rs` (a histogram's per-thread state); `registry/`: the map (`mod.rs`), `series.rs` (labels), `descriptions.rs` (metadata set on names), `listing.rs` (`get_metrics`), `error.rs` |
+//! | [`stats`] | request statistics that survive restarts | `statistics.rs` the handle, its driver and the aggregating dispatcher; `state.rs`, `final_statistics.rs`, `event.rs`, `config.rs`, `error.rs`, `wait.rs`; `persist.rs` load and save, `periodic.rs` timed saves and reports, `report.rs`; `store/`: [`stats::KeyValueStore`] (`mod.rs`), `memory.rs`, `file.rs`, `redis.rs` |
+//! | [`instrument`] | adapters that time a future, count its errors, track it in progress | |
+//! | [`expose`] | a registry as Prometheus or OpenMetrics text, served over HTTP | `sanitize.rs` names fitted to Prometheus; `text/`: the encoder (`mod.rs`), `families.rs` (snapshots to families), `write.rs` (families to text); `http/`: `server.rs` (handle and driver), `connection.rs`, `config.rs`, `threaded.rs`, `response.rs` (`/metrics`), `negotiation.rs` (`Accept`), `api.rs` and `query.rs` (`/api/metrics`); `discovery.rs` |
+//! | [`agent`] | the lifecycle of a long-running client: run until stopped, stop once, teardown reported | `handle.rs`, `runner.rs`, `signals.rs`, `error.rs` |
+//! | [`facade`] | mvx behind `log`, `tracing` and `metrics` | `log.rs`, `tracing.rs`, `metrics/` (`mod.rs` the recorder, `handles.rs` its handles) |
+//!
+//! Tests: one file per subject in `tests/`, shared helpers in `tests/support/` (README
+//! says which is which).
+//!
+//! ## Departures from DESIGN.md
+//!
+//! DESIGN.md is the contract mvx started from; the code departs from it here, each time
+//! for the reason given:
+//!
+//! - **The ring** is `concurrent-queue`'s, not a bounded `async-channel`, for the cost
+//!   [`queue`] explains.
+//! - **`log()` waits for room under [`OverflowPolicy::Block`]**, where DESIGN.md has it
+//!   never block and leaves waiting to `log_blocking` and `send`: a producer that chose
+//!   `Block` asked to wait rather than lose an event or get it back. Under the other
+//!   policies `log()` returns at once.
+//! - **Reason codes are per component** ([`metrics::MetricsReason`], [`stats::StatsReason`],
+//!   [`agent::AgentReason`], [`expose::ExposeReason`], the Redis sink's `RedisSinkReason`),
+//!   each carrying the core's [`ErrorReason`] when the failure is the core's, rather than
+//!   one `ErrorReason` naming every component's failures: the core imports no component.
+//!   The strings are unchanged.
+//! - **Metadata and [`metrics::Selector`] are in `metrics`**, not `agent`: a selector is a
+//!   query over a registry's names and metadata, and in `agent` it made `metrics` and
+//!   `agent` import each other. `agent::Selector` stays as a re-export. Reading a selector
+//!   from a query string is `expose::http`'s (`Selector::from_query`), beside
+//!   `/api/metrics`, its only reader.
+//! - **[`sink::Dispatch`] needs either method**, `dispatch` or `dispatch_batch`, not
+//!   `dispatch` always: a backend that takes batches writes only the batch form.
+//! - **[`rt::Terminator::terminate`] returns the final [`queue::QueueStats`]** (inside its
+//!   error too), not only the first error: after the stop a caller has no other way to
+//!   report them.
+//! - **[`sink::SinkConfig::start_timeout`]** is added, for the reason its docs give.
+//! - **`Stopping → Failure`** is a transition, and `Running → Failure` is a panic, not an
+//!   error (dispatch errors are counted, not fatal): a dispatcher may panic while a stop
+//!   drains.
+//! - **[`agent::AgentHandle::stop`] takes `(error, silent)`**, as metricq's does: a silent
+//!   stop keeps its error in [`agent::StopOutcome::silenced`].
+//! - **Statistics persist only to a store they are given**
+//!   ([`stats::StatsConfig::persist_to`]), not to a file store by default: `FileStore` is
+//!   behind the `persist` feature (its file I/O needs the `blocking` crate), so a default
+//!   build has no file store to default to.
+//! - **Files**: `stats/store/` rather than `stores/`, named for the concept it holds
+//!   ([`stats::KeyValueStore`]); and folders where a concept has parts that would make one
+//!   file too long to read in a sitting: `error/`, `metrics/instruments/`,
+//!   `metrics/registry/`, `expose/text/`, `sink/sinks/redis/`, `facade/metrics/`.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![forbid(unsafe_code)]
