@@ -38,8 +38,7 @@
 //! [loom](https://docs.rs/loom): the models in `tests/loom_*.rs` drive the real sink,
 //! driver and terminator (the crate's private `sync` module switches the core's primitives
 //! to loom's under `--cfg loom`) through every interleaving within a small preemption
-//! bound, one to six per model (`LOOM_MAX_PREEMPTIONS` raises it). README's CI section has
-//! the command.
+//! bound, one to six per model. README's CI section has the command.
 
 use std::fmt;
 
