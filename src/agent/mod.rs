@@ -47,11 +47,10 @@
 //! # Listing metrics
 //!
 //! An agent answers *which metrics do you have* through
-//! [`Registry::get_metrics`](crate::metrics::Registry::get_metrics) with a [`Selector`]:
-//! a regular expression or explicit names, `prefix`, `infix`, the `hidden` and `historic`
-//! flags of the metrics' [`Metadata`](crate::metrics::Metadata), a `limit`, with or without
-//! the metadata. The exposition server (feature `http`) serves the same answer as JSON at
-//! `/api/metrics`. See [`selector`] for the exact semantics.
+//! [`Registry::get_metrics`](crate::metrics::Registry::get_metrics) with a [`Selector`]
+//! (re-exported here from [`metrics`](crate::metrics::selector), which says what it
+//! selects); the exposition server (feature `http`) serves the same answer as JSON at
+//! `/api/metrics`.
 //!
 //! # Choices
 //!
