@@ -3,12 +3,30 @@
 //! Every error of mvx has a [`reason()`](SinkError::reason): a stable code to match on, log
 //! or count, independent of the message text. The core's errors return an [`ErrorReason`];
 //! a component's return the component's reason enum, which carries the core's reason when
-//! the failure is the core's (see [`ErrorReason`]). Errors that travel inside an [`OpResult`](crate::OpResult) are seen by every waiter
-//! of that operation, so they are `Clone`; the user error or panic behind them is a
-//! [`Cause`], which shares the original behind an `Arc`.
+//! the failure is the core's (see [`ErrorReason`]). Errors that travel inside an
+//! [`OpResult`](crate::OpResult) are seen by every waiter of that operation, so they are
+//! `Clone`; the user error or panic behind them is a [`Cause`], which shares the original
+//! behind an `Arc`.
+//!
+//! An error keeps its cause in [`source()`](std::error::Error::source) rather than
+//! repeating it in its message; [`Report`] prints the whole chain on one line.
 //!
 //! Errors that hand a value back — an event the sink could not accept — are generic over
 //! that value, like `async_channel::TrySendError<T>`: see [`LogError`].
+//!
+//! # Panics in user code
+//!
+//! A panic in user code that mvx calls — a dispatcher or a hook, a metric, a snapshot
+//! source, a store, an agent's `connect`, `teardown`, `on_signal` or task — is caught, and
+//! becomes an error whose [`Cause`] keeps the panic message; it never poisons or deadlocks
+//! mvx. What the component does next is its own rule: see
+//! [`Dispatch`](crate::sink::Dispatch) (the sink fails),
+//! [`metrics`](crate::metrics#what-is-lost-and-when) (the metric is disabled), the agent's
+//! docs ([`crate::agent`]). Catching needs `panic = "unwind"`, the default: under
+//! `panic = "abort"` a panic in user code aborts the process.
+//!
+//! (For maintainers: `error.rs` is one concept, the core's errors, a little over 500 lines,
+//! about a quarter of them docs; the reason codes are in `error/reason.rs`.)
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -296,10 +314,7 @@ impl<E> fmt::Display for LogError<E> {
 
 impl<E> StdError for LogError<E> {}
 
-/// Displays an error followed by each of its sources, separated by `": "`.
-///
-/// mvx errors keep their cause in [`source`](StdError::source) rather than repeating it in
-/// their message; `Report` prints the whole chain on one line.
+/// Displays an error followed by each of its sources, separated by `": "`, on one line.
 ///
 /// # Examples
 ///

@@ -47,17 +47,18 @@
 //! # Listing metrics
 //!
 //! An agent answers *which metrics do you have* through
-//! [`Registry::get_metrics`](crate::metrics::Registry::get_metrics) with a [`Selector`]:
-//! a regular expression or explicit names, `prefix`, `infix`, the `hidden` and `historic`
-//! flags of the metrics' [`Metadata`](crate::metrics::Metadata), a `limit`, with or without
-//! the metadata. The exposition server (feature `http`) serves the same answer as JSON at
-//! `/api/metrics`. See [`selector`] for the exact semantics.
+//! [`Registry::get_metrics`](crate::metrics::Registry::get_metrics) with a [`Selector`]
+//! (re-exported here from [`metrics`](crate::metrics::selector), which says what it
+//! selects); the exposition server (feature `http`) serves the same answer as JSON at
+//! `/api/metrics`.
 //!
 //! # Choices
 //!
 //! - **Where the agent runs.** `run()` polls the agent's future — connect, the spawned tasks,
 //!   the wait, teardown — on the calling thread, with `async_io::block_on`; timers and I/O
-//!   come from `async-io`, so the agent's code may use them as under any executor. Signals
+//!   come from `async-io`, so the agent's code may use them as under any executor, and
+//!   `connect` and `teardown` may block (a `ThreadedMetricsServer` started in `connect`
+//!   and closed in `teardown` is the usual case: its docs say why that nests). Signals
 //!   are received on a thread of their own (`mvx-agent-signals`), which calls `on_signal`;
 //!   it is joined before `run()` returns.
 //! - **`stop` is synchronous.** It records the first request and wakes the runner, which

@@ -16,16 +16,17 @@
 //! Every metric may carry [`Metadata`] — unit, description, rate, the `hidden` and
 //! `historic` flags, free-form fields: set on a registry name
 //! ([`Registry::describe`], [`Registry::counter_with`] and its siblings) or given by a
-//! recorder's metric ([`Metric::metadata`]). Exposition uses the description as `HELP`;
-//! [`Registry::get_metrics`] lists names and metadata through a
-//! [`Selector`].
+//! recorder's metric ([`Metric::metadata`]). [`Registry::get_metrics`] lists names and
+//! metadata through a [`Selector`].
 //!
 //! # What is lost, and when
 //!
 //! A recorder counts and loses events exactly as a sink does (see [`crate::queue`]). Events
 //! that no metric handled are counted per `event_type` ([`MetricsRecorder::unhandled`]). A
-//! metric that panics is disabled: it misses every later event, and the panic is reported
-//! in [`MetricsRecorder::last_error`] and [`MetricsRecorder::disabled_metrics`].
+//! metric that panics in `handle_event` or `snapshot` is disabled: it misses every later
+//! event, and the panic is reported ([`RecorderError::MetricPanicked`]) in
+//! [`MetricsRecorder::last_error`] and [`MetricsRecorder::disabled_metrics`]. The recorder
+//! and its other metrics go on — unlike a sink, whose dispatcher's panic fails the sink.
 
 use std::collections::BTreeMap;
 

@@ -70,8 +70,8 @@ fn short_type_name(full: &'static str) -> &'static str {
 /// Aggregates events of type `E` into a [`Snapshot`].
 ///
 /// The recorder calls a metric from its driver only, one call at a time, with `&mut self`:
-/// a metric needs no synchronization. A metric that panics in `handle_event` or `snapshot`
-/// is disabled and reported ([`RecorderError::MetricPanicked`]); the other metrics go on.
+/// a metric needs no synchronization. What a panic in it does: see
+/// [the module docs](crate::metrics#what-is-lost-and-when).
 pub trait Metric<E>: Send + 'static {
     /// The metric's name, unique within a recorder.
     fn name(&self) -> &str;
@@ -83,8 +83,8 @@ pub trait Metric<E>: Send + 'static {
     fn snapshot(&self) -> Snapshot;
 
     /// What the metric is: unit, description, rate, flags (see [`Metadata`]). Read once,
-    /// when the metric is registered in a recorder; a [`Registry`](super::Registry) lists
-    /// it under the metric's name and exposition uses its description as `HELP`. The
+    /// when the metric is registered in a recorder; a [`Registry`](super::Registry) gives
+    /// it as the metadata of the metric's name unless the name is described there. The
     /// default is empty metadata.
     fn metadata(&self) -> Metadata {
         Metadata::default()

@@ -1,21 +1,19 @@
 //! Line formats: how line-oriented sinks (the writer, the Redis streams sink) turn an event
-//! into text.
-//!
-//! - [`DisplayLines`]: the event's [`Display`](fmt::Display), for any event type.
-//! - [`JsonLines`]: a [`LogEvent`] as one JSON object, for log shippers and `jq`.
-//!
-//! A format appends to a `String` the sink owns and reuses, so formatting an event costs no
-//! allocation once the buffer has grown to the longest line.
+//! into text ([`LineFormat`], whose docs are the rules, and the two built-in formats).
 
 use std::fmt::{self, Write as _};
 
 use super::event::Rfc3339;
 use super::{FieldValue, LogEvent};
 
-/// Turns an event into one line of text, without the line break.
+/// Turns an event into one line of text, without the line break: what line-oriented sinks
+/// (the writer, the Redis streams sink) write.
 ///
-/// Implement it, with [`LineFormatName`], to give a sink a format of your own; the built-in
-/// ones are [`DisplayLines`] and [`JsonLines`].
+/// The built-in formats are [`DisplayLines`] (the event's `Display`, for any event type)
+/// and [`JsonLines`] (a [`LogEvent`] as one JSON object of a fixed shape, for log shippers
+/// and `jq`). Implement it, with [`LineFormatName`], to give a sink a format of your own. A
+/// format appends to a `String` that the sink owns and reuses, so formatting an event
+/// costs no allocation once the buffer has grown to the longest line.
 ///
 /// # Examples
 ///

@@ -12,22 +12,37 @@
 //! admission, dispatches every event accepted before it, flushes the dispatcher, runs
 //! `on_stopped` and moves to `Stopped`. Both return a [`WaitHandle`].
 //! Events are accepted in `Starting` and `Running`; events accepted while starting are
-//! dispatched once the start hook succeeds. A start hook that does not return within
-//! [`SinkConfig::start_timeout`] is cut off and the start fails with `StartTimedOut`. With
-//! [`SinkConfig::lazy_start`], the first `log()` starts a `Virgin` sink.
+//! dispatched once the start hook succeeds. With [`SinkConfig::lazy_start`], the first
+//! `log()` starts a `Virgin` sink.
 //!
-//! Dropping every handle stops a running sink, as `stop()` would. Dropping the driver while
-//! the sink is live moves it to `Cancelled`: the events still queued are counted as failed,
-//! every waiter gets `DispatcherCancelled`.
+//! Dropping the last handle stops a running sink, as `stop()` would (a starting one once
+//! its start completes); a `Virgin` sink is never started, and its driver returns. Dropping
+//! the driver while the sink is live moves it to `Cancelled`: the events still queued are
+//! counted as failed, every waiter gets `DispatcherCancelled`.
+//!
+//! # User code: errors, panics, timeouts
+//!
+//! What a failed or panicking [`Dispatch`] method or hook does to the sink is in
+//! [`Dispatch`]'s docs. Time bounds the hooks and the stop, never a dispatch while the
+//! sink runs: the start hook by [`SinkConfig::start_timeout`], a stop (draining, flushing,
+//! the stop hook) by [`SinkConfig::stop_timeout`]; each field says what happens past it.
+//! A dispatch that hangs while the sink runs is bounded only by the stop that follows.
+//!
+//! # Batches over latency
+//!
+//! The driver takes every queued event, up to [`SinkConfig::batch_size`], as one batch.
+//! When a batch was small (the ring nearly empty) it pauses for a few hundred CPU pause
+//! instructions before taking the next, and before it parks it keeps looking for work a
+//! little longer; a producer blocked on a full queue likewise retries briefly before it
+//! parks. An event may thus wait a microsecond or two longer to be dispatched; in exchange
+//! producers and driver do not fight over the same ring slots event by event (figures in
+//! BENCHMARKS.md).
 //!
 //! # What is lost, and when
 //!
-//! Nothing silently. See [the queue module](crate::queue) for the table of outcomes and the
-//! counter each one lands in. In short: an event refused by `log()` comes back in the
-//! error; an event dropped under `OverflowPolicy::Drop` is counted in `dropped`; an
-//! accepted event ends as `delivered` or `failed`, including the events abandoned by a stop
-//! that hit its timeout, a dispatcher that panicked, a start hook that failed or timed out, or a driver
-//! that was dropped.
+//! Nothing silently: every event a sink accepts ends as `delivered` or `failed`, and every
+//! event it refuses is handed back or counted. [The queue module](crate::queue) has the
+//! table of outcomes and the counter each one lands in.
 //!
 //! # Which calls block
 //!

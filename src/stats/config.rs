@@ -59,9 +59,9 @@ pub struct StatsConfig {
     /// How often the state is saved while collecting. Default
     /// [`DEFAULT_PERSIST_INTERVAL`]; must not be zero.
     pub persist_interval: Duration,
-    /// Whether to start from the defaults when the persisted state is corrupt (it is moved
-    /// aside in any case, and the error kept in `last_error()`). Default `false`: the start
-    /// fails with [`StatsError::CorruptState`].
+    /// Whether to start from the defaults, rather than fail the start with
+    /// [`StatsError::CorruptState`], when the persisted state is not valid (see
+    /// [the module docs](super#persistence)). Default `false`.
     pub reset_on_corrupt_state: bool,
     /// Where the periodic report goes: every `log_interval` while collecting, the
     /// [`calculate()`](super::Statistics::calculate) figures as one `Info` event with

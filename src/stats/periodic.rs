@@ -11,9 +11,9 @@ use super::{StatsError, persist};
 use crate::queue::OverflowPolicy;
 use crate::sync::Arc;
 
-/// Once collection has begun, saves the state every `persist_interval` and reports every
-/// `log_interval`, each on its own schedule (a slow store does not delay reports, nor a
-/// full log sink saves). Runs until the driver drops it, when the statistics end.
+/// Once collection has begun, saves and reports, each loop on its own (the rules: the
+/// `stats` module docs, "Periodic work"). Runs until the driver drops it, when the
+/// statistics end.
 pub(crate) async fn run(inner: Arc<Inner>) {
     inner.collecting.wait().await;
     futures::future::join(persist_loop(&inner), report_loop(&inner)).await;
@@ -33,9 +33,7 @@ async fn persist_loop(inner: &Inner) {
     }
 }
 
-/// Sends the figures to the log sink. A report the sink refuses is kept in `last_error()`
-/// as [`StatsError::ReportRefused`]; under `OverflowPolicy::Block` the loop waits for room
-/// asynchronously, never blocking the thread that polls the driver.
+/// Sends the figures to the log sink; a refusal is kept as [`StatsError::ReportRefused`].
 async fn report_loop(inner: &Inner) {
     let Some(sink) = &inner.config.log_sink else {
         return;

@@ -1,12 +1,6 @@
-//! The query string of `GET /api/metrics`: the [`Selector`] it describes.
-//!
-//! A selector's `Display` writes this query string (see
-//! [`metrics::selector`](crate::metrics::selector)); [`Selector::from_query`] reads it.
-//! It is decoded as `application/x-www-form-urlencoded` by the `form_urlencoded` crate:
-//! percent escapes are decoded and `+` is a space, so a regular expression's `+` must be
-//! sent as `%2B`. A typo never widens a selection silently: an unknown or repeated
-//! parameter, a flag other than `true` or `false`, and `selector` together with `name` are
-//! refused, not ignored.
+//! The query string of `GET /api/metrics`: the [`Selector`] it describes, read by
+//! [`Selector::from_query`] (whose docs are the rules) and written by a selector's
+//! `Display` (see [`metrics::selector`](crate::metrics::selector)).
 
 use std::collections::BTreeSet;
 
@@ -28,9 +22,15 @@ impl Selector {
     /// | `historic` | `true` or `false` | both |
     /// | `metadata` | `true` or `false` | `true` |
     ///
-    /// Every parameter but `name` may be given once. Values are percent-decoded, with `+`
-    /// as a space (so a regular expression's `+` is sent as `%2B`); invalid UTF-8 becomes
-    /// U+FFFD.
+    /// An explicit list is repeated `name=` parameters, not a JSON array: the query string
+    /// is then one format, decoded once as `application/x-www-form-urlencoded` (by the
+    /// `form_urlencoded` crate), and each name is escaped on its own. Values are
+    /// percent-decoded, with `+` as a space (so a regular expression's `+` is sent as
+    /// `%2B`); invalid UTF-8 becomes U+FFFD.
+    ///
+    /// Every parameter but `name` may be given once. A typo never widens a selection
+    /// silently: an unknown or repeated parameter, a flag other than `true` or `false`, and
+    /// `selector` together with `name` are errors, never ignored.
     ///
     /// # Errors
     ///

@@ -11,12 +11,10 @@
 //! - A metric without labels is the registry's instrument of that name
 //!   ([`Registry::counter`] and so on): a facade `counter!("jobs")` and a direct
 //!   `registry.counter("jobs")` are the same counter.
-//! - A metric with labels is one series: the instrument of
+//! - A metric with labels is one series of its name: the instrument of
 //!   [`Registry::counter_with_labels`] and its siblings, kept under its
-//!   [`series_key`](crate::metrics::series_key) — the name, then the labels sorted by name,
-//!   `http.requests{code="200",method="GET"}` — so the order in which a call site writes
-//!   its labels does not matter. The exposition writes every series of a name as one
-//!   family, with the labels on each sample.
+//!   [`series_key`](crate::metrics::series_key) (labels sorted by name), so the order in
+//!   which a call site writes its labels does not matter.
 //! - Names and label names are exposed as the exposition fits them to Prometheus
 //!   (`http.requests` becomes `http_requests_total`; see [`crate::expose::text`]).
 //! - `counter!(..).increment(n)` adds `n`; `absolute(n)` raises the count to `n` if it is
@@ -30,8 +28,9 @@
 //!
 //! `describe_counter!` and its siblings are kept by the recorder
 //! ([`RegistryRecorder::description`]) and become the registry's metadata for that name
-//! (`description`, and `unit` as the `metrics` crate's canonical label): the exposition's
-//! HELP text is the description, and [`Registry::get_metrics`] lists both.
+//! (`description`, and `unit` as the `metrics` crate's canonical label), which
+//! [`Registry::metadata`] reads back. What a name's metadata does for `HELP` and for
+//! listings, labeled series included, is in [`Registry`]'s docs.
 //!
 //! # Cost
 //!

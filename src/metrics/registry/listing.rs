@@ -24,10 +24,11 @@ impl Registry {
     /// The metrics that `selector` selects, by name in name order, with their metadata
     /// (empty metadata for each when the selector's `metadata` is `false`).
     ///
-    /// The candidates are the names of every snapshot — every instrument and every metric
-    /// of every source, as [`snapshots`](Self::snapshots) gives them — each with its
-    /// metadata as [`metadata`](Self::metadata) gives it (empty if none). See
-    /// [`Selector`] for the filters and their order. Sources are read as by `snapshots`.
+    /// The candidates are the names of every snapshot — every instrument, every labeled
+    /// series (under its series key), and every metric of every source, as
+    /// [`snapshots`](Self::snapshots) gives them — each with its metadata as
+    /// [`metadata`](Self::metadata) gives it (empty if none). See [`Selector`] for the
+    /// filters and their order. Sources are read as by `snapshots`.
     ///
     /// # Examples
     ///

@@ -44,6 +44,14 @@ use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
 /// that a source's snapshot will have, or that no metric has yet; a description stays
 /// until it is replaced or the name is [`unregister`](Self::unregister)ed.
 ///
+/// **Labels.** A metric with labels is a series: [`counter_with_labels`](Self::counter_with_labels)
+/// and its siblings keep it under its [`series_key`](super::series_key), and one name has
+/// one kind, whatever its labels. Metadata stays per name: the description of
+/// `http.requests` is the `HELP` of the one family that exposition writes for all its
+/// series. [`get_metrics`](Self::get_metrics) lists each series under its series key,
+/// with the metadata described under that key if any, not the metadata of its name (read
+/// that with [`metadata`](Self::metadata)).
+///
 /// **Names.** A valid name is any non-empty string. The registry does not restrict the
 /// characters: fitting a name to an exposition format (Prometheus allows
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`) is the exposition's job. Names are shared by instruments and
