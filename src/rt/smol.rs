@@ -22,7 +22,8 @@ use crate::sink::{AsyncSink, Dispatch, SinkConfig};
 /// Creates a sink whose driver runs on `executor`; the sink is `Virgin`: start it.
 ///
 /// The driver runs as long as the executor runs it; if the executor is dropped first, the
-/// sink is cancelled.
+/// sink is cancelled. A sink whose queue's ring cannot be allocated comes back in
+/// `Failure`, as [`AsyncSink::new`] describes.
 ///
 /// # Examples
 ///
