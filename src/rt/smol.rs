@@ -4,8 +4,8 @@
 //! panics, for one) does not end the executor — smol catches it, and a detached task's
 //! panic would otherwise be lost. It is kept, the other tasks run on, and once the executor
 //! is shut down the thread ends with that panic, so that the
-//! [`Terminator`](super::Terminator) (or [`MetricsRuntime`](crate::metrics::MetricsRuntime))
-//! reports it as [`TerminateError::RuntimePanicked`](crate::error::TerminateError), as the
+//! [`Terminator`] (or [`MetricsRuntime`](crate::metrics::MetricsRuntime))
+//! reports it as [`TerminateError::RuntimePanicked`](crate::error::TerminateError::RuntimePanicked), as the
 //! [`thread`](super::thread) adapter does.
 
 use std::any::Any;
