@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::lifecycle::State;
-use crate::queue::QueueStats;
+use crate::queue::{AllocationFailure, QueueStats};
 
 mod reason;
 
@@ -195,6 +195,17 @@ pub enum SinkError {
     /// first. The operation is not cancelled: a flush is still served, later.
     #[error("the deadline passed before the operation finished; it is still in flight")]
     WaitTimedOut,
+    /// The ring of the sink's queue could not be allocated: the capacity is above
+    /// [`MAX_QUEUE_CAPACITY`](crate::queue::MAX_QUEUE_CAPACITY), or the allocator refused
+    /// the memory. The sink was created in `Failure` and accepts nothing; its start and
+    /// flushes return this error (see [`AsyncSink::new`](crate::sink::AsyncSink::new)).
+    #[error("could not allocate a queue for {capacity} events: {failure}")]
+    QueueAllocationFailed {
+        /// The capacity asked for (`SinkConfig::queue_capacity`).
+        capacity: usize,
+        /// Why.
+        failure: AllocationFailure,
+    },
     /// Anything else.
     #[error("unexpected error")]
     Unexpected(#[source] Cause),
@@ -216,6 +227,7 @@ impl SinkError {
             Self::StartTimedOut { .. } => ErrorReason::StartTimedOut,
             Self::DescriptorConflict { .. } => ErrorReason::DescriptorConflict,
             Self::WaitTimedOut => ErrorReason::WaitTimedOut,
+            Self::QueueAllocationFailed { .. } => ErrorReason::QueueAllocationFailed,
             Self::Unexpected(_) => ErrorReason::Unexpected,
         }
     }

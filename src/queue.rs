@@ -41,6 +41,7 @@
 //! bound, one to six per model. README's CI section has the command.
 
 use std::fmt;
+use std::mem::MaybeUninit;
 
 use concurrent_queue::{ConcurrentQueue, PushError};
 use event_listener::Event;
@@ -53,8 +54,56 @@ use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering, Signal, seq_cst_
 /// 8,192 × 100 bytes. Raise it for bursty producers, lower it for large events.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 8_192;
 
-/// The largest accepted capacity; larger values are clamped to it.
-pub const MAX_QUEUE_CAPACITY: usize = 1 << 40;
+/// The largest capacity a sink accepts: 2^24 = 16,777,216 events, 2,048 times the default.
+///
+/// The ring is allocated when the sink is created, and it is memory in use at once, not
+/// reserved address space: concurrent-queue writes a stamp into every slot, so every page
+/// of the ring is touched. A slot is the event beside a `usize` stamp, `size_of::<E>() + 8`
+/// bytes rounded up to `E`'s alignment (16 bytes for a `u32`, 104 for a `LogEvent` on
+/// 64-bit targets). At this maximum the ring of `u32`s takes 256 MiB and the ring of
+/// `LogEvent`s about 1.6 GiB, which a machine that needs such a queue has; a larger limit
+/// could not be honoured (2^36 `u32`s would be 1 TiB). concurrent-queue itself supports
+/// capacities below 2^62 on 64-bit targets (its stamps hold an index and a lap count in one
+/// `usize`) and below 2^30 on 32-bit ones; this maximum is within both.
+///
+/// A larger `queue_capacity` is refused, and so is a ring the allocator cannot provide: the
+/// sink is then created in `Failure`, with
+/// [`SinkError::QueueAllocationFailed`](crate::error::SinkError::QueueAllocationFailed)
+/// (see [`AsyncSink::new`](crate::sink::AsyncSink::new)). The memory is asked for
+/// before the ring is built, so that a refusal is that error rather than an abort of the
+/// process. (Under Linux's default overcommit policy the allocator refuses a ring larger
+/// than the machine's memory and swap; one that fits that limit but not the free memory is
+/// the kernel's to refuse when it is touched.)
+pub const MAX_QUEUE_CAPACITY: usize = 1 << 24;
+
+/// Why the ring of a sink's queue could not be allocated: in
+/// [`SinkError::QueueAllocationFailed`](crate::error::SinkError::QueueAllocationFailed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AllocationFailure {
+    /// The capacity is above [`MAX_QUEUE_CAPACITY`]; nothing was allocated.
+    AboveMaximum,
+    /// The allocator refused the ring's memory: `bytes` (the capacity times the size of a
+    /// slot, saturating at `usize::MAX`).
+    OutOfMemory {
+        /// The size of the ring that was asked for.
+        bytes: usize,
+    },
+}
+
+impl fmt::Display for AllocationFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AboveMaximum => write!(
+                f,
+                "the capacity is above the maximum of {MAX_QUEUE_CAPACITY} events"
+            ),
+            Self::OutOfMemory { bytes } => {
+                write!(f, "the allocator refused the ring's {bytes} bytes")
+            }
+        }
+    }
+}
 
 /// What `log()` does when the pending-event limit is reached.
 ///
@@ -170,11 +219,49 @@ pub(crate) struct Queue<E> {
     pub(crate) progress: Signal,
 }
 
+/// The memory of one slot of the ring: concurrent-queue's `Slot<E>`, a stamp beside the
+/// event.
+struct RingSlot<E> {
+    _stamp: usize,
+    _event: MaybeUninit<E>,
+}
+
 impl<E> Queue<E> {
-    /// A closed queue with room for `capacity` pending events (clamped to
-    /// `1..=MAX_QUEUE_CAPACITY`).
-    pub(crate) fn new(capacity: usize) -> Self {
-        let capacity = capacity.clamp(1, MAX_QUEUE_CAPACITY);
+    /// A closed queue with room for `capacity` pending events (0 is taken as 1).
+    ///
+    /// # Errors
+    ///
+    /// [`AllocationFailure`] when `capacity` is above [`MAX_QUEUE_CAPACITY`] or the ring's
+    /// memory cannot be allocated.
+    pub(crate) fn new(capacity: usize) -> Result<Self, AllocationFailure> {
+        let capacity = capacity.max(1);
+        if capacity > MAX_QUEUE_CAPACITY {
+            return Err(AllocationFailure::AboveMaximum);
+        }
+        if capacity > 1 {
+            // concurrent-queue allocates the ring with `Vec::with_capacity`, which aborts the
+            // process when the allocator refuses. Ask for the same memory first, where a
+            // refusal is an error, and give it back for the ring to take.
+            let mut ring = Vec::<RingSlot<E>>::new();
+            ring.try_reserve_exact(capacity)
+                .map_err(|_| AllocationFailure::OutOfMemory {
+                    bytes: capacity.saturating_mul(size_of::<RingSlot<E>>()),
+                })?;
+        }
+        // A ring of one is concurrent-queue's single slot, inline: nothing to allocate.
+        Ok(Self::with_ring(
+            ConcurrentQueue::bounded(capacity),
+            capacity,
+        ))
+    }
+
+    /// A closed queue with no room: the queue of a sink whose ring could not be allocated,
+    /// which never accepts an event. Its `capacity` reads 0.
+    pub(crate) fn unallocated() -> Self {
+        Self::with_ring(ConcurrentQueue::bounded(1), 0)
+    }
+
+    fn with_ring(ring: ConcurrentQueue<E>, capacity: usize) -> Self {
         Self {
             admission: CachePadded(Admission {
                 word: AtomicU64::new(CLOSED),
@@ -184,7 +271,7 @@ impl<E> Queue<E> {
             }),
             finished: CachePadded(AtomicU64::new(0)),
             driver_sleeping: CachePadded(AtomicBool::new(false)),
-            ring: ConcurrentQueue::bounded(capacity),
+            ring,
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -402,7 +489,7 @@ mod tests {
 
     #[test]
     fn reservation_respects_the_limit_and_admission() {
-        let queue = Queue::<u32>::new(2);
+        let queue = Queue::<u32>::new(2).unwrap();
         assert_eq!(queue.try_reserve(), Reserve::Closed);
         queue.open();
         assert_eq!(queue.try_reserve(), Reserve::Reserved { slot: 1 });
@@ -437,7 +524,7 @@ mod tests {
 
     #[test]
     fn a_queue_is_drained_only_once_admission_is_closed() {
-        let queue = Queue::<u32>::new(2);
+        let queue = Queue::<u32>::new(2).unwrap();
         queue.open();
         // Nothing pending, but a producer may still reserve: not drained.
         assert!(queue.all_finished());
@@ -456,13 +543,33 @@ mod tests {
     }
 
     #[test]
-    fn capacity_is_clamped() {
-        assert_eq!(Queue::<u8>::new(0).capacity(), 1);
+    fn capacity_is_at_least_one_and_at_most_the_maximum() {
+        assert_eq!(Queue::<u8>::new(0).unwrap().capacity(), 1);
+        assert_eq!(Queue::<u8>::new(1).unwrap().capacity(), 1);
+        assert_eq!(
+            Queue::<u8>::new(MAX_QUEUE_CAPACITY + 1).err(),
+            Some(AllocationFailure::AboveMaximum)
+        );
+        assert_eq!(
+            Queue::<u8>::new(usize::MAX).err(),
+            Some(AllocationFailure::AboveMaximum)
+        );
+        let unallocated = Queue::<u8>::unallocated();
+        assert_eq!(unallocated.capacity(), 0);
+        assert_eq!(unallocated.try_reserve(), Reserve::Closed);
+        assert!(unallocated.drained());
+    }
+
+    #[test]
+    fn a_slot_is_the_event_beside_a_stamp() {
+        assert_eq!(size_of::<RingSlot<u32>>(), 2 * size_of::<usize>());
+        assert_eq!(size_of::<RingSlot<u8>>(), 2 * size_of::<usize>());
+        assert_eq!(size_of::<RingSlot<[u8; 24]>>(), 24 + size_of::<usize>());
     }
 
     #[test]
     fn abandoning_revokes_later_pushes() {
-        let queue = Queue::<u32>::new(4);
+        let queue = Queue::<u32>::new(4).unwrap();
         queue.open();
         let Reserve::Reserved { slot } = queue.try_reserve() else {
             panic!("no slot")

@@ -12,6 +12,7 @@ use mvx::agent::{AgentError, AgentReason};
 use mvx::error::{Cause, CreateError, LogError, Report, SinkError, TerminateError};
 use mvx::expose::{ExposeError, ExposeReason};
 use mvx::metrics::{MetricsReason, RecorderError};
+use mvx::queue::AllocationFailure;
 use mvx::stats::{StatsError, StatsReason, StoreError, StoreOperation};
 use mvx::{ErrorReason, State};
 
@@ -23,6 +24,10 @@ fn core_reasons() {
         (ErrorReason::OnStartingHookFailed, "ON_STARTING_HOOK_FAILED"),
         (ErrorReason::OnStoppedHookFailed, "ON_STOPPED_HOOK_FAILED"),
         (ErrorReason::QueueOverflow, "QUEUE_OVERFLOW"),
+        (
+            ErrorReason::QueueAllocationFailed,
+            "QUEUE_ALLOCATION_FAILED",
+        ),
         (ErrorReason::DispatchFailed, "DISPATCH_FAILED"),
         (ErrorReason::FlushFailed, "FLUSH_FAILED"),
         (ErrorReason::DispatcherPanicked, "DISPATCHER_PANICKED"),
@@ -235,6 +240,13 @@ fn sink_errors_map_to_their_reason_codes() {
             },
             ErrorReason::DescriptorConflict,
         ),
+        (
+            SinkError::QueueAllocationFailed {
+                capacity: 1 << 40,
+                failure: AllocationFailure::AboveMaximum,
+            },
+            ErrorReason::QueueAllocationFailed,
+        ),
         (SinkError::Unexpected(cause()), ErrorReason::Unexpected),
     ];
     for (error, reason) in &sink_errors {
@@ -252,6 +264,25 @@ fn sink_errors_map_to_their_reason_codes() {
         }
         .to_string(),
         "invalid state STOPPED: the operation needs VIRGIN"
+    );
+
+    assert_eq!(
+        SinkError::QueueAllocationFailed {
+            capacity: 1 << 40,
+            failure: AllocationFailure::AboveMaximum,
+        }
+        .to_string(),
+        "could not allocate a queue for 1099511627776 events: the capacity is above the \
+         maximum of 16777216 events"
+    );
+    assert_eq!(
+        SinkError::QueueAllocationFailed {
+            capacity: 1 << 20,
+            failure: AllocationFailure::OutOfMemory { bytes: 1 << 32 },
+        }
+        .to_string(),
+        "could not allocate a queue for 1048576 events: the allocator refused the ring's \
+         4294967296 bytes"
     );
 
     assert_eq!(

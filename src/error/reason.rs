@@ -41,6 +41,9 @@ pub enum ErrorReason {
     OnStoppedHookFailed,
     /// The pending-event limit was reached.
     QueueOverflow,
+    /// The ring of a sink's queue could not be allocated (a capacity above the maximum, or
+    /// memory the allocator refused); the sink was created in `Failure`.
+    QueueAllocationFailed,
     /// A dispatch returned an error (the event is counted as failed; delivery goes on).
     DispatchFailed,
     /// Flushing the dispatcher's buffered output failed.
@@ -77,6 +80,7 @@ impl ErrorReason {
         Self::OnStartingHookFailed,
         Self::OnStoppedHookFailed,
         Self::QueueOverflow,
+        Self::QueueAllocationFailed,
         Self::DispatchFailed,
         Self::FlushFailed,
         Self::DispatcherPanicked,
@@ -99,6 +103,7 @@ impl ErrorReason {
             Self::OnStartingHookFailed => "ON_STARTING_HOOK_FAILED",
             Self::OnStoppedHookFailed => "ON_STOPPED_HOOK_FAILED",
             Self::QueueOverflow => "QUEUE_OVERFLOW",
+            Self::QueueAllocationFailed => "QUEUE_ALLOCATION_FAILED",
             Self::DispatchFailed => "DISPATCH_FAILED",
             Self::FlushFailed => "FLUSH_FAILED",
             Self::DispatcherPanicked => "DISPATCHER_PANICKED",

@@ -328,6 +328,10 @@ pub struct MetricsRecorder<E> {
 
 impl<E: MetricEvent> MetricsRecorder<E> {
     /// A `Virgin` recorder named `name` and the driver to spawn on your executor.
+    ///
+    /// When the queue's ring cannot be allocated, the recorder is in `Failure` with
+    /// `SinkError::QueueAllocationFailed`, as [`AsyncSink::new`] describes; its start
+    /// returns that error.
     pub fn new(name: impl Into<String>, config: SinkConfig) -> (Self, Driver) {
         let set = new_set();
         let (sink, driver) = AsyncSink::new(Aggregate { set: set.clone() }, config);
@@ -338,8 +342,9 @@ impl<E: MetricEvent> MetricsRecorder<E> {
     ///
     /// # Errors
     ///
-    /// `RecorderError::Sink(SinkError::EventLoopUnavailable)` when the spawner refuses the
-    /// driver (its executor is gone).
+    /// `RecorderError::Sink(SinkError::QueueAllocationFailed { .. })` when the queue's ring
+    /// cannot be allocated; `RecorderError::Sink(SinkError::EventLoopUnavailable)` when the
+    /// spawner refuses the driver (its executor is gone).
     pub fn spawn_on<S: Spawn + ?Sized>(
         name: impl Into<String>,
         config: SinkConfig,

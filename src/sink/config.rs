@@ -36,7 +36,11 @@ pub struct SinkConfig {
     /// A name for the sink, used for the runtime thread's name (`mvx-<namespace>`).
     pub namespace: Option<String>,
     /// The pending-event limit (queued + in dispatch). Default
-    /// [`DEFAULT_QUEUE_CAPACITY`]; 0 is treated as 1.
+    /// [`DEFAULT_QUEUE_CAPACITY`]; 0 is treated as 1; at most
+    /// [`MAX_QUEUE_CAPACITY`](crate::queue::MAX_QUEUE_CAPACITY), which says how much memory the ring takes. A sink created
+    /// with a larger one, or with a ring the allocator refuses, is in `Failure` with
+    /// `SinkError::QueueAllocationFailed` (see
+    /// [`AsyncSink::new`](super::AsyncSink::new)).
     pub queue_capacity: usize,
     /// What `log()` does when the limit is reached. Default [`OverflowPolicy::RaiseError`].
     pub overflow: OverflowPolicy,

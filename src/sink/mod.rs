@@ -61,7 +61,8 @@
 //!
 //! # Allocation
 //!
-//! The ring is allocated once, by [`AsyncSink::new`]. `log()` on an accepted or refused
+//! The ring is allocated once, by [`AsyncSink::new`] (a ring that cannot be allocated is
+//! an error, never an abort: see there). `log()` on an accepted or refused
 //! event does not allocate; neither does the driver while it dispatches, nor a blocking
 //! wait (it listens from its own stack; a thread's first park allocates the thread's
 //! parker, once). An awaited wait (`send().await`, `flush().await`, a lifecycle operation)
@@ -142,6 +143,39 @@ impl<E: Send + 'static> AsyncSink<E> {
     /// The ring of `config.queue_capacity` events is allocated here, once. Spawn the driver
     /// on the executor of your choice, then [`start`](Self::start) the sink.
     ///
+    /// # When the ring cannot be allocated
+    ///
+    /// A capacity above [`MAX_QUEUE_CAPACITY`](crate::queue::MAX_QUEUE_CAPACITY), or a ring
+    /// the allocator refuses, never aborts the process: the sink comes back already ended,
+    /// in `Failure`, with [`SinkError::QueueAllocationFailed`] (the capacity asked for, and
+    /// why). Its [`start`](Self::start) and [`flush`](Self::flush) return that error, as
+    /// does [`last_error`](Self::last_error); `log` hands every event back
+    /// (`LogError::NotAccepting` in `Failure`); `stop` is `InvalidState`; `stats().capacity`
+    /// is 0. Its driver returns when first polled, dropping `dispatch`. The adapters and
+    /// the components built on sinks return the error instead of such a sink:
+    /// [`spawn_on`](Self::spawn_on), `rt::thread::create`, `rt::smol::create`,
+    /// `MetricsRuntime::create_recorder`, `Statistics::new`.
+    ///
+    /// ```
+    /// use mvx::State;
+    /// use mvx::error::SinkError;
+    /// use mvx::queue::{AllocationFailure, MAX_QUEUE_CAPACITY};
+    /// use mvx::sink::{AsyncSink, Discard, SinkConfig};
+    ///
+    /// let config = SinkConfig::default().queue_capacity(MAX_QUEUE_CAPACITY + 1);
+    /// let (sink, _driver) = AsyncSink::<u32>::new(Discard, config);
+    /// assert_eq!(sink.state(), State::Failure);
+    /// let refused = sink.start().wait().into_result().unwrap_err();
+    /// assert!(matches!(
+    ///     refused,
+    ///     SinkError::QueueAllocationFailed {
+    ///         capacity: 16_777_217,
+    ///         failure: AllocationFailure::AboveMaximum,
+    ///     }
+    /// ));
+    /// assert_eq!(refused.reason().as_str(), "QUEUE_ALLOCATION_FAILED");
+    /// ```
+    ///
     /// # Examples
     ///
     /// ```
@@ -174,14 +208,19 @@ impl<E: Send + 'static> AsyncSink<E> {
     ///
     /// # Errors
     ///
-    /// [`SinkError::EventLoopUnavailable`] when the spawner refuses the driver (its executor
-    /// has shut down); the dispatcher is dropped.
+    /// [`SinkError::QueueAllocationFailed`] when the queue's ring cannot be allocated (see
+    /// [`new`](Self::new)); [`SinkError::EventLoopUnavailable`] when the spawner refuses the
+    /// driver (its executor has shut down). The dispatcher is dropped.
     pub fn spawn_on<D, S>(dispatch: D, config: SinkConfig, spawner: &S) -> Result<Self, SinkError>
     where
         D: Dispatch<E>,
         S: Spawn + ?Sized,
     {
         let (sink, driver) = Self::new(dispatch, config);
+        if let Err(error @ SinkError::QueueAllocationFailed { .. }) = sink.shared.terminal_result()
+        {
+            return Err(error);
+        }
         spawner
             .spawn_obj(driver.into_future_obj())
             .map_err(|_| SinkError::EventLoopUnavailable)?;

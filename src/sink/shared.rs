@@ -24,11 +24,45 @@ pub(crate) struct Shared<E> {
 }
 
 impl<E> Shared<E> {
-    /// The state of a `Virgin` sink with one handle; its ring is allocated here.
+    /// The state of a `Virgin` sink with one handle; its ring is allocated here. When the
+    /// ring cannot be, the sink is in `Failure` with `QueueAllocationFailed` instead.
     pub(super) fn new(config: SinkConfig) -> Self {
+        match Queue::new(config.queue_capacity) {
+            Ok(queue) => Self::with_queue(config, queue),
+            Err(failure) => {
+                let error = SinkError::QueueAllocationFailed {
+                    capacity: config.queue_capacity,
+                    failure,
+                };
+                let shared = Self::with_queue(config, Queue::unallocated());
+                shared.fail_before_start(error);
+                shared
+            }
+        }
+    }
+
+    /// Virgin → Starting → Failure at once, with a start operation that failed with `error`:
+    /// a sink that can never start (its queue is closed for good).
+    fn fail_before_start(&self, error: SinkError) {
+        let mut control = self.lifecycle.lock();
+        for (from, to) in [
+            (State::Virgin, State::Starting),
+            (State::Starting, State::Failure),
+        ] {
+            self.lifecycle
+                .transition(&mut control, from, to)
+                .expect("nobody else holds a sink being built");
+        }
+        self.set_terminal_error(error.clone());
+        let operation = Operation::new(Op::Start);
+        operation.complete(Some(error));
+        control.start = Some(operation);
+    }
+
+    fn with_queue(config: SinkConfig, queue: Queue<E>) -> Self {
         Self {
             lifecycle: Lifecycle::new(),
-            queue: Queue::new(config.queue_capacity),
+            queue,
             config,
             stop_waker: AtomicWaker::new(),
             last_error: Mutex::new(None),
@@ -79,6 +113,21 @@ impl<E> Shared<E> {
                     .clone()
                     .expect("a started sink has a start operation"),
             ),
+            // A sink whose queue could not be allocated could never start: every start
+            // gets that error.
+            State::Failure
+                if matches!(
+                    *lock(&self.terminal_error),
+                    Some(SinkError::QueueAllocationFailed { .. })
+                ) =>
+            {
+                WaitHandle::waiting(
+                    control
+                        .start
+                        .clone()
+                        .expect("a sink that failed before its start has a start operation"),
+                )
+            }
             actual => WaitHandle::ready(OpResult::failed(
                 Op::Start,
                 SinkError::InvalidState {

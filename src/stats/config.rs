@@ -57,7 +57,8 @@ pub struct StatsConfig {
     /// most 170 bytes.
     pub persist_state_key: String,
     /// How often the state is saved while collecting. Default
-    /// [`DEFAULT_PERSIST_INTERVAL`]; must not be zero.
+    /// [`DEFAULT_PERSIST_INTERVAL`]; must not be zero. An interval past the clock's range
+    /// (`Duration::MAX`) never comes: the state is saved on stop only.
     pub persist_interval: Duration,
     /// Whether to start from the defaults, rather than fail the start with
     /// [`StatsError::CorruptState`], when the persisted state is not valid (see
@@ -68,7 +69,8 @@ pub struct StatsConfig {
     /// target [`REPORT_TARGET`](super::REPORT_TARGET), the message `log_message` and one
     /// field per figure. Default none: no report.
     pub log_sink: Option<AsyncSink<LogEvent>>,
-    /// How often the report is sent. Default [`DEFAULT_LOG_INTERVAL`]; must not be zero.
+    /// How often the report is sent. Default [`DEFAULT_LOG_INTERVAL`]; must not be zero. An
+    /// interval past the clock's range (`Duration::MAX`) never comes: no report is sent.
     pub log_interval: Duration,
     /// The message of the report event. Default [`DEFAULT_LOG_MESSAGE`].
     pub log_message: Cow<'static, str>,

@@ -71,6 +71,9 @@
 //!   writes the whole state.
 //! - A stop that times out (the queue's `stop_timeout`) may not have saved the final
 //!   state; its result says so.
+//! - Nothing is lost to arithmetic: counts saturate at `u64::MAX` and sums of durations
+//!   at `Duration::MAX` rather than wrap, panic or fail the statistics, whatever was
+//!   persisted or recorded (the limits are in [`StatisticsState`]'s docs).
 //!
 //! [`calculate()`]: Statistics::calculate
 //! [`OverflowPolicy::Block`]: crate::queue::OverflowPolicy::Block

@@ -1,7 +1,5 @@
 //! The statistics' background work: periodic persistence and reports.
 
-use std::time::Instant;
-
 use async_io::Timer;
 use event_listener::listener;
 
@@ -26,7 +24,8 @@ async fn persist_loop(inner: &Inner) {
     }
     let every = inner.config.persist_interval;
     loop {
-        Timer::at(Instant::now() + every).await;
+        // `Duration::MAX` (or any interval past the clock's range) never fires.
+        Timer::after(every).await;
         if let Err(error) = persist::save(inner, false).await {
             inner.record_error(error);
         }
@@ -40,7 +39,8 @@ async fn report_loop(inner: &Inner) {
     };
     let every = inner.config.log_interval;
     loop {
-        Timer::at(Instant::now() + every).await;
+        // `Duration::MAX` (or any interval past the clock's range) never fires.
+        Timer::after(every).await;
         let event = report_event(inner.config.log_message.clone(), &inner.figures());
         let sent = match sink.config().overflow {
             OverflowPolicy::Block => sink.send(event).await,

@@ -177,7 +177,11 @@ impl Statistics {
     ///
     /// # Errors
     ///
-    /// [`StatsError::InvalidConfig`] when `config` does not [`validate`](StatsConfig::validate).
+    /// [`StatsError::InvalidConfig`] when `config` does not [`validate`](StatsConfig::validate);
+    /// `StatsError::Recorder(SinkError::QueueAllocationFailed { .. })` when the queue's ring
+    /// cannot be allocated (a `config.sink.queue_capacity` above
+    /// [`MAX_QUEUE_CAPACITY`](crate::queue::MAX_QUEUE_CAPACITY), or memory the allocator
+    /// refused).
     pub fn new(config: StatsConfig) -> Result<(Self, StatsDriver), StatsError> {
         config.validate()?;
         let inner = Arc::new(Inner {
@@ -191,6 +195,9 @@ impl Statistics {
             inner: inner.clone(),
         };
         let (sink, queue) = AsyncSink::new(collector, inner.config.sink.clone());
+        if let Some(error @ SinkError::QueueAllocationFailed { .. }) = sink.last_error() {
+            return Err(StatsError::Recorder(error));
+        }
         let driver = StatsDriver {
             future: Box::pin(drive(queue, inner.clone())),
         };
@@ -201,9 +208,8 @@ impl Statistics {
     ///
     /// # Errors
     ///
-    /// [`StatsError::InvalidConfig`] for a bad `config`;
-    /// `StatsError::Recorder(SinkError::EventLoopUnavailable)` when the spawner refuses the
-    /// driver.
+    /// As [`new`](Self::new); `StatsError::Recorder(SinkError::EventLoopUnavailable)` when
+    /// the spawner refuses the driver.
     pub fn spawn_on<S: Spawn + ?Sized>(
         config: StatsConfig,
         spawner: &S,
