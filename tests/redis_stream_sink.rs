@@ -396,3 +396,23 @@ fn a_batch_the_server_ran_whose_reply_was_lost_is_not_sent_twice() {
         );
     });
 }
+
+#[test]
+fn a_delivery_timeout_too_long_to_reach_means_no_deadline() {
+    within_guard(|| {
+        let (url, _server) = redis_server::shared();
+        let stream = stream_name("no-deadline");
+        let redis = RedisStreamSink::open(&url, stream.clone())
+            .expect("a valid URL")
+            .delivery_timeout(Duration::MAX);
+        let (sink, terminator) =
+            mvx::rt::thread::create(redis, SinkConfig::default()).expect("the sink starts");
+        for n in 0..3 {
+            assert_eq!(sink.log(event(n)), Ok(LogOutcome::Accepted));
+        }
+        let stats = terminator.terminate().expect("the sink stops");
+        assert_eq!((stats.delivered, stats.failed), (3, 0));
+        assert_eq!(numbers(&url, &stream), [0, 1, 2]);
+        cleanup(&url, &stream);
+    });
+}

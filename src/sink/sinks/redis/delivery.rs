@@ -205,7 +205,8 @@ impl Dispatch<LogEvent> for RedisStreamSink {
         let sequence = self.sequence;
         let transaction = self.transaction(events, sequence);
         events.clear();
-        let deadline = Instant::now() + self.delivery_timeout;
+        // `None`: a timeout too long to reach is no deadline.
+        let deadline = Instant::now().checked_add(self.delivery_timeout);
         let mut backoff = FIRST_BACKOFF;
         let mut unsure = false;
         let mut attempts = 0;
@@ -226,7 +227,7 @@ impl Dispatch<LogEvent> for RedisStreamSink {
                     // An earlier attempt landed after this one's check: check again, unless
                     // the key keeps changing under us past the deadline.
                     unsure = true;
-                    if Instant::now() > deadline {
+                    if deadline.is_some_and(|deadline| Instant::now() > deadline) {
                         return Err(BatchError::new(
                             count,
                             RedisSinkError::TimedOut {
@@ -249,7 +250,8 @@ impl Dispatch<LogEvent> for RedisStreamSink {
                 Attempt::Retry(error) => {
                     // The request may have reached the server before the failure.
                     unsure = true;
-                    if Instant::now() + backoff > deadline {
+                    let retry_at = Instant::now().checked_add(backoff);
+                    if deadline.is_some_and(|deadline| retry_at.is_none_or(|at| at > deadline)) {
                         return Err(BatchError::new(
                             count,
                             RedisSinkError::TimedOut {
