@@ -341,7 +341,8 @@ impl<Err: Clone> WaitHandle<Err> {
         self.wait_until(Some(deadline))
     }
 
-    fn wait_until(
+    /// Blocks until the operation finishes or `deadline` (if any) has passed.
+    pub(crate) fn wait_until(
         mut self,
         deadline: Option<Instant>,
     ) -> Result<OpResult<Err>, WaitTimeoutError<Err>> {
