@@ -276,13 +276,16 @@ pub mod stats;
 mod sync;
 
 /// What the loom models (`tests/loom_*.rs`) drive besides the public API: the core's own
-/// wake-up primitive, and a terminator whose runtime thread is a loom thread. Exists only
-/// under `--cfg loom`.
+/// wake-up primitive, a terminator whose runtime thread is a loom thread, and the end of a
+/// sink from outside its driver that a terminator makes past its deadline (called directly:
+/// loom has no clock). Exists only under `--cfg loom`.
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::sync::{Signal, Waiting};
 
+    use crate::error::TerminateError;
+    use crate::queue::QueueStats;
     use crate::rt::{RuntimeThread, Terminator};
     use crate::sink::{AsyncSink, Driver};
 
@@ -298,6 +301,20 @@ pub mod __loom {
         )
         .expect("loom spawns threads");
         Terminator::new(sink.clone(), runtime)
+    }
+
+    /// Terminates as a terminator does when its deadline passes at once: requests the
+    /// stop, ends the sink from outside its driver (unless the driver ended it first),
+    /// then joins the runtime thread — which the driver must leave on its own.
+    pub fn terminate_past_deadline(terminator: &Terminator) -> Result<QueueStats, TerminateError> {
+        terminator.terminate_past_deadline()
+    }
+
+    /// Ends `sink` from outside its driver, as a terminator past its deadline does; returns
+    /// how many events were abandoned, or `None` when the sink had ended already.
+    pub fn end_from_outside<E: Send + 'static>(sink: &AsyncSink<E>) -> Option<u64> {
+        sink.end_from_outside(std::time::Duration::ZERO)
+            .map(|ended| ended.abandoned)
     }
 }
 

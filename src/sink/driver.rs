@@ -533,6 +533,13 @@ pub(crate) async fn guarded<E, T>(
                 Some(deadline) => timer = Some(Timer::at(deadline)),
                 None => {
                     shared.stop_waker.register(cx.waker());
+                    // Re-checked after registering: a stop requested, or an end from
+                    // outside, since the checks above woke no one. (Pending on a stop
+                    // timer, the driver sees an end from outside when the timer fires, if
+                    // its executor has not dropped it by then.)
+                    if shared.state().is_terminal() {
+                        return Poll::Ready(Err(Interrupt::Ended));
+                    }
                     if deadline(shared).is_none() {
                         return Poll::Pending;
                     }

@@ -1,5 +1,6 @@
 //! The state a sink's handles share with its driver, and the lifecycle operations on it.
 
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use super::SinkConfig;
@@ -7,7 +8,7 @@ use super::wait::FlushTickets;
 use crate::error::{SinkError, TerminateStage};
 use crate::lifecycle::{Lifecycle, Op, OpResult, Operation, State, WaitHandle};
 use crate::queue::Queue;
-use crate::sync::{AtomicU64, AtomicWaker, Mutex, Ordering, lock};
+use crate::sync::{AtomicU64, AtomicWaker, Mutex, Ordering, Signal, Wait, block_on, lock};
 
 /// The state shared by a sink's handles and its driver.
 pub(crate) struct Shared<E> {
@@ -164,6 +165,10 @@ impl<E> Shared<E> {
             operation.complete(Some(error.clone()));
         }
         self.wake_driver();
+        // A producer that reserved a slot before admission closed, and pushes to the
+        // closed ring, revokes its reservation: wait for those (mvx code, a moment), so
+        // that the counters are final — `pending == 0` — when this returns.
+        let _ = block_on(&mut Drained(&self.queue), None);
         Some(EndedFromOutside {
             stage,
             abandoned: abandoned.total(),
@@ -181,6 +186,24 @@ impl<E> Shared<E> {
             Some(error) => Err(error),
             None => Ok(()),
         }
+    }
+}
+
+/// The wait for every reserved slot to be finished or revoked, once admission is closed.
+struct Drained<'a, E>(&'a Queue<E>);
+
+impl<E> Wait for Drained<'_, E> {
+    type Output = ();
+
+    fn parts(&mut self) -> (&Signal, impl FnMut() -> Poll<()> + '_) {
+        let queue = self.0;
+        (&queue.progress, move || {
+            if queue.drained() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
     }
 }
 
