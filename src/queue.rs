@@ -26,6 +26,7 @@
 //! | sink not `Starting`/`Running` | nothing | the event, in `LogError::NotAccepting` |
 //! | dispatch returned an error | `failed` | (the error is in `last_error()`) |
 //! | abandoned: stop timed out, dispatcher panicked, start hook failed or timed out, driver dropped | `failed` | (the reason is in the operation result and `last_error()`) |
+//! | abandoned by a [`Terminator`](crate::rt::Terminator) past its deadline: queued, or in a dispatch that had not returned | `failed`, counted by the terminator; an abandoned event may still reach the backend | `TerminateError::TimedOut` from the terminator, `TerminateTimedOut` in the stop result and `last_error()` |
 //!
 //! So at every quiescent point `accepted == delivered + failed + pending`, on every path,
 //! and after a stop `pending == 0`.

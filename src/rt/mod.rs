@@ -72,8 +72,10 @@ struct ThreadEnd {
 }
 
 /// Marks the thread's body ended when dropped: on return and on unwinding.
+#[cfg(any(feature = "smol", feature = "thread", loom))]
 struct EndOnDrop(Arc<ThreadEnd>);
 
+#[cfg(any(feature = "smol", feature = "thread", loom))]
 impl Drop for EndOnDrop {
     fn drop(&mut self) {
         self.0.ended.store(true, Ordering::Release);

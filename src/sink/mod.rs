@@ -28,6 +28,14 @@
 //! the stop hook) by [`SinkConfig::stop_timeout`]; each field says what happens past it.
 //! A dispatch that hangs while the sink runs is bounded only by the stop that follows.
 //!
+//! Those timeouts are timers on the driver's own executor: they cut off user code that is
+//! *pending*, not user code that *blocks* the thread (a `std::thread::sleep`, a blocking
+//! write). Nothing on that thread can. A [`Terminator`](crate::rt::Terminator)'s deadline
+//! can: past it the terminator ends the sink from outside the driver, counts what is left
+//! as failed and leaves the thread behind ([`SinkConfig::terminate_timeout`]). The built-in
+//! sinks never block their thread: the [writer](sinks::WriterSink) does its I/O on a
+//! blocking pool.
+//!
 //! # Batches over latency
 //!
 //! The driver takes every queued event, up to [`SinkConfig::batch_size`], as one batch.
@@ -42,7 +50,8 @@
 //!
 //! Nothing silently: every event a sink accepts ends as `delivered` or `failed`, and every
 //! event it refuses is handed back or counted. [The queue module](crate::queue) has the
-//! table of outcomes and the counter each one lands in.
+//! table of outcomes and the counter each one lands in; the crate docs' ["What is lost,
+//! when"](crate#what-is-lost-when) go through the ways a program ends.
 //!
 //! # Which calls block
 //!
