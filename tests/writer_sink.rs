@@ -1,7 +1,10 @@
-//! `WriterSink`: one line per event (the event's `Display`), in order, through a buffer
-//! that is on its target once `flush_blocking()` or `terminate()` returns; a file that
-//! cannot be opened fails the start with the `io::Error` as cause; any `Write` works, and
-//! its errors are reported, not swallowed.
+//! `WriterSink`: one line per event (the event's `Display`), in order, on its target once
+//! `flush_blocking()` or `terminate()` returns; a file that cannot be opened fails the
+//! start with the `io::Error` as cause; any `Write` works. An event is delivered only once
+//! its line is written; a write error counts the lines it did not write whole as failed;
+//! a flush error is reported, not swallowed; a writer that buffers is flushed every
+//! `flush_interval` under sustained load; a write that never returns holds neither a flush
+//! with a deadline nor a terminator's deadline.
 //!
 //! Every test body runs under a watchdog so that a hang fails the test instead of the run.
 #![cfg(not(loom))]

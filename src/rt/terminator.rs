@@ -118,7 +118,9 @@ impl Terminator {
     ///   by default the stop timeout plus [`SinkConfig::join_grace`]) passed first.
     /// - [`TerminateError::Stop`] when the component did not stop cleanly: a failed stop
     ///   hook, a stop timeout, or a component that had already failed. It carries the
-    ///   final counters too ([`TerminateError::stats`]).
+    ///   final counters too ([`TerminateError::stats`]). It is reported also when the
+    ///   runtime thread then outlived the deadline (and was detached): what was lost
+    ///   comes first.
     /// - [`TerminateError::RuntimePanicked`] when the runtime thread panicked.
     ///
     /// [`SinkConfig::terminate_timeout`]: crate::sink::SinkConfig::terminate_timeout
