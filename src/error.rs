@@ -206,6 +206,20 @@ pub enum SinkError {
         /// Why.
         failure: AllocationFailure,
     },
+    /// A [`Terminator`](crate::rt::Terminator)'s deadline passed before the sink stopped:
+    /// it ended the sink from outside its driver (which may still be inside user code),
+    /// counting every event still queued or in dispatch as failed. What the stop, flushes
+    /// and `last_error()` report then; the terminator's own error is
+    /// [`TerminateError::TimedOut`].
+    #[error(
+        "terminated after {timeout:?}, before the sink stopped: {abandoned} accepted events were abandoned"
+    )]
+    TerminateTimedOut {
+        /// The terminator's deadline, as a time from its call.
+        timeout: Duration,
+        /// How many accepted events were abandoned (counted as failed).
+        abandoned: u64,
+    },
     /// Anything else.
     #[error("unexpected error")]
     Unexpected(#[source] Cause),
@@ -228,6 +242,7 @@ impl SinkError {
             Self::DescriptorConflict { .. } => ErrorReason::DescriptorConflict,
             Self::WaitTimedOut => ErrorReason::WaitTimedOut,
             Self::QueueAllocationFailed { .. } => ErrorReason::QueueAllocationFailed,
+            Self::TerminateTimedOut { .. } => ErrorReason::TerminateTimedOut,
             Self::Unexpected(_) => ErrorReason::Unexpected,
         }
     }
@@ -407,16 +422,70 @@ pub enum TerminateError {
     /// The runtime thread panicked.
     #[error("the runtime thread panicked")]
     RuntimePanicked(#[source] Cause),
+    /// The deadline passed first, at `stage`: what was left was abandoned. The call
+    /// returned at the deadline, with final counters: every event still queued or in
+    /// dispatch was counted as failed (`abandoned` of them), and the runtime thread was
+    /// detached (not joined) — it ends on its own once the user code it runs returns.
+    #[error(
+        "terminate timed out after {timeout:?} while {stage}: {abandoned} accepted events were abandoned"
+    )]
+    TimedOut {
+        /// The deadline, as a time from the call.
+        timeout: Duration,
+        /// What was still running at the deadline.
+        stage: TerminateStage,
+        /// How many accepted events were abandoned at the deadline (counted as failed).
+        abandoned: u64,
+        /// The component's final counters, read after the events were abandoned
+        /// (boxed, as in `Stop`).
+        stats: Box<QueueStats>,
+    },
+}
+
+/// What a [`Terminator`](crate::rt::Terminator) was still waiting for when its deadline
+/// passed: [`TerminateError::TimedOut`]'s `stage`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TerminateStage {
+    /// The start: the start hook had not returned.
+    Start,
+    /// The stop: events were still queued, or a flush or the stop hook had not returned.
+    Stop,
+    /// A dispatch: the dispatcher had not returned from a batch (blocked, or waiting on
+    /// its backend); those events, and the ones queued behind them, were abandoned.
+    Dispatch,
+    /// The join: the component had stopped, but its runtime thread had not ended (another
+    /// task on its executor, or a `Drop`, held it). Nothing was abandoned.
+    Join,
+}
+
+impl TerminateStage {
+    /// The stage in lower case words, such as `"dispatching"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "starting",
+            Self::Stop => "stopping",
+            Self::Dispatch => "dispatching",
+            Self::Join => "joining the runtime thread",
+        }
+    }
+}
+
+impl fmt::Display for TerminateStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl TerminateError {
-    /// The component's final counters, when they are known: after a failed stop.
+    /// The component's final counters, when they are known: after a failed stop or a
+    /// timeout.
     ///
     /// After `RuntimePanicked` the stop had finished; its counters are still read through
     /// any handle of the component (`AsyncSink::stats`).
     pub fn stats(&self) -> Option<QueueStats> {
         match self {
-            Self::Stop { stats, .. } => Some(**stats),
+            Self::Stop { stats, .. } | Self::TimedOut { stats, .. } => Some(**stats),
             _ => None,
         }
     }
@@ -427,6 +496,7 @@ impl TerminateError {
             Self::CalledFromRuntimeThread => ErrorReason::CalledFromRuntimeThread,
             Self::Stop { error, .. } => error.reason(),
             Self::RuntimePanicked(_) => ErrorReason::RuntimePanicked,
+            Self::TimedOut { .. } => ErrorReason::TerminateTimedOut,
         }
     }
 }

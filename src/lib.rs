@@ -163,9 +163,43 @@
 //! | facades | [`facade`] | the core and `metrics` |
 //!
 //! Each rule is stated once, in the docs of the module that owns it. What is lost, and
-//! when: [`queue`] has the outcome of every event, and each component its own "What is
-//! lost" section ([`sink`], [`metrics`], [`stats`], [`facade`]). Which calls block, and
-//! what allocates: [`sink`]. Panics in user code: [`error`].
+//! when: [below](#what-is-lost-when), by way of ending and by failure; [`queue`] has the
+//! outcome of every event, and each component its own "What is lost" section ([`sink`],
+//! [`metrics`], [`stats`], [`facade`]). Which calls block, and what allocates: [`sink`].
+//! Panics in user code: [`error`].
+//!
+//! # What is lost, when
+//!
+//! An event given to a sink is refused and handed back, or counted in `dropped`, or
+//! accepted — and then counted `delivered` or `failed`, exactly once, however the sink ends
+//! ([`queue`] has the outcome of every event and the counter it lands in; its invariant is
+//! `accepted == delivered + failed + pending`). What a program loses is what is still
+//! pending when it stops running mvx's code: the way it ends decides that.
+//!
+//! | the program ends by | delivered | lost, and where it shows | the tool |
+//! |---|---|---|---|
+//! | returning from `main`, the terminator a local of `main` | every accepted event: the drop of the last [`rt::Terminator`] stops the sink, flushes it, joins its thread | past the terminate deadline, what was left, counted `failed` ([`sink::AsyncSink::last_error`] says `TERMINATE_TIMED_OUT`) | the terminator as a guard ([`rt`](rt#the-guard)); [`rt::Terminator::terminate`] last in `main`, to read the outcome |
+//! | a panic in `main` (`panic = "unwind"`, the default) | as returning: unwinding drops the terminator | as returning | the guard; [`rt::Terminator::terminate_on_panic`] to flush before the panic message |
+//! | a panic under `panic = "abort"`, or one on another thread that ends the program | what the driver finished before | everything pending; no counter survives the process | [`rt::Terminator::terminate_on_panic`] |
+//! | [`std::process::exit`] | what the driver finished before | everything pending, and what a target buffered: `exit` runs no destructor | [`rt::Terminator::terminate`] (or `terminate_within`) before `exit` |
+//! | a terminator in a `static`, or leaked | as `exit`: statics are never dropped | as `exit` | [`rt::Terminator::terminate`] at the end of `main`; [`rt::Terminator::terminate_on_panic`] |
+//! | a terminator bound to `_` (forgotten at once) | — | nothing accepted: the sink stops at once, and every later `log()` is refused, the event handed back (`NotAccepting`) | bind it to a name (`let (sink, _terminator) = ...`) |
+//! | `fork` without `exec` | in the parent: as if nothing happened | in the child, which has no runtime thread: events it logs are accepted and never dispatched, and its `terminate()` can only end at its deadline, counting them `failed`; a lock another thread held at the fork stays held in the child | create sinks in the process that uses them, after forking; a child that calls `exec` at once loses nothing |
+//! | a signal's default action (SIGTERM, SIGINT), SIGKILL, `abort()` | what the driver finished before | everything pending, and what a target buffered | handle the signal and terminate ([`agent::Runner`] with the `signals` feature); a short [`sink::sinks::WriterSink::flush_interval`] for a target that buffers |
+//!
+//! And while it runs, every failure lands in a counter, and its reason in an error:
+//!
+//! | failure | counter | the rule |
+//! |---|---|---|
+//! | queue full (the pending-event limit) | `dropped` under `Drop`; under `RaiseError` none, the event handed back; `Block` waits | [`queue::OverflowPolicy`] |
+//! | refused: the sink is not `Starting` or `Running` | none: the event handed back | [`error::LogError`] |
+//! | a dispatch returns an error; the writer sink's write error (the lines it did not write whole) | `failed` | [`sink::Dispatch`], [`sink::sinks::WriterSink`] |
+//! | a dispatcher panics | `failed`: its batch and every event behind it; the sink is in `Failure` | [`sink::Dispatch`] |
+//! | the start hook fails or times out | `failed`: the events accepted while starting | [`sink::SinkConfig::start_timeout`] |
+//! | the stop timeout passes | `failed`: the events not dispatched yet | [`sink::SinkConfig::stop_timeout`] |
+//! | a terminator's deadline passes (also while the dispatcher blocks its thread) | `failed`: the events queued or in dispatch; the thread is left behind | [`rt::Terminator`], [`sink::SinkConfig::terminate_timeout`] |
+//! | the driver is dropped (its executor went away): `Cancelled` | `failed`: the events queued or in dispatch | [`sink`] |
+//! | a target's flush fails (writer sink) | none more: its lines were counted `delivered` when written to the target | [`sink::sinks::WriterSink`] |
 //!
 //! # Features
 //!
@@ -173,7 +207,7 @@
 //! |---|---|---|---|
 //! | `thread` | yes | nothing | [`rt::thread`]: a dedicated thread with mvx's own executor |
 //! | `smol` | yes | `smol` | [`rt::smol`]: run on your smol executor or on one on a thread |
-//! | `persist` | no | `blocking` | `stats::FileStore`: the statistics' state in files, written atomically |
+//! | `persist` | no | nothing (its file I/O runs on `blocking`, which every build has: the writer sink's I/O does too) | `stats::FileStore`: the statistics' state in files, written atomically |
 //! | `redis` | no | `redis` (its smol runtime; no tokio runtime), and `persist` | `stats::RedisStore`: the state on a Redis server; `sink::sinks::RedisStreamSink`: log events appended to a Redis stream |
 //! | `log` | no | `log` (with `kv`) | `facade::log`: an `AsyncSink<LogEvent>` as the `log` crate's logger |
 //! | `tracing` | no | `tracing-core`, `tracing-subscriber` (`registry`) | `facade::tracing`: `SinkLayer`, a `tracing_subscriber::Layer` feeding an `AsyncSink<LogEvent>` |
@@ -237,6 +271,13 @@
 //! - **[`rt::Terminator::terminate`] returns the final [`queue::QueueStats`]** (inside its
 //!   error too), not only the first error: after the stop a caller has no other way to
 //!   report them.
+//! - **[`rt::Terminator::terminate`] has a deadline**, and past it detaches the runtime
+//!   thread rather than joining it: a join waits for user code, which may block for ever
+//!   (a write to a pipe nobody reads), and an exit that never comes loses everything.
+//! - **The writer sink buffers within a batch, not across batches**: an event counts as
+//!   delivered once its line is written, so each batch is written before it returns
+//!   (one write per batch, on the blocking pool); a target that buffers is flushed every
+//!   `flush_interval` under load.
 //! - **[`sink::SinkConfig::start_timeout`]** is added, for the reason its docs give.
 //! - **`Stopping → Failure`** is a transition, and `Running → Failure` is a panic, not an
 //!   error (dispatch errors are counted, not fatal): a dispatcher may panic while a stop
@@ -276,13 +317,16 @@ pub mod stats;
 mod sync;
 
 /// What the loom models (`tests/loom_*.rs`) drive besides the public API: the core's own
-/// wake-up primitive, and a terminator whose runtime thread is a loom thread. Exists only
-/// under `--cfg loom`.
+/// wake-up primitive, a terminator whose runtime thread is a loom thread, and the end of a
+/// sink from outside its driver that a terminator makes past its deadline (called directly:
+/// loom has no clock). Exists only under `--cfg loom`.
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::sync::{Signal, Waiting};
 
+    use crate::error::TerminateError;
+    use crate::queue::QueueStats;
     use crate::rt::{RuntimeThread, Terminator};
     use crate::sink::{AsyncSink, Driver};
 
@@ -298,6 +342,20 @@ pub mod __loom {
         )
         .expect("loom spawns threads");
         Terminator::new(sink.clone(), runtime)
+    }
+
+    /// Terminates as a terminator does when its deadline passes at once: requests the
+    /// stop, ends the sink from outside its driver (unless the driver ended it first),
+    /// then joins the runtime thread — which the driver must leave on its own.
+    pub fn terminate_past_deadline(terminator: &Terminator) -> Result<QueueStats, TerminateError> {
+        terminator.terminate_past_deadline()
+    }
+
+    /// Ends `sink` from outside its driver, as a terminator past its deadline does; returns
+    /// how many events were abandoned, or `None` when the sink had ended already.
+    pub fn end_from_outside<E: Send + 'static>(sink: &AsyncSink<E>) -> Option<u64> {
+        sink.end_from_outside(std::time::Duration::ZERO)
+            .map(|ended| ended.abandoned)
     }
 }
 

@@ -11,6 +11,10 @@
 //! Virgin, Starting, Running, Stopping ── driver dropped ──▶ Cancelled
 //! ```
 //!
+//! A [`Terminator`](crate::rt::Terminator) past its deadline ends a sink from outside its
+//! driver along the same edges: `Stopping ──▶ Stopped`, any other live state `──▶
+//! Cancelled`.
+//!
 //! `Stopped`, `Failure` and `Cancelled` are terminal: a component is not restarted.
 //! ([`State::can_transition_to`] is the table.) The state lives in one atomic, so reading it
 //! is a single load; transitions are made under a small lock that also holds the operation
@@ -341,7 +345,8 @@ impl<Err: Clone> WaitHandle<Err> {
         self.wait_until(Some(deadline))
     }
 
-    fn wait_until(
+    /// Blocks until the operation finishes or `deadline` (if any) has passed.
+    pub(crate) fn wait_until(
         mut self,
         deadline: Option<Instant>,
     ) -> Result<OpResult<Err>, WaitTimeoutError<Err>> {

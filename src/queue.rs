@@ -26,6 +26,7 @@
 //! | sink not `Starting`/`Running` | nothing | the event, in `LogError::NotAccepting` |
 //! | dispatch returned an error | `failed` | (the error is in `last_error()`) |
 //! | abandoned: stop timed out, dispatcher panicked, start hook failed or timed out, driver dropped | `failed` | (the reason is in the operation result and `last_error()`) |
+//! | abandoned by a [`Terminator`](crate::rt::Terminator) past its deadline: queued, or in a dispatch that had not returned | `failed`, counted by the terminator; an abandoned event may still reach the backend | `TerminateError::TimedOut` from the terminator, `TerminateTimedOut` in the stop result and `last_error()` |
 //!
 //! So at every quiescent point `accepted == delivered + failed + pending`, on every path,
 //! and after a stop `pending == 0`.
@@ -46,7 +47,9 @@ use std::mem::MaybeUninit;
 use concurrent_queue::{ConcurrentQueue, PushError};
 use event_listener::Event;
 
-use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering, Signal, seq_cst_for_loom};
+use crate::sync::{
+    AtomicBool, AtomicU64, CachePadded, Mutex, Ordering, Signal, lock, seq_cst_for_loom,
+};
 
 /// The pending-event limit of a sink when none is configured.
 ///
@@ -186,6 +189,44 @@ pub(crate) enum Reserve {
     Closed,
 }
 
+/// Who counts the events taken from the ring: the driver, until counting ends.
+///
+/// Counting ends when the sink ends without its driver: the driver is dropped
+/// ([`Queue::abandon_all`]), or a terminator past its deadline ends the sink from outside
+/// while the driver may be inside user code ([`Queue::end_counting`]). Whoever ends it
+/// counts, under this lock, every event still queued or in dispatch as failed; the driver
+/// takes events from the ring and counts their outcome under the same lock, and refuses
+/// to once counting has ended. So an event is counted once, by one of them, however the
+/// driver's return from user code and the end interleave (`tests/loom_terminator.rs`).
+/// The lock is never held while user code runs: events are dropped outside it.
+#[derive(Debug)]
+struct Claim {
+    /// Events the driver took from the ring and has not finished.
+    in_dispatch: u64,
+    /// Whether counting has ended: nothing is taken or counted any more.
+    ended: bool,
+}
+
+/// Counting has ended: the driver may neither take nor count events any more. Whoever
+/// ended it counted them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ended;
+
+/// What [`Queue::end_counting`] counted as failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Abandoned {
+    /// Events the driver had taken and not finished: in dispatch.
+    pub(crate) in_dispatch: u64,
+    /// Events still in the ring.
+    pub(crate) queued: u64,
+}
+
+impl Abandoned {
+    pub(crate) fn total(self) -> u64 {
+        self.in_dispatch + self.queued
+    }
+}
+
 /// The producers' side of the queue: one cache line, written by producers only.
 #[derive(Debug)]
 struct Admission {
@@ -209,10 +250,10 @@ pub(crate) struct Queue<E> {
     delivered: AtomicU64,
     failed: AtomicU64,
     dropped: AtomicU64,
-    /// Reservations whose push found the ring closed (the driver was dropped).
+    /// Reservations whose push found the ring closed (counting had ended).
     revoked: AtomicU64,
-    /// Events popped by the driver and not finished yet.
-    in_dispatch: AtomicU64,
+    /// Who counts the events taken from the ring.
+    claim: Mutex<Claim>,
     /// Wakes the driver.
     pub(crate) work: Event,
     /// Wakes producers waiting for room and flush waiters.
@@ -276,7 +317,10 @@ impl<E> Queue<E> {
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             revoked: AtomicU64::new(0),
-            in_dispatch: AtomicU64::new(0),
+            claim: Mutex::new(Claim {
+                in_dispatch: 0,
+                ended: false,
+            }),
             work: Event::new(),
             progress: Signal::new(),
         }
@@ -388,32 +432,77 @@ impl<E> Queue<E> {
         self.dropped.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Takes the next queued event (driver only).
-    pub(crate) fn pop(&self) -> Option<E> {
-        self.ring.pop().ok()
+    /// Takes up to `max` queued events into `batch` (driver only); they are in dispatch
+    /// until [`finish`](Self::finish)ed.
+    pub(crate) fn take(&self, batch: &mut Vec<E>, max: usize) -> Result<(), Ended> {
+        let mut claim = lock(&self.claim);
+        if claim.ended {
+            return Err(Ended);
+        }
+        while batch.len() < max {
+            match self.ring.pop() {
+                Ok(event) => batch.push(event),
+                Err(_) => break,
+            }
+        }
+        claim.in_dispatch = batch.len() as u64;
+        Ok(())
+    }
+
+    /// Takes one queued event (driver only), in dispatch until finished.
+    pub(crate) fn take_one(&self) -> Result<Option<E>, Ended> {
+        let mut claim = lock(&self.claim);
+        if claim.ended {
+            return Err(Ended);
+        }
+        let event = self.ring.pop().ok();
+        claim.in_dispatch = u64::from(event.is_some());
+        Ok(event)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
         self.ring.is_empty()
     }
 
-    /// Records how many popped events are being dispatched (driver only).
-    pub(crate) fn set_in_dispatch(&self, count: u64) {
-        self.in_dispatch.store(count, Ordering::Relaxed);
+    /// Records the outcome of the events in dispatch, releasing their slots (driver only).
+    ///
+    /// `Err(Ended)` when counting ended while they were in dispatch: whoever ended it has
+    /// counted them, and nothing is recorded.
+    pub(crate) fn finish(&self, delivered: u64, failed: u64) -> Result<(), Ended> {
+        {
+            let mut claim = lock(&self.claim);
+            if claim.ended {
+                return Err(Ended);
+            }
+            self.count(delivered, failed);
+            claim.in_dispatch = 0;
+        }
+        self.progress.notify_all();
+        Ok(())
     }
 
-    /// Records the outcome of dispatched events, releasing their slots (driver only).
-    pub(crate) fn finish(&self, delivered: u64, failed: u64) {
+    /// Runs `serve` unless counting has ended, so that what it publishes (a served flush)
+    /// cannot follow an end that counted the flushed events as failed.
+    pub(crate) fn unless_ended(&self, serve: impl FnOnce()) -> Result<(), Ended> {
+        let claim = lock(&self.claim);
+        if claim.ended {
+            return Err(Ended);
+        }
+        serve();
+        drop(claim);
+        Ok(())
+    }
+
+    /// Adds to the counters; the caller holds the claim.
+    fn count(&self, delivered: u64, failed: u64) {
         if delivered > 0 {
             self.delivered.fetch_add(delivered, Ordering::Relaxed);
         }
         if failed > 0 {
             self.failed.fetch_add(failed, Ordering::Relaxed);
         }
-        self.in_dispatch.store(0, Ordering::Relaxed);
         self.finished
             .fetch_add(delivered + failed, Ordering::AcqRel);
-        self.progress.notify_all();
     }
 
     /// Slots ever reserved, including those still being pushed.
@@ -454,16 +543,43 @@ impl<E> Queue<E> {
         }
     }
 
-    /// Closes the ring for good and counts every event left in it, and those in dispatch,
-    /// as failed. Used when the driver is dropped: later pushes are revoked.
-    pub(crate) fn abandon_all(&self) -> u64 {
-        self.ring.close();
-        let mut abandoned = self.in_dispatch.load(Ordering::Relaxed);
-        while self.ring.pop().is_ok() {
-            abandoned += 1;
+    /// Ends counting: closes the ring for good (later pushes are revoked) and counts every
+    /// event left in it, and those in dispatch, as failed. The events stay in the ring until
+    /// [`drop_abandoned`](Self::drop_abandoned): dropping them runs user code, which the
+    /// caller does after releasing its locks.
+    ///
+    /// `Err(Ended)` when counting had already ended.
+    pub(crate) fn end_counting(&self) -> Result<Abandoned, Ended> {
+        let mut claim = lock(&self.claim);
+        if claim.ended {
+            return Err(Ended);
         }
-        self.finish(0, abandoned);
-        abandoned
+        claim.ended = true;
+        self.ring.close();
+        // Exact: nobody pushes to a closed ring, and the driver takes under the claim.
+        let queued = self.ring.len() as u64;
+        let in_dispatch = std::mem::take(&mut claim.in_dispatch);
+        self.count(0, in_dispatch + queued);
+        Ok(Abandoned {
+            in_dispatch,
+            queued,
+        })
+    }
+
+    /// Drops the events left in the ring once counting has ended (they are counted), and
+    /// wakes the waiters for progress.
+    pub(crate) fn drop_abandoned(&self) {
+        debug_assert!(lock(&self.claim).ended, "counting has not ended");
+        while self.ring.pop().is_ok() {}
+        self.progress.notify_all();
+    }
+
+    /// Ends counting and drops what is left (the driver was dropped). Returns how many
+    /// events were abandoned, or `Err(Ended)` when counting had already ended.
+    pub(crate) fn abandon_all(&self) -> Result<u64, Ended> {
+        let abandoned = self.end_counting()?;
+        self.drop_abandoned();
+        Ok(abandoned.total())
     }
 
     pub(crate) fn stats(&self) -> QueueStats {
@@ -484,104 +600,4 @@ impl<E> Queue<E> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reservation_respects_the_limit_and_admission() {
-        let queue = Queue::<u32>::new(2).unwrap();
-        assert_eq!(queue.try_reserve(), Reserve::Closed);
-        queue.open();
-        assert_eq!(queue.try_reserve(), Reserve::Reserved { slot: 1 });
-        queue.push(1, 1).unwrap();
-        assert_eq!(queue.try_reserve(), Reserve::Reserved { slot: 2 });
-        queue.push(2, 2).unwrap();
-        assert_eq!(queue.try_reserve(), Reserve::Full);
-        assert_eq!(queue.pop(), Some(1));
-        // Popped but not finished: still pending.
-        assert_eq!(queue.try_reserve(), Reserve::Full);
-        queue.finish(1, 0);
-        assert_eq!(queue.try_reserve(), Reserve::Reserved { slot: 3 });
-        queue.push(3, 3).unwrap();
-        assert!(!queue.drained(), "admission is open");
-        assert_eq!(queue.close(), 3);
-        assert_eq!(queue.try_reserve(), Reserve::Closed);
-        assert!(!queue.drained(), "two events are pending");
-        let stats = queue.stats();
-        assert_eq!(
-            (
-                stats.accepted,
-                stats.delivered,
-                stats.pending,
-                stats.high_watermark
-            ),
-            (3, 1, 2, 2)
-        );
-        assert_eq!((queue.pop(), queue.pop()), (Some(2), Some(3)));
-        queue.finish(2, 0);
-        assert!(queue.drained());
-    }
-
-    #[test]
-    fn a_queue_is_drained_only_once_admission_is_closed() {
-        let queue = Queue::<u32>::new(2).unwrap();
-        queue.open();
-        // Nothing pending, but a producer may still reserve: not drained.
-        assert!(queue.all_finished());
-        assert!(!queue.drained());
-        let Reserve::Reserved { slot } = queue.try_reserve() else {
-            panic!("no slot")
-        };
-        // Closed with a reservation not pushed yet: not drained until it is finished.
-        assert_eq!(queue.close(), 1);
-        assert!(!queue.drained());
-        queue.push(5, slot).unwrap();
-        assert_eq!(queue.pop(), Some(5));
-        assert!(!queue.drained());
-        queue.finish(1, 0);
-        assert!(queue.drained());
-    }
-
-    #[test]
-    fn capacity_is_at_least_one_and_at_most_the_maximum() {
-        assert_eq!(Queue::<u8>::new(0).unwrap().capacity(), 1);
-        assert_eq!(Queue::<u8>::new(1).unwrap().capacity(), 1);
-        assert_eq!(
-            Queue::<u8>::new(MAX_QUEUE_CAPACITY + 1).err(),
-            Some(AllocationFailure::AboveMaximum)
-        );
-        assert_eq!(
-            Queue::<u8>::new(usize::MAX).err(),
-            Some(AllocationFailure::AboveMaximum)
-        );
-        let unallocated = Queue::<u8>::unallocated();
-        assert_eq!(unallocated.capacity(), 0);
-        assert_eq!(unallocated.try_reserve(), Reserve::Closed);
-        assert!(unallocated.drained());
-    }
-
-    #[test]
-    fn a_slot_is_the_event_beside_a_stamp() {
-        assert_eq!(size_of::<RingSlot<u32>>(), 2 * size_of::<usize>());
-        assert_eq!(size_of::<RingSlot<u8>>(), 2 * size_of::<usize>());
-        assert_eq!(size_of::<RingSlot<[u8; 24]>>(), 24 + size_of::<usize>());
-    }
-
-    #[test]
-    fn abandoning_revokes_later_pushes() {
-        let queue = Queue::<u32>::new(4).unwrap();
-        queue.open();
-        let Reserve::Reserved { slot } = queue.try_reserve() else {
-            panic!("no slot")
-        };
-        queue.push(7, slot).unwrap();
-        let Reserve::Reserved { slot } = queue.try_reserve() else {
-            panic!("no slot")
-        };
-        assert_eq!(queue.abandon_all(), 1);
-        assert_eq!(queue.push(8, slot), Err(8));
-        let stats = queue.stats();
-        assert_eq!((stats.accepted, stats.failed, stats.pending), (1, 1, 0));
-        assert!(queue.all_finished());
-    }
-}
+mod tests;

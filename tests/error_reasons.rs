@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mvx::agent::{AgentError, AgentReason};
-use mvx::error::{Cause, CreateError, LogError, Report, SinkError, TerminateError};
+use mvx::error::{Cause, CreateError, LogError, Report, SinkError, TerminateError, TerminateStage};
 use mvx::expose::{ExposeError, ExposeReason};
 use mvx::metrics::{MetricsReason, RecorderError};
 use mvx::queue::AllocationFailure;
@@ -42,6 +42,7 @@ fn core_reasons() {
         ),
         (ErrorReason::RuntimePanicked, "RUNTIME_PANICKED"),
         (ErrorReason::WaitTimedOut, "WAIT_TIMED_OUT"),
+        (ErrorReason::TerminateTimedOut, "TERMINATE_TIMED_OUT"),
         (ErrorReason::Unexpected, "UNEXPECTED"),
     ];
     for (reason, code) in codes {
@@ -233,6 +234,13 @@ fn sink_errors_map_to_their_reason_codes() {
             ErrorReason::StartTimedOut,
         ),
         (
+            SinkError::TerminateTimedOut {
+                timeout: Duration::from_millis(200),
+                abandoned: 3,
+            },
+            ErrorReason::TerminateTimedOut,
+        ),
+        (
             SinkError::DescriptorConflict {
                 resource: vec!["r".into()],
                 existing: vec!["a".into()],
@@ -321,6 +329,27 @@ fn sink_errors_map_to_their_reason_codes() {
         TerminateError::RuntimePanicked(cause()).reason(),
         ErrorReason::RuntimePanicked
     );
+    let timed_out = TerminateError::TimedOut {
+        timeout: Duration::from_millis(200),
+        stage: TerminateStage::Dispatch,
+        abandoned: 5,
+        stats: Box::default(),
+    };
+    assert_eq!(timed_out.reason(), ErrorReason::TerminateTimedOut);
+    assert_eq!(timed_out.stats(), Some(mvx::queue::QueueStats::default()));
+    assert_eq!(
+        timed_out.to_string(),
+        "terminate timed out after 200ms while dispatching: 5 accepted events were abandoned"
+    );
+    let stages = [
+        (TerminateStage::Start, "starting"),
+        (TerminateStage::Stop, "stopping"),
+        (TerminateStage::Dispatch, "dispatching"),
+        (TerminateStage::Join, "joining the runtime thread"),
+    ];
+    for (stage, text) in stages {
+        assert_eq!((stage.as_str(), stage.to_string()), (text, text.to_owned()));
+    }
 }
 
 #[test]

@@ -93,6 +93,86 @@ fn soak_checks_the_accounting_of_every_cycle() {
     }
 }
 
+#[path = "../examples/terminate_deadline.rs"]
+#[allow(dead_code)] // `main`: the tests call `run` with writers of their own; the child
+// process of tests/sink_terminate_deadline.rs runs `main` into a pipe nobody reads.
+mod terminate_deadline;
+
+/// A `Write` that blocks every write until the gate opens: a pipe nobody reads.
+struct Stuck(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl std::io::Write for Stuck {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let (open, changed) = &*self.0;
+        let open = open.lock().unwrap();
+        let _open = changed.wait_while(open, |open| !*open).unwrap();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A stuck writer: the terminate ends at its deadline, every event counted, most of them
+/// failed. A writer that keeps up: every event delivered, no timeout.
+#[test]
+fn terminate_deadline_ends_on_time_and_counts_what_it_lost() {
+    use mvx::ErrorReason;
+    use mvx::error::{TerminateError, TerminateStage};
+    use mvx::sink::sinks::WriterSink;
+
+    let gate = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let writer = WriterSink::writer("stuck", Stuck(gate.clone()));
+    let summary = terminate_deadline::run(writer, 1_000, terminate_deadline::DEADLINE).unwrap();
+    match &summary.outcome {
+        Err(TerminateError::TimedOut {
+            stage, abandoned, ..
+        }) => {
+            assert_eq!(*stage, TerminateStage::Dispatch);
+            // The first batch is stuck in its write, the rest queued behind it.
+            assert_eq!(*abandoned, 1_000);
+        }
+        other => panic!("expected TimedOut, got {other:?}"),
+    }
+    let error = summary.outcome.as_ref().unwrap_err();
+    assert_eq!(error.reason(), ErrorReason::TerminateTimedOut);
+    let stats = error.stats().unwrap();
+    assert_eq!(
+        (stats.accepted, stats.delivered, stats.failed, stats.pending),
+        (1_000, 0, 1_000, 0)
+    );
+    let report = summary.report();
+    assert!(
+        report.starts_with("terminate_deadline: TERMINATE_TIMED_OUT after "),
+        "{report}"
+    );
+    assert!(
+        report.ends_with("(dispatching, 1000 abandoned); accepted=1000 delivered=0 failed=1000 dropped=0 pending=0 capacity=1000 high_watermark=1000"),
+        "{report}"
+    );
+    let (open, changed) = &*gate;
+    *open.lock().unwrap() = true;
+    changed.notify_all();
+
+    let summary = terminate_deadline::run(
+        WriterSink::writer("sink", std::io::sink()),
+        1_000,
+        watchdog_limit(),
+    )
+    .unwrap();
+    let stats = summary.outcome.unwrap();
+    assert_eq!(
+        (stats.accepted, stats.delivered, stats.failed, stats.pending),
+        (1_000, 1_000, 0, 0)
+    );
+}
+
+/// A deadline a writer that keeps up never reaches.
+fn watchdog_limit() -> std::time::Duration {
+    std::time::Duration::from_secs(60)
+}
+
 #[cfg(feature = "persist")]
 #[path = "../examples/request_statistics.rs"]
 mod request_statistics;

@@ -68,6 +68,9 @@ pub enum ErrorReason {
     /// A blocking wait reached its deadline before the operation finished; the operation
     /// goes on (an event waiting for room comes back to the caller).
     WaitTimedOut,
+    /// A terminator's deadline passed before the component stopped and its runtime thread
+    /// ended: what was left was abandoned (events counted as failed, the thread detached).
+    TerminateTimedOut,
     /// Anything else.
     Unexpected,
 }
@@ -92,6 +95,7 @@ impl ErrorReason {
         Self::CalledFromRuntimeThread,
         Self::RuntimePanicked,
         Self::WaitTimedOut,
+        Self::TerminateTimedOut,
         Self::Unexpected,
     ];
 
@@ -115,6 +119,7 @@ impl ErrorReason {
             Self::CalledFromRuntimeThread => "CALLED_FROM_RUNTIME_THREAD",
             Self::RuntimePanicked => "RUNTIME_PANICKED",
             Self::WaitTimedOut => "WAIT_TIMED_OUT",
+            Self::TerminateTimedOut => "TERMINATE_TIMED_OUT",
             Self::Unexpected => "UNEXPECTED",
         }
     }

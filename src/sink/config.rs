@@ -13,6 +13,10 @@ pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the start hook may take by default before the start fails.
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a terminator waits by default, past the stop timeout, for the runtime thread
+/// to end.
+pub const DEFAULT_JOIN_GRACE: Duration = Duration::from_secs(1);
+
 /// The knobs of an [`AsyncSink`](super::AsyncSink).
 ///
 /// Start from [`SinkConfig::default()`] and change what you need:
@@ -59,6 +63,20 @@ pub struct SinkConfig {
     /// start hook that never returns would block `rt::thread::create` (which waits for the
     /// start) for ever. `None` waits for ever. Default [`DEFAULT_START_TIMEOUT`].
     pub start_timeout: Option<Duration>,
+    /// How long [`Terminator::terminate`](crate::rt::Terminator::terminate) (and the drop of
+    /// the last terminator) may take in all: stopping the sink, then joining its runtime
+    /// thread. Past it the sink is ended from outside its driver — every event still queued
+    /// or in dispatch counted as failed — the thread is detached, and the call returns
+    /// [`TerminateError::TimedOut`](crate::error::TerminateError::TimedOut). Unlike the stop
+    /// timeout, it holds when the dispatcher blocks its thread. `None` (the default): the
+    /// stop timeout plus [`join_grace`](Self::join_grace), or for ever without a stop
+    /// timeout (see [`effective_terminate_timeout`](Self::effective_terminate_timeout)).
+    /// `terminate_within` and `terminate_deadline` take a deadline per call instead.
+    pub terminate_timeout: Option<Duration>,
+    /// The time a terminate gives the runtime thread to end, past the stop timeout, when
+    /// [`terminate_timeout`](Self::terminate_timeout) is not set. Default
+    /// [`DEFAULT_JOIN_GRACE`].
+    pub join_grace: Duration,
 }
 
 impl Default for SinkConfig {
@@ -71,6 +89,8 @@ impl Default for SinkConfig {
             batch_size: DEFAULT_BATCH_SIZE,
             stop_timeout: Some(DEFAULT_STOP_TIMEOUT),
             start_timeout: Some(DEFAULT_START_TIMEOUT),
+            terminate_timeout: None,
+            join_grace: DEFAULT_JOIN_GRACE,
         }
     }
 }
@@ -116,6 +136,40 @@ impl SinkConfig {
     pub fn start_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.start_timeout = timeout;
         self
+    }
+
+    /// Sets [`terminate_timeout`](Self::terminate_timeout).
+    pub fn terminate_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.terminate_timeout = timeout;
+        self
+    }
+
+    /// Sets [`join_grace`](Self::join_grace).
+    pub fn join_grace(mut self, grace: Duration) -> Self {
+        self.join_grace = grace;
+        self
+    }
+
+    /// How long a terminate may take: [`terminate_timeout`](Self::terminate_timeout) if
+    /// set, else the stop timeout plus [`join_grace`](Self::join_grace); `None` (for ever)
+    /// when neither the terminate nor the stop has a timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mvx::sink::SinkConfig;
+    ///
+    /// let config = SinkConfig::default().stop_timeout(Some(Duration::from_secs(5)));
+    /// assert_eq!(config.effective_terminate_timeout(), Some(Duration::from_secs(6)));
+    /// let config = config.terminate_timeout(Some(Duration::from_secs(2)));
+    /// assert_eq!(config.effective_terminate_timeout(), Some(Duration::from_secs(2)));
+    /// ```
+    pub fn effective_terminate_timeout(&self) -> Option<Duration> {
+        self.terminate_timeout.or_else(|| {
+            self.stop_timeout
+                .map(|stop| stop.saturating_add(self.join_grace))
+        })
     }
 
     /// The name of a runtime thread for this sink.

@@ -11,6 +11,7 @@ use event_listener::listener;
 use super::{Dispatch, Shared};
 use crate::error::{Cause, SinkError};
 use crate::lifecycle::{Operation, State};
+use crate::queue::Ended;
 use crate::sync::{Arc, Ordering, Timer, lock, pause};
 
 /// How long the driver keeps looking for work before it parks: `SPIN_ROUNDS` checks,
@@ -35,6 +36,9 @@ pub(crate) enum Interrupt {
     Panicked(Cause),
     /// A stop was requested and its timeout passed.
     TimedOut,
+    /// The sink was ended from outside the driver (`Shared::end_from_outside`): it is
+    /// terminal and its events are counted. The driver returns, calling no user code again.
+    Ended,
 }
 
 /// Why the dispatch loop ended.
@@ -45,6 +49,8 @@ enum Exit {
     TimedOut { abandoned: u64 },
     /// Dispatcher code panicked.
     Panicked(Cause),
+    /// The sink was ended from outside the driver: nothing is left to do or to count.
+    Ended,
 }
 
 /// Whether the dispatcher may hold output that it has not flushed.
@@ -99,13 +105,14 @@ fn cancel<E>(shared: &Shared<E>) {
     else {
         // Already in `Failure`: the driver was dropped while it abandoned the rest, which may
         // wait for a producer to push a reserved event. Count what is left, and revoke later
-        // pushes, so that the counters end final (flushes wait for that).
-        shared.queue.abandon_all();
+        // pushes, so that the counters end final (flushes wait for that). Ended from
+        // outside, counting has ended already: nothing is counted again.
+        let _ = shared.queue.abandon_all();
         shared.queue.progress.notify_all();
         return;
     };
     // Dropping the abandoned events runs user code: not under the lifecycle lock.
-    shared.queue.abandon_all();
+    let _ = shared.queue.abandon_all();
     for operation in operations.into_iter().flatten() {
         operation.complete(Some(SinkError::DispatcherCancelled));
     }
@@ -153,10 +160,14 @@ where
     match guarded(&shared, dispatch.on_starting()).await {
         Ok(Ok(())) => {
             let mut control = shared.lifecycle.lock();
-            shared
+            if shared
                 .lifecycle
                 .transition(&mut control, State::Starting, State::Running)
-                .expect("state changed under the lifecycle lock");
+                .is_err()
+            {
+                // Ended from outside while the hook ran: that end completed the start.
+                return;
+            }
             let start = control.start.clone();
             drop(control);
             if let Some(start) = start {
@@ -177,6 +188,7 @@ where
             let timeout = shared.config.start_timeout.unwrap_or_default();
             return end_in_failure(guard, SinkError::StartTimedOut { timeout }).await;
         }
+        Err(Interrupt::Ended) => return,
     }
 
     let mut batch = Vec::with_capacity(shared.config.batch_size);
@@ -188,6 +200,7 @@ where
                     Err(Exit::Panicked(cause)) => {
                         return end_in_failure(guard, SinkError::DispatcherPanicked(cause)).await;
                     }
+                    Err(Exit::Ended) => return,
                     Err(_) => Some(stop_timed_out(&shared, 0)),
                 };
             let stop_error = match flush_error {
@@ -199,6 +212,7 @@ where
                     }
                     Err(Interrupt::Panicked(cause)) => Some(SinkError::OnStoppedHookFailed(cause)),
                     Err(Interrupt::TimedOut) => Some(stop_timed_out(&shared, 0)),
+                    Err(Interrupt::Ended) => return,
                 },
             };
             end_stopped(guard, stop_error);
@@ -211,6 +225,8 @@ where
         Exit::Panicked(cause) => {
             end_in_failure(guard, SinkError::DispatcherPanicked(cause)).await;
         }
+        // Ended from outside: the guard, dropped, finds nothing left to do.
+        Exit::Ended => {}
     }
 }
 
@@ -224,6 +240,11 @@ fn stop_timed_out<E>(shared: &Shared<E>, abandoned: u64) -> SinkError {
 /// Stopping → Stopped, completing the stop with `error`.
 fn end_stopped<E>(mut guard: CancelGuard<E>, error: Option<SinkError>) {
     let shared = &guard.shared;
+    let mut control = shared.lifecycle.lock();
+    if shared.state() != State::Stopping {
+        // Ended from outside meanwhile: that end completed the stop, and its error stands.
+        return;
+    }
     if let Some(error) = &error {
         match error {
             // Events were abandoned: flushes still waiting must not report success.
@@ -231,7 +252,6 @@ fn end_stopped<E>(mut guard: CancelGuard<E>, error: Option<SinkError>) {
             _ => shared.record_error(error.clone()),
         }
     }
-    let mut control = shared.lifecycle.lock();
     shared
         .lifecycle
         .transition(&mut control, State::Stopping, State::Stopped)
@@ -268,14 +288,15 @@ where
     let batch_size = shared.config.batch_size;
     let mut output = Output::Clean;
     loop {
-        while batch.len() < batch_size {
-            match shared.queue.pop() {
-                Some(event) => batch.push(event),
-                None => break,
-            }
+        if shared.queue.take(batch, batch_size).is_err() {
+            return Exit::Ended;
         }
         if batch.is_empty() {
             let state = shared.state();
+            if state.is_terminal() {
+                // Ended from outside since the batch was taken: do not wait for work.
+                return Exit::Ended;
+            }
             // Drained, not merely all finished: `stop()` turns the state before it closes
             // admission, and an event reserved in between must be dispatched too.
             if state == State::Stopping && shared.queue.drained() {
@@ -293,24 +314,36 @@ where
         }
 
         let count = batch.len() as u64;
-        shared.queue.set_in_dispatch(count);
         let outcome = guarded(shared, dispatch.dispatch_batch(batch)).await;
         batch.clear();
-        match outcome {
+        // Each outcome is counted unless the sink was ended from outside meanwhile: that
+        // end counted these events (as failed), and the driver stops.
+        let counted = match outcome {
             Ok(Ok(())) => shared.queue.finish(count, 0),
             Ok(Err(error)) => {
                 let failed = (error.failed as u64).min(count);
-                shared.queue.finish(count - failed, failed);
-                shared.record_error(SinkError::DispatchFailed(Cause::from_error(error.source)));
+                let counted = shared.queue.finish(count - failed, failed);
+                if counted.is_ok() {
+                    shared.record_error(SinkError::DispatchFailed(Cause::from_error(error.source)));
+                }
+                counted
             }
             Err(Interrupt::Panicked(cause)) => {
-                shared.queue.finish(0, count);
-                return Exit::Panicked(cause);
+                if shared.queue.finish(0, count).is_ok() {
+                    return Exit::Panicked(cause);
+                }
+                Err(Ended)
             }
             Err(Interrupt::TimedOut) => {
-                shared.queue.finish(0, count);
-                return Exit::TimedOut { abandoned: count };
+                if shared.queue.finish(0, count).is_ok() {
+                    return Exit::TimedOut { abandoned: count };
+                }
+                Err(Ended)
             }
+            Err(Interrupt::Ended) => Err(Ended),
+        };
+        if counted.is_err() {
+            return Exit::Ended;
         }
         output = Output::Dirty;
         if let Err(exit) = serve_flushes(shared, dispatch, &mut output, When::AfterBatch).await {
@@ -359,6 +392,7 @@ where
             Ok(Err(source)) => error = Some(SinkError::FlushFailed(Cause::from_error(source))),
             Err(Interrupt::Panicked(cause)) => return Err(Exit::Panicked(cause)),
             Err(Interrupt::TimedOut) => return Err(Exit::TimedOut { abandoned: 0 }),
+            Err(Interrupt::Ended) => return Err(Exit::Ended),
         }
         // After a failure output may still be buffered: the next flush request, or the
         // stop, tries again; going idle does not.
@@ -371,10 +405,17 @@ where
         shared.record_error(error.clone());
     }
     if let Some((served, requested)) = servable {
-        if let Some(error) = &error {
-            *lock(&tickets.failure) = Some((served, requested, error.clone()));
+        // Not once the sink was ended from outside: the flushes' events may be among those
+        // it abandoned, and its error is their answer.
+        let published = shared.queue.unless_ended(|| {
+            if let Some(error) = &error {
+                *lock(&tickets.failure) = Some((served, requested, error.clone()));
+            }
+            tickets.served.store(requested, Ordering::Release);
+        });
+        if published.is_err() {
+            return Err(Exit::Ended);
         }
-        tickets.served.store(requested, Ordering::Release);
         shared.queue.progress.notify_all();
     }
     Ok(error)
@@ -382,16 +423,24 @@ where
 
 /// Counts every event still pending as failed, waiting for producers that reserved a slot
 /// before admission closed to push their event. Returns how many were abandoned.
+///
+/// Stops counting, early, if the sink is ended from outside meanwhile (that end counts the
+/// rest).
 async fn abandon_rest<E>(shared: &Shared<E>) -> u64 {
     let mut abandoned = 0;
     loop {
-        let mut popped = 0;
-        while shared.queue.pop().is_some() {
-            popped += 1;
-        }
-        if popped > 0 {
-            shared.queue.finish(0, popped);
-            abandoned += popped;
+        loop {
+            match shared.queue.take_one() {
+                Ok(Some(event)) => {
+                    drop(event);
+                    if shared.queue.finish(0, 1).is_err() {
+                        return abandoned;
+                    }
+                    abandoned += 1;
+                }
+                Ok(None) => break,
+                Err(Ended) => return abandoned,
+            }
         }
         if shared.queue.all_finished() {
             return abandoned;
@@ -449,10 +498,11 @@ fn deadline<E>(shared: &Shared<E>) -> Option<Instant> {
     requested_at.checked_add(timeout)
 }
 
-/// Polls user code, catching its panics and cutting it off at the start or stop deadline.
+/// Polls user code, catching its panics and cutting it off at the start or stop deadline,
+/// or once the sink was ended from outside.
 ///
 /// When `future` completes on its first poll — the common case for a fast dispatch — this
-/// costs one `catch_unwind` and nothing else.
+/// costs one `catch_unwind` and a load of the state, and nothing else.
 pub(crate) async fn guarded<E, T>(
     shared: &Shared<E>,
     future: impl Future<Output = T>,
@@ -460,6 +510,11 @@ pub(crate) async fn guarded<E, T>(
     let mut future = pin!(future);
     let mut timer: Option<Timer> = None;
     poll_fn(|cx| {
+        // The driver itself calls user code only in a live state: a terminal one was set
+        // from outside (`Shared::end_from_outside`), which wakes the driver.
+        if shared.state().is_terminal() {
+            return Poll::Ready(Err(Interrupt::Ended));
+        }
         match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
             Ok(Poll::Ready(output)) => return Poll::Ready(Ok(output)),
             Ok(Poll::Pending) => {}
@@ -478,6 +533,13 @@ pub(crate) async fn guarded<E, T>(
                 Some(deadline) => timer = Some(Timer::at(deadline)),
                 None => {
                     shared.stop_waker.register(cx.waker());
+                    // Re-checked after registering: a stop requested, or an end from
+                    // outside, since the checks above woke no one. (Pending on a stop
+                    // timer, the driver sees an end from outside when the timer fires, if
+                    // its executor has not dropped it by then.)
+                    if shared.state().is_terminal() {
+                        return Poll::Ready(Err(Interrupt::Ended));
+                    }
                     if deadline(shared).is_none() {
                         return Poll::Pending;
                     }

@@ -28,6 +28,14 @@
 //! the stop hook) by [`SinkConfig::stop_timeout`]; each field says what happens past it.
 //! A dispatch that hangs while the sink runs is bounded only by the stop that follows.
 //!
+//! Those timeouts are timers on the driver's own executor: they cut off user code that is
+//! *pending*, not user code that *blocks* the thread (a `std::thread::sleep`, a blocking
+//! write). Nothing on that thread can. A [`Terminator`](crate::rt::Terminator)'s deadline
+//! can: past it the terminator ends the sink from outside the driver, counts what is left
+//! as failed and leaves the thread behind ([`SinkConfig::terminate_timeout`]). The built-in
+//! sinks never block their thread: the [writer](sinks::WriterSink) does its I/O on a
+//! blocking pool.
+//!
 //! # Batches over latency
 //!
 //! The driver takes every queued event, up to [`SinkConfig::batch_size`], as one batch.
@@ -42,7 +50,8 @@
 //!
 //! Nothing silently: every event a sink accepts ends as `delivered` or `failed`, and every
 //! event it refuses is handed back or counted. [The queue module](crate::queue) has the
-//! table of outcomes and the counter each one lands in.
+//! table of outcomes and the counter each one lands in; the crate docs' ["What is lost,
+//! when"](crate#what-is-lost-when) go through the ways a program ends.
 //!
 //! # Which calls block
 //!
@@ -82,18 +91,19 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use futures::task::{FutureObj, Spawn};
 
 pub use self::config::{
-    DEFAULT_BATCH_SIZE, DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, SinkConfig,
+    DEFAULT_BATCH_SIZE, DEFAULT_JOIN_GRACE, DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, SinkConfig,
 };
 pub use self::dispatch::{BatchError, Discard, Dispatch, MissingDispatch};
 pub use self::event::{FieldValue, Level, LogEvent};
 pub use self::format::{DisplayLines, JsonLines, LineFormat, LineFormatName};
 pub use self::registry::{Describe, SinkDescriptor, SinkRegistry};
 
-pub(crate) use self::shared::Shared;
+pub(crate) use self::shared::{EndedFromOutside, Shared};
 use crate::error::{LogError, SinkError};
 use crate::lifecycle::{State, WaitHandle};
 use crate::queue::{LogOutcome, OverflowPolicy, QueueStats, Reserve};
@@ -435,25 +445,46 @@ impl<E> AsyncSink<E> {
 
     /// Stops (if running), waiting; used by terminators. Returns the first error.
     pub(crate) fn stop_and_wait(&self) -> Result<(), SinkError> {
-        if self.state() == State::Starting {
-            self.start().wait().into_result()?;
-        }
-        match self.state() {
-            State::Running => match self.stop().wait().into_result() {
-                // Another caller stopped it first: wait for that stop instead.
-                Err(SinkError::InvalidState { .. }) => self.wait_stop_operation(),
-                other => other,
-            },
-            // A stop already requested or finished: its result, whoever asked for it.
-            State::Stopping | State::Stopped => self.wait_stop_operation(),
-            _ => self.shared.terminal_result(),
+        match self.stop_until(None) {
+            Some(result) => result,
+            None => unreachable!("no deadline was set"),
         }
     }
 
-    fn wait_stop_operation(&self) -> Result<(), SinkError> {
+    /// Stops (if running) and waits for the stop until `deadline`; `None` when the deadline
+    /// passed first (the stop goes on). Returns the first error: a failed start, the
+    /// stop's, or why the sink ended.
+    pub(crate) fn stop_until(&self, deadline: Option<Instant>) -> Option<Result<(), SinkError>> {
+        if self.state() == State::Starting {
+            if let Err(error) = self.start().wait_until(deadline).ok()?.into_result() {
+                return Some(Err(error));
+            }
+        }
+        match self.state() {
+            State::Running => match self.stop().wait_until(deadline).ok()?.into_result() {
+                // Another caller stopped it first: wait for that stop instead.
+                Err(SinkError::InvalidState { .. }) => self.wait_stop_operation(deadline),
+                other => Some(other),
+            },
+            // A stop already requested or finished: its result, whoever asked for it.
+            State::Stopping | State::Stopped => self.wait_stop_operation(deadline),
+            _ => Some(self.shared.terminal_result()),
+        }
+    }
+
+    /// Ends the sink from outside its driver, counting what is left as failed: what a
+    /// terminator does past its deadline (see `Shared::end_from_outside`).
+    pub(crate) fn end_from_outside(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Option<EndedFromOutside> {
+        self.shared.end_from_outside(timeout)
+    }
+
+    fn wait_stop_operation(&self, deadline: Option<Instant>) -> Option<Result<(), SinkError>> {
         match self.shared.stop_operation() {
-            Some(handle) => handle.wait().into_result(),
-            None => self.shared.terminal_result(),
+            Some(handle) => Some(handle.wait_until(deadline).ok()?.into_result()),
+            None => Some(self.shared.terminal_result()),
         }
     }
 }

@@ -1,13 +1,14 @@
 //! The state a sink's handles share with its driver, and the lifecycle operations on it.
 
-use std::time::Instant;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use super::SinkConfig;
 use super::wait::FlushTickets;
-use crate::error::SinkError;
+use crate::error::{SinkError, TerminateStage};
 use crate::lifecycle::{Lifecycle, Op, OpResult, Operation, State, WaitHandle};
 use crate::queue::Queue;
-use crate::sync::{AtomicU64, AtomicWaker, Mutex, Ordering, lock};
+use crate::sync::{AtomicU64, AtomicWaker, Mutex, Ordering, Signal, Wait, block_on, lock};
 
 /// The state shared by a sink's handles and its driver.
 pub(crate) struct Shared<E> {
@@ -164,6 +165,65 @@ impl<E> Shared<E> {
         }
     }
 
+    /// Ends the live sink from outside its driver: what a terminator does past its
+    /// deadline, while the driver may be blocked or pending inside user code, or about to
+    /// return from it.
+    ///
+    /// Under the lifecycle lock, it ends counting (the queue's claim): every event still
+    /// queued or in dispatch is counted as failed, by this call, and the driver will count
+    /// nothing more. Then the sink moves to its terminal state — `Stopped` from `Stopping`
+    /// (the stop is over, with events abandoned), `Cancelled` otherwise — with
+    /// [`SinkError::TerminateTimedOut`], admission closes, and the operations in flight
+    /// complete with that error. The driver, when it comes back from user code, sees the
+    /// terminal state and returns without calling user code again.
+    ///
+    /// Returns what was abandoned, or `None` when the sink had already ended (then its own
+    /// end stands: the driver finished first).
+    pub(crate) fn end_from_outside(&self, timeout: Duration) -> Option<EndedFromOutside> {
+        let mut control = self.lifecycle.lock();
+        let state = self.state();
+        if state.is_terminal() {
+            return None;
+        }
+        // Counting ends only with a terminal state (the driver's own ends move the state
+        // first, under this lock), so it has not ended yet.
+        let abandoned = self.queue.end_counting().ok()?;
+        let stage = match state {
+            State::Virgin | State::Starting => TerminateStage::Start,
+            _ if abandoned.in_dispatch > 0 => TerminateStage::Dispatch,
+            _ => TerminateStage::Stop,
+        };
+        let error = SinkError::TerminateTimedOut {
+            timeout,
+            abandoned: abandoned.total(),
+        };
+        self.set_terminal_error(error.clone());
+        let to = match state {
+            State::Stopping => State::Stopped,
+            _ => State::Cancelled,
+        };
+        self.lifecycle
+            .transition(&mut control, state, to)
+            .expect("state changed under the lifecycle lock");
+        self.queue.close();
+        let operations = [control.start.clone(), control.stop.clone()];
+        drop(control);
+        // Dropping the abandoned events runs user code: not under the lifecycle lock.
+        self.queue.drop_abandoned();
+        for operation in operations.into_iter().flatten() {
+            operation.complete(Some(error.clone()));
+        }
+        self.wake_driver();
+        // A producer that reserved a slot before admission closed, and pushes to the
+        // closed ring, revokes its reservation: wait for those (mvx code, a moment), so
+        // that the counters are final — `pending == 0` — when this returns.
+        let _ = block_on(&mut Drained(&self.queue), None);
+        Some(EndedFromOutside {
+            stage,
+            abandoned: abandoned.total(),
+        })
+    }
+
     /// A handle on the stop in flight or finished, if there is one.
     pub(crate) fn stop_operation(&self) -> Option<WaitHandle> {
         self.lifecycle.lock().stop.clone().map(WaitHandle::waiting)
@@ -176,6 +236,33 @@ impl<E> Shared<E> {
             None => Ok(()),
         }
     }
+}
+
+/// The wait for every reserved slot to be finished or revoked, once admission is closed.
+struct Drained<'a, E>(&'a Queue<E>);
+
+impl<E> Wait for Drained<'_, E> {
+    type Output = ();
+
+    fn parts(&mut self) -> (&Signal, impl FnMut() -> Poll<()> + '_) {
+        let queue = self.0;
+        (&queue.progress, move || {
+            if queue.drained() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// What [`Shared::end_from_outside`] abandoned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct EndedFromOutside {
+    /// What the driver was doing.
+    pub(crate) stage: TerminateStage,
+    /// The events counted as failed.
+    pub(crate) abandoned: u64,
 }
 
 impl<E> Shared<E> {
