@@ -65,6 +65,11 @@ pub enum ErrorReason {
     /// A blocking wait reached its deadline before the operation finished; the operation
     /// goes on (an event waiting for room comes back to the caller).
     WaitTimedOut,
+    /// A blocking call would have waited for a driver that only the calling thread can run
+    /// (it is inside that sink's own code, or on the single-threaded executor thread that
+    /// runs its driver): it returned at once instead of waiting forever. The operation, if
+    /// any was requested, goes on.
+    WouldDeadlock,
     /// Anything else.
     Unexpected,
 }
@@ -88,6 +93,7 @@ impl ErrorReason {
         Self::CalledFromRuntimeThread,
         Self::RuntimePanicked,
         Self::WaitTimedOut,
+        Self::WouldDeadlock,
         Self::Unexpected,
     ];
 
@@ -110,6 +116,7 @@ impl ErrorReason {
             Self::CalledFromRuntimeThread => "CALLED_FROM_RUNTIME_THREAD",
             Self::RuntimePanicked => "RUNTIME_PANICKED",
             Self::WaitTimedOut => "WAIT_TIMED_OUT",
+            Self::WouldDeadlock => "WOULD_DEADLOCK",
             Self::Unexpected => "UNEXPECTED",
         }
     }

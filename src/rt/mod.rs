@@ -26,6 +26,8 @@
 pub mod smol;
 #[cfg(feature = "thread")]
 pub mod thread;
+#[cfg(all(feature = "tokio", not(loom)))]
+pub(crate) mod tokio;
 
 use std::fmt;
 
@@ -55,7 +57,12 @@ impl RuntimeThread {
     ) -> Result<Self, CreateError> {
         let handle = crate::sync::thread::Builder::new()
             .name(name)
-            .spawn(body)
+            .spawn(move || {
+                // The thread runs one single-threaded executor and nothing else: a blocking
+                // wait here for a driver it runs is refused (`crate::sync::DriverSeat`).
+                crate::sync::mark_runtime_thread();
+                body();
+            })
             .map_err(CreateError::ThreadSpawn)?;
         Ok(Self {
             thread_id: handle.thread().id(),

@@ -96,7 +96,7 @@ pub(crate) use self::shared::Shared;
 use crate::error::{LogError, SinkError};
 use crate::lifecycle::{State, WaitHandle};
 use crate::queue::{LogOutcome, OverflowPolicy, QueueStats, Reserve};
-use crate::sync::{Arc, Ordering, lock};
+use crate::sync::{Arc, DriverSeat, Ordering, lock, seated};
 
 /// A cheap, cloneable, thread-safe handle on a sink.
 ///
@@ -161,10 +161,13 @@ impl<E: Send + 'static> AsyncSink<E> {
     /// ```
     pub fn new<D: Dispatch<E>>(dispatch: D, config: SinkConfig) -> (Self, Driver) {
         let shared = Arc::new(Shared::new(config));
+        // The driver's poll entry: every poll is seated, so that a blocking wait made inside
+        // it (the dispatcher's code) or on the single-threaded executor thread that polls it
+        // is refused rather than hung.
         let driver = Driver {
-            future: Box::pin(driver::drive(
-                driver::CancelGuard::new(shared.clone()),
-                dispatch,
+            future: Box::pin(seated(
+                shared.seat.clone(),
+                driver::drive(driver::CancelGuard::new(shared.clone()), dispatch),
             )),
         };
         (Self { shared }, driver)
@@ -451,6 +454,12 @@ impl<E> fmt::Debug for AsyncSink<E> {
 }
 
 impl<E> AsyncSink<E> {
+    /// Who polls the sink's driver: for a driver future that wraps this sink's (the
+    /// statistics'), to seat its own polls too.
+    pub(crate) fn driver_seat(&self) -> Arc<DriverSeat> {
+        self.shared.seat.clone()
+    }
+
     /// Whether `self` and `other` are handles on the same sink.
     pub fn same_sink(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)

@@ -7,7 +7,7 @@ use super::wait::FlushTickets;
 use crate::error::SinkError;
 use crate::lifecycle::{Lifecycle, Op, OpResult, Operation, State, WaitHandle};
 use crate::queue::Queue;
-use crate::sync::{AtomicU64, AtomicWaker, Mutex, Ordering, lock};
+use crate::sync::{Arc, AtomicU64, AtomicWaker, DriverSeat, Mutex, Ordering, lock};
 
 /// The state shared by a sink's handles and its driver.
 pub(crate) struct Shared<E> {
@@ -21,6 +21,8 @@ pub(crate) struct Shared<E> {
     pub(crate) terminal_error: Mutex<Option<SinkError>>,
     pub(crate) flush: FlushTickets,
     pub(super) handles: AtomicU64,
+    /// Who polls the driver: what a blocking wait asks before it waits for the driver.
+    pub(crate) seat: Arc<DriverSeat>,
 }
 
 impl<E> Shared<E> {
@@ -35,6 +37,7 @@ impl<E> Shared<E> {
             terminal_error: Mutex::new(None),
             flush: FlushTickets::default(),
             handles: AtomicU64::new(1),
+            seat: Arc::new(DriverSeat::new()),
         }
     }
 
@@ -67,7 +70,7 @@ impl<E> Shared<E> {
                     .expect("state changed under the lifecycle lock");
                 self.queue.open();
                 control.start_requested_at = Some(Instant::now());
-                let operation = Operation::new(Op::Start);
+                let operation = Operation::new(Op::Start, Some(self.seat.clone()));
                 control.start = Some(operation.clone());
                 drop(control);
                 self.wake_driver();
@@ -99,7 +102,7 @@ impl<E> Shared<E> {
                     .expect("state changed under the lifecycle lock");
                 self.queue.close();
                 control.stop_requested_at = Some(Instant::now());
-                let operation = Operation::new(Op::Stop);
+                let operation = Operation::new(Op::Stop, Some(self.seat.clone()));
                 control.stop = Some(operation.clone());
                 drop(control);
                 self.wake_driver();
