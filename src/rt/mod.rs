@@ -12,7 +12,9 @@
 //! down, joins its thread and returns the component's final [`QueueStats`] (also inside
 //! the error of a failed stop). It is idempotent: every call after the first returns the
 //! first outcome at once, from any thread. Called on the runtime's own thread it returns
-//! [`TerminateError::CalledFromRuntimeThread`] instead of deadlocking.
+//! [`TerminateError::CalledFromRuntimeThread`] instead of deadlocking; so do the blocking
+//! waits of the components it runs, with `WouldDeadlock`
+//! ([which calls block](crate::sink#which-calls-block)).
 //!
 //! Dropping the last clone of a `Terminator` terminates, like `tracing-appender`'s worker
 //! guard: bind it to a named variable (`let (sink, _terminator) = ...`), not to `_`, or the

@@ -457,7 +457,7 @@ fn deadline<E>(shared: &Shared<E>) -> Option<Instant> {
 /// into a sink.
 ///
 /// When `future` completes on its first poll — the common case for a fast dispatch — this
-/// costs one `catch_unwind` and two thread-local writes, nothing else.
+/// costs one `catch_unwind` and a thread-local counter raised and lowered, nothing else.
 pub(crate) async fn guarded<E, T>(
     shared: &Shared<E>,
     future: impl Future<Output = T>,

@@ -451,7 +451,10 @@ impl Statistics {
     ///
     /// # Errors
     ///
-    /// As [`calculate`](Self::calculate).
+    /// As [`calculate`](Self::calculate); `StatsError::Recorder(SinkError::WouldDeadlock)`,
+    /// at once, when only the calling thread could run the statistics' driver (from one of
+    /// its stores, or on a tokio current-thread runtime that runs it: see
+    /// [which calls block](crate::sink#which-calls-block)).
     pub fn calculate_blocking(&self) -> Result<FinalStatistics, StatsError> {
         self.calculate().wait()
     }

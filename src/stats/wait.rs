@@ -105,7 +105,7 @@ impl<'a> Calculate<'a> {
     ///
     /// # Errors
     ///
-    /// As [`Statistics::calculate`].
+    /// As [`Statistics::calculate_blocking`].
     pub fn wait(self) -> Result<FinalStatistics, StatsError> {
         self.flush.wait()?;
         Ok(self.stats.figures())
@@ -116,7 +116,7 @@ impl<'a> Calculate<'a> {
     /// # Errors
     ///
     /// `StatsError::Recorder(SinkError::WaitTimedOut)` when the calls are not all applied
-    /// after `timeout`; otherwise as [`Statistics::calculate`].
+    /// after `timeout`; otherwise as [`wait`](Self::wait).
     pub fn wait_timeout(self, timeout: Duration) -> Result<FinalStatistics, StatsError> {
         self.flush.wait_timeout(timeout)?;
         Ok(self.stats.figures())

@@ -6,45 +6,30 @@
 //! [`enter`](DriverSeat::enter)s it around every poll, and a blocking wait that finds its
 //! condition false asks it [`would_deadlock`](DriverSeat::would_deadlock) before it waits.
 //!
-//! # What is caught, exactly
+//! # Why what is refused could never end
 //!
-//! A wait is refused only when it could never end:
+//! The calls refused, and those not refused, are listed for users in
+//! [the sink docs](crate::sink#which-calls-block). A wait is refused in two cases only:
 //!
-//! 1. **Inside the driver's own poll.** The calling thread is polling the driver right
-//!    now: the caller is the sink's own code (a dispatch, a hook, a metric, a statistics
-//!    store), or code they call. The poll cannot return before the call does. Exact under
-//!    every executor, nested `block_on`s included.
-//! 2. **On the single-threaded executor thread that runs the driver.** The driver was last
-//!    polled on the calling thread, by an executor that polls its tasks on that thread
-//!    only, and the caller still runs inside that executor: while the caller blocks,
-//!    nothing polls the driver. mvx knows two such executors: its own runtime threads
-//!    (`rt::thread`, `rt::smol::create`, `MetricsRuntime`), which run nothing else; and,
-//!    with the `tokio` feature, a tokio current-thread runtime (the caller is one of its
-//!    tasks, or the future given to its `block_on`).
+//! 1. **The calling thread is polling the driver now** (its seat says `POLLING` with this
+//!    thread's token): the caller is the driver's own code or code it calls, and the poll
+//!    cannot return before the call does. Exact under every executor, nested `block_on`s
+//!    included: a future is polled by one thread at a time.
+//! 2. **The driver was last polled on the calling thread by a single-threaded executor,
+//!    and the caller still runs inside it** (`SINGLE_THREADED` with this thread's token,
+//!    and [`single_threaded_executor_here`] now): while the caller blocks, nothing polls
+//!    the driver. An mvx runtime thread runs one executor and nothing else, whose tasks
+//!    never move. A tokio current-thread runtime polls its tasks only on the thread inside
+//!    its `block_on`, which holds the runtime's core while it polls a task.
 //!
-//! # What is not caught
-//!
-//! Anything that might end, and executors mvx cannot see into:
-//!
-//! - A multi-threaded executor (a tokio multi-thread runtime, a `futures` `ThreadPool`, a
-//!   smol `Executor` run by several threads): another of its threads may poll the driver,
-//!   so the wait is not refused even on the thread that polled it last. On a tokio
-//!   multi-thread runtime it can still hang: the driver this very call wakes goes to the
-//!   calling worker's LIFO slot, which the other workers do not steal. Use the async
-//!   forms there, or `tokio::task::block_in_place`.
-//! - Single-threaded executors other than the two above (a `futures` `LocalPool`, a smol
-//!   `LocalExecutor`, a tokio `LocalSet`, a tokio current-thread runtime without the
-//!   `tokio` feature): mvx cannot tell that the driver and the caller share the thread.
-//! - A driver last polled on a tokio current-thread runtime's thread, waited on from that
-//!   thread after it left the runtime (another thread may enter it and poll the driver).
-//! - An async wait (`send(..).await`, `flush().await`, a `WaitHandle` awaited) driven by a
-//!   nested `block_on` of another crate: it does not block through mvx.
+//! Whatever another thread may serve is never refused: that is why "last polled on this
+//! thread" alone is not enough (a multi-threaded executor moves the driver).
 //!
 //! # Cost
 //!
-//! Each poll of a driver reads a thread-local and writes one atomic twice (relaxed); a
-//! driver that moves to another thread also asks that thread's executor, once, whether it
-//! is single-threaded. A blocking wait pays nothing when it need not wait; when it must,
+//! Each poll of a driver reads a thread-local, loads one atomic and stores it twice (all
+//! relaxed); a driver that moves to another thread also asks that thread's executor, once,
+//! whether it is single-threaded. A blocking wait pays nothing when it need not wait; when it must,
 //! one relaxed load and a thread-local read before it spins or parks.
 //!
 //! # Why relaxed
