@@ -75,7 +75,9 @@ macro_rules! thread_local_cell {
 mod driver_seat;
 pub(crate) mod suppression;
 
-pub(crate) use self::driver_seat::{DriverSeat, mark_runtime_thread, seated};
+#[cfg(any(feature = "smol", feature = "thread", loom))]
+pub(crate) use self::driver_seat::mark_runtime_thread;
+pub(crate) use self::driver_seat::{DriverSeat, seated};
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{

@@ -78,6 +78,7 @@ fn thread_token() -> u64 {
 
 /// Marks the calling thread as an mvx runtime thread, for the rest of its life: a
 /// dedicated thread that runs one single-threaded executor and nothing else.
+#[cfg(any(feature = "smol", feature = "thread", loom, test))]
 pub(crate) fn mark_runtime_thread() {
     RUNTIME_THREAD.with(|runtime| runtime.set(true));
 }
