@@ -220,6 +220,16 @@ pub enum SinkError {
         /// How many accepted events were abandoned (counted as failed).
         abandoned: u64,
     },
+    /// A blocking wait (`flush_blocking`, `flush().wait*()`, `stop().wait()`, ...) would
+    /// have waited for the sink's driver on the one thread that can run it — from inside
+    /// the sink's own code, or on the single-threaded executor thread that runs its driver
+    /// — and returned at once instead of waiting forever. The operation goes on: a flush is
+    /// still served, a stop still happens, once the driver runs. Async code awaits instead
+    /// (`flush().await`). [Which waits are refused](crate::sink#which-calls-block).
+    ///
+    /// Returned to this waiter only; other waiters of the same operation are not affected.
+    #[error("waiting here would deadlock: only this thread can run the sink's driver")]
+    WouldDeadlock,
     /// Anything else.
     #[error("unexpected error")]
     Unexpected(#[source] Cause),
@@ -243,6 +253,7 @@ impl SinkError {
             Self::WaitTimedOut => ErrorReason::WaitTimedOut,
             Self::QueueAllocationFailed { .. } => ErrorReason::QueueAllocationFailed,
             Self::TerminateTimedOut { .. } => ErrorReason::TerminateTimedOut,
+            Self::WouldDeadlock => ErrorReason::WouldDeadlock,
             Self::Unexpected(_) => ErrorReason::Unexpected,
         }
     }
@@ -278,7 +289,7 @@ impl fmt::Display for StateList {
 /// An event that a sink did not accept, handed back to the caller.
 ///
 /// Like `async_channel::TrySendError<T>`: nothing is lost, the caller decides what to do
-/// with the event ([`into_inner`](Self::into_inner)). Neither case counts the event as
+/// with the event ([`into_inner`](Self::into_inner)). No case counts the event as
 /// accepted; an overflow under [`OverflowPolicy::RaiseError`](crate::queue::OverflowPolicy)
 /// is not counted as dropped either, since the caller still holds it.
 #[derive(Clone, PartialEq, Eq)]
@@ -292,21 +303,31 @@ pub enum LogError<E> {
         /// The state the sink was in.
         state: State,
     },
+    /// The pending-event limit was reached under [`OverflowPolicy::Block`], and waiting for
+    /// room would deadlock: only the calling thread can run the driver that frees it (the
+    /// caller is the sink's own dispatcher, or on the single-threaded executor thread that
+    /// runs its driver; see [`SinkError::WouldDeadlock`]). Returned at once, with the event.
+    ///
+    /// [`OverflowPolicy::Block`]: crate::queue::OverflowPolicy::Block
+    WouldDeadlock(E),
 }
 
 impl<E> LogError<E> {
     /// The event that was not accepted.
     pub fn into_inner(self) -> E {
         match self {
-            Self::QueueOverflow(event) | Self::NotAccepting { event, .. } => event,
+            Self::QueueOverflow(event)
+            | Self::NotAccepting { event, .. }
+            | Self::WouldDeadlock(event) => event,
         }
     }
 
-    /// The stable reason code: `QueueOverflow` or `InvalidState`.
+    /// The stable reason code: `QueueOverflow`, `InvalidState` or `WouldDeadlock`.
     pub fn reason(&self) -> ErrorReason {
         match self {
             Self::QueueOverflow(_) => ErrorReason::QueueOverflow,
             Self::NotAccepting { .. } => ErrorReason::InvalidState,
+            Self::WouldDeadlock(_) => ErrorReason::WouldDeadlock,
         }
     }
 
@@ -324,6 +345,7 @@ impl<E> fmt::Debug for LogError<E> {
                 .debug_struct("NotAccepting")
                 .field("state", state)
                 .finish_non_exhaustive(),
+            Self::WouldDeadlock(_) => f.write_str("WouldDeadlock(..)"),
         }
     }
 }
@@ -335,6 +357,10 @@ impl<E> fmt::Display for LogError<E> {
             Self::NotAccepting { state, .. } => {
                 write!(f, "the sink does not accept events while {state}")
             }
+            Self::WouldDeadlock(_) => f.write_str(
+                "the sink's pending-event limit is reached, and waiting for room here would \
+                 deadlock: only this thread can run the sink's driver",
+            ),
         }
     }
 }
@@ -518,21 +544,27 @@ pub enum SendTimeoutError<E> {
         /// The state the sink was in.
         state: State,
     },
+    /// The pending-event limit was reached and waiting for room would deadlock: returned at
+    /// once, without waiting for the deadline (see [`LogError::WouldDeadlock`]).
+    WouldDeadlock(E),
 }
 
 impl<E> SendTimeoutError<E> {
     /// The event that was not accepted.
     pub fn into_inner(self) -> E {
         match self {
-            Self::TimedOut(event) | Self::NotAccepting { event, .. } => event,
+            Self::TimedOut(event)
+            | Self::NotAccepting { event, .. }
+            | Self::WouldDeadlock(event) => event,
         }
     }
 
-    /// The stable reason code: `WaitTimedOut` or `InvalidState`.
+    /// The stable reason code: `WaitTimedOut`, `InvalidState` or `WouldDeadlock`.
     pub fn reason(&self) -> ErrorReason {
         match self {
             Self::TimedOut(_) => ErrorReason::WaitTimedOut,
             Self::NotAccepting { .. } => ErrorReason::InvalidState,
+            Self::WouldDeadlock(_) => ErrorReason::WouldDeadlock,
         }
     }
 
@@ -550,6 +582,7 @@ impl<E> fmt::Debug for SendTimeoutError<E> {
                 .debug_struct("NotAccepting")
                 .field("state", state)
                 .finish_non_exhaustive(),
+            Self::WouldDeadlock(_) => f.write_str("WouldDeadlock(..)"),
         }
     }
 }
@@ -563,6 +596,10 @@ impl<E> fmt::Display for SendTimeoutError<E> {
             Self::NotAccepting { state, .. } => {
                 write!(f, "the sink does not accept events while {state}")
             }
+            Self::WouldDeadlock(_) => f.write_str(
+                "the sink's pending-event limit is reached, and waiting for room here would \
+                 deadlock: only this thread can run the sink's driver",
+            ),
         }
     }
 }
@@ -570,17 +607,37 @@ impl<E> fmt::Display for SendTimeoutError<E> {
 impl<E> StdError for SendTimeoutError<E> {}
 
 /// A lifecycle operation still in flight when a [`WaitHandle`](crate::WaitHandle)'s
-/// `wait_timeout` or `wait_deadline` gave up; it hands the handle back.
+/// `wait_timeout` or `wait_deadline` gave up — its deadline passed, or waiting would have
+/// deadlocked ([`is_would_deadlock`](Self::is_would_deadlock)); it hands the handle back.
 ///
-/// The operation is not cancelled: [`into_handle`](Self::into_handle) and keep waiting, or
-/// drop it.
+/// The operation is not cancelled: [`into_handle`](Self::into_handle) and keep waiting
+/// (from another thread, or awaiting it, after a `WouldDeadlock`), or drop it.
 pub struct WaitTimeoutError<Err: Clone = SinkError> {
     handle: crate::WaitHandle<Err>,
+    would_deadlock: bool,
 }
 
 impl<Err: Clone> WaitTimeoutError<Err> {
+    /// The deadline passed.
     pub(crate) fn new(handle: crate::WaitHandle<Err>) -> Self {
-        Self { handle }
+        Self {
+            handle,
+            would_deadlock: false,
+        }
+    }
+
+    /// Waiting would have deadlocked (see [`SinkError::WouldDeadlock`]).
+    pub(crate) fn would_deadlock(handle: crate::WaitHandle<Err>) -> Self {
+        Self {
+            handle,
+            would_deadlock: true,
+        }
+    }
+
+    /// Whether the wait was refused because it would have deadlocked, rather than timed
+    /// out.
+    pub fn is_would_deadlock(&self) -> bool {
+        self.would_deadlock
     }
 
     /// The operation still in flight.
@@ -593,9 +650,13 @@ impl<Err: Clone> WaitTimeoutError<Err> {
         self.handle
     }
 
-    /// The stable reason code: `WaitTimedOut`.
+    /// The stable reason code: `WaitTimedOut`, or `WouldDeadlock`.
     pub fn reason(&self) -> ErrorReason {
-        ErrorReason::WaitTimedOut
+        if self.would_deadlock {
+            ErrorReason::WouldDeadlock
+        } else {
+            ErrorReason::WaitTimedOut
+        }
     }
 }
 
@@ -603,17 +664,26 @@ impl<Err: Clone> fmt::Debug for WaitTimeoutError<Err> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaitTimeoutError")
             .field("op", &self.op())
+            .field("would_deadlock", &self.would_deadlock)
             .finish_non_exhaustive()
     }
 }
 
 impl<Err: Clone> fmt::Display for WaitTimeoutError<Err> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the {} operation is still in flight after the deadline",
-            self.op()
-        )
+        if self.would_deadlock {
+            write!(
+                f,
+                "the {} operation is still in flight, and waiting for it here would deadlock",
+                self.op()
+            )
+        } else {
+            write!(
+                f,
+                "the {} operation is still in flight after the deadline",
+                self.op()
+            )
+        }
     }
 }
 

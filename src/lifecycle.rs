@@ -24,7 +24,9 @@
 //! [`start()`](crate::sink::AsyncSink::start) and [`stop()`](crate::sink::AsyncSink::stop)
 //! return a [`WaitHandle`]: await it, or block on it from synchronous code with
 //! [`WaitHandle::wait`] (or its deadline forms). All yield an [`OpResult`]. Every handle of
-//! one operation sees the same result.
+//! one operation sees the same result — but for a blocking wait refused with
+//! [`WouldDeadlock`](crate::error::SinkError::WouldDeadlock), which is that waiter's
+//! alone.
 
 use std::fmt;
 use std::future::Future;
@@ -34,8 +36,8 @@ use std::time::{Duration, Instant};
 
 use crate::error::{SinkError, WaitTimeoutError};
 use crate::sync::{
-    Arc, AtomicU8, Interrupted, Mutex, MutexGuard, Ordering, Signal, Wait, Waiter, deadline_after,
-    lock,
+    Arc, AtomicU8, DriverSeat, Interrupted, Mutex, MutexGuard, Ordering, Signal, Wait, Waiter,
+    deadline_after, lock,
 };
 
 /// The lifecycle state of a component.
@@ -203,20 +205,24 @@ impl<Err> OpResult<Err> {
     }
 }
 
-/// One lifecycle operation in flight: its result, once known, and the signal its waiters
-/// listen on.
+/// One lifecycle operation in flight: its result, once known, the signal its waiters
+/// listen on, and the seat of the driver that completes it.
 pub(crate) struct Operation<Err> {
     op: Op,
     result: Mutex<Option<OpResult<Err>>>,
     done: Signal,
+    /// Who polls the driver that completes the operation; `None` for one already complete.
+    driver: Option<Arc<DriverSeat>>,
 }
 
 impl<Err: Clone> Operation<Err> {
-    pub(crate) fn new(op: Op) -> Arc<Self> {
+    /// An operation that the driver seated at `driver` completes.
+    pub(crate) fn new(op: Op, driver: Option<Arc<DriverSeat>>) -> Arc<Self> {
         Arc::new(Self {
             op,
             result: Mutex::new(None),
             done: Signal::new(),
+            driver,
         })
     }
 
@@ -256,6 +262,13 @@ impl<Err: Clone> Wait for OpWait<Err> {
             operation.result().map_or(Poll::Pending, Poll::Ready)
         })
     }
+
+    fn would_deadlock(&self) -> bool {
+        self.operation
+            .driver
+            .as_ref()
+            .is_some_and(|driver| driver.would_deadlock())
+    }
 }
 
 /// Waits for a lifecycle operation; returned by `start()` and `stop()`.
@@ -266,7 +279,10 @@ impl<Err: Clone> Wait for OpWait<Err> {
 /// every handle of one operation sees the same result. Dropping the handle does not cancel
 /// the operation, and neither does a wait that times out: its error hands the handle back.
 ///
-/// The blocking forms wait for the driver: do not call them on the thread that polls it.
+/// The blocking forms wait for the driver. One that could only wait for itself — called
+/// from inside the sink's own code, or on the single-threaded executor thread that runs
+/// its driver — returns [`WouldDeadlock`](SinkError::WouldDeadlock) at once instead (see
+/// [which calls block](crate::sink#which-calls-block)); the operation goes on.
 ///
 /// # Examples
 ///
@@ -293,7 +309,7 @@ pub struct WaitHandle<Err: Clone = SinkError> {
 impl<Err: Clone> WaitHandle<Err> {
     /// A handle on an operation that has already finished with `result`.
     pub(crate) fn ready(result: OpResult<Err>) -> Self {
-        let operation = Operation::new(result.op);
+        let operation = Operation::new(result.op, None);
         operation.complete(result.error);
         Self::waiting(operation)
     }
@@ -313,14 +329,22 @@ impl<Err: Clone> WaitHandle<Err> {
     pub fn try_result(&self) -> Option<OpResult<Err>> {
         self.waiter.wait_ref().operation.result()
     }
+}
 
+impl<Err: Clone + From<SinkError>> WaitHandle<Err> {
     /// Blocks the current thread until the operation finishes.
     ///
-    /// Do not call this from a thread that must drive the operation (the executor thread the
-    /// driver runs on): it would wait for itself.
+    /// A finished operation's result comes back at once. If it is still in flight and only
+    /// this thread can run the driver that finishes it (it is inside that component's own
+    /// code, or on the single-threaded executor thread that runs its driver), the result is
+    /// a failure with [`SinkError::WouldDeadlock`], at once: for this waiter only, the
+    /// operation goes on. Async code awaits the handle instead.
     pub fn wait(mut self) -> OpResult<Err> {
         match self.waiter.block(None) {
             Ok(result) => result,
+            Err(Interrupted::WouldDeadlock) => {
+                OpResult::failed(self.op(), SinkError::WouldDeadlock.into())
+            }
             Err(Interrupted::DeadlinePassed) => unreachable!("no deadline was set"),
         }
     }
@@ -329,8 +353,9 @@ impl<Err: Clone> WaitHandle<Err> {
     ///
     /// # Errors
     ///
-    /// [`WaitTimeoutError`] when the operation is still in flight after `timeout`; it hands
-    /// the handle back, to keep waiting.
+    /// [`WaitTimeoutError`] when the operation is still in flight after `timeout`, or at
+    /// once when waiting would deadlock (as [`wait`](Self::wait) says;
+    /// [`WaitTimeoutError::is_would_deadlock`]); it hands the handle back, to keep waiting.
     pub fn wait_timeout(self, timeout: Duration) -> Result<OpResult<Err>, WaitTimeoutError<Err>> {
         self.wait_until(deadline_after(timeout))
     }
@@ -339,8 +364,7 @@ impl<Err: Clone> WaitHandle<Err> {
     ///
     /// # Errors
     ///
-    /// [`WaitTimeoutError`] when the operation is still in flight at `deadline`; it hands
-    /// the handle back, to keep waiting.
+    /// As [`wait_timeout`](Self::wait_timeout).
     pub fn wait_deadline(self, deadline: Instant) -> Result<OpResult<Err>, WaitTimeoutError<Err>> {
         self.wait_until(Some(deadline))
     }
@@ -353,6 +377,7 @@ impl<Err: Clone> WaitHandle<Err> {
         match self.waiter.block(deadline) {
             Ok(result) => Ok(result),
             Err(Interrupted::DeadlinePassed) => Err(WaitTimeoutError::new(self)),
+            Err(Interrupted::WouldDeadlock) => Err(WaitTimeoutError::would_deadlock(self)),
         }
     }
 }

@@ -22,6 +22,20 @@
 //!
 //! Both follow the `Signal` protocol (enter, listen, settle, re-check, wait), so a wait
 //! cannot miss the change it waits for, whichever way it is waited on.
+//!
+//! # Waits that could only wait for themselves
+//!
+//! A blocking wait whose condition only a driver can make true, on a thread that is the
+//! only one able to poll that driver, would never end. [`block_on`] asks the wait
+//! ([`Wait::would_deadlock`]) once its condition is found false, before it spins or parks,
+//! and returns [`Interrupted::WouldDeadlock`] at once. The driver's [`DriverSeat`] knows;
+//! its module says exactly which cases are caught and which are not.
+//!
+//! # Thread-local scopes
+//!
+//! Besides the driver seat, the core keeps one more thread-local: the telemetry-suppression
+//! scope ([`suppression`]), which a driver opens around its dispatcher's code and the
+//! facades read.
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence};
@@ -39,6 +53,31 @@ pub(crate) use std::thread;
 
 #[cfg(not(loom))]
 pub(crate) use futures::task::AtomicWaker;
+
+/// A thread-local `Cell`: std's, const-initialized (a read is one thread-local access; no
+/// lazy registration, no allocation), or loom's under `cfg(loom)`, whose model threads
+/// share one OS thread.
+macro_rules! thread_local_cell {
+    ($(#[$attribute:meta])* static $name:ident: $type:ty = $init:expr;) => {
+        #[cfg(not(loom))]
+        std::thread_local! {
+            $(#[$attribute])*
+            static $name: std::cell::Cell<$type> = const { std::cell::Cell::new($init) };
+        }
+        #[cfg(loom)]
+        loom::thread_local! {
+            $(#[$attribute])*
+            static $name: std::cell::Cell<$type> = std::cell::Cell::new($init);
+        }
+    };
+}
+
+mod driver_seat;
+pub(crate) mod suppression;
+
+#[cfg(any(feature = "smol", feature = "thread", loom))]
+pub(crate) use self::driver_seat::mark_runtime_thread;
+pub(crate) use self::driver_seat::{DriverSeat, seated};
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{
@@ -288,6 +327,13 @@ pub(crate) trait Wait {
     ///
     /// Split so that the blocking path can listen on the signal while it re-checks.
     fn parts(&mut self) -> (&Signal, impl FnMut() -> Poll<Self::Output> + '_);
+
+    /// Whether waiting on this thread could never end: only this thread can run the driver
+    /// that would make the condition true (see [`DriverSeat`]). Asked by [`block_on`] only
+    /// once the condition was found false. The default: never.
+    fn would_deadlock(&self) -> bool {
+        false
+    }
 }
 
 /// Why a blocking wait returned before its condition held.
@@ -295,6 +341,9 @@ pub(crate) trait Wait {
 pub(crate) enum Interrupted {
     /// The deadline passed first; the operation waited for goes on.
     DeadlinePassed,
+    /// The condition did not hold, and waiting for it on this thread could never end
+    /// ([`Wait::would_deadlock`]): nothing was waited for.
+    WouldDeadlock,
 }
 
 /// The deadline `timeout` from now; `None` (no deadline) when that is not representable.
@@ -305,8 +354,11 @@ pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
 /// Blocks the current thread until `wait`'s condition holds, or `deadline` passes.
 ///
 /// The one place where mvx blocks a thread on a wait: every blocking form of every named
-/// future comes here, so a rule about blocking (such as refusing to block the thread that
-/// must make the condition true) belongs here and nowhere else.
+/// future comes here, so a rule about blocking belongs here and nowhere else. The one rule:
+/// a wait that [would deadlock](Wait::would_deadlock) — this thread must run the driver
+/// that would make the condition true — is refused with [`Interrupted::WouldDeadlock`]
+/// instead of waiting. Asked only once the first check failed: a wait that need not wait
+/// pays nothing for it.
 ///
 /// Checks first; then, for a wait with [`Wait::SPIN_ROUNDS`], re-checks with growing
 /// pauses (work that frees a producer usually lands within microseconds, and neither side
@@ -317,33 +369,41 @@ pub(crate) fn block_on<W: Wait>(
     wait: &mut W,
     deadline: Option<Instant>,
 ) -> Result<W::Output, Interrupted> {
+    if let Poll::Ready(output) = (wait.parts().1)() {
+        return Ok(output);
+    }
+    if wait.would_deadlock() {
+        return Err(Interrupted::WouldDeadlock);
+    }
     let (signal, mut check) = wait.parts();
     loop {
-        if let Poll::Ready(output) = check() {
-            return Ok(output);
-        }
         for round in 0..W::SPIN_ROUNDS {
             pause(round);
             if let Poll::Ready(output) = check() {
                 return Ok(output);
             }
         }
-        let _waiting = signal.enter();
-        listener!(signal.event() => woken);
-        signal.settle();
-        if let Poll::Ready(output) = check() {
-            return Ok(output);
-        }
-        match deadline {
-            None => woken.wait(),
-            Some(deadline) => {
-                if woken.wait_deadline(deadline).is_none() {
-                    return match check() {
-                        Poll::Ready(output) => Ok(output),
-                        Poll::Pending => Err(Interrupted::DeadlinePassed),
-                    };
+        {
+            let _waiting = signal.enter();
+            listener!(signal.event() => woken);
+            signal.settle();
+            if let Poll::Ready(output) = check() {
+                return Ok(output);
+            }
+            match deadline {
+                None => woken.wait(),
+                Some(deadline) => {
+                    if woken.wait_deadline(deadline).is_none() {
+                        return match check() {
+                            Poll::Ready(output) => Ok(output),
+                            Poll::Pending => Err(Interrupted::DeadlinePassed),
+                        };
+                    }
                 }
             }
+        }
+        if let Poll::Ready(output) = check() {
+            return Ok(output);
         }
     }
 }

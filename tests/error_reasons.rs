@@ -43,6 +43,7 @@ fn core_reasons() {
         (ErrorReason::RuntimePanicked, "RUNTIME_PANICKED"),
         (ErrorReason::WaitTimedOut, "WAIT_TIMED_OUT"),
         (ErrorReason::TerminateTimedOut, "TERMINATE_TIMED_OUT"),
+        (ErrorReason::WouldDeadlock, "WOULD_DEADLOCK"),
         (ErrorReason::Unexpected, "UNEXPECTED"),
     ];
     for (reason, code) in codes {
@@ -255,6 +256,8 @@ fn sink_errors_map_to_their_reason_codes() {
             },
             ErrorReason::QueueAllocationFailed,
         ),
+        (SinkError::WaitTimedOut, ErrorReason::WaitTimedOut),
+        (SinkError::WouldDeadlock, ErrorReason::WouldDeadlock),
         (SinkError::Unexpected(cause()), ErrorReason::Unexpected),
     ];
     for (error, reason) in &sink_errors {
@@ -304,6 +307,15 @@ fn sink_errors_map_to_their_reason_codes() {
         }
         .reason(),
         ErrorReason::InvalidState
+    );
+    assert_eq!(
+        LogError::WouldDeadlock(1u32).reason(),
+        ErrorReason::WouldDeadlock
+    );
+    assert_eq!(LogError::WouldDeadlock(1u32).into_inner(), 1);
+    assert_eq!(
+        mvx::error::SendTimeoutError::WouldDeadlock(1u32).reason(),
+        ErrorReason::WouldDeadlock
     );
     assert_eq!(
         CreateError::RuntimeGone.reason(),

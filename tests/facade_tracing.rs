@@ -169,7 +169,8 @@ fn refused_events_are_counted_and_the_caller_goes_on() {
             handle.refused(),
             Refused {
                 overflow: 3,
-                not_accepting: 1
+                not_accepting: 1,
+                ..Refused::default()
             }
         );
         assert_eq!(handle.sink().stats().accepted, 2);

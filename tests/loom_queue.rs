@@ -14,7 +14,9 @@
 //!   (`log()` under `Block`, `flush_blocking()`: `crate::sync::block_on`, spin then park)
 //!   and awaited (`send(..)`, `flush()` polled by `loom::future::block_on`:
 //!   `crate::sync::Waiter`);
-//! - no busy waiting: a driver that spins instead of parking exceeds loom's branch limit.
+//! - no busy waiting: a driver that spins instead of parking exceeds loom's branch limit;
+//! - no self-deadlock: a blocking wait made from inside the sink's own dispatch is refused
+//!   at once (`WouldDeadlock`) in every interleaving, rather than parked for ever.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test --profile loom --no-default-features
 //! --features thread --test loom_queue` (see `.ci/run`); `LOOM_MAX_PREEMPTIONS` overrides
@@ -25,11 +27,12 @@
 mod loom_harness;
 
 use loom::future::block_on;
+use loom::sync::{Arc, Mutex};
 use loom::thread;
 
-use mvx::ErrorReason;
 use mvx::queue::{LogOutcome, OverflowPolicy, QueueStats};
-use mvx::sink::AsyncSink;
+use mvx::sink::{AsyncSink, Dispatch};
+use mvx::{BoxError, ErrorReason};
 
 use loom_harness::{Counted, Gated, config, model, spawn_driver};
 
@@ -178,6 +181,75 @@ fn a_blocked_producer_is_woken_when_a_slot_frees() {
         // other event by then. Never above the limit, though.
         assert!(stats.high_watermark <= 1, "{stats}");
         assert_eq!(counted.delivered(), 2);
+    });
+}
+
+/// A dispatcher that waits on its own sink from inside each dispatch: a blocking flush, and
+/// a blocking log into its queue of one slot, which the event in dispatch holds.
+struct WaitsOnItself {
+    own: Arc<Mutex<Option<AsyncSink<u32>>>>,
+    /// `(flushed, logged)` of each dispatch, reduced to reasons.
+    refusals: Arc<Mutex<Vec<(Option<ErrorReason>, Option<ErrorReason>)>>>,
+}
+
+impl Dispatch<u32> for WaitsOnItself {
+    async fn dispatch(&mut self, event: u32) -> Result<(), BoxError> {
+        let own = self
+            .own
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("set before the start");
+        let flushed = own.flush_blocking().err().map(|error| error.reason());
+        let logged = own.log(event + 10).err().map(|error| error.reason());
+        self.refusals.lock().unwrap().push((flushed, logged));
+        Ok(())
+    }
+}
+
+/// Capacity 1, `OverflowPolicy::Block`, and a dispatcher that waits on its own sink (see
+/// [`WaitsOnItself`]) while a producer on another thread waits for room. In every
+/// interleaving the dispatcher's two waits are refused at once with `WouldDeadlock` (a
+/// wait that parked could never be woken, which loom reports as a deadlock) — but for a
+/// log after the stop closed admission, refused as ever — and the blocked producer is
+/// still woken when the driver finishes the event before its own.
+#[test]
+fn a_dispatcher_waiting_on_its_own_sink_is_refused_and_producers_still_wake() {
+    model(1, || {
+        let own = Arc::new(Mutex::new(None));
+        let refusals = Arc::new(Mutex::new(Vec::new()));
+        let dispatcher = WaitsOnItself {
+            own: own.clone(),
+            refusals: refusals.clone(),
+        };
+        let (sink, driver) = AsyncSink::new(dispatcher, config(1, OverflowPolicy::Block));
+        *own.lock().unwrap() = Some(sink.clone());
+        drop(sink.start());
+        let driver = spawn_driver(driver);
+
+        let producer = spawn_log(&sink, 1);
+        assert_eq!(log(&sink, 0), Ok(LogOutcome::Accepted));
+        assert_eq!(producer.join().unwrap(), Ok(LogOutcome::Accepted));
+
+        assert!(sink.stop().wait().success);
+        driver.join().unwrap();
+        let stats = sink.stats();
+        assert_eq!(counts(stats), (2, 2, 0, 0), "{stats}");
+        // The first event is finished before the second is accepted, and both before the
+        // stop; the second may be dispatched after the stop closed admission, when a log
+        // is refused without waiting.
+        let refused = Some(ErrorReason::WouldDeadlock);
+        let refusals = refusals.lock().unwrap().clone();
+        assert_eq!(refusals[0], (refused, refused), "{refusals:?}");
+        assert!(
+            [
+                (refused, refused),
+                (refused, Some(ErrorReason::InvalidState))
+            ]
+            .contains(&refusals[1]),
+            "{refusals:?}"
+        );
+        assert_eq!(refusals.len(), 2);
     });
 }
 

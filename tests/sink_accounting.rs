@@ -65,6 +65,9 @@ fn race_stop_against_producers(policy: OverflowPolicy, blocking_send: bool) {
                                 tally.refused += 1;
                                 break;
                             }
+                            Err(error @ LogError::WouldDeadlock(_)) => {
+                                panic!("no producer here runs the driver, yet {error:?}")
+                            }
                         }
                     }
                     tally

@@ -71,6 +71,11 @@ pub enum ErrorReason {
     /// A terminator's deadline passed before the component stopped and its runtime thread
     /// ended: what was left was abandoned (events counted as failed, the thread detached).
     TerminateTimedOut,
+    /// A blocking call would have waited for a driver that only the calling thread can run
+    /// (it is inside that sink's own code, or on the single-threaded executor thread that
+    /// runs its driver): it returned at once instead of waiting forever. The operation, if
+    /// any was requested, goes on.
+    WouldDeadlock,
     /// Anything else.
     Unexpected,
 }
@@ -96,6 +101,7 @@ impl ErrorReason {
         Self::RuntimePanicked,
         Self::WaitTimedOut,
         Self::TerminateTimedOut,
+        Self::WouldDeadlock,
         Self::Unexpected,
     ];
 
@@ -120,6 +126,7 @@ impl ErrorReason {
             Self::RuntimePanicked => "RUNTIME_PANICKED",
             Self::WaitTimedOut => "WAIT_TIMED_OUT",
             Self::TerminateTimedOut => "TERMINATE_TIMED_OUT",
+            Self::WouldDeadlock => "WOULD_DEADLOCK",
             Self::Unexpected => "UNEXPECTED",
         }
     }

@@ -476,7 +476,10 @@ impl<E: 'static> MetricsRecorder<E> {
     ///
     /// # Errors
     ///
-    /// As [`snapshot_now`](Self::snapshot_now).
+    /// As [`snapshot_now`](Self::snapshot_now); `RecorderError::Sink(SinkError::WouldDeadlock)`,
+    /// at once, when only the calling thread could run the recorder's driver — from a
+    /// metric of this recorder, or of another recorder on the same `MetricsRuntime` (see
+    /// [which calls block](crate::sink#which-calls-block)).
     pub fn snapshot_now_blocking(&self) -> Result<Snapshots, RecorderError> {
         self.snapshot_now().wait()
     }
@@ -495,7 +498,7 @@ impl<E: 'static> MetricsRecorder<E> {
     ///
     /// # Errors
     ///
-    /// As [`AsyncSink::flush`].
+    /// As [`AsyncSink::flush_blocking`].
     pub fn flush_blocking(&self) -> Result<(), SinkError> {
         self.flush().wait()
     }

@@ -279,7 +279,7 @@ impl<'a, E: 'static> SnapshotNow<'a, E> {
     ///
     /// # Errors
     ///
-    /// As [`MetricsRecorder::snapshot_now`].
+    /// As [`MetricsRecorder::snapshot_now_blocking`].
     pub fn wait(self) -> Result<Snapshots, RecorderError> {
         self.flush.wait()?;
         Ok(self.recorder.snapshots())
@@ -290,7 +290,7 @@ impl<'a, E: 'static> SnapshotNow<'a, E> {
     /// # Errors
     ///
     /// `RecorderError::Sink(SinkError::WaitTimedOut)` when the events are not all applied
-    /// after `timeout`; otherwise as [`MetricsRecorder::snapshot_now`].
+    /// after `timeout`; otherwise as [`wait`](Self::wait).
     pub fn wait_timeout(self, timeout: Duration) -> Result<Snapshots, RecorderError> {
         self.flush.wait_timeout(timeout)?;
         Ok(self.recorder.snapshots())

@@ -19,7 +19,9 @@
 //! the call returns [`TerminateError::TimedOut`] ([`Terminator`] has the details). It is
 //! idempotent: every call after the first returns the first outcome at once, from any
 //! thread. Called on the runtime's own thread it returns
-//! [`TerminateError::CalledFromRuntimeThread`] instead of deadlocking.
+//! [`TerminateError::CalledFromRuntimeThread`] instead of deadlocking; so do the blocking
+//! waits of the components it runs, with `WouldDeadlock`
+//! ([which calls block](crate::sink#which-calls-block)).
 //!
 //! # The guard
 //!
@@ -42,6 +44,8 @@ pub mod smol;
 mod terminator;
 #[cfg(feature = "thread")]
 pub mod thread;
+#[cfg(all(feature = "tokio", not(loom)))]
+pub(crate) mod tokio;
 
 pub use self::terminator::Terminator;
 
@@ -127,6 +131,9 @@ impl RuntimeThread {
             .name(name)
             .spawn(move || {
                 let _end = end;
+                // The thread runs one single-threaded executor and nothing else: a blocking
+                // wait here for a driver it runs is refused (`crate::sync::DriverSeat`).
+                crate::sync::mark_runtime_thread();
                 body();
             })
             .map_err(CreateError::ThreadSpawn)?;

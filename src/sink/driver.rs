@@ -12,6 +12,7 @@ use super::{Dispatch, Shared};
 use crate::error::{Cause, SinkError};
 use crate::lifecycle::{Operation, State};
 use crate::queue::Ended;
+use crate::sync::suppression::suppress;
 use crate::sync::{Arc, Ordering, Timer, lock, pause};
 
 /// How long the driver keeps looking for work before it parks: `SPIN_ROUNDS` checks,
@@ -501,8 +502,13 @@ fn deadline<E>(shared: &Shared<E>) -> Option<Instant> {
 /// Polls user code, catching its panics and cutting it off at the start or stop deadline,
 /// or once the sink was ended from outside.
 ///
+/// Each poll runs in a telemetry-suppression scope (`crate::sync::suppression`): what the
+/// dispatcher emits through the mvx facades is counted and left out, rather than fed back
+/// into a sink.
+///
 /// When `future` completes on its first poll — the common case for a fast dispatch — this
-/// costs one `catch_unwind` and a load of the state, and nothing else.
+/// costs one `catch_unwind`, a load of the state and a thread-local counter raised and
+/// lowered, nothing else.
 pub(crate) async fn guarded<E, T>(
     shared: &Shared<E>,
     future: impl Future<Output = T>,
@@ -515,7 +521,10 @@ pub(crate) async fn guarded<E, T>(
         if shared.state().is_terminal() {
             return Poll::Ready(Err(Interrupt::Ended));
         }
-        match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+        let suppressed = suppress();
+        let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
+        drop(suppressed);
+        match polled {
             Ok(Poll::Ready(output)) => return Poll::Ready(Ok(output)),
             Ok(Poll::Pending) => {}
             Err(payload) => {

@@ -63,10 +63,60 @@
 //! - [`log_blocking()`](AsyncSink::log_blocking), [`flush_blocking()`](AsyncSink::flush_blocking)
 //!   and the `wait()`, `wait_timeout()` and `wait_deadline()` of every wait
 //!   ([`Send`](wait::Send), [`Flush`](wait::Flush), [`WaitHandle`]) block the thread until
-//!   the driver has done its part: never call them on the thread that polls the driver.
+//!   the driver has done its part; so do what is built on them: a recorder's
+//!   `snapshot_now_blocking()` and `flush_blocking()`, the statistics'
+//!   `calculate_blocking()` and the `wait()` of their `start()` and `stop()`, the `log`
+//!   facade's `log::logger().flush()`, and `Terminator::terminate()`.
 //! - [`send()`](AsyncSink::send), [`flush()`](AsyncSink::flush), [`start()`](AsyncSink::start)
 //!   and [`stop()`](AsyncSink::stop) return at once; the futures they return wait when
-//!   awaited, without blocking the thread. Async code uses those.
+//!   awaited, without blocking the thread. **Async code uses those**: `send(event).await`,
+//!   `flush().await`, `stop().await`.
+//!
+//! ## A blocking call that could only wait for itself returns `WouldDeadlock`
+//!
+//! A blocking wait needs the sink's driver to run. When only the calling thread can run
+//! it, waiting would never end, so the call returns at once instead — only when it would
+//! have had to wait (a flush already served, room in the queue, a finished operation come
+//! back as usual, and `log()` under `Block` checks nothing until the queue is full):
+//!
+//! | call | returns at once |
+//! |---|---|
+//! | `log()` under `Block`, `log_blocking()`, `send(e).wait()` | [`LogError::WouldDeadlock`] with the event |
+//! | `send(e).wait_timeout(..)`, `wait_deadline(..)` | [`SendTimeoutError::WouldDeadlock`](crate::error::SendTimeoutError::WouldDeadlock) with the event |
+//! | `flush_blocking()`, `flush().wait*()`, a recorder's `snapshot_now_blocking()`, the statistics' `calculate_blocking()` | [`SinkError::WouldDeadlock`] (in `RecorderError::Sink`, `StatsError::Recorder`) |
+//! | `start().wait()`, `stop().wait()` | a failed [`OpResult`](crate::OpResult) with [`SinkError::WouldDeadlock`] |
+//! | `start().wait_timeout(..)`, `stop().wait_deadline(..)`, … | [`WaitTimeoutError`](crate::error::WaitTimeoutError) with the handle, [`is_would_deadlock()`](crate::error::WaitTimeoutError::is_would_deadlock) |
+//! | `log::logger().flush()` (facade `log`) | returns without waiting |
+//!
+//! The reason code is [`ErrorReason::WouldDeadlock`](crate::ErrorReason::WouldDeadlock)
+//! (`WOULD_DEADLOCK`). Whatever was requested goes on: a flush is served and a stop
+//! completes once the driver runs again. `Terminator::terminate()` called on the runtime's
+//! own thread is refused as before, with `CalledFromRuntimeThread`.
+//!
+//! Which calls are refused — exactly those that could never end:
+//!
+//! - **from inside the sink's own code**: a dispatch, a flush or a hook of that sink (or a
+//!   metric of that recorder, a store of those statistics), under any executor — the
+//!   driver is being polled by the very call that waits. Logging under `Block` from a
+//!   dispatcher into its own full queue no longer stalls the sink for good;
+//! - **on the single-threaded executor thread that runs the driver**: the sink's own
+//!   `rt::thread` or `rt::smol::create` thread, a `MetricsRuntime` thread (a recorder
+//!   waiting on another recorder of the same runtime), and, with the `tokio` feature, a
+//!   tokio current-thread runtime whose task (or `block_on` future) waits for a driver it
+//!   runs.
+//!
+//! Not refused, because another thread may end the wait, or because mvx cannot see that
+//! the caller and the driver share a thread: a multi-threaded executor (a tokio
+//! multi-thread runtime, a `futures` `ThreadPool`, a smol `Executor` run by several
+//! threads) — there the call waits, and on a tokio multi-thread worker it may still hang
+//! (the driver it wakes waits in that worker's LIFO slot, which other workers do not
+//! steal: use `.await`, or `tokio::task::block_in_place`); other single-threaded
+//! executors (`LocalPool`, smol's `LocalExecutor`, tokio's `LocalSet`, a tokio
+//! current-thread runtime without the `tokio` feature); and an awaited wait driven by
+//! another crate's nested `block_on`. The detection costs a driver's poll one
+//! thread-local read and one relaxed load and two relaxed stores, and a blocking call that
+//! must wait one relaxed load and one thread-local read; a call that need not wait, and
+//! `log()` while there is room, pay nothing.
 //!
 //! # Allocation
 //!
@@ -107,7 +157,7 @@ pub(crate) use self::shared::{EndedFromOutside, Shared};
 use crate::error::{LogError, SinkError};
 use crate::lifecycle::{State, WaitHandle};
 use crate::queue::{LogOutcome, OverflowPolicy, QueueStats, Reserve};
-use crate::sync::{Arc, Ordering, lock};
+use crate::sync::{Arc, DriverSeat, Ordering, lock, seated};
 
 /// A cheap, cloneable, thread-safe handle on a sink.
 ///
@@ -205,10 +255,13 @@ impl<E: Send + 'static> AsyncSink<E> {
     /// ```
     pub fn new<D: Dispatch<E>>(dispatch: D, config: SinkConfig) -> (Self, Driver) {
         let shared = Arc::new(Shared::new(config));
+        // The driver's poll entry: every poll is seated, so that a blocking wait made inside
+        // it (the dispatcher's code) or on the single-threaded executor thread that polls it
+        // is refused rather than hung.
         let driver = Driver {
-            future: Box::pin(driver::drive(
-                driver::CancelGuard::new(shared.clone()),
-                dispatch,
+            future: Box::pin(seated(
+                shared.seat.clone(),
+                driver::drive(driver::CancelGuard::new(shared.clone()), dispatch),
             )),
         };
         (Self { shared }, driver)
@@ -248,8 +301,10 @@ impl<E: Send + 'static> AsyncSink<E> {
     /// # Errors
     ///
     /// The event comes back inside the error when the sink is not `Starting` or `Running`
-    /// ([`LogError::NotAccepting`]) or, under `RaiseError`, when the pending-event limit is
-    /// reached ([`LogError::QueueOverflow`]).
+    /// ([`LogError::NotAccepting`]), under `RaiseError` when the pending-event limit is
+    /// reached ([`LogError::QueueOverflow`]), and under `Block` when it is reached and only
+    /// the calling thread could make room ([`LogError::WouldDeadlock`]; see
+    /// [which calls block](self#which-calls-block)).
     ///
     /// # Examples
     ///
@@ -277,7 +332,9 @@ impl<E: Send + 'static> AsyncSink<E> {
     /// # Errors
     ///
     /// [`LogError::NotAccepting`] with the event when the sink is not accepting (also when
-    /// it stops while this call waits).
+    /// it stops while this call waits); [`LogError::WouldDeadlock`] with the event, at
+    /// once, when the limit is reached and only the calling thread could make room (see
+    /// [which calls block](self#which-calls-block)).
     pub fn log_blocking(&self, event: E) -> Result<LogOutcome, LogError<E>> {
         self.send(event).wait()
     }
@@ -417,7 +474,9 @@ impl<E> AsyncSink<E> {
     ///
     /// # Errors
     ///
-    /// As [`flush`](Self::flush).
+    /// As [`flush`](Self::flush); [`SinkError::WouldDeadlock`], at once, when only the
+    /// calling thread could serve the flush (see
+    /// [which calls block](self#which-calls-block)).
     pub fn flush_blocking(&self) -> Result<(), SinkError> {
         self.flush().wait()
     }
@@ -521,6 +580,12 @@ impl<E> fmt::Debug for AsyncSink<E> {
 }
 
 impl<E> AsyncSink<E> {
+    /// Who polls the sink's driver: for a driver future that wraps this sink's (the
+    /// statistics'), to seat its own polls too.
+    pub(crate) fn driver_seat(&self) -> Arc<DriverSeat> {
+        self.shared.seat.clone()
+    }
+
     /// Whether `self` and `other` are handles on the same sink.
     pub fn same_sink(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)

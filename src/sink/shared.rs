@@ -8,7 +8,9 @@ use super::wait::FlushTickets;
 use crate::error::{SinkError, TerminateStage};
 use crate::lifecycle::{Lifecycle, Op, OpResult, Operation, State, WaitHandle};
 use crate::queue::Queue;
-use crate::sync::{AtomicU64, AtomicWaker, Mutex, Ordering, Signal, Wait, block_on, lock};
+use crate::sync::{
+    Arc, AtomicU64, AtomicWaker, DriverSeat, Mutex, Ordering, Signal, Wait, block_on, lock,
+};
 
 /// The state shared by a sink's handles and its driver.
 pub(crate) struct Shared<E> {
@@ -22,6 +24,8 @@ pub(crate) struct Shared<E> {
     pub(crate) terminal_error: Mutex<Option<SinkError>>,
     pub(crate) flush: FlushTickets,
     pub(super) handles: AtomicU64,
+    /// Who polls the driver: what a blocking wait asks before it waits for the driver.
+    pub(crate) seat: Arc<DriverSeat>,
 }
 
 impl<E> Shared<E> {
@@ -55,7 +59,7 @@ impl<E> Shared<E> {
                 .expect("nobody else holds a sink being built");
         }
         self.set_terminal_error(error.clone());
-        let operation = Operation::new(Op::Start);
+        let operation = Operation::new(Op::Start, Some(self.seat.clone()));
         operation.complete(Some(error));
         control.start = Some(operation);
     }
@@ -70,6 +74,7 @@ impl<E> Shared<E> {
             terminal_error: Mutex::new(None),
             flush: FlushTickets::default(),
             handles: AtomicU64::new(1),
+            seat: Arc::new(DriverSeat::new()),
         }
     }
 
@@ -102,7 +107,7 @@ impl<E> Shared<E> {
                     .expect("state changed under the lifecycle lock");
                 self.queue.open();
                 control.start_requested_at = Some(Instant::now());
-                let operation = Operation::new(Op::Start);
+                let operation = Operation::new(Op::Start, Some(self.seat.clone()));
                 control.start = Some(operation.clone());
                 drop(control);
                 self.wake_driver();
@@ -149,7 +154,7 @@ impl<E> Shared<E> {
                     .expect("state changed under the lifecycle lock");
                 self.queue.close();
                 control.stop_requested_at = Some(Instant::now());
-                let operation = Operation::new(Op::Stop);
+                let operation = Operation::new(Op::Stop, Some(self.seat.clone()));
                 control.stop = Some(operation.clone());
                 drop(control);
                 self.wake_driver();

@@ -4,7 +4,8 @@
 //! Each is written once, as a condition over the sink's queue (see `crate::sync::Wait`),
 //! and comes out as a named future: `.await` it in async code, or block on it with
 //! `wait()`, `wait_timeout(Duration)` or `wait_deadline(Instant)`. The blocking forms wait
-//! for the driver: do not call them on the thread that polls it.
+//! for the driver; one that could only wait for itself returns `WouldDeadlock` at once
+//! ([which calls block](super#which-calls-block)).
 //!
 //! `AsyncSink::send` / `log_blocking` and `AsyncSink::flush` / `flush_blocking` return and
 //! use them.
@@ -77,6 +78,10 @@ impl<E: marker::Send + 'static> Wait for SendWait<'_, E> {
             }
         })
     }
+
+    fn would_deadlock(&self) -> bool {
+        self.sink.shared.seat.would_deadlock()
+    }
 }
 
 /// Accepts an event, waiting while the sink's pending-event limit is reached; returned by
@@ -106,12 +111,21 @@ impl<'a, E: marker::Send + 'static> Send<'a, E> {
     /// # Errors
     ///
     /// [`LogError::NotAccepting`] with the event when the sink is not accepting (also when
-    /// it stops while this call waits).
+    /// it stops while this call waits); [`LogError::WouldDeadlock`] with the event, at once,
+    /// when the limit is reached and only this thread could make room (it is inside the
+    /// sink's own code, or on the single-threaded executor thread that runs its driver).
     pub fn wait(mut self) -> Result<LogOutcome, LogError<E>> {
         match self.waiter.block(None) {
             Ok(outcome) => outcome,
+            Err(Interrupted::WouldDeadlock) => Err(LogError::WouldDeadlock(self.take_event())),
             Err(Interrupted::DeadlinePassed) => unreachable!("no deadline was set"),
         }
+    }
+
+    /// The event of a send that stopped waiting.
+    fn take_event(&mut self) -> E {
+        let event = self.waiter.wait_mut().event.take();
+        event.expect("a send that is still waiting holds its event")
     }
 
     /// Blocks the current thread until the event is accepted or refused, or `timeout` has
@@ -121,7 +135,8 @@ impl<'a, E: marker::Send + 'static> Send<'a, E> {
     ///
     /// [`SendTimeoutError::TimedOut`] with the event when the limit was still reached after
     /// `timeout`; [`SendTimeoutError::NotAccepting`] with the event when the sink is not
-    /// accepting.
+    /// accepting; [`SendTimeoutError::WouldDeadlock`] with the event, at once, when waiting
+    /// would deadlock (as [`wait`](Self::wait) says).
     pub fn wait_timeout(self, timeout: Duration) -> Result<LogOutcome, SendTimeoutError<E>> {
         self.wait_until(deadline_after(timeout))
     }
@@ -144,11 +159,11 @@ impl<'a, E: marker::Send + 'static> Send<'a, E> {
             }
             // Not returned by the wait, which retries an overflow; the limit was reached.
             Ok(Err(LogError::QueueOverflow(event))) => Err(SendTimeoutError::TimedOut(event)),
-            Err(Interrupted::DeadlinePassed) => {
-                let event = self.waiter.wait_mut().event.take();
-                Err(SendTimeoutError::TimedOut(
-                    event.expect("a send that is still waiting holds its event"),
-                ))
+            // Not returned by the wait either: it is told so by `Interrupted`.
+            Ok(Err(LogError::WouldDeadlock(event))) => Err(SendTimeoutError::WouldDeadlock(event)),
+            Err(Interrupted::DeadlinePassed) => Err(SendTimeoutError::TimedOut(self.take_event())),
+            Err(Interrupted::WouldDeadlock) => {
+                Err(SendTimeoutError::WouldDeadlock(self.take_event()))
             }
         }
     }
@@ -184,6 +199,10 @@ impl<E> Wait for FlushWait<'_, E> {
             flush_result(sink, ticket).map_or(Poll::Pending, Poll::Ready)
         })
     }
+
+    fn would_deadlock(&self) -> bool {
+        self.sink.shared.seat.would_deadlock()
+    }
 }
 
 /// Waits until every event accepted before [`AsyncSink::flush`] was called has been
@@ -212,10 +231,14 @@ impl<'a, E> Flush<'a, E> {
     ///
     /// # Errors
     ///
-    /// As [`AsyncSink::flush`].
+    /// As [`AsyncSink::flush`]; [`SinkError::WouldDeadlock`], at once, when only this
+    /// thread could serve the flush (it is inside the sink's own code, or on the
+    /// single-threaded executor thread that runs its driver): the flush is still served
+    /// once the driver runs.
     pub fn wait(mut self) -> Result<(), SinkError> {
         match self.waiter.block(None) {
             Ok(result) => result,
+            Err(Interrupted::WouldDeadlock) => Err(SinkError::WouldDeadlock),
             Err(Interrupted::DeadlinePassed) => unreachable!("no deadline was set"),
         }
     }
@@ -225,7 +248,7 @@ impl<'a, E> Flush<'a, E> {
     /// # Errors
     ///
     /// [`SinkError::WaitTimedOut`] when the flush is not done after `timeout` (it is still
-    /// served later); otherwise as [`AsyncSink::flush`].
+    /// served later); otherwise as [`wait`](Self::wait).
     pub fn wait_timeout(self, timeout: Duration) -> Result<(), SinkError> {
         self.wait_until(deadline_after(timeout))
     }
@@ -243,6 +266,7 @@ impl<'a, E> Flush<'a, E> {
         match self.waiter.block(deadline) {
             Ok(result) => result,
             Err(Interrupted::DeadlinePassed) => Err(SinkError::WaitTimedOut),
+            Err(Interrupted::WouldDeadlock) => Err(SinkError::WouldDeadlock),
         }
     }
 }

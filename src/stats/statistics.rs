@@ -21,7 +21,7 @@ use crate::error::{BoxError, Cause, LogError, SinkError};
 use crate::lifecycle::State;
 use crate::queue::QueueStats;
 use crate::sink::{AsyncSink, BatchError, Dispatch, Driver};
-use crate::sync::{Arc, Mutex, lock};
+use crate::sync::{Arc, Mutex, lock, seated};
 
 /// Request statistics: how many requests started, finished, failed and were retried, how
 /// long they took, which status codes and errors came back.
@@ -198,8 +198,10 @@ impl Statistics {
         if let Some(error @ SinkError::QueueAllocationFailed { .. }) = sink.last_error() {
             return Err(StatsError::Recorder(error));
         }
+        // Seated as the queue's driver is: the periodic work runs user code too (a store),
+        // and a blocking wait there for these statistics could only wait for itself.
         let driver = StatsDriver {
-            future: Box::pin(drive(queue, inner.clone())),
+            future: Box::pin(seated(sink.driver_seat(), drive(queue, inner.clone()))),
         };
         Ok((Self { sink, inner }, driver))
     }
@@ -282,6 +284,7 @@ impl Statistics {
             Ok(_) => Ok(()),
             Err(LogError::QueueOverflow(_)) => Err(StatsError::QueueOverflow),
             Err(LogError::NotAccepting { state, .. }) => Err(StatsError::NotRecording { state }),
+            Err(LogError::WouldDeadlock(_)) => Err(StatsError::Recorder(SinkError::WouldDeadlock)),
         }
     }
 
@@ -293,7 +296,10 @@ impl Statistics {
     /// # Errors
     ///
     /// [`StatsError::NotRecording`] when not collecting; [`StatsError::QueueOverflow`]
-    /// under `OverflowPolicy::RaiseError` with a full queue. Nothing is counted then.
+    /// under `OverflowPolicy::RaiseError` with a full queue;
+    /// `StatsError::Recorder(SinkError::WouldDeadlock)` under `Block` (the default) with a
+    /// full queue, when only the calling thread could make room (see
+    /// [`LogError::WouldDeadlock`]). Nothing is counted then.
     pub fn record_request_processing_start(
         &self,
         id: impl Into<RequestId>,
@@ -451,7 +457,10 @@ impl Statistics {
     ///
     /// # Errors
     ///
-    /// As [`calculate`](Self::calculate).
+    /// As [`calculate`](Self::calculate); `StatsError::Recorder(SinkError::WouldDeadlock)`,
+    /// at once, when only the calling thread could run the statistics' driver (from one of
+    /// its stores, or on a tokio current-thread runtime that runs it: see
+    /// [which calls block](crate::sink#which-calls-block)).
     pub fn calculate_blocking(&self) -> Result<FinalStatistics, StatsError> {
         self.calculate().wait()
     }

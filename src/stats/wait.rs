@@ -1,7 +1,9 @@
 //! The waits of statistics, each a named future: a lifecycle operation ([`StatsWait`]) and
 //! the figures barrier ([`Calculate`]). `.await` them, or block on them with `wait()`,
 //! `wait_timeout(Duration)` or `wait_deadline(Instant)`; the blocking forms wait for the
-//! driver, so they are not for the thread that polls it.
+//! driver, and one that could only wait for itself returns
+//! `StatsError::Recorder(SinkError::WouldDeadlock)` at once
+//! ([which calls block](crate::sink#which-calls-block)).
 
 use std::fmt;
 use std::future::Future;
@@ -30,11 +32,11 @@ impl StatsWait {
 
     /// Blocks the current thread until the operation finishes.
     ///
-    /// Do not call it on the thread that polls the driver: it would wait for itself.
-    ///
     /// # Errors
     ///
-    /// As the operation (see [`Statistics::start`] and [`Statistics::stop`]).
+    /// As the operation (see [`Statistics::start`] and [`Statistics::stop`]);
+    /// `StatsError::Recorder(SinkError::WouldDeadlock)` at once when only this thread could
+    /// run the driver that finishes it ([`WaitHandle::wait`]): the operation goes on.
     pub fn wait(self) -> Result<(), StatsError> {
         self.handle
             .wait()
@@ -47,7 +49,7 @@ impl StatsWait {
     /// # Errors
     ///
     /// `StatsError::Recorder(SinkError::WaitTimedOut)` when the operation is still in
-    /// flight after `timeout` (it goes on); otherwise as the operation.
+    /// flight after `timeout` (it goes on); otherwise as [`wait`](Self::wait).
     pub fn wait_timeout(self, timeout: Duration) -> Result<(), StatsError> {
         Self::finished(self.handle.wait_timeout(timeout))
     }
@@ -64,6 +66,9 @@ impl StatsWait {
     fn finished(waited: Result<OpResult, WaitTimeoutError>) -> Result<(), StatsError> {
         match waited {
             Ok(result) => result.into_result().map_err(StatsError::from_lifecycle),
+            Err(still_in_flight) if still_in_flight.is_would_deadlock() => {
+                Err(StatsError::Recorder(SinkError::WouldDeadlock))
+            }
             Err(_still_in_flight) => Err(StatsError::Recorder(SinkError::WaitTimedOut)),
         }
     }
@@ -100,7 +105,7 @@ impl<'a> Calculate<'a> {
     ///
     /// # Errors
     ///
-    /// As [`Statistics::calculate`].
+    /// As [`Statistics::calculate_blocking`].
     pub fn wait(self) -> Result<FinalStatistics, StatsError> {
         self.flush.wait()?;
         Ok(self.stats.figures())
@@ -111,7 +116,7 @@ impl<'a> Calculate<'a> {
     /// # Errors
     ///
     /// `StatsError::Recorder(SinkError::WaitTimedOut)` when the calls are not all applied
-    /// after `timeout`; otherwise as [`Statistics::calculate`].
+    /// after `timeout`; otherwise as [`wait`](Self::wait).
     pub fn wait_timeout(self, timeout: Duration) -> Result<FinalStatistics, StatsError> {
         self.flush.wait_timeout(timeout)?;
         Ok(self.stats.figures())

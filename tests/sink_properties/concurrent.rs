@@ -182,6 +182,9 @@ fn log(sink: &AsyncSink<Event>, policy: OverflowPolicy, event: Event, seen: &mut
             seen.states.push(state);
             seen.refused.push(event.id);
         }
+        Err(error @ LogError::WouldDeadlock(_)) => {
+            panic!("no producer here runs the driver, yet {error:?}")
+        }
     }
 }
 
@@ -446,6 +449,9 @@ fn recorder_step(
                 Err(LogError::NotAccepting { event: back, state }) => {
                     assert_eq!(back, event);
                     assert!(matches!(state, State::Stopping | State::Stopped), "{state}");
+                }
+                Err(error @ LogError::WouldDeadlock(_)) => {
+                    panic!("no producer here runs the driver, yet {error:?}")
                 }
             }
         }

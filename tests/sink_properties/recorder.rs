@@ -143,6 +143,9 @@ fn apply(
                     assert_eq!(back, event, "the refused event comes back");
                     Logged::NotAccepting(state)
                 }
+                Err(error @ LogError::WouldDeadlock(_)) => {
+                    panic!("no producer here runs the driver, yet {error:?}")
+                }
             };
             assert!(
                 allowed.contains(logged),

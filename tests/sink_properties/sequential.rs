@@ -167,6 +167,9 @@ impl SinkRun {
                 let logged = match &error {
                     LogError::QueueOverflow(_) => Logged::Overflow,
                     LogError::NotAccepting { state, .. } => Logged::NotAccepting(*state),
+                    LogError::WouldDeadlock(_) => {
+                        panic!("the test thread does not run the driver, yet {error:?}")
+                    }
                 };
                 let expected_reason = match logged {
                     Logged::Overflow => mvx::ErrorReason::QueueOverflow,

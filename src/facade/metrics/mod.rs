@@ -39,7 +39,11 @@
 //! lock: no allocation once a series exists (the facade itself allocates for labels whose
 //! values are not `'static`). The first call of a series creates its instrument in the
 //! registry. Recording is the mvx instrument's: a relaxed atomic add for counters, a
-//! per-thread stripe for histograms.
+//! per-thread stripe for histograms, after one thread-local read: an update made in a
+//! suppression scope (inside a sink's dispatcher code, or under
+//! [`suppress`](crate::facade::suppress)) is left out and counted
+//! ([`RegistryRecorder::suppressed`]; see
+//! [the facade docs](crate::facade#telemetry-does-not-feed-on-itself-suppression)).
 //!
 //! # Examples
 //!
@@ -70,7 +74,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use metrics::{Key, KeyName, Metadata, Recorder, SetRecorderError, SharedString, Unit};
 
-use self::handles::{CounterHandle, GaugeHandle, HistogramHandle, KeyMap};
+use self::handles::{CounterHandle, GaugeHandle, HistogramHandle, KeyMap, SuppressedUpdates};
 use crate::metrics::{Histogram, Registry, RegistryError};
 
 /// A `metrics` [`Recorder`] whose metrics are instruments in an mvx [`Registry`].
@@ -92,6 +96,7 @@ struct Inner {
     descriptions: RwLock<HashMap<String, Description>>,
     rejected: AtomicU64,
     last_error: Mutex<Option<RegistryError>>,
+    suppressed: SuppressedUpdates,
 }
 
 /// What a `describe_counter!`, `describe_gauge!` or `describe_histogram!` said about a
@@ -133,6 +138,7 @@ impl RegistryRecorder {
                 descriptions: RwLock::default(),
                 rejected: AtomicU64::new(0),
                 last_error: Mutex::new(None),
+                suppressed: SuppressedUpdates::default(),
             }),
         }
     }
@@ -217,6 +223,14 @@ impl RegistryRecorder {
     /// does nothing.
     pub fn rejected(&self) -> u64 {
         self.inner.rejected.load(Ordering::Relaxed)
+    }
+
+    /// How many updates (`increment`, `absolute`, `set`, `record`, ...) were left out
+    /// because they were made in a suppression scope: inside a sink's dispatcher code, or
+    /// under a [`suppress`](crate::facade::suppress) guard (see
+    /// [the facade docs](crate::facade#telemetry-does-not-feed-on-itself-suppression)).
+    pub fn suppressed(&self) -> u64 {
+        self.inner.suppressed.get()
     }
 
     /// The registry's last refusal, if any.
@@ -334,7 +348,10 @@ impl Recorder for RegistryRecorder {
             key,
             |name, labels| {
                 let counter = self.inner.registry.counter_with_labels(name, labels)?;
-                Ok(metrics::Counter::from_arc(Arc::new(CounterHandle(counter))))
+                Ok(metrics::Counter::from_arc(Arc::new(CounterHandle {
+                    counter,
+                    suppressed: self.inner.suppressed.clone(),
+                })))
             },
             metrics::Counter::noop(),
         )
@@ -346,7 +363,10 @@ impl Recorder for RegistryRecorder {
             key,
             |name, labels| {
                 let gauge = self.inner.registry.gauge_with_labels(name, labels)?;
-                Ok(metrics::Gauge::from_arc(Arc::new(GaugeHandle(gauge))))
+                Ok(metrics::Gauge::from_arc(Arc::new(GaugeHandle {
+                    gauge,
+                    suppressed: self.inner.suppressed.clone(),
+                })))
             },
             metrics::Gauge::noop(),
         )
@@ -362,9 +382,10 @@ impl Recorder for RegistryRecorder {
                     .inner
                     .registry
                     .histogram_with_labels(name, labels, bounds)?;
-                Ok(metrics::Histogram::from_arc(Arc::new(HistogramHandle(
+                Ok(metrics::Histogram::from_arc(Arc::new(HistogramHandle {
                     histogram,
-                ))))
+                    suppressed: self.inner.suppressed.clone(),
+                })))
             },
             metrics::Histogram::noop(),
         )
@@ -377,6 +398,7 @@ impl fmt::Debug for RegistryRecorder {
             .field("registry", &self.inner.registry)
             .field("buckets", &self.inner.buckets)
             .field("rejected", &self.rejected())
+            .field("suppressed", &self.suppressed())
             .finish_non_exhaustive()
     }
 }
