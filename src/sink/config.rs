@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::{DEFAULT_LOSS_REPORT_INTERVAL, DEFAULT_POLL_BUDGET, PollBudget, RestartPolicy};
 use crate::queue::{DEFAULT_QUEUE_CAPACITY, OverflowPolicy};
 
 /// How many events the driver hands to one `dispatch_batch` call at most, by default.
@@ -55,6 +56,17 @@ pub struct SinkConfig {
     /// start hook that never returns would block `rt::thread::create` (which waits for the
     /// start) for ever. `None` waits for ever. Default [`DEFAULT_START_TIMEOUT`].
     pub start_timeout: Option<Duration>,
+    /// How much work the driver does in one poll before it lets its executor run other
+    /// tasks (see [`PollBudget`]). `None`: it yields only when its queue runs empty, and a
+    /// flooded sink keeps its executor thread. Default [`DEFAULT_POLL_BUDGET`].
+    pub poll_budget: Option<PollBudget>,
+    /// How often, at most, the dispatcher is handed a [loss report](super::LossReport)
+    /// while events are dropped, refused or failed; one more comes at stop. `None` turns
+    /// loss reports off. Default [`DEFAULT_LOSS_REPORT_INTERVAL`].
+    pub loss_report_interval: Option<Duration>,
+    /// What a panic of the dispatcher does: end the sink, or restart the dispatcher (see
+    /// [`RestartPolicy`]). Default [`RestartPolicy::Never`].
+    pub restart: RestartPolicy,
 }
 
 impl Default for SinkConfig {
@@ -67,6 +79,9 @@ impl Default for SinkConfig {
             batch_size: DEFAULT_BATCH_SIZE,
             stop_timeout: Some(DEFAULT_STOP_TIMEOUT),
             start_timeout: Some(DEFAULT_START_TIMEOUT),
+            poll_budget: Some(DEFAULT_POLL_BUDGET),
+            loss_report_interval: Some(DEFAULT_LOSS_REPORT_INTERVAL),
+            restart: RestartPolicy::Never,
         }
     }
 }
@@ -111,6 +126,24 @@ impl SinkConfig {
     /// Sets [`start_timeout`](Self::start_timeout).
     pub fn start_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.start_timeout = timeout;
+        self
+    }
+
+    /// Sets [`poll_budget`](Self::poll_budget).
+    pub fn poll_budget(mut self, budget: Option<PollBudget>) -> Self {
+        self.poll_budget = budget;
+        self
+    }
+
+    /// Sets [`loss_report_interval`](Self::loss_report_interval).
+    pub fn loss_report_interval(mut self, interval: Option<Duration>) -> Self {
+        self.loss_report_interval = interval;
+        self
+    }
+
+    /// Sets [`restart`](Self::restart).
+    pub fn restart(mut self, policy: RestartPolicy) -> Self {
+        self.restart = policy;
         self
     }
 

@@ -67,12 +67,15 @@
 //! parker, once). An awaited wait (`send().await`, `flush().await`, a lifecycle operation)
 //! allocates a listener when it has to wait.
 
+mod budget;
 mod config;
 mod dispatch;
 mod driver;
 mod event;
 mod format;
+mod loss;
 mod registry;
+mod restart;
 mod shared;
 pub mod sinks;
 pub mod wait;
@@ -84,13 +87,16 @@ use std::task::{Context, Poll};
 
 use futures::task::{FutureObj, Spawn};
 
+pub use self::budget::{DEFAULT_POLL_BUDGET, PollBudget};
 pub use self::config::{
     DEFAULT_BATCH_SIZE, DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, SinkConfig,
 };
 pub use self::dispatch::{BatchError, Discard, Dispatch, MissingDispatch};
 pub use self::event::{FieldValue, Level, LogEvent};
 pub use self::format::{DisplayLines, JsonLines, LineFormat, LineFormatName};
+pub use self::loss::{DEFAULT_LOSS_REPORT_INTERVAL, LossReport};
 pub use self::registry::{Describe, SinkDescriptor, SinkRegistry};
+pub use self::restart::RestartPolicy;
 
 pub(crate) use self::shared::Shared;
 use crate::error::{LogError, SinkError};
@@ -261,7 +267,10 @@ impl<E: Send + 'static> AsyncSink<E> {
         wait::Send::new(self, event)
     }
 
-    /// One acceptance attempt; `Block` is treated by the callers.
+    /// One acceptance attempt; `Block` is treated by the callers: under it, a full queue
+    /// hands the event back uncounted, for the caller to wait and try again.
+    ///
+    /// Counts every event it hands back for good (`refused`): off the accepting path.
     fn try_accept(&self, event: E, policy: OverflowPolicy) -> Result<LogOutcome, LogError<E>> {
         let queue = &self.shared.queue;
         let mut reserve = queue.try_reserve();
@@ -291,21 +300,28 @@ impl<E: Send + 'static> AsyncSink<E> {
         match reserve {
             Reserve::Reserved { slot } => match queue.push(event, slot) {
                 Ok(()) => Ok(LogOutcome::Accepted),
-                Err(event) => Err(LogError::NotAccepting {
-                    event,
-                    state: self.shared.state(),
-                }),
+                Err(event) => {
+                    queue.record_refused();
+                    Err(LogError::NotAccepting {
+                        event,
+                        state: self.shared.state(),
+                    })
+                }
             },
             Reserve::Full => match policy {
                 OverflowPolicy::Drop => {
                     queue.record_dropped();
                     Ok(LogOutcome::Dropped)
                 }
-                OverflowPolicy::RaiseError | OverflowPolicy::Block => {
+                OverflowPolicy::RaiseError => {
+                    queue.record_refused();
                     Err(LogError::QueueOverflow(event))
                 }
+                // A producer that waits for room tries again: not refused (yet).
+                OverflowPolicy::Block => Err(LogError::QueueOverflow(event)),
             },
             Reserve::Closed => {
+                queue.record_refused();
                 // Report where the sink is now, unless a start has moved it since to a
                 // state that accepts events: then the state that refused the event (a
                 // `Virgin` sink refuses; saying `Starting` would contradict the table).

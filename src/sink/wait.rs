@@ -68,7 +68,8 @@ impl<E: marker::Send + 'static> Wait for SendWait<'_, E> {
             let Some(next) = event.take() else {
                 panic!("`Send` polled after it completed")
             };
-            match sink.try_accept(next, OverflowPolicy::RaiseError) {
+            // `Block`: a full queue hands the event back uncounted, to wait and retry.
+            match sink.try_accept(next, OverflowPolicy::Block) {
                 Err(LogError::QueueOverflow(back)) => {
                     *event = Some(back);
                     Poll::Pending
@@ -145,7 +146,10 @@ impl<'a, E: marker::Send + 'static> Send<'a, E> {
             // Not returned by the wait, which retries an overflow; the limit was reached.
             Ok(Err(LogError::QueueOverflow(event))) => Err(SendTimeoutError::TimedOut(event)),
             Err(Interrupted::DeadlinePassed) => {
-                let event = self.waiter.wait_mut().event.take();
+                let wait = self.waiter.wait_mut();
+                let event = wait.event.take();
+                // Handed back for good: refused.
+                wait.sink.shared.queue.record_refused();
                 Err(SendTimeoutError::TimedOut(
                     event.expect("a send that is still waiting holds its event"),
                 ))

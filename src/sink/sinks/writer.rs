@@ -6,10 +6,16 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use crate::error::BoxError;
-use crate::sink::{Describe, Dispatch, DisplayLines, LineFormat, LineFormatName, SinkDescriptor};
+use crate::sink::{
+    Describe, Dispatch, DisplayLines, LineFormat, LineFormatName, LossReport, SinkDescriptor,
+};
 
 /// Writes one line per event, through a buffer: the event's `Display` by default, or any
 /// [`LineFormat`], such as [`JsonLines`](crate::sink::JsonLines) (see [`format`](Self::format)).
+///
+/// A [loss report](crate::sink::LossReport) is written as one more line, in the sink's
+/// format ([`LineFormat::format_loss`]), such as
+/// `mvx: 96 events dropped (queue full) since 2026-12-01T12:00:01.000Z`.
 ///
 /// The buffer is flushed when the queue runs empty, on [`flush()`](crate::sink::AsyncSink::flush)
 /// and on stop; a file is opened (created, appended to) by the start hook, so a path that
@@ -154,6 +160,31 @@ impl<E: Send + 'static, F: LineFormat<E>> Dispatch<E> for WriterSink<F> {
             writer.flush()?;
         }
         Ok(())
+    }
+
+    async fn on_loss(&mut self, report: &LossReport) -> Result<(), BoxError> {
+        self.write_loss_line::<E>(report)?;
+        Ok(())
+    }
+}
+
+/// Loss reports: one line each, among the events.
+impl<F> WriterSink<F> {
+    /// Writes `report` as one line in the sink's format (`mvx: 96 events dropped (queue
+    /// full) since …` with [`DisplayLines`]), through the same buffer as the events.
+    fn write_loss_line<E>(&mut self, report: &LossReport) -> io::Result<()>
+    where
+        F: LineFormat<E>,
+    {
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        <F as LineFormat<E>>::format_loss(&self.format, report, &mut line);
+        line.push('\n');
+        let written = self
+            .open()
+            .and_then(|writer| writer.write_all(line.as_bytes()));
+        self.line = line;
+        written
     }
 }
 
