@@ -199,7 +199,7 @@
 //! | [`lifecycle`] | the states of a component, their transitions, the [`WaitHandle`] of an operation | |
 //! | [`queue`] | the ring, the pending-event limit, overflow policies, the counters | |
 //! | [`error`] | the core's errors, their reason codes, the shared [`error::Cause`] | `reason.rs`: [`ErrorReason`] and the macro that declares a component's reason enum |
-//! | [`sink`] | `log(event)` in front of a dispatcher: [`sink::AsyncSink`] | `dispatch.rs` the trait users write; `driver.rs` the driver future; `shared.rs` what handles share with it; `wait.rs` the named waits; `config.rs`; `event.rs` [`sink::LogEvent`]; `format.rs` line formats; `registry.rs` one sink per backend resource; `sinks/` the built-in sinks: `writer.rs`, `memory.rs`, `redis/` (`entries.rs`, `delivery.rs`, `error.rs`) |
+//! | [`sink`] | `log(event)` in front of a dispatcher: [`sink::AsyncSink`] | `dispatch.rs` the trait users write; `driver.rs` the driver future; `shared.rs` what handles share with it; `wait.rs` the named waits; `config.rs`; `budget.rs` the poll budget (how long a busy driver keeps its executor); `loss.rs` loss reports; `restart.rs` the restart policy for dispatcher panics; `event.rs` [`sink::LogEvent`]; `format.rs` line formats; `registry.rs` one sink per backend resource; `sinks/` the built-in sinks: `writer.rs`, `memory.rs`, `redis/` (`entries.rs`, `delivery.rs`, `error.rs`) |
 //! | [`rt`] | running a driver: on smol, on a thread of its own; the [`rt::Terminator`] | `thread.rs`, `smol.rs` |
 //! | [`metrics`] | user-defined events aggregated by recorders; lock-free instruments; the registry that gathers them | `recorder.rs`, `runtime.rs`, `snapshot.rs`, `metadata.rs`, `selector.rs`; `instruments/`: `counter.rs`, `gauge.rs`, `histogram.rs`, `stripes.rs` (a histogram's per-thread state); `registry/`: the map (`mod.rs`), `series.rs` (labels), `descriptions.rs` (metadata set on names), `listing.rs` (`get_metrics`), `error.rs` |
 //! | [`stats`] | request statistics that survive restarts | `statistics.rs` the handle, its driver and the aggregating dispatcher; `state.rs`, `final_statistics.rs`, `event.rs`, `config.rs`, `error.rs`, `wait.rs`; `persist.rs` load and save, `periodic.rs` timed saves and reports, `report.rs`; `store/`: [`stats::KeyValueStore`] (`mod.rs`), `memory.rs`, `file.rs`, `redis.rs` |
@@ -237,7 +237,11 @@
 //! - **[`rt::Terminator::terminate`] returns the final [`queue::QueueStats`]** (inside its
 //!   error too), not only the first error: after the stop a caller has no other way to
 //!   report them.
-//! - **[`sink::SinkConfig::start_timeout`]** is added, for the reason its docs give.
+//! - **[`sink::SinkConfig::start_timeout`]** is added, for the reason its docs give; so
+//!   are [`poll_budget`](sink::SinkConfig::poll_budget),
+//!   [`loss_report_interval`](sink::SinkConfig::loss_report_interval) and
+//!   [`restart`](sink::SinkConfig::restart), and [`queue::QueueStats`] counts `refused`
+//!   events and `restarts`.
 //! - **`Stopping → Failure`** is a transition, and `Running → Failure` is a panic, not an
 //!   error (dispatch errors are counted, not fatal): a dispatcher may panic while a stop
 //!   drains.

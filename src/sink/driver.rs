@@ -308,7 +308,11 @@ where
                 continue;
             }
             // Loss not reported yet: report it now if it is due, else wake up when it is.
-            let report_at = ledger.unreported(shared.queue.losses());
+            let report_at = if ledger.enabled() {
+                ledger.unreported(shared.queue.losses())
+            } else {
+                None
+            };
             if report_at.is_some_and(|at| at <= Instant::now()) {
                 if let Err(exit) = report_loss(shared, dispatch, &mut ledger, &mut output).await {
                     match recover(shared, dispatch, exit).await {
@@ -319,6 +323,9 @@ where
                 continue;
             }
             if wait_for_work_until(shared, state, report_at).await {
+                // The executor had the thread back. (So it has whenever user code returns
+                // `Pending`, which the meter does not see: the budget then runs out early,
+                // which costs one yield more, never one less.)
                 meter.refill();
             }
             continue;

@@ -38,11 +38,20 @@
 //! producers and driver do not fight over the same ring slots event by event (figures in
 //! BENCHMARKS.md).
 //!
+//! # Sharing an executor
+//!
+//! A driver with work keeps going: it yields to its executor when its queue runs empty,
+//! or when it has spent its [`PollBudget`] — so that a sink flooded by its producers does
+//! not starve the other tasks on its thread (another sink, a recorder's snapshot, the
+//! statistics' periodic saves). [`PollBudget`] has the values and their cost.
+//!
 //! # What is lost, and when
 //!
 //! Nothing silently: every event a sink accepts ends as `delivered` or `failed`, and every
-//! event it refuses is handed back or counted. [The queue module](crate::queue) has the
-//! table of outcomes and the counter each one lands in.
+//! event it refuses is handed back and counted. [The queue module](crate::queue) has the
+//! table of outcomes and the counter each one lands in. What was dropped, refused or
+//! failed is also handed to the dispatcher, in the stream, as a [`LossReport`]; a
+//! dispatcher that panicked is restarted, or not, by its [`RestartPolicy`].
 //!
 //! # Which calls block
 //!
