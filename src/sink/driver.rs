@@ -606,7 +606,8 @@ async fn wait_for_work_until<E>(
     }
     listener!(shared.queue.work => woken);
     shared.queue.set_driver_sleeping(true);
-    if !has_work(shared, expected) {
+    let parked = !has_work(shared, expected);
+    if parked {
         match wake_at {
             None => woken.await,
             Some(at) => {
@@ -625,7 +626,7 @@ async fn wait_for_work_until<E>(
         }
     }
     shared.queue.set_driver_sleeping(false);
-    true
+    parked
 }
 
 /// The deadline of user code: while starting, the start deadline; once a stop is

@@ -72,6 +72,7 @@ pub const DEFAULT_LOSS_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 /// sink.log(1).unwrap();
 /// sink.log(2).unwrap(); // dropped: the queue is full
 /// let driver = std::thread::spawn(move || futures::executor::block_on(driver));
+/// assert!(sink.start().wait().success); // the start in flight
 /// assert!(sink.stop().wait().success);
 /// driver.join().unwrap();
 /// let lines = lines.lock().unwrap();
