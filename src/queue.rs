@@ -106,7 +106,8 @@ pub struct QueueStats {
     /// Events handed back to the caller: refused because the sink was not accepting, or
     /// because the limit was reached under [`OverflowPolicy::RaiseError`] (or at the
     /// deadline of a `send(..).wait_timeout(..)`); never accepted. A `send` or blocking
-    /// `log` that waits for room is not refused while it waits.
+    /// `log` that waits for room is not refused while it waits. The one counter that still
+    /// moves once the sink has ended: every later `log()` is refused, and counted.
     pub refused: u64,
     /// Accepted events not finished yet: queued or in dispatch.
     pub pending: u64,
