@@ -13,6 +13,13 @@
 //! Run with `cargo bench --bench handoff`. With `HANDOFF_PIN=1` (Linux), every consumer
 //! thread is pinned to the last CPU and the producers to the other CPUs, round-robin, so
 //! that the handoff always crosses cores; by default the scheduler places the threads.
+//!
+//! `mvx` runs the sink's default configuration, poll budget and loss reports on. With
+//! `HANDOFF_BASELINE=1` the run also measures `mvx-baseline`, the same sink with both off
+//! (`poll_budget(None)`, `loss_report_interval(None)`), in the same groups, interleaved
+//! with the others; the summary then prints the same-run cost of the two (mvx against
+//! mvx-baseline: producer ns/event and end-to-end throughput). `cargo bench --bench handoff
+//! -- mvx` runs only the two.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -108,6 +115,12 @@ fn work_iterations() -> u32 {
 fn pinning() -> bool {
     static PIN: OnceLock<bool> = OnceLock::new();
     *PIN.get_or_init(|| std::env::var_os("HANDOFF_PIN").is_some_and(|v| v != "0"))
+}
+
+/// Whether `HANDOFF_BASELINE` asks for `mvx-baseline` beside `mvx`.
+fn baseline() -> bool {
+    static BASELINE: OnceLock<bool> = OnceLock::new();
+    *BASELINE.get_or_init(|| std::env::var_os("HANDOFF_BASELINE").is_some_and(|v| v != "0"))
 }
 
 /// The CPUs available to the bench, read once (before any thread is pinned).
@@ -412,6 +425,8 @@ impl fmt::Display for Regime {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Peer {
     Mvx,
+    /// mvx with its poll budget and loss reports off (`HANDOFF_BASELINE`).
+    MvxBaseline,
     Crossbeam,
     AsyncChannel,
     TracingAppender,
@@ -427,9 +442,20 @@ impl Peer {
         Self::SlogAsync,
     ];
 
+    /// The peers of this run: [`ALL`](Self::ALL), and `mvx-baseline` right after `mvx`
+    /// with `HANDOFF_BASELINE`.
+    fn measured() -> Vec<Self> {
+        let mut peers = Self::ALL.to_vec();
+        if baseline() {
+            peers.insert(1, Self::MvxBaseline);
+        }
+        peers
+    }
+
     fn name(self) -> &'static str {
         match self {
             Self::Mvx => "mvx",
+            Self::MvxBaseline => "mvx-baseline",
             Self::Crossbeam => "crossbeam",
             Self::AsyncChannel => "async-channel",
             Self::TracingAppender => "tracing-appender",
@@ -654,12 +680,15 @@ impl Drop for Setup {
 
 fn setup(peer: Peer, producers: usize, regime: Regime) -> Setup {
     match peer {
-        Peer::Mvx => {
+        Peer::Mvx | Peer::MvxBaseline => {
             let completion = Completion::new(1);
-            let config = SinkConfig::default()
+            let mut config = SinkConfig::default()
                 .namespace("bench-handoff")
                 .queue_capacity(CAPACITY)
                 .overflow(OverflowPolicy::Block);
+            if peer == Peer::MvxBaseline {
+                config = config.poll_budget(None).loss_report_interval(None);
+            }
             let (sink, terminator): (AsyncSink<Event>, Terminator) =
                 mvx::rt::thread::create(CountingDispatch(completion.clone()), config)
                     .expect("create the mvx sink");
@@ -672,7 +701,7 @@ fn setup(peer: Peer, producers: usize, regime: Regime) -> Setup {
                     let stats = sink.stats();
                     assert_eq!(stats.accepted, stats.delivered, "mvx lost events: {stats}");
                     record_mvx_stats(
-                        (regime, producers),
+                        (regime, peer, producers),
                         MvxStats {
                             delivered: stats.delivered,
                             batches: counted.batches.load(Ordering::Relaxed),
@@ -782,8 +811,8 @@ struct MvxStats {
     high_watermark: usize,
 }
 
-fn mvx_stats() -> &'static Mutex<BTreeMap<(Regime, usize), MvxStats>> {
-    static STATS: OnceLock<Mutex<BTreeMap<(Regime, usize), MvxStats>>> = OnceLock::new();
+fn mvx_stats() -> &'static Mutex<BTreeMap<Key, MvxStats>> {
+    static STATS: OnceLock<Mutex<BTreeMap<Key, MvxStats>>> = OnceLock::new();
     STATS.get_or_init(Mutex::default)
 }
 
@@ -796,7 +825,7 @@ fn record(key: Key, sample: Sample) {
         .push(sample);
 }
 
-fn record_mvx_stats(key: (Regime, usize), stats: MvxStats) {
+fn record_mvx_stats(key: Key, stats: MvxStats) {
     mvx_stats()
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -918,10 +947,11 @@ fn print_summary() {
             f.samples
         );
     }
-    for ((regime, producers), stats) in &sink_stats {
+    for ((regime, peer, producers), stats) in &sink_stats {
         eprintln!(
-            "mvx {regime}/{producers}: {} events in {} dispatch batches (mean batch {:.1}), \
+            "{} {regime}/{producers}: {} events in {} dispatch batches (mean batch {:.1}), \
              high watermark {} of {CAPACITY}",
+            peer.name(),
             stats.delivered,
             stats.batches,
             stats.delivered as f64 / stats.batches.max(1) as f64,
@@ -967,6 +997,42 @@ fn print_summary() {
         }
     }
     eprintln!();
+
+    if !baseline() {
+        return;
+    }
+    eprintln!(
+        "== the cost of the poll budget and the loss reports: mvx (both on) against \
+         mvx-baseline (both off), same run =="
+    );
+    eprintln!(
+        "| regime | producers | producer ns/event mvx / baseline (≤ 1.10×) | \
+         end-to-end M events/s mvx / baseline (≥ 0.90×) |"
+    );
+    eprintln!("|---|---|---|---|");
+    for regime in [Regime::Saturated, Regime::Paced] {
+        for producers in PRODUCERS {
+            let (Some(mvx), Some(base)) = (
+                all.get(&(regime, Peer::Mvx, producers)),
+                all.get(&(regime, Peer::MvxBaseline, producers)),
+            ) else {
+                continue;
+            };
+            let send = mvx.send_ns / base.send_ns;
+            let meps = mvx.meps / base.meps;
+            eprintln!(
+                "| {regime} | {producers} | {:.1} / {:.1} = {send:.2}× ({}) | {:.2} / {:.2} = \
+                 {meps:.2}× ({}) |",
+                mvx.send_ns,
+                base.send_ns,
+                verdict(send <= 1.10),
+                mvx.meps,
+                base.meps,
+                verdict(meps >= 0.90),
+            );
+        }
+    }
+    eprintln!();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -982,7 +1048,7 @@ fn handoff(c: &mut Criterion, regime: Regime) {
         .measurement_time(Duration::from_secs(2));
     for producers in PRODUCERS {
         group.throughput(Throughput::Elements(producers as u64 * PER_PRODUCER));
-        for peer in Peer::ALL {
+        for peer in Peer::measured() {
             let mut state: Option<Setup> = None;
             group.bench_function(BenchmarkId::new(peer.name(), producers), |b| {
                 let setup = state.get_or_insert_with(|| setup(peer, producers, regime));
@@ -1006,6 +1072,7 @@ fn main() {
     // Calibrate before any consumer thread exists.
     epoch();
     cpus();
+    baseline();
     work_iterations();
     pace_ns();
     timer_overhead_ns();

@@ -160,6 +160,22 @@ pub enum SinkError {
     /// Dispatcher code panicked; the sink is in `Failure` and accepts nothing more.
     #[error("the dispatcher panicked")]
     DispatcherPanicked(#[source] Cause),
+    /// Dispatcher code panicked, and the sink's
+    /// [`RestartPolicy`](crate::sink::RestartPolicy) restarted the dispatcher: the events of
+    /// the call that panicked were counted as failed, delivery goes on. Kept in
+    /// `last_error()`; never the result of an operation.
+    #[error("the dispatcher panicked and was restarted (restart {restarts})")]
+    DispatcherRestarted {
+        /// How many restarts the sink has made, this one included.
+        restarts: u64,
+        /// The panic.
+        #[source]
+        cause: Cause,
+    },
+    /// The dispatcher's [`on_loss`](crate::sink::Dispatch::on_loss) returned an error: the
+    /// loss report it was handed may not have been written. Delivery goes on.
+    #[error("handing the loss report to the dispatcher failed")]
+    LossReportFailed(#[source] Cause),
     /// The driver was dropped while the sink was live.
     #[error("the driver was dropped before the sink stopped")]
     DispatcherCancelled,
@@ -246,6 +262,8 @@ impl SinkError {
             Self::DispatchFailed(_) => ErrorReason::DispatchFailed,
             Self::FlushFailed(_) => ErrorReason::FlushFailed,
             Self::DispatcherPanicked(_) => ErrorReason::DispatcherPanicked,
+            Self::DispatcherRestarted { .. } => ErrorReason::DispatcherRestarted,
+            Self::LossReportFailed(_) => ErrorReason::LossReportFailed,
             Self::DispatcherCancelled => ErrorReason::DispatcherCancelled,
             Self::StopTimedOut { .. } => ErrorReason::StopTimedOut,
             Self::StartTimedOut { .. } => ErrorReason::StartTimedOut,
@@ -266,6 +284,8 @@ impl SinkError {
             | Self::DispatchFailed(cause)
             | Self::FlushFailed(cause)
             | Self::DispatcherPanicked(cause)
+            | Self::DispatcherRestarted { cause, .. }
+            | Self::LossReportFailed(cause)
             | Self::Unexpected(cause) => Some(cause),
             _ => None,
         }

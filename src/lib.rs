@@ -187,18 +187,23 @@
 //! | `fork` without `exec` | in the parent: as if nothing happened | in the child, which has no runtime thread: events it logs are accepted and never dispatched, and its `terminate()` can only end at its deadline, counting them `failed`; a lock another thread held at the fork stays held in the child | create sinks in the process that uses them, after forking; a child that calls `exec` at once loses nothing |
 //! | a signal's default action (SIGTERM, SIGINT), SIGKILL, `abort()` | what the driver finished before | everything pending, and what a target buffered | handle the signal and terminate ([`agent::Runner`] with the `signals` feature); a short [`sink::sinks::WriterSink::flush_interval`] for a target that buffers |
 //!
-//! And while it runs, every failure lands in a counter, and its reason in an error:
+//! And while it runs, every failure lands in a counter, and its reason in an error; what
+//! was dropped, refused or failed is also handed to the dispatcher as a periodic
+//! [`sink::LossReport`], which the writer sink writes as a line among the events:
 //!
 //! | failure | counter | the rule |
 //! |---|---|---|
-//! | queue full (the pending-event limit) | `dropped` under `Drop`; under `RaiseError` none, the event handed back; `Block` waits | [`queue::OverflowPolicy`] |
-//! | refused: the sink is not `Starting` or `Running` | none: the event handed back | [`error::LogError`] |
+//! | queue full (the pending-event limit) | `dropped` under `Drop`; `refused` under `RaiseError`, the event handed back; `Block` waits (`refused` when a `send(..).wait_timeout(..)` gives up) | [`queue::OverflowPolicy`] |
+//! | refused: the sink is not `Starting` or `Running` | `refused`: the event handed back | [`error::LogError`] |
+//! | a blocking call that could only wait for itself (on the driver's own thread, inside the sink's own code) | `refused` for an event handed back (`WouldDeadlock`); nothing for a flush or a lifecycle wait, which goes on | [which calls block](sink#which-calls-block) |
+//! | telemetry emitted through the facades inside a sink's dispatcher or hooks | the facade's `suppressed` ([`facade::Refused`]) | [`facade`] |
 //! | a dispatch returns an error; the writer sink's write error (the lines it did not write whole) | `failed` | [`sink::Dispatch`], [`sink::sinks::WriterSink`] |
-//! | a dispatcher panics | `failed`: its batch and every event behind it; the sink is in `Failure` | [`sink::Dispatch`] |
+//! | a dispatcher panics | `failed`: its batch; with [`sink::RestartPolicy::Never`] (the default) also every event behind it, the sink in `Failure`; restarted, `restarts` | [`sink::Dispatch`], [`sink::RestartPolicy`] |
 //! | the start hook fails or times out | `failed`: the events accepted while starting | [`sink::SinkConfig::start_timeout`] |
 //! | the stop timeout passes | `failed`: the events not dispatched yet | [`sink::SinkConfig::stop_timeout`] |
 //! | a terminator's deadline passes (also while the dispatcher blocks its thread) | `failed`: the events queued or in dispatch; the thread is left behind | [`rt::Terminator`], [`sink::SinkConfig::terminate_timeout`] |
 //! | the driver is dropped (its executor went away): `Cancelled` | `failed`: the events queued or in dispatch | [`sink`] |
+//! | a loss report the dispatcher fails to take (`on_loss` returns an error) | none: the losses it reports are counted already; the error is in `last_error()` (`LOSS_REPORT_FAILED`) | [`sink::LossReport`] |
 //! | a target's flush fails (writer sink) | none more: its lines were counted `delivered` when written to the target | [`sink::sinks::WriterSink`] |
 //!
 //! # Features
@@ -234,7 +239,7 @@
 //! | [`lifecycle`] | the states of a component, their transitions, the [`WaitHandle`] of an operation | |
 //! | [`queue`] | the ring, the pending-event limit, overflow policies, the counters | |
 //! | [`error`] | the core's errors, their reason codes, the shared [`error::Cause`] | `reason.rs`: [`ErrorReason`] and the macro that declares a component's reason enum |
-//! | [`sink`] | `log(event)` in front of a dispatcher: [`sink::AsyncSink`] | `dispatch.rs` the trait users write; `driver.rs` the driver future; `shared.rs` what handles share with it; `wait.rs` the named waits; `config.rs`; `event.rs` [`sink::LogEvent`]; `format.rs` line formats; `registry.rs` one sink per backend resource; `sinks/` the built-in sinks: `writer.rs`, `memory.rs`, `redis/` (`entries.rs`, `delivery.rs`, `error.rs`) |
+//! | [`sink`] | `log(event)` in front of a dispatcher: [`sink::AsyncSink`] | `dispatch.rs` the trait users write; `driver.rs` the driver future; `shared.rs` what handles share with it; `wait.rs` the named waits; `config.rs`; `budget.rs` the poll budget (how long a busy driver keeps its executor); `loss.rs` loss reports; `restart.rs` the restart policy for dispatcher panics; `event.rs` [`sink::LogEvent`]; `format.rs` line formats; `registry.rs` one sink per backend resource; `sinks/` the built-in sinks: `writer.rs`, `memory.rs`, `redis/` (`entries.rs`, `delivery.rs`, `error.rs`) |
 //! | [`rt`] | running a driver: on smol, on a thread of its own; the [`rt::Terminator`] | `thread.rs`, `smol.rs`; `tokio.rs` (feature `tokio`): whether a thread runs a tokio current-thread runtime |
 //! | [`metrics`] | user-defined events aggregated by recorders; lock-free instruments; the registry that gathers them | `recorder.rs`, `runtime.rs`, `snapshot.rs`, `metadata.rs`, `selector.rs`; `instruments/`: `counter.rs`, `gauge.rs`, `histogram.rs`, `stripes.rs` (a histogram's per-thread state); `registry/`: the map (`mod.rs`), `series.rs` (labels), `descriptions.rs` (metadata set on names), `listing.rs` (`get_metrics`), `error.rs` |
 //! | [`stats`] | request statistics that survive restarts | `statistics.rs` the handle, its driver and the aggregating dispatcher; `state.rs`, `final_statistics.rs`, `event.rs`, `config.rs`, `error.rs`, `wait.rs`; `persist.rs` load and save, `periodic.rs` timed saves and reports, `report.rs`; `store/`: [`stats::KeyValueStore`] (`mod.rs`), `memory.rs`, `file.rs`, `redis.rs` |
@@ -279,7 +284,11 @@
 //!   delivered once its line is written, so each batch is written before it returns
 //!   (one write per batch, on the blocking pool); a target that buffers is flushed every
 //!   `flush_interval` under load.
-//! - **[`sink::SinkConfig::start_timeout`]** is added, for the reason its docs give.
+//! - **[`sink::SinkConfig::start_timeout`]** is added, for the reason its docs give; so
+//!   are [`poll_budget`](sink::SinkConfig::poll_budget),
+//!   [`loss_report_interval`](sink::SinkConfig::loss_report_interval) and
+//!   [`restart`](sink::SinkConfig::restart), and [`queue::QueueStats`] counts `refused`
+//!   events and `restarts`.
 //! - **`Stopping → Failure`** is a transition, and `Running → Failure` is a panic, not an
 //!   error (dispatch errors are counted, not fatal): a dispatcher may panic while a stop
 //!   drains.

@@ -21,16 +21,20 @@
 //! |---|---|---|
 //! | accepted | `accepted`, later `delivered` or `failed` | `Ok(LogOutcome::Accepted)` |
 //! | limit reached, [`OverflowPolicy::Drop`] | `dropped` | `Ok(LogOutcome::Dropped)` |
-//! | limit reached, [`OverflowPolicy::RaiseError`] | nothing | the event, in `LogError::QueueOverflow` |
+//! | limit reached, [`OverflowPolicy::RaiseError`] | `refused` | the event, in `LogError::QueueOverflow` |
 //! | limit reached, [`OverflowPolicy::Block`] | waits for room, then as accepted | `log()` blocks the thread meanwhile |
 //! | limit reached, [`OverflowPolicy::Block`], and only the calling thread could make room | nothing | the event, at once, in `LogError::WouldDeadlock` ([which calls block](crate::sink#which-calls-block)) |
-//! | sink not `Starting`/`Running` | nothing | the event, in `LogError::NotAccepting` |
+//! | limit still reached at the deadline of `send(..).wait_timeout(..)` / `wait_deadline(..)` | `refused` | the event, in `SendTimeoutError::TimedOut` |
+//! | sink not `Starting`/`Running` | `refused` | the event, in `LogError::NotAccepting` |
 //! | dispatch returned an error | `failed` | (the error is in `last_error()`) |
+//! | dispatcher panicked, restarted by its [`RestartPolicy`](crate::sink::RestartPolicy) | `failed` (the events of the call that panicked), `restarts` | (the panic is in `last_error()`) |
 //! | abandoned: stop timed out, dispatcher panicked, start hook failed or timed out, driver dropped | `failed` | (the reason is in the operation result and `last_error()`) |
 //! | abandoned by a [`Terminator`](crate::rt::Terminator) past its deadline: queued, or in a dispatch that had not returned | `failed`, counted by the terminator; an abandoned event may still reach the backend | `TerminateError::TimedOut` from the terminator, `TerminateTimedOut` in the stop result and `last_error()` |
 //!
 //! So at every quiescent point `accepted == delivered + failed + pending`, on every path,
-//! and after a stop `pending == 0`.
+//! and after a stop `pending == 0`. A refused or dropped event was never accepted: it is in
+//! none of those four. What was dropped, refused or failed is also handed to the
+//! dispatcher, as a summary, in the sink's [loss reports](crate::sink::LossReport).
 //!
 //! # Checked with loom
 //!
@@ -152,28 +156,50 @@ pub struct QueueStats {
     pub failed: u64,
     /// Events destroyed by [`OverflowPolicy::Drop`]; never accepted.
     pub dropped: u64,
+    /// Events handed back to the caller: refused because the sink was not accepting, or
+    /// because the limit was reached under [`OverflowPolicy::RaiseError`] (or at the
+    /// deadline of a `send(..).wait_timeout(..)`); never accepted. A `send` or blocking
+    /// `log` that waits for room is not refused while it waits. The one counter that still
+    /// moves once the sink has ended: every later `log()` is refused, and counted.
+    pub refused: u64,
     /// Accepted events not finished yet: queued or in dispatch.
     pub pending: u64,
     /// The pending-event limit.
     pub capacity: usize,
     /// The largest number of pending events seen.
     pub high_watermark: usize,
+    /// How often the dispatcher was restarted after a panic, under its
+    /// [`RestartPolicy`](crate::sink::RestartPolicy) (a restart its `on_restart` hook
+    /// refused included).
+    pub restarts: u64,
 }
 
 impl fmt::Display for QueueStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "accepted={} delivered={} failed={} dropped={} pending={} capacity={} high_watermark={}",
+            "accepted={} delivered={} failed={} dropped={} refused={} pending={} capacity={} \
+             high_watermark={} restarts={}",
             self.accepted,
             self.delivered,
             self.failed,
             self.dropped,
+            self.refused,
             self.pending,
             self.capacity,
-            self.high_watermark
+            self.high_watermark,
+            self.restarts
         )
     }
+}
+
+/// The counters a loss report summarises, as running totals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Losses {
+    pub(crate) dropped: u64,
+    pub(crate) refused: u64,
+    pub(crate) failed: u64,
+    pub(crate) restarts: u64,
 }
 
 /// Set in the admission word while events are not accepted.
@@ -251,6 +277,10 @@ pub(crate) struct Queue<E> {
     delivered: AtomicU64,
     failed: AtomicU64,
     dropped: AtomicU64,
+    /// Events handed back to their producer (written on the refusal path only).
+    refused: AtomicU64,
+    /// Restarts of the dispatcher (driver only).
+    restarts: AtomicU64,
     /// Reservations whose push found the ring closed (counting had ended).
     revoked: AtomicU64,
     /// Who counts the events taken from the ring.
@@ -317,6 +347,8 @@ impl<E> Queue<E> {
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
             revoked: AtomicU64::new(0),
             claim: Mutex::new(Claim {
                 in_dispatch: 0,
@@ -431,6 +463,31 @@ impl<E> Queue<E> {
 
     pub(crate) fn record_dropped(&self) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an event handed back to its producer.
+    pub(crate) fn record_refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a restart of the dispatcher (driver only); returns the count so far.
+    pub(crate) fn record_restart(&self) -> u64 {
+        self.restarts.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Restarts of the dispatcher so far.
+    pub(crate) fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+
+    /// What the sink lost so far: what its loss reports summarise.
+    pub(crate) fn losses(&self) -> Losses {
+        Losses {
+            dropped: self.dropped.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            restarts: self.restarts.load(Ordering::Relaxed),
+        }
     }
 
     /// Takes up to `max` queued events into `batch` (driver only); they are in dispatch
@@ -593,9 +650,11 @@ impl<E> Queue<E> {
             delivered,
             failed,
             dropped: self.dropped.load(Ordering::Acquire),
+            refused: self.refused.load(Ordering::Acquire),
             pending: accepted.saturating_sub(delivered + failed),
             capacity: self.admission.capacity as usize,
             high_watermark: self.admission.high_watermark.load(Ordering::Relaxed) as usize,
+            restarts: self.restarts.load(Ordering::Acquire),
         }
     }
 }

@@ -151,7 +151,8 @@ impl<T> OnceLock<T> {
 pub(crate) use async_io::Timer;
 
 /// Stands in for `async_io::Timer` under loom, which has no clock: the models run without a
-/// start or stop timeout, so a timer is never created.
+/// start or stop timeout, without loss reports and without restarts, so a timer is never
+/// created.
 #[cfg(loom)]
 #[derive(Debug)]
 pub(crate) struct Timer(());
@@ -160,8 +161,8 @@ pub(crate) struct Timer(());
 impl Timer {
     pub(crate) fn at(_deadline: std::time::Instant) -> Self {
         panic!(
-            "start and stop timeouts are not modelled under loom: use `start_timeout(None)` and \
-             `stop_timeout(None)`"
+            "timers are not modelled under loom: use `start_timeout(None)`, \
+             `stop_timeout(None)`, `loss_report_interval(None)` and no restart backoff"
         )
     }
 }

@@ -93,7 +93,13 @@ fn assert_failed_sink(sink: &AsyncSink<u32>, message: &str) {
         State::Failure,
         &[State::Virgin],
     );
+    let refused = sink.stats().refused;
     assert_refused(sink.log(1000), 1000, State::Failure);
+    assert_eq!(
+        sink.stats().refused,
+        refused + 1,
+        "a refused event is counted"
+    );
     assert_eq!(sink.state(), State::Failure);
 }
 
@@ -148,6 +154,8 @@ fn a_panicking_dispatch_moves_the_sink_to_failure_and_fails_the_rest() {
                 accepted: 6,
                 delivered: 2,
                 failed: 4,
+                // `assert_failed_sink` logged one event, refused.
+                refused: 1,
                 high_watermark: 6,
                 ..no_events()
             }
@@ -335,6 +343,8 @@ fn a_panicking_flush_hook_moves_the_sink_to_failure() {
             QueueStats {
                 accepted: 1,
                 delivered: 1,
+                // `assert_failed_sink` logged one event, refused.
+                refused: 1,
                 high_watermark: 1,
                 ..no_events()
             }
@@ -374,6 +384,8 @@ fn a_dispatch_panicking_during_a_stop_fails_the_stop_and_the_sink() {
                 accepted: 3,
                 delivered: 1,
                 failed: 2,
+                // `assert_failed_sink` logged one event, refused.
+                refused: 1,
                 high_watermark: 3,
                 ..no_events()
             }
@@ -427,6 +439,8 @@ fn terminate_after_a_dispatcher_panic_reports_it_every_time() {
                 accepted: 4,
                 delivered: 2,
                 failed: 2,
+                // `assert_failed_sink` logged one event, refused.
+                refused: 1,
                 high_watermark: 4,
                 ..no_events()
             }

@@ -31,6 +31,8 @@ fn core_reasons() {
         (ErrorReason::DispatchFailed, "DISPATCH_FAILED"),
         (ErrorReason::FlushFailed, "FLUSH_FAILED"),
         (ErrorReason::DispatcherPanicked, "DISPATCHER_PANICKED"),
+        (ErrorReason::DispatcherRestarted, "DISPATCHER_RESTARTED"),
+        (ErrorReason::LossReportFailed, "LOSS_REPORT_FAILED"),
         (ErrorReason::DispatcherCancelled, "DISPATCHER_CANCELLED"),
         (ErrorReason::StopTimedOut, "STOP_TIMED_OUT"),
         (ErrorReason::StartTimedOut, "START_TIMED_OUT"),
@@ -216,6 +218,17 @@ fn sink_errors_map_to_their_reason_codes() {
         (
             SinkError::DispatcherPanicked(cause()),
             ErrorReason::DispatcherPanicked,
+        ),
+        (
+            SinkError::DispatcherRestarted {
+                restarts: 1,
+                cause: cause(),
+            },
+            ErrorReason::DispatcherRestarted,
+        ),
+        (
+            SinkError::LossReportFailed(cause()),
+            ErrorReason::LossReportFailed,
         ),
         (
             SinkError::DispatcherCancelled,

@@ -161,10 +161,12 @@ async fn scenario(sink: AsyncSink<Event>, probe: Probe) {
             delivered: total,
             failed: 0,
             dropped: 0,
+            refused: 0,
             pending: 0,
             capacity: DEFAULT_QUEUE_CAPACITY,
             // How far the queue filled depends on scheduling; checked below.
             high_watermark: stats.high_watermark,
+            restarts: 0,
         }
     );
     assert!((1..=total as usize).contains(&stats.high_watermark));

@@ -30,8 +30,10 @@ use loom::future::block_on;
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 
+use std::time::Duration;
+
 use mvx::queue::{LogOutcome, OverflowPolicy, QueueStats};
-use mvx::sink::{AsyncSink, Dispatch};
+use mvx::sink::{AsyncSink, Dispatch, PollBudget};
 use mvx::{BoxError, ErrorReason};
 
 use loom_harness::{Counted, Gated, config, model, spawn_driver};
@@ -112,6 +114,8 @@ fn three_producers_get_exactly_the_free_slots() {
         let stats = sink.stats();
         assert_eq!(counts(stats), (2, 0, 0, 2), "{stats}");
         assert_eq!(stats.high_watermark, 2, "{stats}");
+        // The event handed back is counted as refused, and only it.
+        assert_eq!(stats.refused, 1, "{stats}");
 
         let driver = spawn_driver(driver);
         assert!(start.wait().success);
@@ -397,5 +401,41 @@ fn an_awaited_flush_is_woken_when_its_events_are_done() {
         driver.join().unwrap();
         let stats = sink.stats();
         assert_eq!(counts(stats), (1, 1, 0, 0), "{stats}");
+    });
+}
+
+/// A driver whose poll budget is one event yields after every batch: it wakes itself and
+/// returns `Pending` while there is work. A producer blocked for room, a flush and a stop
+/// are served all the same, whatever the interleaving: the yield loses no wake-up, and
+/// the producer that waits for room is not counted as refused.
+#[test]
+fn a_driver_that_yields_after_every_batch_loses_no_wake_up() {
+    model(1, || {
+        let counted = Counted::default();
+        let budget = PollBudget {
+            events: 1,
+            // Not read under loom: the models have no clock.
+            time: Duration::MAX,
+        };
+        let config = config(1, OverflowPolicy::Block).poll_budget(Some(budget));
+        let (sink, driver) = AsyncSink::new(counted.clone(), config);
+        let start = sink.start();
+        let driver = spawn_driver(driver);
+        assert!(start.wait().success);
+
+        let producer = spawn_log(&sink, 1);
+        assert_eq!(log(&sink, 0), Ok(LogOutcome::Accepted));
+        assert_eq!(producer.join().unwrap(), Ok(LogOutcome::Accepted));
+        assert_eq!(
+            sink.flush_blocking().map_err(|error| error.reason()),
+            Ok(())
+        );
+        assert_eq!(counted.delivered(), 2);
+
+        assert!(sink.stop().wait().success);
+        driver.join().unwrap();
+        let stats = sink.stats();
+        assert_eq!(counts(stats), (2, 2, 0, 0), "{stats}");
+        assert_eq!(stats.refused, 0, "{stats}");
     });
 }

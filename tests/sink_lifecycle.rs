@@ -227,7 +227,11 @@ fn stop_delivers_every_event_accepted_before_it_and_refuses_later_ones() {
         let stop = sink.stop();
         assert_eq!(sink.state(), State::Stopping);
         assert_refused(sink.log(99), 99, State::Stopping);
-        // A refused event is not counted.
+        // A refused event is counted as refused, and nothing else.
+        let before_stop = QueueStats {
+            refused: 1,
+            ..before_stop
+        };
         assert_eq!(sink.stats(), before_stop);
 
         release_dispatch.close();
@@ -239,6 +243,7 @@ fn stop_delivers_every_event_accepted_before_it_and_refuses_later_ones() {
             QueueStats {
                 accepted: 5,
                 delivered: 5,
+                refused: 1,
                 high_watermark: 5,
                 ..no_events()
             }
@@ -328,7 +333,13 @@ fn without_lazy_start_a_virgin_sink_refuses_events() {
 
         assert_refused(sink.log(7), 7, State::Virgin);
         assert_eq!(sink.state(), State::Virgin);
-        assert_eq!(sink.stats(), no_events());
+        assert_eq!(
+            sink.stats(),
+            QueueStats {
+                refused: 1,
+                ..no_events()
+            }
+        );
 
         // Dropping the only handle of a virgin sink lets its driver finish, unstarted.
         drop(sink);
@@ -749,6 +760,11 @@ fn assert_cancelled_sink(sink: &AsyncSink<u32>, stats: QueueStats) {
     assert_cancelled(&sink.last_error().expect("the cancellation is kept"));
     assert_cancelled(&block_on(sink.flush()).expect_err("a cancelled sink does not flush"));
     assert_refused(sink.log(1000), 1000, State::Cancelled);
+    // Refused, and counted as such: nothing else changes.
+    let stats = QueueStats {
+        refused: stats.refused + 1,
+        ..stats
+    };
     assert_invalid_state(
         &failed(sink.start().wait(), Op::Start),
         State::Cancelled,
@@ -902,6 +918,7 @@ fn dropping_the_driver_while_stopping_fails_the_stop_in_flight() {
             QueueStats {
                 accepted: 3,
                 failed: 3,
+                refused: 1,
                 high_watermark: 3,
                 ..no_events()
             },

@@ -155,9 +155,11 @@ fn stats(accepted: u64, delivered: u64, failed: u64, high_watermark: usize) -> Q
         delivered,
         failed,
         dropped: 0,
+        refused: 0,
         pending: accepted - delivered - failed,
         capacity: CAPACITY,
         high_watermark,
+        restarts: 0,
     }
 }
 

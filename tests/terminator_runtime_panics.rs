@@ -77,6 +77,8 @@ fn a_panicking_drop_after_a_clean_stop_is_reported(create: Create, namespace: &'
                 delivered: 3,
                 failed: 0,
                 dropped: 0,
+                refused: 0,
+                restarts: 0,
                 pending: 0,
                 capacity: CAPACITY,
                 high_watermark: sink.stats().high_watermark,

@@ -50,6 +50,11 @@ pub enum ErrorReason {
     FlushFailed,
     /// User code in the dispatcher panicked; the component is in `Failure`.
     DispatcherPanicked,
+    /// User code in the dispatcher panicked, and the restart policy restarted it; delivery
+    /// goes on.
+    DispatcherRestarted,
+    /// The dispatcher failed to take a loss report; delivery goes on.
+    LossReportFailed,
     /// The driver was dropped while the component was live.
     DispatcherCancelled,
     /// A stop did not finish within its timeout; the remaining events were abandoned.
@@ -92,6 +97,8 @@ impl ErrorReason {
         Self::DispatchFailed,
         Self::FlushFailed,
         Self::DispatcherPanicked,
+        Self::DispatcherRestarted,
+        Self::LossReportFailed,
         Self::DispatcherCancelled,
         Self::StopTimedOut,
         Self::StartTimedOut,
@@ -117,6 +124,8 @@ impl ErrorReason {
             Self::DispatchFailed => "DISPATCH_FAILED",
             Self::FlushFailed => "FLUSH_FAILED",
             Self::DispatcherPanicked => "DISPATCHER_PANICKED",
+            Self::DispatcherRestarted => "DISPATCHER_RESTARTED",
+            Self::LossReportFailed => "LOSS_REPORT_FAILED",
             Self::DispatcherCancelled => "DISPATCHER_CANCELLED",
             Self::StopTimedOut => "STOP_TIMED_OUT",
             Self::StartTimedOut => "START_TIMED_OUT",

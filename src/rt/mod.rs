@@ -10,7 +10,8 @@
 //!
 //! A `Terminator` stops the component (flushing what was accepted), shuts the executor
 //! down, joins its thread and returns the component's final [`QueueStats`](crate::queue::QueueStats)
-//! (also inside the error of a failed stop). It does so within a deadline — configured
+//! (also inside the error of a failed stop): final but for `refused`, which goes on
+//! counting the events that later `log()` calls are handed back. It does so within a deadline — configured
 //! ([`SinkConfig::terminate_timeout`], by default the stop timeout plus a one-second
 //! [`join_grace`](SinkConfig::join_grace)) or given per call
 //! ([`Terminator::terminate_within`], [`Terminator::terminate_deadline`]) — that a

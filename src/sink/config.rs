@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::{DEFAULT_LOSS_REPORT_INTERVAL, DEFAULT_POLL_BUDGET, PollBudget, RestartPolicy};
 use crate::queue::{DEFAULT_QUEUE_CAPACITY, OverflowPolicy};
 
 /// How many events the driver hands to one `dispatch_batch` call at most, by default.
@@ -77,6 +78,17 @@ pub struct SinkConfig {
     /// [`terminate_timeout`](Self::terminate_timeout) is not set. Default
     /// [`DEFAULT_JOIN_GRACE`].
     pub join_grace: Duration,
+    /// How much work the driver does in one poll before it lets its executor run other
+    /// tasks (see [`PollBudget`]). `None`: it yields only when its queue runs empty, and a
+    /// flooded sink keeps its executor thread. Default [`DEFAULT_POLL_BUDGET`].
+    pub poll_budget: Option<PollBudget>,
+    /// How often, at most, the dispatcher is handed a [loss report](super::LossReport)
+    /// while events are dropped, refused or failed; one more comes at stop. `None` turns
+    /// loss reports off. Default [`DEFAULT_LOSS_REPORT_INTERVAL`].
+    pub loss_report_interval: Option<Duration>,
+    /// What a panic of the dispatcher does: end the sink, or restart the dispatcher (see
+    /// [`RestartPolicy`]). Default [`RestartPolicy::Never`].
+    pub restart: RestartPolicy,
 }
 
 impl Default for SinkConfig {
@@ -91,6 +103,9 @@ impl Default for SinkConfig {
             start_timeout: Some(DEFAULT_START_TIMEOUT),
             terminate_timeout: None,
             join_grace: DEFAULT_JOIN_GRACE,
+            poll_budget: Some(DEFAULT_POLL_BUDGET),
+            loss_report_interval: Some(DEFAULT_LOSS_REPORT_INTERVAL),
+            restart: RestartPolicy::Never,
         }
     }
 }
@@ -170,6 +185,24 @@ impl SinkConfig {
             self.stop_timeout
                 .map(|stop| stop.saturating_add(self.join_grace))
         })
+    }
+
+    /// Sets [`poll_budget`](Self::poll_budget).
+    pub fn poll_budget(mut self, budget: Option<PollBudget>) -> Self {
+        self.poll_budget = budget;
+        self
+    }
+
+    /// Sets [`loss_report_interval`](Self::loss_report_interval).
+    pub fn loss_report_interval(mut self, interval: Option<Duration>) -> Self {
+        self.loss_report_interval = interval;
+        self
+    }
+
+    /// Sets [`restart`](Self::restart).
+    pub fn restart(mut self, policy: RestartPolicy) -> Self {
+        self.restart = policy;
+        self
     }
 
     /// The name of a runtime thread for this sink.

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 
+use super::LossReport;
 use crate::error::BoxError;
 
 /// Delivers accepted events to a backend. The only part of a sink users write.
@@ -32,8 +33,14 @@ use crate::error::BoxError;
 /// `failed`, the error is kept in [`AsyncSink::last_error`](super::AsyncSink::last_error),
 /// and delivery goes on. A *panic* in any of these methods is caught: the events of that
 /// call are counted as failed and the sink moves to `Failure` (a dispatcher that panicked
-/// may hold broken state, so it is not called again); a panic in a hook fails that
-/// lifecycle operation with the panic message.
+/// may hold broken state, so it is not called again) — unless the sink's
+/// [`RestartPolicy`](super::RestartPolicy) restarts it, through
+/// [`on_restart`](Self::on_restart); a panic in a start or stop hook fails that lifecycle
+/// operation with the panic message.
+///
+/// Besides events, the driver hands the dispatcher a [`LossReport`] when events were lost
+/// ([`on_loss`](Self::on_loss)): write it where the events go, and the loss shows where
+/// people look.
 ///
 /// # Examples
 ///
@@ -150,6 +157,42 @@ pub trait Dispatch<E: Send + 'static>: Send + 'static {
     /// Any error is reported in the stop result as `OnStoppedHookFailed`; the sink is
     /// `Stopped` all the same.
     fn on_stopped(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Takes a summary of what the sink dropped, refused and failed since the previous
+    /// report: write it where the events go (the writer sink writes it as one line).
+    ///
+    /// Called between batches, at most once per
+    /// [`loss_report_interval`](super::SinkConfig::loss_report_interval) and only after a
+    /// loss, and once more at stop, after the last dispatch and before the last flush (see
+    /// [`LossReport`] for when exactly). The default does nothing.
+    ///
+    /// # Errors
+    ///
+    /// Any error is kept in `last_error()` as `LossReportFailed`; delivery goes on, and the
+    /// next report counts from this one. A panic is a dispatcher panic.
+    fn on_loss(
+        &mut self,
+        report: &LossReport,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
+        let _ = report;
+        async { Ok(()) }
+    }
+
+    /// Puts the dispatcher right after a panic, before it dispatches again; called only
+    /// under a [`RestartPolicy`](super::RestartPolicy) that restarts it, after the backoff.
+    ///
+    /// The dispatcher is the same value that panicked, which the panic may have left
+    /// inconsistent: reconnect, clear half-written buffers, reset what the interrupted call
+    /// was changing. The default does nothing, for a dispatcher whose state a panic cannot
+    /// break.
+    ///
+    /// # Errors
+    ///
+    /// An error refuses the restart: the sink ends in `Failure` with the panic, as if the
+    /// policy were `Never` (the error itself is dropped). So does a panic here.
+    fn on_restart(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
         async { Ok(()) }
     }
 }

@@ -4,10 +4,12 @@ use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use event_listener::listener;
 
+use super::budget::Meter;
+use super::loss::Ledger;
 use super::{Dispatch, Shared};
 use crate::error::{Cause, SinkError};
 use crate::lifecycle::{Operation, State};
@@ -281,6 +283,10 @@ async fn end_in_failure<E>(mut guard: CancelGuard<E>, error: SinkError) {
 }
 
 /// Dispatches batches until a stop has drained every accepted event.
+///
+/// Between batches it keeps to the poll budget (yielding to its executor once the budget is
+/// spent), hands the dispatcher the loss reports that are due, and restarts a dispatcher
+/// that panicked when the restart policy allows it.
 async fn dispatch_loop<E, D>(shared: &Shared<E>, dispatch: &mut D, batch: &mut Vec<E>) -> Exit
 where
     E: Send + 'static,
@@ -288,6 +294,8 @@ where
 {
     let batch_size = shared.config.batch_size;
     let mut output = Output::Clean;
+    let mut meter = Meter::new(shared.config.poll_budget);
+    let mut ledger = Ledger::new(shared.config.loss_report_interval);
     loop {
         if shared.queue.take(batch, batch_size).is_err() {
             return Exit::Ended;
@@ -301,16 +309,47 @@ where
             // Drained, not merely all finished: `stop()` turns the state before it closes
             // admission, and an event reserved in between must be dispatched too.
             if state == State::Stopping && shared.queue.drained() {
-                return Exit::Stop { output };
+                // The last report: what was lost up to the stop.
+                let Err(exit) = report_loss(shared, dispatch, &mut ledger, &mut output).await
+                else {
+                    return Exit::Stop { output };
+                };
+                match recover(shared, dispatch, exit).await {
+                    Ok(()) => continue,
+                    Err(exit) => return exit,
+                }
             }
             if let Err(exit) = serve_flushes(shared, dispatch, &mut output, When::Idle).await {
-                return exit;
+                match recover(shared, dispatch, exit).await {
+                    Ok(()) => continue,
+                    Err(exit) => return exit,
+                }
             }
             if state == State::Running && !shared.has_handles() {
                 drop(shared.stop());
                 continue;
             }
-            wait_for_work(shared, state).await;
+            // Loss not reported yet: report it now if it is due, else wake up when it is.
+            let report_at = if ledger.enabled() {
+                ledger.unreported(shared.queue.losses())
+            } else {
+                None
+            };
+            if report_at.is_some_and(|at| at <= Instant::now()) {
+                if let Err(exit) = report_loss(shared, dispatch, &mut ledger, &mut output).await {
+                    match recover(shared, dispatch, exit).await {
+                        Ok(()) => continue,
+                        Err(exit) => return exit,
+                    }
+                }
+                continue;
+            }
+            if wait_for_work_until(shared, state, report_at).await {
+                // The executor had the thread back. (So it has whenever user code returns
+                // `Pending`, which the meter does not see: the budget then runs out early,
+                // which costs one yield more, never one less.)
+                meter.refill();
+            }
             continue;
         }
 
@@ -330,10 +369,13 @@ where
                 counted
             }
             Err(Interrupt::Panicked(cause)) => {
-                if shared.queue.finish(0, count).is_ok() {
-                    return Exit::Panicked(cause);
+                if shared.queue.finish(0, count).is_err() {
+                    return Exit::Ended;
                 }
-                Err(Ended)
+                match restart(shared, dispatch, cause).await {
+                    Ok(()) => continue,
+                    Err(exit) => return exit,
+                }
             }
             Err(Interrupt::TimedOut) => {
                 if shared.queue.finish(0, count).is_ok() {
@@ -348,9 +390,26 @@ where
         }
         output = Output::Dirty;
         if let Err(exit) = serve_flushes(shared, dispatch, &mut output, When::AfterBatch).await {
-            return exit;
+            match recover(shared, dispatch, exit).await {
+                Ok(()) => continue,
+                Err(exit) => return exit,
+            }
         }
-        if count < SMALL_BATCH {
+        // One clock read per batch serves the budget and the loss reports.
+        let now = (meter.needs_clock() || ledger.enabled()).then(Instant::now);
+        if now.is_some_and(|now| ledger.is_due(now)) {
+            if let Err(exit) = report_loss(shared, dispatch, &mut ledger, &mut output).await {
+                match recover(shared, dispatch, exit).await {
+                    Ok(()) => continue,
+                    Err(exit) => return exit,
+                }
+            }
+        }
+        if meter.spend(count, now) {
+            // Others on this executor get their turn; producers meanwhile fill the ring.
+            yield_now().await;
+            meter.refill();
+        } else if count < SMALL_BATCH {
             // The ring was nearly empty: producers and driver are working on the same few
             // slots. Give the producers the ring for a moment, without touching it, so the
             // next batch is larger and the slots are not fought over event by event.
@@ -359,6 +418,119 @@ where
             }
         }
     }
+}
+
+/// Wakes the task and returns `Pending`, once: lets the executor run its other tasks
+/// before it polls this one again.
+async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await;
+}
+
+/// Hands the dispatcher the report of what was lost since the previous one, if anything
+/// was. A failed report is kept in `last_error()`; a panic or the stop deadline ends the
+/// call with the loop's exit.
+async fn report_loss<E, D>(
+    shared: &Shared<E>,
+    dispatch: &mut D,
+    ledger: &mut Ledger,
+    output: &mut Output,
+) -> Result<(), Exit>
+where
+    E: Send + 'static,
+    D: Dispatch<E>,
+{
+    let Some(report) = ledger.take(shared.queue.losses()) else {
+        return Ok(());
+    };
+    match guarded(shared, dispatch.on_loss(&report)).await {
+        Ok(Ok(())) => {
+            // The report may sit in the dispatcher's buffer, like an event.
+            *output = Output::Dirty;
+            Ok(())
+        }
+        Ok(Err(error)) => {
+            shared.record_error(SinkError::LossReportFailed(Cause::from_error(error)));
+            Ok(())
+        }
+        Err(Interrupt::Panicked(cause)) => Err(Exit::Panicked(cause)),
+        Err(Interrupt::TimedOut) => Err(Exit::TimedOut { abandoned: 0 }),
+        Err(Interrupt::Ended) => Err(Exit::Ended),
+    }
+}
+
+/// Dispatcher code ended a step with `exit`: a panic is survived when the restart policy
+/// restarts the dispatcher (`Ok`: go on); anything else ends the loop.
+async fn recover<E, D>(shared: &Shared<E>, dispatch: &mut D, exit: Exit) -> Result<(), Exit>
+where
+    E: Send + 'static,
+    D: Dispatch<E>,
+{
+    match exit {
+        Exit::Panicked(cause) => restart(shared, dispatch, cause).await,
+        exit => Err(exit),
+    }
+}
+
+/// Dispatcher code panicked with `cause`; the events of that call are counted already.
+/// When the restart policy allows another restart: counts it and keeps it in
+/// `last_error()`, waits the backoff, and runs `on_restart` (`Ok`: dispatch again).
+/// Otherwise, or when `on_restart` refuses, the loop ends with the panic.
+async fn restart<E, D>(shared: &Shared<E>, dispatch: &mut D, cause: Cause) -> Result<(), Exit>
+where
+    E: Send + 'static,
+    D: Dispatch<E>,
+{
+    let Some(backoff) = shared.config.restart.backoff_after(shared.queue.restarts()) else {
+        return Err(Exit::Panicked(cause));
+    };
+    let restarts = shared.queue.record_restart();
+    shared.record_error(SinkError::DispatcherRestarted {
+        restarts,
+        cause: cause.clone(),
+    });
+    back_off(shared, backoff).await;
+    match guarded(shared, dispatch.on_restart()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) | Err(Interrupt::Panicked(_)) => Err(Exit::Panicked(cause)),
+        Err(Interrupt::TimedOut) => Err(Exit::TimedOut { abandoned: 0 }),
+        Err(Interrupt::Ended) => Err(Exit::Ended),
+    }
+}
+
+/// Waits `backoff` before a restart, unless the sink is, or gets, asked to stop: the stop
+/// drains at once (its own deadline bounds it).
+async fn back_off<E>(shared: &Shared<E>, backoff: Duration) {
+    if backoff.is_zero() {
+        return;
+    }
+    // A backoff too long to represent waits for the stop alone.
+    let mut timer = Instant::now().checked_add(backoff).map(Timer::at);
+    poll_fn(|cx| {
+        if shared.state() != State::Running {
+            return Poll::Ready(());
+        }
+        if let Some(timer) = timer.as_mut() {
+            if Pin::new(timer).poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+        }
+        shared.stop_waker.register(cx.waker());
+        if shared.state() != State::Running {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
 }
 
 /// Flushes the dispatcher when the queue ran empty after dispatches, when a flush ticket is
@@ -468,18 +640,45 @@ fn has_work<E>(shared: &Shared<E>, expected: State) -> bool {
 /// Returns when there is work: spins briefly, then parks until a producer, a lifecycle
 /// operation or a flush request wakes the driver.
 async fn wait_for_work<E>(shared: &Shared<E>, expected: State) {
+    wait_for_work_until(shared, expected, None).await;
+}
+
+/// [`wait_for_work`], or until `wake_at` when it is set (a loss report falls due then).
+/// Returns whether the driver parked, and so gave its executor back.
+async fn wait_for_work_until<E>(
+    shared: &Shared<E>,
+    expected: State,
+    wake_at: Option<Instant>,
+) -> bool {
     for round in 0..SPIN_ROUNDS {
         pause(round);
         if has_work(shared, expected) {
-            return;
+            return false;
         }
     }
     listener!(shared.queue.work => woken);
     shared.queue.set_driver_sleeping(true);
-    if !has_work(shared, expected) {
-        woken.await;
+    let parked = !has_work(shared, expected);
+    if parked {
+        match wake_at {
+            None => woken.await,
+            Some(at) => {
+                let mut timer = Timer::at(at);
+                poll_fn(|cx| {
+                    if Pin::new(&mut woken).poll(cx).is_ready()
+                        || Pin::new(&mut timer).poll(cx).is_ready()
+                    {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                })
+                .await;
+            }
+        }
     }
     shared.queue.set_driver_sleeping(false);
+    parked
 }
 
 /// The deadline of user code: while starting, the start deadline; once a stop is

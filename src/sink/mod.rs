@@ -46,12 +46,21 @@
 //! producers and driver do not fight over the same ring slots event by event (figures in
 //! BENCHMARKS.md).
 //!
+//! # Sharing an executor
+//!
+//! A driver with work keeps going: it yields to its executor when its queue runs empty,
+//! or when it has spent its [`PollBudget`] — so that a sink flooded by its producers does
+//! not starve the other tasks on its thread (another sink, a recorder's snapshot, the
+//! statistics' periodic saves). [`PollBudget`] has the values and their cost.
+//!
 //! # What is lost, and when
 //!
 //! Nothing silently: every event a sink accepts ends as `delivered` or `failed`, and every
-//! event it refuses is handed back or counted. [The queue module](crate::queue) has the
+//! event it refuses is handed back and counted. [The queue module](crate::queue) has the
 //! table of outcomes and the counter each one lands in; the crate docs' ["What is lost,
-//! when"](crate#what-is-lost-when) go through the ways a program ends.
+//! when"](crate#what-is-lost-when) go through the ways a program ends. What was dropped,
+//! refused or failed is also handed to the dispatcher, in the stream, as a [`LossReport`];
+//! a dispatcher that panicked is restarted, or not, by its [`RestartPolicy`].
 //!
 //! # Which calls block
 //!
@@ -127,12 +136,15 @@
 //! parker, once). An awaited wait (`send().await`, `flush().await`, a lifecycle operation)
 //! allocates a listener when it has to wait.
 
+mod budget;
 mod config;
 mod dispatch;
 mod driver;
 mod event;
 mod format;
+mod loss;
 mod registry;
+mod restart;
 mod shared;
 pub mod sinks;
 pub mod wait;
@@ -145,13 +157,16 @@ use std::time::Instant;
 
 use futures::task::{FutureObj, Spawn};
 
+pub use self::budget::{DEFAULT_POLL_BUDGET, PollBudget};
 pub use self::config::{
     DEFAULT_BATCH_SIZE, DEFAULT_JOIN_GRACE, DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, SinkConfig,
 };
 pub use self::dispatch::{BatchError, Discard, Dispatch, MissingDispatch};
 pub use self::event::{FieldValue, Level, LogEvent};
 pub use self::format::{DisplayLines, JsonLines, LineFormat, LineFormatName};
+pub use self::loss::{DEFAULT_LOSS_REPORT_INTERVAL, LossReport};
 pub use self::registry::{Describe, SinkDescriptor, SinkRegistry};
+pub use self::restart::RestartPolicy;
 
 pub(crate) use self::shared::{EndedFromOutside, Shared};
 use crate::error::{LogError, SinkError};
@@ -367,7 +382,10 @@ impl<E: Send + 'static> AsyncSink<E> {
         wait::Send::new(self, event)
     }
 
-    /// One acceptance attempt; `Block` is treated by the callers.
+    /// One acceptance attempt; `Block` is treated by the callers: under it, a full queue
+    /// hands the event back uncounted, for the caller to wait and try again.
+    ///
+    /// Counts every event it hands back for good (`refused`): off the accepting path.
     fn try_accept(&self, event: E, policy: OverflowPolicy) -> Result<LogOutcome, LogError<E>> {
         let queue = &self.shared.queue;
         let mut reserve = queue.try_reserve();
@@ -397,21 +415,28 @@ impl<E: Send + 'static> AsyncSink<E> {
         match reserve {
             Reserve::Reserved { slot } => match queue.push(event, slot) {
                 Ok(()) => Ok(LogOutcome::Accepted),
-                Err(event) => Err(LogError::NotAccepting {
-                    event,
-                    state: self.shared.state(),
-                }),
+                Err(event) => {
+                    queue.record_refused();
+                    Err(LogError::NotAccepting {
+                        event,
+                        state: self.shared.state(),
+                    })
+                }
             },
             Reserve::Full => match policy {
                 OverflowPolicy::Drop => {
                     queue.record_dropped();
                     Ok(LogOutcome::Dropped)
                 }
-                OverflowPolicy::RaiseError | OverflowPolicy::Block => {
+                OverflowPolicy::RaiseError => {
+                    queue.record_refused();
                     Err(LogError::QueueOverflow(event))
                 }
+                // A producer that waits for room tries again: not refused (yet).
+                OverflowPolicy::Block => Err(LogError::QueueOverflow(event)),
             },
             Reserve::Closed => {
+                queue.record_refused();
                 // Report where the sink is now, unless a start has moved it since to a
                 // state that accepts events: then the state that refused the event (a
                 // `Virgin` sink refuses; saying `Starting` would contradict the table).

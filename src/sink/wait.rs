@@ -69,7 +69,8 @@ impl<E: marker::Send + 'static> Wait for SendWait<'_, E> {
             let Some(next) = event.take() else {
                 panic!("`Send` polled after it completed")
             };
-            match sink.try_accept(next, OverflowPolicy::RaiseError) {
+            // `Block`: a full queue hands the event back uncounted, to wait and retry.
+            match sink.try_accept(next, OverflowPolicy::Block) {
                 Err(LogError::QueueOverflow(back)) => {
                     *event = Some(back);
                     Poll::Pending
@@ -123,8 +124,12 @@ impl<'a, E: marker::Send + 'static> Send<'a, E> {
     }
 
     /// The event of a send that stopped waiting.
+    /// The event, handed back for good (past the deadline, or because waiting would
+    /// deadlock): counted as refused.
     fn take_event(&mut self) -> E {
-        let event = self.waiter.wait_mut().event.take();
+        let wait = self.waiter.wait_mut();
+        let event = wait.event.take();
+        wait.sink.shared.queue.record_refused();
         event.expect("a send that is still waiting holds its event")
     }
 

@@ -116,9 +116,9 @@ pub fn run(case: ConcurrentCase) {
     });
 
     // The final counters, the same whichever thread terminated first.
-    assert_eq!(
+    assert_terminated_with(
         terminator.terminate().map_err(|error| error.reason()),
-        Ok(sink.stats())
+        &sink,
     );
     assert_eq!(sink.state(), State::Stopped);
     check_accounting(&case, &sink, &record, seen);
@@ -152,11 +152,26 @@ fn thread_step(
         ThreadStep::Stop { wait } => keep_or_wait(sink.stop(), Op::Stop, wait, seen),
         ThreadStep::Terminate => {
             let outcome = terminator.terminate();
-            assert_eq!(outcome.map_err(|error| error.reason()), Ok(sink.stats()));
+            assert_terminated_with(outcome.map_err(|error| error.reason()), sink);
             assert_eq!(sink.state(), State::Stopped);
             seen.states.push(State::Stopped);
         }
     }
+}
+
+/// A clean termination's outcome is the sink's final counters: the same as now, but for
+/// the events refused since (every `log()` after the stop is refused, and counted).
+fn assert_terminated_with(outcome: Result<QueueStats, ErrorReason>, sink: &AsyncSink<Event>) {
+    let now = sink.stats();
+    let terminated = outcome.unwrap_or_else(|reason| panic!("terminate failed: {reason}"));
+    assert!(terminated.refused <= now.refused, "{terminated} then {now}");
+    assert_eq!(
+        QueueStats {
+            refused: now.refused,
+            ..terminated
+        },
+        now
+    );
 }
 
 /// `log(event)`, and what the thread was told.
@@ -297,6 +312,7 @@ fn check_accounting(
     let refused: Vec<u32> = seen.iter().flat_map(|t| t.refused.clone()).collect();
     assert_eq!(stats.accepted, accepted.len() as u64, "{stats}");
     assert_eq!(stats.dropped, dropped.len() as u64, "{stats}");
+    assert_eq!(stats.refused, refused.len() as u64, "{stats}");
     assert_eq!(stats.pending, 0, "{stats}");
     assert_eq!(stats.accepted, stats.delivered + stats.failed, "{stats}");
     assert!(stats.high_watermark <= case.capacity, "{stats}");

@@ -117,6 +117,8 @@ pub struct Model {
     pub delivered: u64,
     pub failed: u64,
     pub dropped: u64,
+    /// Events handed back by `log()`: overflow under `RaiseError`, not accepting.
+    pub refused: u64,
     /// Bounds of the high watermark: exact while nothing can finish during a `log()`.
     pub high_watermark: (u64, u64),
     /// The reason of `last_error()`, when `exact`.
@@ -141,6 +143,7 @@ impl Model {
             delivered: 0,
             failed: 0,
             dropped: 0,
+            refused: 0,
             high_watermark: (0, 0),
             last_error: None,
             start_in_flight: false,
@@ -304,7 +307,7 @@ impl Model {
                 }
             }
             Logged::Dropped => self.dropped += 1,
-            Logged::Overflow | Logged::NotAccepting(_) => {}
+            Logged::Overflow | Logged::NotAccepting(_) => self.refused += 1,
         }
     }
 
@@ -420,9 +423,11 @@ impl Model {
             delivered: self.delivered,
             failed: self.failed,
             dropped: self.dropped,
+            refused: self.refused,
             pending: accepted - self.delivered - self.failed,
             capacity: self.setup.capacity,
             high_watermark: self.high_watermark.0 as usize,
+            restarts: 0,
         }
     }
 }
@@ -441,6 +446,8 @@ pub struct RecorderModel {
     /// Whether the real recorder has applied exactly `applied` events.
     pub exact: bool,
     pub dropped: u64,
+    /// Events handed back by `register_event()`.
+    pub refused: u64,
     pub shut_down: bool,
     next_id: u32,
 }
@@ -464,6 +471,7 @@ impl RecorderModel {
             applied: 0,
             exact: true,
             dropped: 0,
+            refused: 0,
             shut_down: false,
             next_id: 0,
         }
@@ -515,7 +523,7 @@ impl RecorderModel {
                 self.exact = false;
             }
             Logged::Dropped => self.dropped += 1,
-            Logged::Overflow | Logged::NotAccepting(_) => {}
+            Logged::Overflow | Logged::NotAccepting(_) => self.refused += 1,
         }
     }
 
@@ -581,9 +589,11 @@ impl RecorderModel {
             delivered: self.applied as u64,
             failed: 0,
             dropped: self.dropped,
+            refused: self.refused,
             pending: accepted - self.applied as u64,
             capacity: self.capacity,
             high_watermark,
+            restarts: 0,
         }
     }
 }

@@ -46,13 +46,16 @@ pub fn model(preemptions: usize, model: impl Fn() + Sync + Send + 'static) {
     );
 }
 
-/// A sink configuration for the models: no start or stop timeout (loom has no clock).
+/// A sink configuration for the models: no start or stop timeout and no loss reports
+/// (loom has no clock, and they need one). The poll budget stays on: under loom it counts
+/// events only.
 pub fn config(capacity: usize, overflow: OverflowPolicy) -> SinkConfig {
     SinkConfig::default()
         .queue_capacity(capacity)
         .overflow(overflow)
         .stop_timeout(None)
         .start_timeout(None)
+        .loss_report_interval(None)
 }
 
 /// Runs a sink's driver to completion on a thread of its own.

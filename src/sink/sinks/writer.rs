@@ -8,11 +8,16 @@ use std::time::{Duration, Instant};
 
 use crate::error::BoxError;
 use crate::sink::{
-    BatchError, Describe, Dispatch, DisplayLines, LineFormat, LineFormatName, SinkDescriptor,
+    BatchError, Describe, Dispatch, DisplayLines, LineFormat, LineFormatName, LossReport,
+    SinkDescriptor,
 };
 
 /// Writes one line per event: the event's `Display` by default, or any [`LineFormat`], such
 /// as [`JsonLines`](crate::sink::JsonLines) (see [`format`](Self::format)).
+///
+/// A [loss report](crate::sink::LossReport) is written as one more line, in the sink's
+/// format ([`LineFormat::format_loss`]), such as
+/// `mvx: 96 events dropped (queue full) since 2026-12-01T12:00:01.000Z`.
 ///
 /// # Never on the driver's thread
 ///
@@ -328,6 +333,23 @@ impl<E: Send + 'static, F: LineFormat<E>> Dispatch<E> for WriterSink<F> {
         match self.write_lines(output).await {
             (_, None) => Ok(()),
             (lines, Some(error)) => Err(BatchError::new(count - lines, error)),
+        }
+    }
+
+    /// Writes the report as one more line, in the sink's format
+    /// ([`LineFormat::format_loss`]), the way the events' lines are written.
+    async fn on_loss(&mut self, report: &LossReport) -> Result<(), BoxError> {
+        let Some(mut output) = self.output.take() else {
+            return Err(writer_lost().into());
+        };
+        output.text.clear();
+        output.line_ends.clear();
+        <F as LineFormat<E>>::format_loss(&self.format, report, &mut output.text);
+        output.text.push('\n');
+        output.line_ends.push(output.text.len());
+        match self.write_lines(output).await {
+            (_, None) => Ok(()),
+            (_, Some(error)) => Err(error.into()),
         }
     }
 
