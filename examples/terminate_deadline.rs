@@ -11,8 +11,8 @@
 //!
 //! It reports on standard error (standard output is the stuck pipe), for example
 //! `terminate_deadline: TERMINATE_TIMED_OUT after 201 ms (dispatching, 18327 abandoned);
-//! accepted=20000 delivered=1673 failed=18327 dropped=0 pending=0 capacity=20000
-//! high_watermark=20000`. Into a terminal or a file, every line is written and the report
+//! accepted=20000 delivered=1673 failed=18327 dropped=0 refused=0 pending=0
+//! capacity=20000 high_watermark=20000 restarts=0`. Into a terminal or a file, every line is written and the report
 //! says `stopped`.
 
 use std::error::Error;

@@ -148,7 +148,7 @@ fn terminate_deadline_ends_on_time_and_counts_what_it_lost() {
         "{report}"
     );
     assert!(
-        report.ends_with("(dispatching, 1000 abandoned); accepted=1000 delivered=0 failed=1000 dropped=0 pending=0 capacity=1000 high_watermark=1000"),
+        report.ends_with("(dispatching, 1000 abandoned); accepted=1000 delivered=0 failed=1000 dropped=0 refused=0 pending=0 capacity=1000 high_watermark=1000 restarts=0"),
         "{report}"
     );
     let (open, changed) = &*gate;

@@ -100,7 +100,14 @@ fn check_refused<E: Send + 'static>(capacity: usize, failure: AllocationFailure,
         }) => {}
         other => panic!("expected InvalidState in Failure, got {other:?}"),
     }
-    assert_eq!(sink.stats(), QueueStats::default());
+    // The one event logged was handed back: refused, nothing else.
+    assert_eq!(
+        sink.stats(),
+        QueueStats {
+            refused: 1,
+            ..QueueStats::default()
+        }
+    );
     block_on(driver); // returns at once
     assert_eq!(sink.state(), State::Failure);
     assert_eq!(
