@@ -49,12 +49,13 @@
 //!   without an answer ([`ServerStats::refused`]). So connections that send nothing, or a
 //!   request head a byte at a time (a slowloris), cannot lock a scraper out: a newcomer
 //!   whose request head arrives is served.
-//! - A regular expression in a `/api/metrics` query has a budget (at most 4 KiB of pattern,
-//!   compiling to at most 128 KiB; see
+//! - A regular expression in a `/api/metrics` query has a budget (at most
+//!   [`MAX_REGEX_LEN`](crate::metrics::Selector::MAX_REGEX_LEN) bytes of pattern, compiling
+//!   to at most [`REGEX_SIZE_LIMIT`](crate::metrics::Selector::REGEX_SIZE_LIMIT) bytes; see
 //!   [the selector budget](crate::metrics::selector#the-budget-of-a-regular-expression)):
 //!   refusing or compiling one takes about a millisecond, so a request for the list of
 //!   metrics delays the scrapes served beside it by no more than that plus the listing,
-//!   which costs about what a scrape of the same registry does.
+//!   which costs less than a scrape of the same registry.
 //! - Request bodies are not read.
 //!
 //! Each connection is served inside the driver future (no task per connection), so the
