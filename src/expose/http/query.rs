@@ -337,7 +337,8 @@ mod tests {
         }
         // Within the budget: Unicode classes without large repetitions, ASCII classes.
         for pattern in [r"\w+", r"\p{L}+\.\w+", r"(?-u:\w){100}", r"[\s\S]{50}"] {
-            assert!(Selector::regex(pattern).is_ok(), "{pattern}");
+            let selector = Selector::regex(pattern).expect(pattern);
+            assert_eq!(selector.get_regex(), Some(pattern));
         }
 
         // The longest pattern taken (spaces that the `x` flag ignores, then `y`), and one
