@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures::task::SpawnExt;
 use http_client::{get, get_when_a_slot_is_free, raw, read_to_end, request, send_and_read_to_end};
-use mvx::expose::http::{MetricsServer, ServerConfig, ServerStats, ThreadedMetricsServer};
+use mvx::expose::http::{MetricsServer, ServerConfig, ThreadedMetricsServer};
 use mvx::expose::{Format, TextEncoder};
 use mvx::metrics::Registry;
 
@@ -521,45 +521,8 @@ fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
     server.close().expect("closes");
 }
 
-#[test]
-fn connections_above_the_limit_are_closed_at_once_and_slots_come_back() {
-    let config = ServerConfig::new(loopback())
-        .max_connections(2)
-        .header_read_timeout(watchdog::GUARD);
-    let server = ThreadedMetricsServer::start(registry(), config).expect("server starts");
-    let addr = server.local_addr();
-
-    // Two idle clients hold both slots (the header timeout is long).
-    let mut holders = vec![raw(addr), raw(addr)];
-    // Make sure the server has accepted both: a keep-alive request on each.
-    for holder in &mut holders {
-        holder
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            .expect("write");
-        let mut answer = vec![0u8; 12];
-        std::io::Read::read_exact(holder, &mut answer).expect("answer");
-        assert_eq!(&answer, b"HTTP/1.1 200");
-    }
-    // A third connection is closed without an answer.
-    let mut refused = raw(addr);
-    assert_eq!(
-        send_and_read_to_end(&mut refused, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
-        ""
-    );
-    assert!(get(addr, "/metrics").is_err());
-    assert!(server.stats().refused >= 2);
-
-    // A client leaves: its slot serves scrapes again.
-    drop(holders.pop());
-    let answer = get_when_a_slot_is_free(addr, "/metrics");
-    assert_eq!(answer.body, PROMETHEUS_TEXT);
-    let ServerStats {
-        accepted, active, ..
-    } = server.stats();
-    assert!(accepted >= 3);
-    assert!(active <= 2);
-    server.close().expect("closes");
-}
+// The limit on connections, and which connection makes room for a newcomer: see
+// tests/expose_http_attacks.rs.
 
 #[test]
 fn many_concurrent_clients_get_answers_or_refusals_and_the_server_goes_on() {

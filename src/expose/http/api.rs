@@ -24,9 +24,10 @@ const JSON: &str = "application/json";
 ///   the keys `unit`, `description`, `rate`, `hidden`, `historic` and free-form fields,
 ///   each present only when set), or `{}` with `metadata=false`. For `HEAD`, hyper sends
 ///   the headers without the body;
-/// - `GET` or `HEAD` with an invalid query (an invalid regular expression, a `limit` that
-///   is not a number, a flag other than `true`/`false`, an unknown or repeated parameter,
-///   `selector` together with `name`): `400` with the JSON body
+/// - `GET` or `HEAD` with an invalid query (an invalid regular expression or one over the
+///   [selector budget](crate::metrics::selector#the-budget-of-a-regular-expression), a
+///   `limit` that is not a number, a flag other than `true`/`false`, an unknown or
+///   repeated parameter, `selector` together with `name`): `400` with the JSON body
 ///   `{"error": "<what is wrong>", "reason": "<code>"}`, the code being
 ///   [`SelectorError::reason`](crate::metrics::SelectorError::reason) (`INVALID_REGEX` or
 ///   `INVALID_ARGUMENT`);

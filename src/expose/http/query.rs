@@ -34,7 +34,9 @@ impl Selector {
     ///
     /// # Errors
     ///
-    /// - [`SelectorError::InvalidRegex`] for a `selector` that is not a valid expression;
+    /// - [`SelectorError::InvalidRegex`] for a `selector` that is not a valid expression,
+    ///   [`SelectorError::RegexTooLong`] and [`SelectorError::RegexTooLarge`] for one over
+    ///   the [budget](crate::metrics::selector#the-budget-of-a-regular-expression);
     /// - [`SelectorError::InvalidLimit`] for a `limit` that is not a non-negative decimal
     ///   number that fits a `usize`;
     /// - [`SelectorError::InvalidBool`] for a flag other than `true` or `false`;
@@ -293,11 +295,6 @@ mod tests {
             ("selector=%5B", "["),
             ("selector=a%7B2%2C1%7D", "a{2,1}"),
             ("selector=%5Cp%7BNope%7D", r"\p{Nope}"),
-            // Compiles to more than the regex crate's size limit.
-            (
-                "selector=%28%3F%3A%5Cw%7B1000%7D%29%7B1000%7D",
-                r"(?:\w{1000}){1000}",
-            ),
         ] {
             let error = Selector::from_query(query).unwrap_err();
             assert_eq!(error.reason(), MetricsReason::InvalidRegex, "{query:?}");
@@ -314,6 +311,58 @@ mod tests {
             );
             assert_eq!(Selector::regex(pattern).unwrap_err(), error);
         }
+    }
+
+    #[test]
+    fn a_regex_over_the_budget_is_a_typed_error() {
+        // 40 bytes of query that compile, without a budget, to megabytes.
+        let error = Selector::from_query("selector=%5B%5Cs%5CS%5D%7B5000%7D").unwrap_err();
+        assert_eq!(
+            error,
+            SelectorError::RegexTooLarge {
+                pattern: r"[\s\S]{5000}".into(),
+                limit: Selector::REGEX_SIZE_LIMIT,
+            }
+        );
+        assert_eq!(error.reason(), MetricsReason::InvalidRegex);
+        for pattern in [r"(?:\w{1000}){1000}", r"\w{3}", r"(?:.?){200}x"] {
+            assert_eq!(
+                Selector::regex(pattern).unwrap_err(),
+                SelectorError::RegexTooLarge {
+                    pattern: pattern.into(),
+                    limit: Selector::REGEX_SIZE_LIMIT,
+                },
+                "{pattern}"
+            );
+        }
+        // Within the budget: Unicode classes without large repetitions, ASCII classes.
+        for pattern in [r"\w+", r"\p{L}+\.\w+", r"(?-u:\w){100}", r"[\s\S]{50}"] {
+            let selector = Selector::regex(pattern).expect(pattern);
+            assert_eq!(selector.get_regex(), Some(pattern));
+        }
+
+        // The longest pattern taken (spaces that the `x` flag ignores, then `y`), and one
+        // byte more.
+        let longest = format!("(?x){}y", " ".repeat(Selector::MAX_REGEX_LEN - 5));
+        assert_eq!(longest.len(), Selector::MAX_REGEX_LEN);
+        assert_eq!(
+            Selector::regex(&longest).unwrap().get_regex(),
+            Some(&*longest)
+        );
+        let query = format!("selector={}y", longest.replace(' ', "%20"));
+        let error = Selector::from_query(&query).unwrap_err();
+        assert_eq!(
+            error,
+            SelectorError::RegexTooLong {
+                length: Selector::MAX_REGEX_LEN + 1,
+                limit: Selector::MAX_REGEX_LEN,
+            }
+        );
+        assert_eq!(error.reason(), MetricsReason::InvalidRegex);
+        assert_eq!(
+            error.to_string(),
+            "regular expression of 4097 bytes is longer than the selector budget of 4096 bytes: select by name, prefix or infix"
+        );
     }
 
     #[test]

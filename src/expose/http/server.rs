@@ -27,8 +27,13 @@ use crate::metrics::Registry;
 pub struct ServerStats {
     /// Connections accepted and served.
     pub accepted: u64,
-    /// Connections closed at once because `max_connections` were being served.
+    /// Connections closed at once because `max_connections` were being served, each
+    /// answering a request.
     pub refused: u64,
+    /// Connections closed to make room for a newcomer when `max_connections` were being
+    /// served: each the one that had waited the longest for a request head (see the
+    /// [module docs](super#bad-clients)).
+    pub evicted: u64,
     /// Connections that ended with an error: a malformed request, oversized headers, a
     /// header read timeout, a failed TLS handshake, a reset, or a panic while serving.
     pub failed: u64,
@@ -91,6 +96,7 @@ pub(super) struct Shared {
 pub(super) struct Counters {
     pub(super) accepted: AtomicU64,
     pub(super) refused: AtomicU64,
+    pub(super) evicted: AtomicU64,
     pub(super) failed: AtomicU64,
     pub(super) active: AtomicU64,
 }
@@ -305,6 +311,7 @@ impl MetricsServer {
         ServerStats {
             accepted: counters.accepted.load(Ordering::Relaxed),
             refused: counters.refused.load(Ordering::Relaxed),
+            evicted: counters.evicted.load(Ordering::Relaxed),
             failed: counters.failed.load(Ordering::Relaxed),
             active: counters.active.load(Ordering::Relaxed),
         }
