@@ -46,10 +46,20 @@
 //!   bound, then `_sum`, `_count`. If two snapshots give the same exposed family name (say
 //!   `a.b` and `a_b`), the one whose mvx name sorts first is exposed and the others are
 //!   left out and reported by [`Encoded::skipped`].
-//! - **Numbers**: integers as they are; floats in Rust's shortest round-trip form (`0.25`,
-//!   `1.0`, `1e-7`), `NaN`, `+Inf` and `-Inf`.
+//! - **Numbers** are written as the official Python client (`prometheus_client`) writes
+//!   them, so that one bucket bound is one `le` label value across a fleet of services in
+//!   any language: integers (counts) as they are; floats — sample values, `le` label values
+//!   — as its `floatToGoString` does: `NaN`, `+Inf`, `-Inf`, else the fewest digits that
+//!   read back as the same `f64` (the closest of them, a tie to the even digit), in
+//!   Python's `repr` notation (`0.25`, `1.0`, `100000.0`, `1e-07`, `1e+16`) except that a
+//!   positive value of a million or more takes an exponent as Go's `%g` does (`1e+06`,
+//!   `1.234567e+06`). Go's client writes the same `le` values in OpenMetrics; in the 0.0.4
+//!   format it writes whole numbers without `.0` (`le="1"`), which Prometheus 3 reads as
+//!   the same bucket and Prometheus 2 does not. tests/expose_numbers.rs holds mvx against
+//!   prometheus_client on random floats.
 
 mod families;
+mod number;
 mod write;
 
 use std::collections::BTreeMap;

@@ -133,7 +133,7 @@ fn histogram_buckets_are_cumulative_in_bound_order_with_inf_last() {
          latency_bucket{le=\"10.0\"} 4\n\
          latency_bucket{le=\"100.0\"} 5\n\
          latency_bucket{le=\"+Inf\"} 6\n\
-         latency_sum 1000000048.75\n\
+         latency_sum 1.00000004875e+09\n\
          latency_count 6\n"
     );
 }

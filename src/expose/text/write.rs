@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::families::{Family, Samples};
+use super::number::{write_float, write_value};
 use super::{Format, TextEncoder};
 use crate::metrics::{MetricKind, Value};
 
@@ -108,55 +109,6 @@ fn escape_help(help: &str, format: Format, out: &mut String) {
             '\n' => out.push_str("\\n"),
             '"' if format == Format::OpenMetrics => out.push_str("\\\""),
             c => out.push(c),
-        }
-    }
-}
-
-fn write_value(value: Value, out: &mut String) {
-    match value {
-        Value::U64(value) => {
-            let _ = write!(out, "{value}");
-        }
-        Value::I64(value) => {
-            let _ = write!(out, "{value}");
-        }
-        Value::F64(value) => write_float(value, out),
-    }
-}
-
-fn write_float(value: f64, out: &mut String) {
-    if value.is_nan() {
-        out.push_str("NaN");
-    } else if value == f64::INFINITY {
-        out.push_str("+Inf");
-    } else if value == f64::NEG_INFINITY {
-        out.push_str("-Inf");
-    } else {
-        let _ = write!(out, "{value:?}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn special_floats_and_integers_are_written_in_the_grammar() {
-        let cases = [
-            (Value::F64(f64::NAN), "NaN"),
-            (Value::F64(f64::INFINITY), "+Inf"),
-            (Value::F64(f64::NEG_INFINITY), "-Inf"),
-            (Value::F64(1.0), "1.0"),
-            (Value::F64(-0.25), "-0.25"),
-            (Value::F64(1e-7), "1e-7"),
-            (Value::F64(1e21), "1e21"),
-            (Value::U64(u64::MAX), "18446744073709551615"),
-            (Value::I64(-3), "-3"),
-        ];
-        for (value, expected) in cases {
-            let mut out = String::new();
-            write_value(value, &mut out);
-            assert_eq!(out, expected);
         }
     }
 }
