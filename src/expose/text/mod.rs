@@ -60,16 +60,18 @@
 
 mod families;
 mod number;
+mod skipped;
 mod write;
 
 use std::collections::BTreeMap;
 
+pub use self::skipped::{SKIPPED_FAMILIES, Skipped};
 pub use super::sanitize::sanitize_name;
 
 use self::write::escape_label_value;
 use super::ExposeError;
 use super::sanitize::is_label_name;
-use crate::metrics::{Metadata, Registry, Snapshots};
+use crate::metrics::{Metadata, MetricKind, Registry, Snapshots};
 
 /// An exposition text format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -121,30 +123,73 @@ impl Format {
 /// );
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct TextEncoder {
     /// `name="escaped value"` pairs, joined by commas, ready to write.
     labels: String,
     /// The names of `labels`.
     label_names: Vec<String>,
+    /// Whether OpenMetrics text has `_created` samples.
+    created: bool,
 }
 
-/// The result of an encoding: the text and the snapshots left out.
+impl Default for TextEncoder {
+    fn default() -> Self {
+        Self {
+            labels: String::new(),
+            label_names: Vec::new(),
+            created: true,
+        }
+    }
+}
+
+/// The result of an encoding: the text and the families left out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Encoded {
     /// The exposition text.
     pub text: String,
     /// The format of `text`.
     pub format: Format,
-    /// Families left out because another snapshot gave the same exposed name first, as
-    /// `(exposed name, the mvx name and dimension it came from)`.
-    pub skipped: Vec<(String, String)>,
+    /// The families left out because a name of theirs is taken by a family before them,
+    /// in order of their names (see the [module docs](self)); the text reports them too.
+    pub skipped: Vec<Skipped>,
 }
 
 impl TextEncoder {
-    /// An encoder that adds no labels.
+    /// An encoder that adds no labels and writes `_created` samples.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets whether OpenMetrics text has a `_created` sample — the time the series was
+    /// created, in seconds since the Unix epoch — after each counter's `_total` and each
+    /// histogram's `_count`, for the series whose snapshot has a
+    /// [`created`](crate::metrics::Snapshot::created) time (every registry
+    /// [`Counter`](crate::metrics::Counter) and [`Histogram`](crate::metrics::Histogram)
+    /// has one). Default `true`, as the official Python client writes them; `false` as its
+    /// `disable_created_metrics()` or Go's client without `EnableOpenMetricsTextCreatedSamples`.
+    /// The Prometheus 0.0.4 text never has them (see the [module docs](self)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mvx::expose::{Format, TextEncoder};
+    /// use mvx::metrics::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry.counter("jobs")?.inc();
+    /// let text = TextEncoder::new().encode_registry(&registry, Format::OpenMetrics).text;
+    /// assert!(text.contains("\njobs_total 1\njobs_created 1."), "{text}");
+    /// let text = TextEncoder::new()
+    ///     .created(false)
+    ///     .encode_registry(&registry, Format::OpenMetrics)
+    ///     .text;
+    /// assert_eq!(text, "# HELP jobs jobs\n# TYPE jobs counter\njobs_total 1\n# EOF\n");
+    /// # Ok::<(), mvx::metrics::RegistryError>(())
+    /// ```
+    pub fn created(mut self, created: bool) -> Self {
+        self.created = created;
+        self
     }
 
     /// Adds the label `name="value"` to every sample (after any added before).
@@ -209,11 +254,25 @@ impl TextEncoder {
         metadata: &BTreeMap<String, Metadata>,
         format: Format,
     ) -> Encoded {
-        let (families, skipped) = self.families(snapshots, metadata, format);
+        let families = self.families(snapshots, metadata);
+        let mut written: Vec<(String, &families::Family<'_>)> = families
+            .exposed
+            .iter()
+            .map(|(name, family)| (exposed_family_name(name, family.kind, format), family))
+            .collect();
+        // In the Prometheus format, counters' families are named with `_total`: in order
+        // of the names written.
+        written.sort_by(|a, b| a.0.cmp(&b.0));
         let mut text = String::new();
-        for (name, family) in &families {
-            self.write_family(name, family, format, &mut text);
+        for (name, family) in written {
+            self.write_family(&name, family, format, &mut text);
         }
+        let skipped: Vec<Skipped> = families
+            .left_out
+            .into_iter()
+            .map(|left| Skipped::new(left, format))
+            .collect();
+        self.write_skipped(&skipped, &families.taken, format, &mut text);
         if format == Format::OpenMetrics {
             text.push_str("# EOF\n");
         }
@@ -222,6 +281,15 @@ impl TextEncoder {
             format,
             skipped,
         }
+    }
+}
+
+/// The name a family whose OpenMetrics name is `name` has in `format`: a counter's ends
+/// with `_total` in the Prometheus format (its sample's name in both).
+fn exposed_family_name(name: &str, kind: MetricKind, format: Format) -> String {
+    match (format, kind) {
+        (Format::Prometheus, MetricKind::Counter) => format!("{name}_total"),
+        _ => name.to_owned(),
     }
 }
 

@@ -9,6 +9,8 @@ use super::{Format, TextEncoder};
 use crate::metrics::{MetricKind, Value};
 
 impl TextEncoder {
+    /// Writes `family` under `name` (its name in `format`): HELP, TYPE, in OpenMetrics its
+    /// UNIT if it has one, then the samples of each series.
     pub(super) fn write_family(
         &self,
         name: &str,
@@ -22,17 +24,27 @@ impl TextEncoder {
         escape_help(&family.help, format, out);
         out.push('\n');
         let _ = writeln!(out, "# TYPE {name} {}", family.kind.as_str());
+        let openmetrics = format == Format::OpenMetrics;
+        if let (true, Some(unit)) = (openmetrics, family.unit) {
+            let _ = writeln!(out, "# UNIT {name} {unit}");
+        }
+        // In OpenMetrics, a counter family `y` has the sample `y_total`.
+        let (sample, created) = match (openmetrics, family.kind) {
+            (true, MetricKind::Counter) => (format!("{name}_total"), format!("{name}_created")),
+            _ => (name.to_owned(), format!("{name}_created")),
+        };
         for series in &family.series {
             let labels = series.labels.as_str();
+            let created = series
+                .created
+                .filter(|_| openmetrics && self.created)
+                .map(|time| (created.as_str(), Value::F64(time)));
             match &series.samples {
                 Samples::Single(value) => {
-                    let suffix =
-                        if format == Format::OpenMetrics && family.kind == MetricKind::Counter {
-                            "_total"
-                        } else {
-                            ""
-                        };
-                    self.write_sample(name, suffix, labels, None, *value, out);
+                    self.write_sample(&sample, "", labels, None, *value, out);
+                    if let (MetricKind::Counter, Some((created, time))) = (family.kind, created) {
+                        self.write_sample(created, "", labels, None, time, out);
+                    }
                 }
                 Samples::Histogram {
                     buckets,
@@ -43,17 +55,21 @@ impl TextEncoder {
                         self.write_sample(name, "_bucket", labels, Some(*bound), **cumulative, out);
                     }
                     // OpenMetrics treats a histogram's sum like a counter: never negative.
-                    if format == Format::Prometheus || sum.as_f64() >= 0.0 || sum.as_f64().is_nan()
-                    {
+                    if !openmetrics || sum.as_f64() >= 0.0 || sum.as_f64().is_nan() {
                         self.write_sample(name, "_sum", labels, None, *sum, out);
                     }
                     self.write_sample(name, "_count", labels, None, *count, out);
+                    if let Some((created, time)) = created {
+                        self.write_sample(created, "", labels, None, time, out);
+                    }
                 }
             }
         }
     }
 
-    fn write_sample(
+    /// Writes the sample `name` + `suffix` with the encoder's labels, then
+    /// `series_labels`, then `le` if given.
+    pub(super) fn write_sample(
         &self,
         name: &str,
         suffix: &str,
@@ -102,7 +118,7 @@ pub(super) fn escape_label_value(value: &str, out: &mut String) {
 }
 
 /// Escapes HELP text: `\` and line feed, and in OpenMetrics `"` too.
-fn escape_help(help: &str, format: Format, out: &mut String) {
+pub(super) fn escape_help(help: &str, format: Format, out: &mut String) {
     for c in help.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

@@ -1,11 +1,12 @@
 //! The registry: instruments and snapshot sources by name, read together as [`Snapshots`].
 //!
 //! This file holds the map and its reading; the labeled series (`series`), the descriptions
-//! set on names (`descriptions`), what the registry lists (`listing`) and its error
-//! (`error`) are in files of their own.
+//! set on names (`descriptions`), what the registry lists (`listing`), the names metrics
+//! take once exposed (`exposed_names`) and its error (`error`) are in files of their own.
 
 mod descriptions;
 mod error;
+pub(crate) mod exposed_names;
 mod listing;
 mod series;
 
@@ -14,6 +15,8 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 pub use self::error::RegistryError;
+
+use self::exposed_names::ExposedNames;
 
 use super::instruments::validate_bounds;
 use super::{Counter, Gauge, Histogram, Metadata, MetricKind, SnapshotSource, Snapshots};
@@ -95,6 +98,9 @@ struct Inner {
     last_error: Mutex<Option<RegistryError>>,
     /// How many times a source panicked during [`Registry::snapshots`].
     source_panics: AtomicU64,
+    /// The exposed names each registered instrument takes. Locked only with `entries`
+    /// held: lock order `descriptions`, `entries`, `exposed_names`.
+    exposed_names: Mutex<ExposedNames>,
 }
 
 #[derive(Clone)]
@@ -116,6 +122,16 @@ impl Entry {
             Self::Source(_) => None,
         }
     }
+
+    /// The name and kind of this entry's instrument; `None` for a source.
+    fn instrument(&self) -> Option<(&str, MetricKind)> {
+        match self {
+            Self::Counter(counter) => Some((counter.name(), MetricKind::Counter)),
+            Self::Gauge(gauge) => Some((gauge.name(), MetricKind::Gauge)),
+            Self::Histogram(histogram) => Some((histogram.name(), MetricKind::Histogram)),
+            Self::Source(_) => None,
+        }
+    }
 }
 
 impl Registry {
@@ -127,6 +143,7 @@ impl Registry {
                 descriptions: Mutex::new(BTreeMap::new()),
                 last_error: Mutex::new(None),
                 source_panics: AtomicU64::new(0),
+                exposed_names: Mutex::new(ExposedNames::new()),
             }),
         }
     }
@@ -222,6 +239,7 @@ impl Registry {
             return Err(conflict(name, existing, MetricKind::Histogram));
         }
         let histogram = Histogram::new(name, bounds)?;
+        self.claim_exposed_names(name, MetricKind::Histogram)?;
         entries.insert(name.to_owned(), Entry::Histogram(histogram.clone()));
         Ok(histogram)
     }
@@ -284,7 +302,12 @@ impl Registry {
     pub fn unregister(&self, name: &str) -> bool {
         let mut descriptions = lock(&self.inner.descriptions);
         descriptions.remove(name);
-        lock(&self.inner.entries).remove(name).is_some()
+        let mut entries = lock(&self.inner.entries);
+        let Some(removed) = entries.remove(name) else {
+            return false;
+        };
+        self.release_exposed_names(&entries, &removed);
+        true
     }
 
     /// The registered names (of instruments and sources), in order.
@@ -381,6 +404,7 @@ impl Registry {
         if let Some(entry) = entries.get(name) {
             return existing(entry).ok_or_else(|| conflict(name, entry, requested));
         }
+        self.claim_exposed_names(name, requested)?;
         let (entry, instrument) = create();
         entries.insert(name.to_owned(), entry);
         Ok(instrument)
