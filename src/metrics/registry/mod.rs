@@ -51,14 +51,18 @@ use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
 /// and its siblings keep it under its [`series_key`](super::series_key), and one name has
 /// one kind, whatever its labels. Metadata stays per name: the description of
 /// `http.requests` is the `HELP` of the one family that exposition writes for all its
-/// series. [`get_metrics`](Self::get_metrics) lists each series under its series key,
-/// with the metadata described under that key if any, not the metadata of its name (read
-/// that with [`metadata`](Self::metadata)).
+/// series. [`get_metrics`](Self::get_metrics) lists a labeled metric once, under its
+/// name, with the metadata of its name.
 ///
 /// **Names.** A valid name is any non-empty string. The registry does not restrict the
 /// characters: fitting a name to an exposition format (Prometheus allows
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`) is the exposition's job. Names are shared by instruments and
-/// sources: one name, one entry.
+/// sources: one name, one entry. Two instruments whose exposed names would collide — a
+/// histogram `x` and a gauge `x_count` (both expose a sample `x_count`), a counter `y` and
+/// a gauge `y_total`, a gauge `a.x` and a gauge `a_x` — cannot both be registered: the
+/// later is refused with [`RegistryError::SampleNameCollision`] (the rules of exposed names
+/// are in [`crate::expose::text`]). The names of a source's snapshots are known only when
+/// it is read; the exposition leaves out and reports those that collide.
 ///
 /// **Locking.** Looking up or creating an instrument takes a short lock on the map; record
 /// through the returned handle, which needs no lock. The registry never calls a source while
@@ -155,6 +159,8 @@ impl Registry {
     /// - [`RegistryError::InvalidName`] if `name` is empty;
     /// - [`RegistryError::KindConflict`] if `name` is a gauge or a histogram;
     /// - [`RegistryError::Duplicate`] if `name` is a registered source.
+    /// - [`RegistryError::SampleNameCollision`] if the names `name` would take once exposed
+    ///   are taken by another instrument's (see the type docs, **Names**).
     pub fn counter(&self, name: &str) -> Result<Counter, RegistryError> {
         self.get_or_create(
             name,
@@ -177,6 +183,8 @@ impl Registry {
     /// - [`RegistryError::InvalidName`] if `name` is empty;
     /// - [`RegistryError::KindConflict`] if `name` is a counter or a histogram;
     /// - [`RegistryError::Duplicate`] if `name` is a registered source.
+    /// - [`RegistryError::SampleNameCollision`] if the names `name` would take once exposed
+    ///   are taken by another instrument's (see the type docs, **Names**).
     pub fn gauge(&self, name: &str) -> Result<Gauge, RegistryError> {
         self.get_or_create(
             name,
@@ -203,6 +211,8 @@ impl Registry {
     /// - [`RegistryError::KindConflict`] if `name` is a counter or a gauge;
     /// - [`RegistryError::BucketsConflict`] if `name` is a histogram with other bounds;
     /// - [`RegistryError::Duplicate`] if `name` is a registered source.
+    /// - [`RegistryError::SampleNameCollision`] if the names `name` would take once exposed
+    ///   are taken by another instrument's (see the type docs, **Names**).
     ///
     /// # Examples
     ///
