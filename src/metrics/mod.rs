@@ -41,6 +41,8 @@ mod snapshot;
 pub use self::instruments::{Counter, Gauge, Histogram};
 pub use self::metadata::{Metadata, MetadataError, RESERVED_KEYS};
 pub use self::recorder::{Metric, MetricEvent, MetricHookError, MetricsRecorder, RecorderError};
+// For the exposition, which `--cfg loom` builds leave out.
+#[cfg(not(loom))]
 pub(crate) use self::registry::exposed_names;
 pub use self::registry::{Registry, RegistryError};
 pub use self::runtime::{MetricsRuntime, ShutdownError};
