@@ -145,11 +145,12 @@ impl TextEncoder {
                     None => kinds.push(Family {
                         origin,
                         help,
+                        // OpenMetrics: a family's name ends with `_<unit>`.
                         unit: unit.filter(|unit| {
                             !unit.is_empty()
-                                && family.len() > unit.len()
-                                && family.ends_with(unit)
-                                && family.as_bytes()[family.len() - unit.len() - 1] == b'_'
+                                && family
+                                    .strip_suffix(unit)
+                                    .is_some_and(|stem| stem.ends_with('_'))
                         }),
                         kind,
                         series: vec![series],

@@ -28,23 +28,21 @@ impl TextEncoder {
         if let (true, Some(unit)) = (openmetrics, family.unit) {
             let _ = writeln!(out, "# UNIT {name} {unit}");
         }
-        // In OpenMetrics, a counter family `y` has the sample `y_total`.
-        let (sample, created) = match (openmetrics, family.kind) {
-            (true, MetricKind::Counter) => (format!("{name}_total"), format!("{name}_created")),
-            _ => (name.to_owned(), format!("{name}_created")),
+        // In OpenMetrics, a counter family `y` has the sample `y_total` (in the Prometheus
+        // format, `name` is `y_total` already).
+        let suffix = match (openmetrics, family.kind) {
+            (true, MetricKind::Counter) => "_total",
+            _ => "",
         };
+        // `_created` only in OpenMetrics, and only for counters and histograms.
+        let with_created = openmetrics
+            && self.created
+            && matches!(family.kind, MetricKind::Counter | MetricKind::Histogram);
         for series in &family.series {
             let labels = series.labels.as_str();
-            let created = series
-                .created
-                .filter(|_| openmetrics && self.created)
-                .map(|time| (created.as_str(), Value::F64(time)));
             match &series.samples {
                 Samples::Single(value) => {
-                    self.write_sample(&sample, "", labels, None, *value, out);
-                    if let (MetricKind::Counter, Some((created, time))) = (family.kind, created) {
-                        self.write_sample(created, "", labels, None, time, out);
-                    }
+                    self.write_sample(name, suffix, labels, None, *value, out);
                 }
                 Samples::Histogram {
                     buckets,
@@ -59,10 +57,10 @@ impl TextEncoder {
                         self.write_sample(name, "_sum", labels, None, *sum, out);
                     }
                     self.write_sample(name, "_count", labels, None, *count, out);
-                    if let Some((created, time)) = created {
-                        self.write_sample(created, "", labels, None, time, out);
-                    }
                 }
+            }
+            if let (true, Some(created)) = (with_created, series.created) {
+                self.write_sample(name, "_created", labels, None, Value::F64(created), out);
             }
         }
     }
