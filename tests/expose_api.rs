@@ -263,3 +263,56 @@ fn the_scrape_uses_the_descriptions_as_help() {
     );
     server.close().expect("closes");
 }
+
+#[test]
+fn a_labeled_metric_is_listed_once_under_its_name_with_its_metadata() {
+    let registry = Registry::new();
+    for code in ["200", "500"] {
+        registry
+            .counter_with_labels("http.requests", &[("code", code)])
+            .expect("series")
+            .inc();
+    }
+    registry
+        .describe(
+            "http.requests",
+            Metadata::new()
+                .unit("requests")
+                .description("requests served"),
+        )
+        .expect("described");
+    registry
+        .histogram_with_labels("rpc.seconds", &[("method", "get")], [0.1])
+        .expect("series");
+    registry.gauge("queue.depth").expect("gauge");
+    let server = ThreadedMetricsServer::start(registry.clone(), ServerConfig::new(loopback()))
+        .expect("server starts");
+    let addr = server.local_addr();
+    let requests = json!({"unit": "requests", "description": "requests served"});
+    let cases: Vec<(&str, Value)> = vec![
+        (
+            "/api/metrics",
+            json!({"http.requests": requests, "queue.depth": {}, "rpc.seconds": {}}),
+        ),
+        (
+            "/api/metrics?name=http.requests",
+            json!({"http.requests": requests}),
+        ),
+        (
+            "/api/metrics?prefix=http&metadata=false",
+            json!({"http.requests": {}}),
+        ),
+        ("/api/metrics?limit=1", json!({"http.requests": requests})),
+        // A series key is not a metric's name.
+        (
+            "/api/metrics?name=http.requests%7Bcode%3D%22200%22%7D",
+            json!({}),
+        ),
+    ];
+    for (path, expected) in cases {
+        let (status, _, body) = get_json(addr, path);
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(body, expected, "{path}");
+    }
+    server.close().expect("closes");
+}

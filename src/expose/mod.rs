@@ -25,7 +25,7 @@ pub mod text;
 pub use futures_rustls::rustls;
 
 pub use self::sanitize::sanitize_name;
-pub use self::text::{Encoded, Format, TextEncoder, encode};
+pub use self::text::{Encoded, Format, SKIPPED_FAMILIES, Skipped, TextEncoder, encode};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! Names fitted to the Prometheus grammar: metric names, series label names, and the check
 //! of label names given to the encoder.
 
+use crate::metrics::exposed_names;
+
 /// Whether `name` is a label name the encoder accepts: `[a-zA-Z_][a-zA-Z0-9_]*`, not
 /// starting with `__` (reserved), and not `le` (the histogram bucket label).
 pub(super) fn is_label_name(name: &str) -> bool {
@@ -25,18 +27,7 @@ pub(super) fn is_label_name(name: &str) -> bool {
 /// assert_eq!(sanitize_name("naïve:name"), "na_ve_name");
 /// ```
 pub fn sanitize_name(name: &str) -> String {
-    let mut sanitized = String::with_capacity(name.len() + 1);
-    if name.chars().next().is_none_or(|c| c.is_ascii_digit()) {
-        sanitized.push('_');
-    }
-    sanitized.extend(name.chars().map(|c| {
-        if c.is_ascii_alphanumeric() || c == '_' {
-            c
-        } else {
-            '_'
-        }
-    }));
-    sanitized
+    exposed_names::sanitize(name)
 }
 
 /// A series label's name fitted to the label grammar `[a-zA-Z_][a-zA-Z0-9_]*`, as

@@ -41,6 +41,9 @@ mod snapshot;
 pub use self::instruments::{Counter, Gauge, Histogram};
 pub use self::metadata::{Metadata, MetadataError, RESERVED_KEYS};
 pub use self::recorder::{Metric, MetricEvent, MetricHookError, MetricsRecorder, RecorderError};
+// For the exposition, which `--cfg loom` builds leave out.
+#[cfg(not(loom))]
+pub(crate) use self::registry::exposed_names;
 pub use self::registry::{Registry, RegistryError};
 pub use self::runtime::{MetricsRuntime, ShutdownError};
 pub use self::selector::{Selector, SelectorError};
@@ -74,7 +77,9 @@ crate::error::component_reason! {
     pub enum MetricsReason {
         /// A name (of a metric, a recorder) is already taken.
         DuplicateName = "DUPLICATE_NAME",
-        /// A name is taken by something of another kind or type.
+        /// A name is taken by something of another kind or type, or a metric would be
+        /// exposed under a name that another metric's exposition takes
+        /// ([`RegistryError::SampleNameCollision`]).
         NameConflict = "NAME_CONFLICT",
         /// A metric's `handle_event` or `snapshot` panicked; the metric is disabled.
         MetricPanicked = "METRIC_PANICKED",

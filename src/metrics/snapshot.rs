@@ -175,6 +175,12 @@ pub struct Snapshot {
     /// The labels of this series, by name; empty (and left out of JSON) for most snapshots.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// When the series was created (its counts started), in seconds since the Unix epoch:
+    /// the OpenMetrics `_created` sample of a counter or a histogram. Set by
+    /// [`Counter`](super::Counter) and [`Histogram`](super::Histogram) snapshots to the time
+    /// the instrument was made; `None` (and left out of JSON) otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<f64>,
 }
 
 impl Snapshot {
@@ -185,7 +191,15 @@ impl Snapshot {
             dimensions: BTreeMap::new(),
             kind,
             labels: BTreeMap::new(),
+            created: None,
         }
+    }
+
+    /// Sets the time the series was created, in seconds since the Unix epoch (see
+    /// [`created`](Self::created)).
+    pub fn with_created(mut self, created: f64) -> Self {
+        self.created = Some(created);
+        self
     }
 
     /// Adds (or replaces) a label.

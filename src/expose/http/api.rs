@@ -20,7 +20,8 @@ const JSON: &str = "application/json";
 /// [`Registry::get_metrics`](crate::metrics::Registry::get_metrics):
 ///
 /// - `GET` or `HEAD` with a valid query: `200`, `Content-Type: application/json`, a JSON
-///   object of the selected names, in name order, each with its metadata (an object with
+///   object of the selected names, in name order (a labeled metric once, under its name),
+///   each with its metadata (an object with
 ///   the keys `unit`, `description`, `rate`, `hidden`, `historic` and free-form fields,
 ///   each present only when set), or `{}` with `metadata=false`. For `HEAD`, hyper sends
 ///   the headers without the body;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::{NO_LABELS, VALUE, label_map, labeled};
+use super::{NO_LABELS, VALUE, label_map, labeled, unix_now};
 use crate::metrics::{MetricKind, Snapshot, SnapshotSource, Snapshots};
 use crate::sync::{Arc, AtomicU64, CachePadded, Ordering};
 
@@ -42,6 +42,8 @@ struct CounterInner {
     value: CachePadded<AtomicU64>,
     name: Box<str>,
     labels: BTreeMap<String, String>,
+    /// When the counter was made, in seconds since the Unix epoch.
+    created: Option<f64>,
 }
 
 impl Counter {
@@ -78,6 +80,7 @@ impl Counter {
                 value: CachePadded(AtomicU64::new(0)),
                 name: name.into().into_boxed_str(),
                 labels: label_map(labels),
+                created: unix_now(),
             }),
         }
     }
@@ -116,12 +119,12 @@ impl Counter {
         &self.inner.name
     }
 
-    /// The current count as a [`Snapshot`] of kind `counter` with the dimension `value`.
+    /// The current count as a [`Snapshot`] of kind `counter` with the dimension `value`,
+    /// and the time the counter was made as its [`created`](Snapshot::created).
     pub fn snapshot(&self) -> Snapshot {
-        labeled(
-            Snapshot::new(self.name(), MetricKind::Counter).with(VALUE, self.get()),
-            &self.inner.labels,
-        )
+        let mut snapshot = Snapshot::new(self.name(), MetricKind::Counter).with(VALUE, self.get());
+        snapshot.created = self.inner.created;
+        labeled(snapshot, &self.inner.labels)
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::stripes::{SHARED_STRIPE, current_stripe, stripe_count};
-use super::{NO_LABELS, add_f64, label_map, labeled};
+use super::{NO_LABELS, add_f64, label_map, labeled, unix_now};
 use crate::metrics::{MetricKind, RegistryError, Snapshot, SnapshotSource, Snapshots};
 use crate::sync::{Arc, AtomicU64, CachePadded, Ordering};
 
@@ -106,6 +106,8 @@ struct HistogramInner {
     stripes: usize,
     name: Box<str>,
     labels: BTreeMap<String, String>,
+    /// When the histogram was made, in seconds since the Unix epoch.
+    created: Option<f64>,
 }
 
 impl Histogram {
@@ -187,6 +189,7 @@ impl Histogram {
             stripes,
             name: name.into_boxed_str(),
             labels,
+            created: unix_now(),
         };
         // Every sum starts at +0.0, whose bits are 0: nothing more to initialize.
         debug_assert_eq!(0.0_f64.to_bits(), 0);
@@ -273,7 +276,8 @@ impl Histogram {
     }
 
     /// The current state as a [`Snapshot`] of kind `histogram`: `count`, `sum`, cumulative
-    /// `le:<bound>` counts ending with `le:+Inf`, and `nan`.
+    /// `le:<bound>` counts ending with `le:+Inf`, and `nan`; the time the histogram was made
+    /// is its [`created`](Snapshot::created).
     ///
     /// # Examples
     ///
@@ -306,6 +310,7 @@ impl Histogram {
             .with("count", count)
             .with("sum", self.sum())
             .with("nan", self.nan_count());
+        snapshot.created = self.inner.created;
         for (bound, cumulative) in buckets {
             let dimension = if bound == f64::INFINITY {
                 String::from("le:+Inf")

@@ -43,6 +43,15 @@ where
         .collect()
 }
 
+/// Now, in seconds since the Unix epoch: the creation time of a counter or a histogram
+/// (its snapshots' [`created`](Snapshot::created)); `None` if the clock is before 1970.
+fn unix_now() -> Option<f64> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|since| since.as_secs_f64())
+}
+
 /// `snapshot` with the labels of its series.
 fn labeled(mut snapshot: Snapshot, labels: &BTreeMap<String, String>) -> Snapshot {
     if !labels.is_empty() {

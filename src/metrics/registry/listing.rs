@@ -1,7 +1,7 @@
 //! What the registry lists: the metadata of a name, and the metrics a [`Selector`]
 //! selects, with their metadata.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::Registry;
 use crate::metrics::{Metadata, Selector};
@@ -24,11 +24,12 @@ impl Registry {
     /// The metrics that `selector` selects, by name in name order, with their metadata
     /// (empty metadata for each when the selector's `metadata` is `false`).
     ///
-    /// The candidates are the names of every snapshot — every instrument, every labeled
-    /// series (under its series key), and every metric of every source, as
-    /// [`snapshots`](Self::snapshots) gives them — each with its metadata as
-    /// [`metadata`](Self::metadata) gives it (empty if none). See [`Selector`] for the
-    /// filters and their order. Sources are read as by `snapshots`.
+    /// The candidates are the names of every metric — every instrument, every metric of
+    /// every source, as [`snapshots`](Self::snapshots) gives them — each once, with its
+    /// metadata as [`metadata`](Self::metadata) gives it (empty if none). A labeled metric
+    /// is listed once under its name (`http.requests`), not once per series: its series
+    /// are the exposition's business. See [`Selector`] for the filters and their order.
+    /// Sources are read as by `snapshots`.
     ///
     /// # Examples
     ///
@@ -39,15 +40,28 @@ impl Registry {
     /// registry.counter_with("http.requests", Metadata::new().unit("requests"))?;
     /// registry.gauge_with("http.in_flight", Metadata::new().hidden(true))?;
     /// registry.gauge("queue.depth")?;
+    /// registry.counter_with_labels("http.errors", &[("code", "500")])?;
+    /// registry.counter_with_labels("http.errors", &[("code", "503")])?;
     ///
     /// let selected = registry.get_metrics(&Selector::regex(r"^http\.")?.hidden(false));
-    /// assert_eq!(selected.keys().collect::<Vec<_>>(), ["http.requests"]);
+    /// assert_eq!(selected.keys().collect::<Vec<_>>(), ["http.errors", "http.requests"]);
     /// assert_eq!(selected["http.requests"].get_unit(), Some("requests"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get_metrics(&self, selector: &Selector) -> BTreeMap<String, Metadata> {
         let (snapshots, mut metadata) = self.read(true);
-        selector.select(snapshots.into_keys().map(|name| {
+        let names: BTreeSet<String> = snapshots
+            .into_iter()
+            .map(|(key, snapshot)| {
+                // A labeled snapshot is kept under its series key: its name is the metric's.
+                if snapshot.labels.is_empty() {
+                    key
+                } else {
+                    snapshot.name
+                }
+            })
+            .collect();
+        selector.select(names.into_iter().map(|name| {
             let described = metadata.remove(&name).unwrap_or_default();
             (name, described)
         }))

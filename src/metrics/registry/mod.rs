@@ -1,11 +1,12 @@
 //! The registry: instruments and snapshot sources by name, read together as [`Snapshots`].
 //!
 //! This file holds the map and its reading; the labeled series (`series`), the descriptions
-//! set on names (`descriptions`), what the registry lists (`listing`) and its error
-//! (`error`) are in files of their own.
+//! set on names (`descriptions`), what the registry lists (`listing`), the names metrics
+//! take once exposed (`exposed_names`) and its error (`error`) are in files of their own.
 
 mod descriptions;
 mod error;
+pub(crate) mod exposed_names;
 mod listing;
 mod series;
 
@@ -14,6 +15,8 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 pub use self::error::RegistryError;
+
+use self::exposed_names::ExposedNames;
 
 use super::instruments::validate_bounds;
 use super::{Counter, Gauge, Histogram, Metadata, MetricKind, SnapshotSource, Snapshots};
@@ -48,14 +51,18 @@ use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
 /// and its siblings keep it under its [`series_key`](super::series_key), and one name has
 /// one kind, whatever its labels. Metadata stays per name: the description of
 /// `http.requests` is the `HELP` of the one family that exposition writes for all its
-/// series. [`get_metrics`](Self::get_metrics) lists each series under its series key,
-/// with the metadata described under that key if any, not the metadata of its name (read
-/// that with [`metadata`](Self::metadata)).
+/// series. [`get_metrics`](Self::get_metrics) lists a labeled metric once, under its
+/// name, with the metadata of its name.
 ///
 /// **Names.** A valid name is any non-empty string. The registry does not restrict the
 /// characters: fitting a name to an exposition format (Prometheus allows
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`) is the exposition's job. Names are shared by instruments and
-/// sources: one name, one entry.
+/// sources: one name, one entry. Two instruments whose exposed names would collide — a
+/// histogram `x` and a gauge `x_count` (both expose a sample `x_count`), a counter `y` and
+/// a gauge `y_total`, a gauge `a.x` and a gauge `a_x` — cannot both be registered: the
+/// later is refused with [`RegistryError::SampleNameCollision`] (the rules of exposed names
+/// are in [`crate::expose::text`]). The names of a source's snapshots are known only when
+/// it is read; the exposition leaves out and reports those that collide.
 ///
 /// **Locking.** Looking up or creating an instrument takes a short lock on the map; record
 /// through the returned handle, which needs no lock. The registry never calls a source while
@@ -95,6 +102,9 @@ struct Inner {
     last_error: Mutex<Option<RegistryError>>,
     /// How many times a source panicked during [`Registry::snapshots`].
     source_panics: AtomicU64,
+    /// The exposed names each registered instrument takes. Locked only with `entries`
+    /// held: lock order `descriptions`, `entries`, `exposed_names`.
+    exposed_names: Mutex<ExposedNames>,
 }
 
 #[derive(Clone)]
@@ -116,6 +126,16 @@ impl Entry {
             Self::Source(_) => None,
         }
     }
+
+    /// The name and kind of this entry's instrument; `None` for a source.
+    fn instrument(&self) -> Option<(&str, MetricKind)> {
+        match self {
+            Self::Counter(counter) => Some((counter.name(), MetricKind::Counter)),
+            Self::Gauge(gauge) => Some((gauge.name(), MetricKind::Gauge)),
+            Self::Histogram(histogram) => Some((histogram.name(), MetricKind::Histogram)),
+            Self::Source(_) => None,
+        }
+    }
 }
 
 impl Registry {
@@ -127,6 +147,7 @@ impl Registry {
                 descriptions: Mutex::new(BTreeMap::new()),
                 last_error: Mutex::new(None),
                 source_panics: AtomicU64::new(0),
+                exposed_names: Mutex::new(ExposedNames::new()),
             }),
         }
     }
@@ -138,6 +159,8 @@ impl Registry {
     /// - [`RegistryError::InvalidName`] if `name` is empty;
     /// - [`RegistryError::KindConflict`] if `name` is a gauge or a histogram;
     /// - [`RegistryError::Duplicate`] if `name` is a registered source.
+    /// - [`RegistryError::SampleNameCollision`] if the names `name` would take once exposed
+    ///   are taken by another instrument's (see the type docs, **Names**).
     pub fn counter(&self, name: &str) -> Result<Counter, RegistryError> {
         self.get_or_create(
             name,
@@ -160,6 +183,8 @@ impl Registry {
     /// - [`RegistryError::InvalidName`] if `name` is empty;
     /// - [`RegistryError::KindConflict`] if `name` is a counter or a histogram;
     /// - [`RegistryError::Duplicate`] if `name` is a registered source.
+    /// - [`RegistryError::SampleNameCollision`] if the names `name` would take once exposed
+    ///   are taken by another instrument's (see the type docs, **Names**).
     pub fn gauge(&self, name: &str) -> Result<Gauge, RegistryError> {
         self.get_or_create(
             name,
@@ -186,6 +211,8 @@ impl Registry {
     /// - [`RegistryError::KindConflict`] if `name` is a counter or a gauge;
     /// - [`RegistryError::BucketsConflict`] if `name` is a histogram with other bounds;
     /// - [`RegistryError::Duplicate`] if `name` is a registered source.
+    /// - [`RegistryError::SampleNameCollision`] if the names `name` would take once exposed
+    ///   are taken by another instrument's (see the type docs, **Names**).
     ///
     /// # Examples
     ///
@@ -222,6 +249,7 @@ impl Registry {
             return Err(conflict(name, existing, MetricKind::Histogram));
         }
         let histogram = Histogram::new(name, bounds)?;
+        self.claim_exposed_names(name, MetricKind::Histogram)?;
         entries.insert(name.to_owned(), Entry::Histogram(histogram.clone()));
         Ok(histogram)
     }
@@ -284,7 +312,12 @@ impl Registry {
     pub fn unregister(&self, name: &str) -> bool {
         let mut descriptions = lock(&self.inner.descriptions);
         descriptions.remove(name);
-        lock(&self.inner.entries).remove(name).is_some()
+        let mut entries = lock(&self.inner.entries);
+        let Some(removed) = entries.remove(name) else {
+            return false;
+        };
+        self.release_exposed_names(&entries, &removed);
+        true
     }
 
     /// The registered names (of instruments and sources), in order.
@@ -381,6 +414,7 @@ impl Registry {
         if let Some(entry) = entries.get(name) {
             return existing(entry).ok_or_else(|| conflict(name, entry, requested));
         }
+        self.claim_exposed_names(name, requested)?;
         let (entry, instrument) = create();
         entries.insert(name.to_owned(), entry);
         Ok(instrument)

@@ -156,6 +156,7 @@ impl Registry {
             }
         }
         let (entry, instrument) = create(labels)?;
+        self.claim_exposed_names(name, requested)?;
         entries.insert(key, entry);
         Ok(instrument)
     }
