@@ -1,8 +1,8 @@
 //! The registry: instruments and snapshot sources by name, read together as [`Snapshots`].
 //!
-//! This file holds the map and its reading; the labeled series (`series`), the descriptions
-//! set on names (`descriptions`), what the registry lists (`listing`) and its error
-//! (`error`) are in files of their own.
+//! This file holds the map and its reading; the labeled series and their limit (`series`),
+//! the descriptions set on names (`descriptions`), what the registry lists (`listing`) and
+//! its error (`error`) are in files of their own.
 
 mod descriptions;
 mod error;
@@ -61,6 +61,58 @@ use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
 /// through the returned handle, which needs no lock. The registry never calls a source while
 /// holding its lock, so a source may use the registry from `collect`.
 ///
+/// # Series limit
+///
+/// Each name has at most [`series_limit`](Self::series_limit) labeled series
+/// ([`DEFAULT_SERIES_LIMIT`](Self::DEFAULT_SERIES_LIMIT), 2,000, as OpenTelemetry's
+/// default cardinality limit, unless the registry was made by
+/// [`with_series_limit`](Self::with_series_limit)), so that label values taken from
+/// requests, users or errors cannot grow the registry (and each scrape) without bound.
+///
+/// - A series that exists is always found, whatever the limit.
+/// - Once a name has its limit of labeled series, [`counter_with_labels`](Self::counter_with_labels),
+///   [`gauge_with_labels`](Self::gauge_with_labels) and
+///   [`histogram_with_labels`](Self::histogram_with_labels) answer a request for a new
+///   label set with the name's **overflow series** rather than an error, so that
+///   instrumented code goes on recording: the series of the name labeled
+///   `mvx_overflow="true"` ([`OVERFLOW_LABEL`](Self::OVERFLOW_LABEL); OpenTelemetry's is
+///   `otel_metric_overflow="true"`) and no other label, created by the first such request
+///   (a histogram with that request's bounds). Everything recorded into it is exposed with
+///   the name's other series: nothing is dropped, and the total over the series of a name
+///   is every update. A handle tells which it is: [`Counter::is_overflow`] and its
+///   siblings.
+/// - Each such request is counted per name: [`series_refused`](Self::series_refused), and
+///   in [`snapshots`](Self::snapshots) (so in every exposition) as the counter
+///   `mvx.registry.series_refused` ([`SERIES_REFUSED`](Self::SERIES_REFUSED)) with the
+///   label `metric` naming the name — `mvx_registry_series_refused_total{metric="..."}` in
+///   Prometheus text — once a name has had one. A caller that looks its series up on every
+///   update, as the `metrics` facade does past the limit, counts every such update.
+/// - The unlabeled instrument of a name and its overflow series are not among its limited
+///   series. Asking for the overflow series' label set gives the overflow series.
+/// - [`unregister`](Self::unregister)ing a labeled series frees its place; unregistering
+///   the overflow series frees none, and the next refused request creates a new one.
+///
+/// A limit of 0 sends every labeled series to the overflow series; `usize::MAX` is no
+/// limit.
+///
+/// ```
+/// use mvx::metrics::Registry;
+///
+/// let registry = Registry::with_series_limit(2);
+/// for user in ["ann", "bob", "cy", "dee"] {
+///     registry.counter_with_labels("logins", &[("user", user)])?.inc();
+/// }
+/// assert_eq!(
+///     registry.names(),
+///     [r#"logins{mvx_overflow="true"}"#, r#"logins{user="ann"}"#, r#"logins{user="bob"}"#]
+/// );
+/// let overflow = registry.counter_with_labels("logins", &[("user", "eve")])?;
+/// assert!(overflow.is_overflow());
+/// assert_eq!(overflow.get(), 2); // cy's and dee's logins
+/// assert_eq!((registry.series_count("logins"), registry.series_refused("logins")), (2, 3));
+/// # Ok::<(), mvx::metrics::RegistryError>(())
+/// ```
+///
 /// # Examples
 ///
 /// ```
@@ -95,6 +147,11 @@ struct Inner {
     last_error: Mutex<Option<RegistryError>>,
     /// How many times a source panicked during [`Registry::snapshots`].
     source_panics: AtomicU64,
+    /// The most labeled series of one name (see [Series limit](Registry#series-limit)).
+    series_limit: usize,
+    /// The labeled series of each name, and the requests refused by the limit. Lock order:
+    /// `entries`, then `series`; never the other way round.
+    series: Mutex<BTreeMap<String, series::SeriesCount>>,
 }
 
 #[derive(Clone)]
@@ -107,6 +164,17 @@ enum Entry {
 }
 
 impl Entry {
+    /// Marks the instrument of this entry unregistered: the `metrics` facade's handles then
+    /// look their series up again.
+    fn mark_unregistered(&self) {
+        match self {
+            Self::Counter(counter) => counter.mark_unregistered(),
+            Self::Gauge(gauge) => gauge.mark_unregistered(),
+            Self::Histogram(histogram) => histogram.mark_unregistered(),
+            Self::Source(_) => {}
+        }
+    }
+
     /// The instrument kind of this entry; `None` for a source.
     fn kind(&self) -> Option<MetricKind> {
         match self {
@@ -119,14 +187,36 @@ impl Entry {
 }
 
 impl Registry {
-    /// An empty registry.
+    /// The series limit of a registry made by [`new`](Self::new): 2,000 labeled series per
+    /// name, as OpenTelemetry's default cardinality limit (see
+    /// [Series limit](#series-limit)).
+    pub const DEFAULT_SERIES_LIMIT: usize = 2_000;
+
+    /// The label, and its value, of the overflow series of a name:
+    /// `name{mvx_overflow="true"}` (see [Series limit](#series-limit)).
+    pub const OVERFLOW_LABEL: (&'static str, &'static str) = ("mvx_overflow", "true");
+
+    /// The name of the registry's own counter of the requests refused by the series limit,
+    /// one series per name, labeled `metric` (see [Series limit](#series-limit)).
+    pub const SERIES_REFUSED: &'static str = "mvx.registry.series_refused";
+
+    /// An empty registry with the [`DEFAULT_SERIES_LIMIT`](Self::DEFAULT_SERIES_LIMIT).
     pub fn new() -> Self {
+        Self::with_series_limit(Self::DEFAULT_SERIES_LIMIT)
+    }
+
+    /// An empty registry whose names have at most `limit` labeled series each (see
+    /// [Series limit](#series-limit)): `0` sends every labeled series to the overflow
+    /// series, `usize::MAX` is no limit.
+    pub fn with_series_limit(limit: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
                 entries: Mutex::new(BTreeMap::new()),
                 descriptions: Mutex::new(BTreeMap::new()),
                 last_error: Mutex::new(None),
                 source_panics: AtomicU64::new(0),
+                series_limit: limit,
+                series: Mutex::new(BTreeMap::new()),
             }),
         }
     }
@@ -277,14 +367,27 @@ impl Registry {
     /// Removes the instrument or source named `name`, and the metadata described under
     /// `name`; whether there was an instrument or a source.
     ///
+    /// `name` is a registry name: an instrument's name, a source's, or the
+    /// [`series_key`](super::series_key) of a labeled series (which frees its place under the
+    /// [series limit](#series-limit)).
+    ///
     /// Handles to a removed instrument keep working, but the registry no longer reads them:
-    /// asking for the name again creates a new instrument. Descriptions of the names of a
+    /// asking for the name again creates a new instrument. The removed instrument reports
+    /// [`is_unregistered`](Counter::is_unregistered), and the handles of the `metrics` facade
+    /// (feature `metrics`) look their series up again on their next update, so that the
+    /// facade goes on counting into the registry. Descriptions of the names of a
     /// removed source's snapshots stay (they are listed again if a metric of that name
     /// comes back).
     pub fn unregister(&self, name: &str) -> bool {
         let mut descriptions = lock(&self.inner.descriptions);
         descriptions.remove(name);
-        lock(&self.inner.entries).remove(name).is_some()
+        let mut entries = lock(&self.inner.entries);
+        let Some(removed) = entries.remove(name) else {
+            return false;
+        };
+        removed.mark_unregistered();
+        self.forget_series(&removed);
+        true
     }
 
     /// The registered names (of instruments and sources), in order.
@@ -342,6 +445,7 @@ impl Registry {
                 }
             }
         }
+        self.collect_series_refused(&mut snapshots, with_metadata.then_some(&mut metadata));
         if with_metadata {
             let descriptions = lock(&self.inner.descriptions);
             metadata.extend(
