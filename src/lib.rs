@@ -200,6 +200,7 @@
 //! | a terminator's deadline passes (also while the dispatcher blocks its thread) | `failed`: the events queued or in dispatch; the thread is left behind | [`rt::Terminator`], [`sink::SinkConfig::terminate_timeout`] |
 //! | the driver is dropped (its executor went away): `Cancelled` | `failed`: the events queued or in dispatch | [`sink`] |
 //! | a target's flush fails (writer sink) | none more: its lines were counted `delivered` when written to the target | [`sink::sinks::WriterSink`] |
+//! | a new label set past a name's series limit (metrics registry) | none lost: recorded in the name's overflow series (`mvx_overflow="true"`), the request counted in `series_refused` | [`metrics::Registry`](metrics::Registry#series-limit) |
 //!
 //! # Features
 //!
@@ -235,7 +236,7 @@
 //! | [`error`] | the core's errors, their reason codes, the shared [`error::Cause`] | `reason.rs`: [`ErrorReason`] and the macro that declares a component's reason enum |
 //! | [`sink`] | `log(event)` in front of a dispatcher: [`sink::AsyncSink`] | `dispatch.rs` the trait users write; `driver.rs` the driver future; `shared.rs` what handles share with it; `wait.rs` the named waits; `config.rs`; `event.rs` [`sink::LogEvent`]; `format.rs` line formats; `registry.rs` one sink per backend resource; `sinks/` the built-in sinks: `writer.rs`, `memory.rs`, `redis/` (`entries.rs`, `delivery.rs`, `error.rs`) |
 //! | [`rt`] | running a driver: on smol, on a thread of its own; the [`rt::Terminator`] | `thread.rs`, `smol.rs` |
-//! | [`metrics`] | user-defined events aggregated by recorders; lock-free instruments; the registry that gathers them | `recorder.rs`, `runtime.rs`, `snapshot.rs`, `metadata.rs`, `selector.rs`; `instruments/`: `counter.rs`, `gauge.rs`, `histogram.rs`, `stripes.rs` (a histogram's per-thread state); `registry/`: the map (`mod.rs`), `series.rs` (labels), `descriptions.rs` (metadata set on names), `listing.rs` (`get_metrics`), `error.rs` |
+//! | [`metrics`] | user-defined events aggregated by recorders; lock-free instruments; the registry that gathers them | `recorder.rs`, `runtime.rs`, `snapshot.rs`, `metadata.rs`, `selector.rs`; `instruments/`: `counter.rs`, `gauge.rs`, `histogram.rs`, `stripes.rs` (a histogram's per-thread state); `registry/`: the map (`mod.rs`), `series.rs` (labels and the series limit), `descriptions.rs` (metadata set on names), `listing.rs` (`get_metrics`), `error.rs` |
 //! | [`stats`] | request statistics that survive restarts | `statistics.rs` the handle, its driver and the aggregating dispatcher; `state.rs`, `final_statistics.rs`, `event.rs`, `config.rs`, `error.rs`, `wait.rs`; `persist.rs` load and save, `periodic.rs` timed saves and reports, `report.rs`; `store/`: [`stats::KeyValueStore`] (`mod.rs`), `memory.rs`, `file.rs`, `redis.rs` |
 //! | [`instrument`] | adapters that time a future, count its errors, track it in progress | |
 //! | [`expose`] | a registry as Prometheus or OpenMetrics text, served over HTTP | `sanitize.rs` names fitted to Prometheus; `text/`: the encoder (`mod.rs`), `families.rs` (snapshots to families), `write.rs` (families to text); `http/`: `server.rs` (handle and driver), `connection.rs`, `config.rs`, `threaded.rs`, `response.rs` (`/metrics`), `negotiation.rs` (`Accept`), `api.rs` and `query.rs` (`/api/metrics`); `discovery.rs` |
