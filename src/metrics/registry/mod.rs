@@ -221,51 +221,37 @@ impl Registry {
         }
     }
 
-    /// The counter named `name`, created at zero if there is none.
+    /// The counter named `name`, created at zero if there is none: the series of `name`
+    /// without labels ([`counter_with_labels`](Self::counter_with_labels) with none).
     ///
     /// # Errors
     ///
     /// - [`RegistryError::InvalidName`] if `name` is empty;
-    /// - [`RegistryError::KindConflict`] if `name` is a gauge or a histogram;
-    /// - [`RegistryError::Duplicate`] if `name` is a registered source.
+    /// - [`RegistryError::KindConflict`] if `name` (with any labels) is a gauge or a
+    ///   histogram;
+    /// - [`RegistryError::Duplicate`] if `name` is a registered source, or the key of
+    ///   another metric's series (such as `a{x="1"}`, a series of `a`).
     pub fn counter(&self, name: &str) -> Result<Counter, RegistryError> {
-        self.get_or_create(
-            name,
-            MetricKind::Counter,
-            |entry| match entry {
-                Entry::Counter(counter) => Some(counter.clone()),
-                _ => None,
-            },
-            || {
-                let counter = Counter::new(name);
-                (Entry::Counter(counter.clone()), counter)
-            },
-        )
+        self.counter_with_labels(name, &[])
     }
 
-    /// The gauge named `name`, created at `0.0` if there is none.
+    /// The gauge named `name`, created at `0.0` if there is none: the series of `name`
+    /// without labels ([`gauge_with_labels`](Self::gauge_with_labels) with none).
     ///
     /// # Errors
     ///
     /// - [`RegistryError::InvalidName`] if `name` is empty;
-    /// - [`RegistryError::KindConflict`] if `name` is a counter or a histogram;
-    /// - [`RegistryError::Duplicate`] if `name` is a registered source.
+    /// - [`RegistryError::KindConflict`] if `name` (with any labels) is a counter or a
+    ///   histogram;
+    /// - [`RegistryError::Duplicate`] if `name` is a registered source, or the key of
+    ///   another metric's series.
     pub fn gauge(&self, name: &str) -> Result<Gauge, RegistryError> {
-        self.get_or_create(
-            name,
-            MetricKind::Gauge,
-            |entry| match entry {
-                Entry::Gauge(gauge) => Some(gauge.clone()),
-                _ => None,
-            },
-            || {
-                let gauge = Gauge::new(name);
-                (Entry::Gauge(gauge.clone()), gauge)
-            },
-        )
+        self.gauge_with_labels(name, &[])
     }
 
-    /// The histogram named `name`, created with the bucket bounds `bounds` if there is none.
+    /// The histogram named `name`, created with the bucket bounds `bounds` if there is none:
+    /// the series of `name` without labels
+    /// ([`histogram_with_labels`](Self::histogram_with_labels) with none).
     ///
     /// # Errors
     ///
@@ -273,9 +259,11 @@ impl Registry {
     /// - [`RegistryError::EmptyBuckets`], [`RegistryError::NonFiniteBucket`] or
     ///   [`RegistryError::UnsortedBuckets`] if `bounds` are not valid (see
     ///   [`Histogram::new`]);
-    /// - [`RegistryError::KindConflict`] if `name` is a counter or a gauge;
+    /// - [`RegistryError::KindConflict`] if `name` (with any labels) is a counter or a
+    ///   gauge;
     /// - [`RegistryError::BucketsConflict`] if `name` is a histogram with other bounds;
-    /// - [`RegistryError::Duplicate`] if `name` is a registered source.
+    /// - [`RegistryError::Duplicate`] if `name` is a registered source, or the key of
+    ///   another metric's series.
     ///
     /// # Examples
     ///
@@ -294,26 +282,7 @@ impl Registry {
         name: &str,
         bounds: impl IntoIterator<Item = f64>,
     ) -> Result<Histogram, RegistryError> {
-        validate_name(name)?;
-        let bounds: Vec<f64> = bounds.into_iter().collect();
-        validate_bounds(name, &bounds)?;
-        let mut entries = lock(&self.inner.entries);
-        if let Some(Entry::Histogram(existing)) = entries.get(name) {
-            if existing.bounds() != bounds.as_slice() {
-                return Err(RegistryError::BucketsConflict {
-                    name: name.to_owned(),
-                    existing: existing.bounds().to_vec(),
-                    requested: bounds,
-                });
-            }
-            return Ok(existing.clone());
-        }
-        if let Some(existing) = entries.get(name) {
-            return Err(conflict(name, existing, MetricKind::Histogram));
-        }
-        let histogram = Histogram::new(name, bounds)?;
-        entries.insert(name.to_owned(), Entry::Histogram(histogram.clone()));
-        Ok(histogram)
+        self.histogram_with_labels(name, &[], bounds)
     }
 
     /// Registers a source of snapshots under `name`.
@@ -469,25 +438,6 @@ impl Registry {
     /// [`last_error`](Self::last_error)).
     pub fn source_panics(&self) -> u64 {
         self.inner.source_panics.load(Ordering::Relaxed)
-    }
-
-    /// Looks `name` up and returns its instrument if `existing` accepts it, or creates one
-    /// with `create` if the name is free.
-    fn get_or_create<T>(
-        &self,
-        name: &str,
-        requested: MetricKind,
-        existing: impl FnOnce(&Entry) -> Option<T>,
-        create: impl FnOnce() -> (Entry, T),
-    ) -> Result<T, RegistryError> {
-        validate_name(name)?;
-        let mut entries = lock(&self.inner.entries);
-        if let Some(entry) = entries.get(name) {
-            return existing(entry).ok_or_else(|| conflict(name, entry, requested));
-        }
-        let (entry, instrument) = create();
-        entries.insert(name.to_owned(), entry);
-        Ok(instrument)
     }
 }
 

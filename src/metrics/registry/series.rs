@@ -2,6 +2,7 @@
 //! [`series_key`], and the limit on how many one name may have (the rules are in
 //! [`Registry`]'s docs, "Series limit").
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
@@ -10,6 +11,28 @@ use crate::metrics::{
     Counter, Gauge, Histogram, Metadata, MetricKind, Snapshot, Snapshots, series_key,
 };
 use crate::sync::lock;
+
+impl Entry {
+    /// The name and labels of this entry's instrument; `None` for a source.
+    fn series(&self) -> Option<(&str, &BTreeMap<String, String>)> {
+        match self {
+            Self::Counter(counter) => Some((counter.name(), counter.labels())),
+            Self::Gauge(gauge) => Some((gauge.name(), gauge.labels())),
+            Self::Histogram(histogram) => Some((histogram.name(), histogram.labels())),
+            Self::Source(_) => None,
+        }
+    }
+
+    /// Whether this entry is the overflow series of its name.
+    fn is_overflow(&self) -> bool {
+        match self {
+            Self::Counter(counter) => counter.is_overflow(),
+            Self::Gauge(gauge) => gauge.is_overflow(),
+            Self::Histogram(histogram) => histogram.is_overflow(),
+            Self::Source(_) => false,
+        }
+    }
+}
 
 /// The labeled series of one name in the registry, and the requests its limit refused.
 #[derive(Debug, Default)]
@@ -119,6 +142,7 @@ impl Registry {
         labels: &[(&str, &str)],
         bounds: impl IntoIterator<Item = f64>,
     ) -> Result<Histogram, RegistryError> {
+        validate_name(name)?;
         let bounds: Vec<f64> = bounds.into_iter().collect();
         validate_bounds(name, &bounds)?;
         self.series(
@@ -182,10 +206,14 @@ impl Registry {
             .iter()
             .map(|&(label, value)| (label.to_owned(), value.to_owned()))
             .collect();
-        let mut key = series_key(name, &labels);
+        // The unlabeled instrument's key is its name: looked up without an allocation.
+        let mut key = match labels.is_empty() {
+            true => Cow::Borrowed(name),
+            false => Cow::Owned(series_key(name, &labels)),
+        };
         let mut entries = lock(&self.inner.entries);
-        if let Some(entry) = entries.get(&key) {
-            return existing(entry).unwrap_or_else(|| Err(conflict(name, entry, requested)));
+        if let Some(entry) = entries.get(&*key) {
+            return found(entry, name, &labels, &key, requested, existing);
         }
         let mut counts = lock(&self.inner.series);
         let mut overflow = is_overflow_labels(&labels);
@@ -195,30 +223,20 @@ impl Registry {
             limited && counts.get(name).map_or(0, |count| count.series) >= self.inner.series_limit;
         if refused {
             labels = overflow_labels();
-            key = series_key(name, &labels);
+            key = Cow::Owned(series_key(name, &labels));
             overflow = true;
         }
-        let found = match entries.get(&key) {
-            Some(entry) => existing(entry).unwrap_or_else(|| Err(conflict(name, entry, requested))),
+        let instrument = match entries.get(&*key) {
+            Some(entry) => found(entry, name, &labels, &key, requested, existing)?,
             None => {
-                // Every series of one name is one family: one kind.
-                let family = format!("{name}{{");
-                let siblings = entries.get(name).into_iter().chain(
-                    entries
-                        .range::<str, _>((Bound::Included(family.as_str()), Bound::Unbounded))
-                        .take_while(|(key, _)| key.starts_with(&family))
-                        .map(|(_, entry)| entry),
-                );
-                for sibling in siblings {
-                    if sibling.kind() != Some(requested) {
-                        return Err(conflict(name, sibling, requested));
-                    }
+                if let Some(error) = family_conflict(&entries, name, requested) {
+                    return Err(error);
                 }
                 let (entry, instrument) = create(labels, overflow)?;
-                entries.insert(key, entry);
-                Ok(instrument)
+                entries.insert(key.into_owned(), entry);
+                instrument
             }
-        }?;
+        };
         if limited {
             let count = match counts.get_mut(name) {
                 Some(count) => count,
@@ -230,22 +248,15 @@ impl Registry {
                 count.series += 1;
             }
         }
-        Ok(found)
+        Ok(instrument)
     }
 
     /// After `removed` left the map: if it was a limited series, its place is free.
     pub(super) fn forget_series(&self, removed: &Entry) {
-        let (name, labels, overflow) = match removed {
-            Entry::Counter(counter) => (counter.name(), counter.labels(), counter.is_overflow()),
-            Entry::Gauge(gauge) => (gauge.name(), gauge.labels(), gauge.is_overflow()),
-            Entry::Histogram(histogram) => (
-                histogram.name(),
-                histogram.labels(),
-                histogram.is_overflow(),
-            ),
-            Entry::Source(_) => return,
+        let Some((name, labels)) = removed.series() else {
+            return;
         };
-        if labels.is_empty() || overflow || is_overflow_labels(labels) {
+        if labels.is_empty() || removed.is_overflow() {
             return;
         }
         let mut counts = lock(&self.inner.series);
@@ -283,6 +294,51 @@ impl Registry {
             );
         }
     }
+}
+
+/// The answer to a request for the series of `name` with `labels` of kind `requested`,
+/// whose key `key` holds `entry`: its instrument if `existing` accepts it; an error if it is
+/// of another kind, or if it is another metric whose key reads the same (a name with braces,
+/// such as `a{x="1"}`, or label names with quotes, as `x="1",y` for the labels `x` and `y`).
+fn found<T>(
+    entry: &Entry,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    key: &str,
+    requested: MetricKind,
+    existing: impl FnOnce(&Entry) -> Option<Result<T, RegistryError>>,
+) -> Result<T, RegistryError> {
+    if entry
+        .series()
+        .is_some_and(|series| series != (name, labels))
+    {
+        return Err(RegistryError::Duplicate {
+            name: key.to_owned(),
+        });
+    }
+    existing(entry).unwrap_or_else(|| Err(conflict(name, entry, requested)))
+}
+
+/// The conflict of a new series of `name` of kind `requested` with the series of `name`
+/// there are, if any: one name has one kind, whatever its labels. The keys of other metrics
+/// that start with `name{` (`name{x` is a name of its own) are none of its series; a source
+/// registered under such a key is a conflict.
+fn family_conflict(
+    entries: &BTreeMap<String, Entry>,
+    name: &str,
+    requested: MetricKind,
+) -> Option<RegistryError> {
+    let family = format!("{name}{{");
+    let siblings = entries.get(name).into_iter().chain(
+        entries
+            .range::<str, _>((Bound::Included(family.as_str()), Bound::Unbounded))
+            .take_while(|(key, _)| key.starts_with(&family))
+            .map(|(_, entry)| entry),
+    );
+    siblings
+        .filter(|sibling| sibling.series().is_none_or(|(sibling, _)| sibling == name))
+        .find(|sibling| sibling.kind() != Some(requested))
+        .map(|sibling| conflict(name, sibling, requested))
 }
 
 /// The labels of an overflow series.
