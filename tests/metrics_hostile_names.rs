@@ -1,36 +1,36 @@
 //! What a program can hand the metrics registry: arbitrary names, label names and values,
 //! descriptions and metadata — empty, huge, with control characters, braces, quotes and
-//! the text of another metric's series key. Each call gets a typed error or the right
-//! answer (checked against a model of the registry's rules), never a panic, within a bound
-//! of time per input; and whatever was registered is read back, listed and encoded in both
-//! text formats, the Prometheus text parsed by `promtool check metrics`.
+//! the text of another metric's series key — and sources whose snapshots have any names,
+//! labels, dimensions and values. Each call gets a typed error or the right answer (checked
+//! against a model of the registry's rules), never a panic, within a bound of CPU time per
+//! input; and whatever was registered is read back, listed and encoded in both text
+//! formats, the Prometheus text parsed by `promtool check metrics`.
 #![cfg(not(loom))]
+
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mvx::expose::{Format, encode};
 use mvx::metrics::{
     Metadata, MetadataError, MetricKind, RESERVED_KEYS, Registry, RegistryError, Selector,
-    series_key,
+    Snapshot, SnapshotSource, Snapshots, Value, series_key,
 };
 use proptest::prelude::*;
 
-/// The most any one call may take.
+/// The most CPU time any one call may take.
 const BOUND: Duration = Duration::from_millis(100);
 
 /// The bucket bounds of every histogram here: bounds are not what these tests are about.
 const BOUNDS: [f64; 2] = [0.5, 1.0];
 
-/// Runs `f`, failing the case if it took longer than [`BOUND`].
+/// Runs `f`, failing the case if the thread spent more than [`BOUND`] of CPU time in it.
 fn bounded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, TestCaseError> {
-    let begin = Instant::now();
-    let answer = f();
-    let took = begin.elapsed();
-    prop_assert!(took < BOUND, "{what} took {took:?}");
-    Ok(answer)
+    cpu_time::bounded(BOUND, what, f)
 }
 
 /// A name or a label: arbitrary text, or text built to trip a registry keyed by text.
@@ -371,8 +371,120 @@ proptest! {
     }
 }
 
+/// A source whose snapshots are whatever it was given.
+struct Given(Snapshots);
+
+impl SnapshotSource for Given {
+    fn collect(&self, into: &mut Snapshots) {
+        into.extend(
+            self.0
+                .iter()
+                .map(|(key, snapshot)| (key.clone(), snapshot.clone())),
+        );
+    }
+}
+
+/// A snapshot value: any number, not-a-number and the infinities among them.
+fn number() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        any::<u64>().prop_map(Value::U64),
+        any::<i64>().prop_map(Value::I64),
+        any::<f64>().prop_map(Value::F64),
+        prop::sample::select(vec![
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            1e-300
+        ])
+        .prop_map(Value::F64),
+    ]
+}
+
+/// A snapshot a source could give: any name, kind, labels and dimensions, the dimensions of
+/// a histogram (`le:<bound>`, `count`, `sum`) among them, with bounds that do not parse.
+fn snapshot() -> impl Strategy<Value = Snapshot> {
+    let dimension = prop_oneof![
+        text(),
+        prop::sample::select(vec![
+            "value", "count", "sum", "nan", "le:+Inf", "le:inf", "le:NaN", "le:-inf", "le:0.5",
+            "le:1", "le:", "le:1e309", "le:-0", "le:x",
+        ])
+        .prop_map(str::to_owned),
+    ];
+    (
+        text(),
+        prop::sample::select(vec![
+            MetricKind::Counter,
+            MetricKind::Gauge,
+            MetricKind::Histogram,
+            MetricKind::Info,
+        ]),
+        prop::collection::btree_map(text(), text(), 0..3),
+        prop::collection::btree_map(dimension, number(), 0..6),
+    )
+        .prop_map(|(name, kind, labels, dimensions)| {
+            let mut snapshot = Snapshot::new(name, kind);
+            snapshot.labels = labels;
+            snapshot.dimensions = dimensions;
+            snapshot
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// A source that gives hostile snapshots: read back as given, listed, and encoded in
+    /// both formats within the bound.
+    #[test]
+    fn hostile_snapshots_of_a_source_are_read_back_and_encoded(
+        given in prop::collection::vec(snapshot(), 0..8),
+        source_name in text(),
+    ) {
+        let registry = Registry::new();
+        let snapshots: Snapshots = given
+            .into_iter()
+            .map(|snapshot| (snapshot.key(), snapshot))
+            .collect();
+        let registered = registry.register_source(&source_name, std::sync::Arc::new(Given(snapshots.clone())));
+        if source_name.is_empty() {
+            let refused = matches!(registered, Err(RegistryError::InvalidName { .. }));
+            prop_assert!(refused, "{:?}", registered);
+            return Ok(());
+        }
+        prop_assert!(registered.is_ok(), "{:?}", registered);
+        let read = bounded("snapshots", || registry.snapshots())?;
+        prop_assert_eq!(format!("{read:?}"), format!("{snapshots:?}"));
+        let listed = bounded("get_metrics", || registry.get_metrics(&Selector::all()))?;
+        prop_assert_eq!(listed.keys().collect::<Vec<_>>(), snapshots.keys().collect::<Vec<_>>());
+        for format in [Format::Prometheus, Format::OpenMetrics] {
+            bounded("encoding", || encode(&registry, format))?;
+        }
+        prop_assert_eq!(registry.source_panics(), 0);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Hostile snapshots of a source, in whatever the exposition makes of them: text that
+    /// promtool parses.
+    #[test]
+    fn the_exposition_of_hostile_snapshots_passes_promtool(
+        given in prop::collection::vec(snapshot(), 1..8),
+    ) {
+        let registry = Registry::new();
+        let snapshots: Snapshots = given
+            .into_iter()
+            .map(|snapshot| (snapshot.key(), snapshot))
+            .collect();
+        registry
+            .register_source("hostile", std::sync::Arc::new(Given(snapshots)))
+            .expect("a source");
+        let text = encode(&registry, Format::Prometheus);
+        let (passed, report) = promtool_check(&text);
+        prop_assert!(passed, "promtool found problems:\n{}\nin:\n{}", report, text);
+    }
 
     /// Hostile names and labels, in whatever the exposition makes of them: text that
     /// promtool parses.
