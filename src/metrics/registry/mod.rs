@@ -55,7 +55,11 @@ use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
 /// **Names.** A valid name is any non-empty string. The registry does not restrict the
 /// characters: fitting a name to an exposition format (Prometheus allows
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`) is the exposition's job. Names are shared by instruments and
-/// sources: one name, one entry.
+/// sources: one name, one entry. The map is keyed by text — a name, or a series key — so
+/// a name or label names that read as the key of another metric's series (the name
+/// `a{x="1"}` beside the series of `a` labeled `x="1"`; the label name `x="1",y` beside the
+/// labels `x` and `y`) are refused with [`RegistryError::Duplicate`] rather than answered
+/// with that metric's instrument.
 ///
 /// **Locking.** Looking up or creating an instrument takes a short lock on the map; record
 /// through the returned handle, which needs no lock. The registry never calls a source while
