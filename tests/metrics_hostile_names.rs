@@ -244,9 +244,14 @@ fn read_back(registry: &Registry, model: &Model) -> Result<String, TestCaseError
         .map(|(key, series)| (key, (series.name.as_str(), &series.labels, series.kind)))
         .collect();
     prop_assert_eq!(read, expected);
+    // A series is listed under its series key, or under its name (a labeled metric listed
+    // once).
     let listed = bounded("get_metrics", || registry.get_metrics(&Selector::all()))?;
-    for key in model.series.keys() {
-        prop_assert!(listed.contains_key(key), "{key:?} is not listed");
+    for (key, series) in &model.series {
+        prop_assert!(
+            listed.contains_key(key) || listed.contains_key(&series.name),
+            "{key:?} is not listed"
+        );
     }
     let openmetrics = bounded("OpenMetrics text", || encode(registry, Format::OpenMetrics))?;
     prop_assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
@@ -455,8 +460,17 @@ proptest! {
         prop_assert!(registered.is_ok(), "{:?}", registered);
         let read = bounded("snapshots", || registry.snapshots())?;
         prop_assert_eq!(format!("{read:?}"), format!("{snapshots:?}"));
+        // Every snapshot listed, under its key or its name; nothing else.
         let listed = bounded("get_metrics", || registry.get_metrics(&Selector::all()))?;
-        prop_assert_eq!(listed.keys().collect::<Vec<_>>(), snapshots.keys().collect::<Vec<_>>());
+        for (key, snapshot) in &snapshots {
+            prop_assert!(listed.contains_key(key) || listed.contains_key(&snapshot.name), "{key:?}");
+        }
+        for name in listed.keys() {
+            prop_assert!(
+                snapshots.contains_key(name) || snapshots.values().any(|snapshot| &snapshot.name == name),
+                "{name:?}"
+            );
+        }
         for format in [Format::Prometheus, Format::OpenMetrics] {
             bounded("encoding", || encode(&registry, format))?;
         }
