@@ -27,6 +27,12 @@
 //! event, and the panic is reported ([`RecorderError::MetricPanicked`]) in
 //! [`MetricsRecorder::last_error`] and [`MetricsRecorder::disabled_metrics`]. The recorder
 //! and its other metrics go on — unlike a sink, whose dispatcher's panic fails the sink.
+//!
+//! A [`Registry`] bounds the labeled series of each name: past its
+//! [series limit](Registry#series-limit), new label sets share the name's overflow series,
+//! so what they record is kept and exposed under the label `mvx_overflow="true"` rather
+//! than under its own labels, and each such request is counted
+//! ([`Registry::series_refused`]).
 
 use std::collections::BTreeMap;
 

@@ -7,8 +7,8 @@
 //!
 //! The state a histogram's records contend on is striped per thread ([`stripes`]); the
 //! public docs of [`Histogram`] say how (this module is private: its docs are for
-//! maintainers). This module holds what the three instruments share: their labels and the
-//! atomic `f64` addition.
+//! maintainers). This module holds what the three instruments share: their labels, their
+//! [`Registration`] and the atomic `f64` addition.
 
 mod counter;
 mod gauge;
@@ -23,7 +23,7 @@ pub use self::histogram::Histogram;
 pub(super) use self::histogram::validate_bounds;
 
 use super::Snapshot;
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// The dimension under which a counter or a gauge reports its value in a [`Snapshot`].
 const VALUE: &str = "value";
@@ -41,6 +41,36 @@ where
         .into_iter()
         .map(|(name, value)| (name.into(), value.into()))
         .collect()
+}
+
+/// What a [`Registry`](super::Registry) says about an instrument it made: whether it is the
+/// overflow series of its name, and whether it has been unregistered since.
+///
+/// Read on no recording path of the instrument itself: the `metrics` facade's handles check
+/// [`is_unregistered`](Self::is_unregistered) (a relaxed load of a word that is written once,
+/// at `unregister`, on another cache line than the instrument's values) before each update.
+#[derive(Debug, Default)]
+struct Registration {
+    unregistered: AtomicBool,
+    overflow: bool,
+}
+
+impl Registration {
+    /// The registration of a new instrument, the overflow series of its name or not.
+    fn new(overflow: bool) -> Self {
+        Self {
+            unregistered: AtomicBool::new(false),
+            overflow,
+        }
+    }
+
+    fn is_unregistered(&self) -> bool {
+        self.unregistered.load(Ordering::Relaxed)
+    }
+
+    fn mark_unregistered(&self) {
+        self.unregistered.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Now, in seconds since the Unix epoch: the creation time of a counter or a histogram
