@@ -76,7 +76,7 @@ pub enum ExposeError {
 
 impl ExposeError {
     /// The stable reason code of this error: [`ExposeReason::InvalidArgument`] for a label
-    /// name, the core's reason for everything else (`UNEXPECTED` for a failed bind or
+    /// name, the core's reason for everything else (`UNEXPECTED_ERROR` for a failed bind or
     /// service discovery).
     pub fn reason(&self) -> ExposeReason {
         match self {

@@ -55,7 +55,7 @@ crate::error::component_reason! {
     ///
     /// A recorder's error that is its sink's error reports the sink's reason, as
     /// `Core(ErrorReason)`; so do the registry's name conflicts (`DESCRIPTOR_CONFLICT`) and
-    /// its other failures (`UNEXPECTED`).
+    /// its other failures (`UNEXPECTED_ERROR`).
     ///
     /// # Examples
     ///
