@@ -47,7 +47,9 @@ pub(crate) use self::registry::exposed_names;
 pub use self::registry::{Registry, RegistryError};
 pub use self::runtime::{MetricsRuntime, ShutdownError};
 pub use self::selector::{Selector, SelectorError};
-pub use self::snapshot::{MetricKind, Snapshot, SnapshotNow, Snapshots, Value, series_key};
+pub use self::snapshot::{
+    Detailed, MetricKind, Snapshot, SnapshotNow, Snapshots, Value, series_key,
+};
 
 crate::error::component_reason! {
     /// A stable code naming why an operation of the metrics failed: the `reason()` of
