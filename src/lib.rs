@@ -118,7 +118,7 @@
 //! // `http` feature: Prometheus scrapes http://127.0.0.1:<port>/metrics; the list of metrics
 //! // with their metadata is JSON at /api/metrics (`?selector=^lookup&hidden=false`, ...).
 //! let server = ThreadedMetricsServer::start(registry, ServerConfig::new("127.0.0.1:0".parse()?))?;
-//! println!("metrics at {}, listed at {:?}", server.url(), server.api_url());
+//! println!("metrics at {}, listed at {:?}", server.metrics_url(), server.api_url());
 //! server.close()?; // stops, joins its thread; idempotent
 //! # Ok(())
 //! # }

@@ -55,6 +55,34 @@ fn manual_recorder_lifecycle_prints_the_documented_output() {
     manual_recorder_lifecycle::main().unwrap();
 }
 
+/// The example's binary prints that and nothing else.
+#[test]
+fn manual_recorder_lifecycle_binary_prints_the_documented_output() {
+    let test_binary = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/examples-<hash> → target/<profile>/examples/<name>
+    let binary = test_binary
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test binary lives in target/<profile>/deps")
+        .join("examples")
+        .join("manual_recorder_lifecycle");
+    assert!(
+        binary.exists(),
+        "{} is missing: `cargo test` builds it; alone, run \
+         `cargo build --example manual_recorder_lifecycle` first",
+        binary.display()
+    );
+    let output = std::process::Command::new(&binary)
+        .output()
+        .expect("the example runs");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8(output.stdout).expect("UTF-8"),
+        MANUAL_RECORDER_OUTPUT
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
+
 #[path = "../examples/metrics_runtime.rs"]
 mod metrics_runtime;
 

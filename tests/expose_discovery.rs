@@ -143,7 +143,8 @@ fn consul_registers_with_the_metrics_url_and_deregisters_on_close() {
             "Address": "127.0.0.1",
             "Port": port,
             "Meta": {"metrics_path": "/metrics", "scheme": "http"},
-            "Check": {"HTTP": server.url(), "Interval": "10s"},
+            // prometheus_async's check: the server's `url`, its root page.
+            "Check": {"HTTP": format!("http://127.0.0.1:{port}/"), "Interval": "10s"},
         })
     );
 

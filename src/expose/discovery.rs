@@ -38,8 +38,12 @@ use crate::BoxError;
 pub struct ServerInfo {
     /// The address the server listens on (a real port, never 0).
     pub local_addr: SocketAddr,
-    /// The URL of the metrics endpoint, such as `http://127.0.0.1:9100/metrics`.
+    /// The server's URL, its root, such as `http://127.0.0.1:9100/`: prometheus_async's
+    /// `url`, whose page links to the metrics (see
+    /// [`MetricsServer::url`](super::http::MetricsServer::url)).
     pub url: String,
+    /// The URL of the metrics endpoint, such as `http://127.0.0.1:9100/metrics`.
+    pub metrics_url: String,
     /// The path of the metrics endpoint, such as `/metrics`.
     pub path: String,
     /// Whether the server speaks HTTPS.
@@ -137,7 +141,9 @@ impl fmt::Debug for Deregistration {
 /// Registers the server as a service named [`name`](Self::name) (default `app-metrics`)
 /// with the ID [`service_id`](Self::service_id) (default: the name), the server's address
 /// and port, the [`tags`](Self::tags), `Meta` entries `metrics_path` and `scheme`, and an
-/// HTTP health check on the metrics URL every 10 s. When the server listens on an
+/// HTTP health check on the server's [`url`](ServerInfo::url) every 10 s — its root page,
+/// as prometheus_async's `ConsulAgent` registers it: a cheap check that renders no
+/// metrics. When the server listens on an
 /// unspecified address (`0.0.0.0` or `::`), the registration leaves `Address` empty and the
 /// agent uses its node's address. Closing the server deregisters the service, unless
 /// [`deregister(false)`](Self::deregister) was set.
@@ -396,13 +402,14 @@ mod tests {
             .tags(["a", "b\""]);
         let server = ServerInfo {
             local_addr: "10.1.2.3:9100".parse().unwrap(),
-            url: "http://10.1.2.3:9100/metrics".into(),
+            url: "http://10.1.2.3:9100/".into(),
+            metrics_url: "http://10.1.2.3:9100/metrics".into(),
             path: "/metrics".into(),
             https: false,
         };
         assert_eq!(
             agent.registration(&server),
-            r#"{"Name":"api","ID":"api","Tags":["a","b\""],"Address":"10.1.2.3","Port":9100,"Meta":{"metrics_path":"/metrics","scheme":"http"},"Check":{"HTTP":"http://10.1.2.3:9100/metrics","Interval":"10s"}}"#
+            r#"{"Name":"api","ID":"api","Tags":["a","b\""],"Address":"10.1.2.3","Port":9100,"Meta":{"metrics_path":"/metrics","scheme":"http"},"Check":{"HTTP":"http://10.1.2.3:9100/","Interval":"10s"}}"#
         );
         let unspecified = ServerInfo {
             local_addr: "0.0.0.0:9100".parse().unwrap(),

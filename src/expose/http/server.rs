@@ -60,6 +60,7 @@ pub struct ServerStats {
 ///     let (server, driver) = MetricsServer::bind(registry, config)?;
 ///     executor.spawn(driver).detach(); // or tokio::spawn(driver), or any executor
 ///     assert!(server.url().starts_with("http://127.0.0.1:"));
+///     assert!(server.metrics_url().ends_with("/metrics"));
 ///     assert_ne!(server.local_addr().port(), 0);
 ///     server.close().await?;
 ///     server.close().await?; // idempotent
@@ -184,7 +185,8 @@ impl MetricsServer {
         let https = config.https();
         let info = ServerInfo {
             local_addr,
-            url: url_of(local_addr, https, &config.path),
+            url: url_of(local_addr, https, "/"),
+            metrics_url: url_of(local_addr, https, &config.path),
             path: config.path.clone(),
             https,
         };
@@ -274,12 +276,19 @@ impl MetricsServer {
         self.shared.info.local_addr
     }
 
-    /// The URL of the metrics endpoint, such as `http://127.0.0.1:9100/metrics`.
+    /// The server's URL, its root, such as `http://127.0.0.1:9100/`, as prometheus_async's
+    /// `url`: the root answers a page that links to the metrics (see the
+    /// [module docs](super#what-the-server-answers)); scrape [`metrics_url`](Self::metrics_url).
     ///
     /// A server listening on an unspecified address (`0.0.0.0`, `::`) gives the loopback
-    /// address of the same family in its URL, which reaches it from this machine.
+    /// address of the same family in its URLs, which reaches it from this machine.
     pub fn url(&self) -> &str {
         &self.shared.info.url
+    }
+
+    /// The URL of the metrics endpoint, such as `http://127.0.0.1:9100/metrics`.
+    pub fn metrics_url(&self) -> &str {
+        &self.shared.info.metrics_url
     }
 
     /// The URL of the list of metrics as JSON, such as

@@ -32,7 +32,7 @@ use crate::rt::RuntimeThread;
 /// let registry = Registry::new();
 /// registry.gauge("temperature")?.set(21.5);
 /// let server = ThreadedMetricsServer::start(registry, ServerConfig::new("127.0.0.1:0".parse()?))?;
-/// println!("scrape {}", server.url());
+/// println!("scrape {}", server.metrics_url());
 /// server.close()?; // stops, joins the thread
 /// server.close()?; // idempotent
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -82,9 +82,14 @@ impl ThreadedMetricsServer {
         self.server.local_addr()
     }
 
-    /// The URL of the metrics endpoint (see [`MetricsServer::url`]).
+    /// The server's URL, its root (see [`MetricsServer::url`]).
     pub fn url(&self) -> &str {
         self.server.url()
+    }
+
+    /// The URL of the metrics endpoint (see [`MetricsServer::metrics_url`]).
+    pub fn metrics_url(&self) -> &str {
+        self.server.metrics_url()
     }
 
     /// The URL of the list of metrics as JSON (see [`MetricsServer::api_url`]).
