@@ -154,7 +154,10 @@ fn agent_reasons() {
 
 #[test]
 fn expose_reasons() {
-    let codes = [(ExposeReason::InvalidArgument, "INVALID_ARGUMENT")];
+    let codes = [
+        (ExposeReason::InvalidArgument, "INVALID_ARGUMENT"),
+        (ExposeReason::RegistrationRefused, "REGISTRATION_REFUSED"),
+    ];
     check_own(&codes, ExposeReason::OWN);
     check_core(|reason| ExposeReason::from(reason).as_str());
 }

@@ -14,11 +14,11 @@ use async_io::Async;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use mvx::BoxError;
-use mvx::expose::ExposeError;
 use mvx::expose::discovery::{
-    BoxFuture, ConsulAgent, ConsulError, Deregistration, ServerInfo, ServiceDiscovery,
+    BoxFuture, ConsulAgent, ConsulError, Deregistration, Registration, ServerInfo, ServiceDiscovery,
 };
 use mvx::expose::http::{MetricsServer, ServerConfig, ThreadedMetricsServer};
+use mvx::expose::{ExposeError, ExposeReason};
 use mvx::metrics::Registry;
 
 /// One request the fake agent received.
@@ -158,28 +158,106 @@ fn consul_registers_with_the_metrics_url_and_deregisters_on_close() {
     assert_eq!(received[1].token.as_deref(), Some("secret"));
 }
 
+/// As prometheus_async's `ConsulAgent`, whose `register` returns `None` on an answer other
+/// than 200: the server runs, not registered; mvx keeps the refusal readable.
 #[test]
-fn a_refused_registration_fails_the_start_and_releases_the_port() {
+fn a_refused_registration_leaves_the_server_running_unregistered() {
     let agent = FakeAgent::start(|_| 403);
-    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = taken.local_addr().expect("address");
-    drop(taken);
     let consul = ConsulAgent::new(agent.addr);
-    let error = ThreadedMetricsServer::start(
-        Registry::new(),
-        ServerConfig::new(addr).service_discovery(consul),
-    )
-    .expect_err("registration refused");
-    let ExposeError::Registration(cause) = &error else {
+    let server = ThreadedMetricsServer::start(Registry::new(), config().service_discovery(consul))
+        .expect("the server starts all the same");
+    assert!(!server.is_registered());
+    let error = server.registration_error().expect("the refusal is kept");
+    assert_eq!(error.reason(), ExposeReason::RegistrationRefused);
+    assert_eq!(error.reason().as_str(), "REGISTRATION_REFUSED");
+    let ExposeError::RegistrationRefused(cause) = &error else {
         panic!("{error:?}");
     };
     let refusal = cause.downcast_ref::<ConsulError>().expect("a consul error");
     assert_eq!(refusal.status, 403);
     assert_eq!(refusal.body, "agent says no");
     assert_eq!(refusal.path, "/v1/agent/service/register");
-    assert!(std::net::TcpStream::connect(addr).is_err(), "closed");
-    // Nothing to deregister.
-    assert_eq!(agent.received().len(), 1);
+
+    let answer = http_client::get(server.local_addr(), "/metrics").expect("scrape");
+    assert_eq!(answer.status, 200);
+    server.close().expect("closes: nothing to deregister");
+    assert_eq!(agent.received().len(), 1, "no deregistration");
+}
+
+/// A registration asked for on demand reports the refusal as its error, and a later
+/// successful one clears it.
+#[test]
+fn register_on_demand_reports_a_refusal_and_a_success_clears_it() {
+    let refusing = FakeAgent::start(|_| 500);
+    let accepting = FakeAgent::start(|_| 200);
+    let executor = smol::Executor::new();
+    smol::block_on(executor.run(async {
+        let server = MetricsServer::start(
+            Registry::new(),
+            config().service_discovery(ConsulAgent::new(refusing.addr)),
+            &SmolSpawner(&executor),
+        )
+        .await
+        .expect("starts, not registered");
+        assert!(!server.is_registered());
+        assert!(matches!(
+            server.registration_error(),
+            Some(ExposeError::RegistrationRefused(_))
+        ));
+
+        let again = server
+            .register(&ConsulAgent::new(refusing.addr))
+            .await
+            .expect_err("refused again");
+        let ExposeError::RegistrationRefused(cause) = &again else {
+            panic!("{again:?}");
+        };
+        assert_eq!(
+            cause.downcast_ref::<ConsulError>().expect("consul").status,
+            500
+        );
+        assert!(!server.is_registered());
+
+        server
+            .register(&ConsulAgent::new(accepting.addr))
+            .await
+            .expect("registered");
+        assert!(server.is_registered());
+        assert!(server.registration_error().is_none());
+        server.close().await.expect("closes");
+    }));
+    assert_eq!(refusing.received().len(), 2);
+    let paths: Vec<String> = accepting.received().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1/agent/service/register",
+            "/v1/agent/service/deregister/app-metrics"
+        ]
+    );
+}
+
+/// A discovery of one's own refuses with `Registration::Refused`.
+struct Refusing;
+
+impl ServiceDiscovery for Refusing {
+    fn register<'a>(&'a self, _: &'a ServerInfo) -> BoxFuture<'a, Result<Registration, BoxError>> {
+        Box::pin(async { Ok(Registration::Refused("not today".into())) })
+    }
+}
+
+#[test]
+fn a_custom_discovery_can_refuse() {
+    let server =
+        ThreadedMetricsServer::start(Registry::new(), config().service_discovery(Refusing))
+            .expect("starts");
+    assert!(!server.is_registered());
+    let error = server.registration_error().expect("refused");
+    assert_eq!(
+        mvx::error::Report(&error).to_string(),
+        "service discovery did not register the server: not today"
+    );
+    server.close().expect("closes");
 }
 
 #[test]
@@ -259,7 +337,7 @@ impl ServiceDiscovery for Recording {
     fn register<'a>(
         &'a self,
         server: &'a ServerInfo,
-    ) -> BoxFuture<'a, Result<Deregistration, BoxError>> {
+    ) -> BoxFuture<'a, Result<Registration, BoxError>> {
         Box::pin(async move {
             self.events
                 .lock()
@@ -270,7 +348,8 @@ impl ServiceDiscovery for Recording {
             Ok(Deregistration::new(async move {
                 events.lock().unwrap().push(format!("deregister {url}"));
                 Ok(())
-            }))
+            })
+            .into())
         })
     }
 }

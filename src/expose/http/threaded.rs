@@ -48,6 +48,10 @@ impl ThreadedMetricsServer {
     /// registers the server with the configured service discovery (from the calling
     /// thread, which waits for the registration).
     ///
+    /// A registration the discovery refuses leaves the server running, not registered,
+    /// with the refusal in [`registration_error`](Self::registration_error) (see
+    /// [discovery](crate::expose::discovery)).
+    ///
     /// # Errors
     ///
     /// - [`ExposeError::Bind`] if the address cannot be bound;
@@ -68,10 +72,12 @@ impl ThreadedMetricsServer {
             .spawn(driver)
             .map_err(|_| ExposeError::EventLoopUnavailable)?;
         if let Some(discovery) = discovery {
-            let registered = async_io::block_on(threaded.server.register(&*discovery));
-            if let Err(error) = registered {
-                let _ = threaded.close();
-                return Err(error);
+            match async_io::block_on(threaded.server.register(&*discovery)) {
+                Ok(()) | Err(ExposeError::RegistrationRefused(_)) => {}
+                Err(error) => {
+                    let _ = threaded.close();
+                    return Err(error);
+                }
             }
         }
         Ok(threaded)
@@ -105,6 +111,12 @@ impl ThreadedMetricsServer {
     /// Whether the server is registered with a service discovery system.
     pub fn is_registered(&self) -> bool {
         self.server.is_registered()
+    }
+
+    /// Why the last registration did not register the server (see
+    /// [`MetricsServer::registration_error`]).
+    pub fn registration_error(&self) -> Option<ExposeError> {
+        self.server.registration_error()
     }
 
     /// The connection counters.
