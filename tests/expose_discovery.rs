@@ -1,18 +1,20 @@
 //! Service discovery: the Consul agent client against a local HTTP endpoint that records
-//! what it receives (no Consul server can run here), and a custom `ServiceDiscovery`.
+//! what it receives (no Consul server can run here; `support/consul_agent.rs`), and a
+//! custom `ServiceDiscovery`.
 #![cfg(not(loom))]
 
+#[path = "support/consul_agent.rs"]
+mod consul_agent;
 #[path = "support/http_client.rs"]
 mod http_client;
 #[path = "support/watchdog.rs"]
 mod watchdog;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use async_io::Async;
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
+use consul_agent::FakeAgent;
+
 use mvx::BoxError;
 use mvx::expose::discovery::{
     BoxFuture, ConsulAgent, ConsulError, Deregistration, Registration, ServerInfo, ServiceDiscovery,
@@ -20,95 +22,6 @@ use mvx::expose::discovery::{
 use mvx::expose::http::{MetricsServer, ServerConfig, ThreadedMetricsServer};
 use mvx::expose::{ExposeError, ExposeReason};
 use mvx::metrics::Registry;
-
-/// One request the fake agent received.
-#[derive(Clone, Debug)]
-struct Received {
-    method: String,
-    path: String,
-    token: Option<String>,
-    body: String,
-}
-
-/// A local HTTP endpoint answering like a Consul agent and recording every request.
-struct FakeAgent {
-    addr: SocketAddr,
-    received: Arc<Mutex<Vec<Received>>>,
-    stop: async_channel::Sender<()>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl FakeAgent {
-    /// Answers `status(path)` to each request.
-    fn start(status: fn(&str) -> u16) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let listener = Async::new(listener).expect("async listener");
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let (stop, stopped) = async_channel::bounded::<()>(1);
-        let record = received.clone();
-        let thread = std::thread::spawn(move || {
-            smol::block_on(async move {
-                let serve = async {
-                    loop {
-                        let (stream, _) = listener.accept().await.expect("accept");
-                        let record = record.clone();
-                        let service =
-                            hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                                let record = record.clone();
-                                async move {
-                                    let method = request.method().to_string();
-                                    let path = request.uri().path().to_owned();
-                                    let token = request
-                                        .headers()
-                                        .get("x-consul-token")
-                                        .map(|value| value.to_str().unwrap_or("?").to_owned());
-                                    let body = request.into_body().collect().await?.to_bytes();
-                                    let answer = status(&path);
-                                    record.lock().unwrap().push(Received {
-                                        method,
-                                        path,
-                                        token,
-                                        body: String::from_utf8_lossy(&body).into_owned(),
-                                    });
-                                    let mut response = hyper::Response::new(Full::new(
-                                        Bytes::from_static(b"agent says no"),
-                                    ));
-                                    *response.status_mut() =
-                                        hyper::StatusCode::from_u16(answer).unwrap();
-                                    Ok::<_, hyper::Error>(response)
-                                }
-                            });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(smol_hyper::rt::FuturesIo::new(stream), service)
-                            .await;
-                    }
-                };
-                futures::future::select(std::pin::pin!(serve), std::pin::pin!(stopped.recv()))
-                    .await;
-            })
-        });
-        Self {
-            addr,
-            received,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-}
-
-impl Drop for FakeAgent {
-    fn drop(&mut self) {
-        let _ = self.stop.try_send(());
-        if let Some(thread) = self.thread.take() {
-            thread.join().expect("fake agent thread");
-        }
-    }
-}
 
 fn config() -> ServerConfig {
     ServerConfig::new("127.0.0.1:0".parse().expect("address"))
