@@ -228,6 +228,41 @@
 //! pull in `regex` (the selectors' regular expressions) and `form_urlencoded` (a selector
 //! written as the query string of `/api/metrics`).
 //!
+//! # Coming from Crawlee / metricq / prometheus_async
+//!
+//! The original's names and semantics first; what mvx adds is an addition. The semantics
+//! are stated in the module each row links to.
+//!
+//! ## prometheus_async
+//!
+//! | prometheus_async (`aio`) | mvx |
+//! |---|---|
+//! | `time(metric, future)` | [`timed`](instrument::InstrumentExt::timed): from when wrapped; observed on completion, panic and cancellation, as the `finally` does ([`instrument`]) |
+//! | `count_exceptions(metric, future)`, `exc=BaseException` | [`count_errors`](instrument::InstrumentExt::count_errors): `Err`, panic, cancellation |
+//! | `count_exceptions(..., exc=Exception)` or narrower | [`count_errors_if`](instrument::InstrumentExt::count_errors_if) with a closure (no cancellation), or with [`WithCancellation`](instrument::WithCancellation) |
+//! | `track_inprogress(metric, future)` | [`track_in_progress`](instrument::InstrumentExt::track_in_progress): +1 when wrapped |
+//! | `web.start_http_server`, `start_http_server_in_thread` | `expose::http::MetricsServer::start` (or `bind`), `ThreadedMetricsServer::start` |
+//! | `GET /`, the page linking to `/metrics`; `server.url`, the root | the same page; `url()`, the root; addition: `metrics_url()` (`expose::http`) |
+//! | `server.socket`, `https`, `is_registered`, `close()` | `local_addr()`, `is_https()`, `is_registered()`, `close()` |
+//! | `web.server_stats` | `expose::http::metrics_response` |
+//! | `sd.ConsulAgent(name, service_id, tags, token, deregister)` | `expose::discovery::ConsulAgent` with the same settings; a refused registration leaves the server running unregistered; addition: `registration_error()` |
+//! | `ServiceDiscovery.register` → deregisterer or `None` | `ServiceDiscovery::register` → `Registration::Registered` or `Refused` |
+//!
+//! ## MVX (Python): AsyncioLogSink and the metrics recorder
+//!
+//! | MVX | mvx |
+//! |---|---|
+//! | `AsyncioLogSink`: `_dispatch_core`, `_on_starting`, `_on_stopped` | [`sink::AsyncSink`] over [`sink::Dispatch`]: `dispatch`, `on_starting`, `on_stopped` |
+//! | `build_descriptor`, `configure_log_sink` | [`sink::Describe`], [`sink::SinkDescriptor`], [`sink::SinkRegistry::configure`] |
+//! | `AsyncioLogSink.create()` → sink, terminator | [`rt::thread::create`] → sink, [`rt::Terminator`] |
+//! | `queue_max_size`, `queue_overflow_policy` (`DROP`, `RAISE_ERROR`) | [`sink::SinkConfig::queue_capacity`], [`overflow`](sink::SinkConfig::overflow) ([`OverflowPolicy`](queue::OverflowPolicy) `Drop`, `RaiseError`; addition: `Block`) |
+//! | `get_status()`, `AsyncioLogSinkState` | `state()`, [`State`] (the same strings) |
+//! | wait handle → `AsyncioLogSinkOpResult(op_name, success, error)` | [`WaitHandle`] → [`OpResult`] `{ op, success, error }` |
+//! | `AsyncioLogSinkErrorReason` | [`ErrorReason`]: the document's strings (`INVALID_LOG_SINK_STATE`, `DISPATCHER_UNEXPECTEDLY_CANCELLED`, `UNEXPECTED_ERROR`, …) |
+//! | `AsyncioMetricsRecorder`, `get_metric_snapshots()` | [`metrics::MetricsRecorder`], [`snapshots()`](metrics::MetricsRecorder::snapshots) |
+//! | `Metric.metric_name`, `handle_event`, `snapshot` | [`metrics::Metric`]: `name`, `handle_event`, `snapshot` |
+//! | a snapshot, `{name, dimensions}` | [`metrics::Snapshot`], serialized so; addition: [`metrics::Detailed`] adds `kind` and `created` |
+//!
 //! # Layout
 //!
 //! One concept per module, and per file where a module is a folder (`mod.rs` holds the
