@@ -334,6 +334,12 @@
 //!   ([`stats::StatsConfig::persist_to`]), not to a file store by default: `FileStore` is
 //!   behind the `persist` feature (its file I/O needs the `blocking` crate), so a default
 //!   build has no file store to default to.
+//! - **[`track_in_progress`](instrument::InstrumentExt::track_in_progress) counts from
+//!   when the future is wrapped**, not from its first poll, as prometheus_async's
+//!   `track_inprogress(metric, future)` does (see [`instrument`]).
+//! - **`ServiceDiscovery::register` answers with a `Registration`**, registered or
+//!   refused, not only a deregistration: a refused registration leaves the server running
+//!   unregistered, as prometheus_async's does (see `expose::discovery`).
 //! - **Files**: `stats/store/` rather than `stores/`, named for the concept it holds
 //!   ([`stats::KeyValueStore`]); and folders where a concept has parts that would make one
 //!   file too long to read in a sitting: `error/`, `metrics/instruments/`,
