@@ -118,7 +118,7 @@
 //! // `http` feature: Prometheus scrapes http://127.0.0.1:<port>/metrics; the list of metrics
 //! // with their metadata is JSON at /api/metrics (`?selector=^lookup&hidden=false`, ...).
 //! let server = ThreadedMetricsServer::start(registry, ServerConfig::new("127.0.0.1:0".parse()?))?;
-//! println!("metrics at {}, listed at {:?}", server.url(), server.api_url());
+//! println!("metrics at {}, listed at {:?}", server.metrics_url(), server.api_url());
 //! server.close()?; // stops, joins its thread; idempotent
 //! # Ok(())
 //! # }
@@ -229,6 +229,41 @@
 //! pull in `regex` (the selectors' regular expressions) and `form_urlencoded` (a selector
 //! written as the query string of `/api/metrics`).
 //!
+//! # Coming from Crawlee / metricq / prometheus_async
+//!
+//! The original's names and semantics first; what mvx adds is an addition. The semantics
+//! are stated in the module each row links to.
+//!
+//! ## prometheus_async
+//!
+//! | prometheus_async (`aio`) | mvx |
+//! |---|---|
+//! | `time(metric, future)` | [`timed`](instrument::InstrumentExt::timed): from when wrapped; observed on completion, panic and cancellation, as the `finally` does ([`instrument`]) |
+//! | `count_exceptions(metric, future)`, `exc=BaseException` | [`count_errors`](instrument::InstrumentExt::count_errors): `Err`, panic, cancellation |
+//! | `count_exceptions(..., exc=Exception)` or narrower | [`count_errors_if`](instrument::InstrumentExt::count_errors_if) with a closure (no cancellation), or with [`WithCancellation`](instrument::WithCancellation) |
+//! | `track_inprogress(metric, future)` | [`track_in_progress`](instrument::InstrumentExt::track_in_progress): +1 when wrapped |
+//! | `web.start_http_server`, `start_http_server_in_thread` | `expose::http::MetricsServer::start` (or `bind`), `ThreadedMetricsServer::start` |
+//! | `GET /`, the page linking to `/metrics`; `server.url`, the root | the same page; `url()`, the root; addition: `metrics_url()` (`expose::http`) |
+//! | `server.socket`, `https`, `is_registered`, `close()` | `local_addr()`, `is_https()`, `is_registered()`, `close()` |
+//! | `web.server_stats` | `expose::http::metrics_response` |
+//! | `sd.ConsulAgent(name, service_id, tags, token, deregister)` | `expose::discovery::ConsulAgent` with the same settings; a refused registration leaves the server running unregistered; addition: `registration_error()` |
+//! | `ServiceDiscovery.register` → deregisterer or `None` | `ServiceDiscovery::register` → `Registration::Registered` or `Refused` |
+//!
+//! ## MVX (Python): AsyncioLogSink and the metrics recorder
+//!
+//! | MVX | mvx |
+//! |---|---|
+//! | `AsyncioLogSink`: `_dispatch_core`, `_on_starting`, `_on_stopped` | [`sink::AsyncSink`] over [`sink::Dispatch`]: `dispatch`, `on_starting`, `on_stopped` |
+//! | `build_descriptor`, `configure_log_sink` | [`sink::Describe`], [`sink::SinkDescriptor`], [`sink::SinkRegistry::configure`] |
+//! | `AsyncioLogSink.create()` → sink, terminator | [`rt::thread::create`] → sink, [`rt::Terminator`] |
+//! | `queue_max_size`, `queue_overflow_policy` (`DROP`, `RAISE_ERROR`) | [`sink::SinkConfig::queue_capacity`], [`overflow`](sink::SinkConfig::overflow) ([`OverflowPolicy`](queue::OverflowPolicy) `Drop`, `RaiseError`; addition: `Block`) |
+//! | `get_status()`, `AsyncioLogSinkState` | `state()`, [`State`] (the same strings) |
+//! | wait handle → `AsyncioLogSinkOpResult(op_name, success, error)` | [`WaitHandle`] → [`OpResult`] `{ op, success, error }` |
+//! | `AsyncioLogSinkErrorReason` | [`ErrorReason`]: the document's strings (`INVALID_LOG_SINK_STATE`, `DISPATCHER_UNEXPECTEDLY_CANCELLED`, `UNEXPECTED_ERROR`, …) |
+//! | `AsyncioMetricsRecorder`, `get_metric_snapshots()` | [`metrics::MetricsRecorder`], [`snapshots()`](metrics::MetricsRecorder::snapshots) |
+//! | `Metric.metric_name`, `handle_event`, `snapshot` | [`metrics::Metric`]: `name`, `handle_event`, `snapshot` |
+//! | a snapshot, `{name, dimensions}` | [`metrics::Snapshot`], serialized so; addition: [`metrics::Detailed`] adds `kind` and `created` |
+//!
 //! # Layout
 //!
 //! One concept per module, and per file where a module is a folder (`mod.rs` holds the
@@ -300,6 +335,12 @@
 //!   ([`stats::StatsConfig::persist_to`]), not to a file store by default: `FileStore` is
 //!   behind the `persist` feature (its file I/O needs the `blocking` crate), so a default
 //!   build has no file store to default to.
+//! - **[`track_in_progress`](instrument::InstrumentExt::track_in_progress) counts from
+//!   when the future is wrapped**, not from its first poll, as prometheus_async's
+//!   `track_inprogress(metric, future)` does (see [`instrument`]).
+//! - **`ServiceDiscovery::register` answers with a `Registration`**, registered or
+//!   refused, not only a deregistration: a refused registration leaves the server running
+//!   unregistered, as prometheus_async's does (see `expose::discovery`).
 //! - **Files**: `stats/store/` rather than `stores/`, named for the concept it holds
 //!   ([`stats::KeyValueStore`]); and folders where a concept has parts that would make one
 //!   file too long to read in a sitting: `error/`, `metrics/instruments/`,
