@@ -79,26 +79,29 @@
 //! [`OverflowPolicy::Block`]: crate::queue::OverflowPolicy::Block
 
 mod config;
+mod document;
 mod error;
 mod event;
 mod final_statistics;
 mod periodic;
 mod persist;
 mod report;
+mod rounding;
 mod state;
 mod statistics;
 mod store;
 mod wait;
 
 pub use self::config::{
-    DEFAULT_LOG_INTERVAL, DEFAULT_LOG_MESSAGE, DEFAULT_PERSIST_INTERVAL, DEFAULT_PERSIST_STATE_KEY,
-    DEFAULT_STORE_NAME, StatsConfig,
+    DEFAULT_LOG_INTERVAL, DEFAULT_LOG_MESSAGE, DEFAULT_PERSIST_INTERVAL,
+    DEFAULT_PERSIST_STATE_KEY_PREFIX, DEFAULT_STORE_NAME, ReportTo, StatsConfig,
 };
+pub use self::document::STATE_VERSION;
 pub use self::error::{StatsError, StatsReason, StoreOperation};
 pub use self::event::{ErrorKind, RequestId};
 pub use self::final_statistics::FinalStatistics;
 pub use self::report::REPORT_TARGET;
-pub use self::state::{STATE_VERSION, StatisticsState};
+pub use self::state::StatisticsState;
 pub use self::statistics::{Statistics, StatsDriver};
 #[cfg(feature = "persist")]
 pub use self::store::FileStore;

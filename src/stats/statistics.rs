@@ -6,6 +6,7 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -16,7 +17,9 @@ use super::periodic::{self, Flag};
 use super::persist::{self, Gate};
 use super::state::Aggregator;
 use super::wait::{Calculate, StatsWait};
-use super::{FinalStatistics, StatisticsState, StatsConfig, StatsError};
+use super::{
+    DEFAULT_PERSIST_STATE_KEY_PREFIX, FinalStatistics, StatisticsState, StatsConfig, StatsError,
+};
 use crate::error::{BoxError, Cause, LogError, SinkError};
 use crate::lifecycle::State;
 use crate::queue::QueueStats;
@@ -57,9 +60,16 @@ pub struct Statistics {
     inner: Arc<Inner>,
 }
 
+/// The id of the next statistics created in this process (Crawlee's `Statistics.__next_id`).
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
 /// What the handles, the dispatcher and the periodic tasks share.
 pub(crate) struct Inner {
     pub(crate) config: StatsConfig,
+    /// The statistics' id in this process.
+    pub(crate) id: u64,
+    /// The key the state is persisted under: the configured one, or the statistics' own.
+    pub(crate) persist_state_key: String,
     pub(crate) aggregator: Mutex<Aggregator>,
     pub(crate) last_error: Mutex<Option<StatsError>>,
     /// Orders loads, saves and removals of the persisted state.
@@ -77,7 +87,7 @@ impl Inner {
     pub(crate) fn figures(&self) -> FinalStatistics {
         let mut aggregator = lock(&self.aggregator);
         aggregator.refresh();
-        FinalStatistics::from_state(&aggregator.state, aggregator.in_progress())
+        FinalStatistics::from_state(&aggregator.state).with_in_progress(aggregator.in_progress())
     }
 }
 
@@ -184,9 +194,16 @@ impl Statistics {
     /// refused).
     pub fn new(config: StatsConfig) -> Result<(Self, StatsDriver), StatsError> {
         config.validate()?;
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let persist_state_key = match &config.persist_state_key {
+            Some(key) => key.clone(),
+            None => format!("{DEFAULT_PERSIST_STATE_KEY_PREFIX}{id}"),
+        };
         let inner = Arc::new(Inner {
             config,
-            aggregator: Mutex::new(Aggregator::default()),
+            id,
+            persist_state_key,
+            aggregator: Mutex::new(Aggregator::new(id)),
             last_error: Mutex::new(None),
             persist_gate: futures::lock::Mutex::new(Gate::default()),
             collecting: Flag::default(),
@@ -525,6 +542,20 @@ impl Statistics {
     /// The configuration.
     pub fn config(&self) -> &StatsConfig {
         &self.inner.config
+    }
+
+    /// The statistics' id: 0 for the first statistics created in the process, then 1, 2,
+    /// ... (Crawlee's `Statistics._id`). It is the `stats_id` of their fresh state and
+    /// names the key they persist under unless one is configured.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// The key the state is persisted under: [`StatsConfig::persist_state_key`] if set,
+    /// else [`DEFAULT_PERSIST_STATE_KEY_PREFIX`](super::DEFAULT_PERSIST_STATE_KEY_PREFIX)
+    /// and the [`id`](Self::id), such as `__CRAWLER_STATISTICS_0`.
+    pub fn persist_state_key(&self) -> &str {
+        &self.inner.persist_state_key
     }
 }
 
