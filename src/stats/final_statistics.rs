@@ -193,7 +193,17 @@ impl fmt::Display for Figure<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Count(count) => write!(f, "{count}"),
-            Self::Counts(counts) => write!(f, "{counts:?}"),
+            Self::Counts(counts) => {
+                // No spaces: the figures are `name=value` pairs separated by spaces.
+                f.write_str("[")?;
+                for (index, count) in counts.iter().enumerate() {
+                    if index > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{count}")?;
+                }
+                f.write_str("]")
+            }
             Self::Seconds(seconds) => write!(f, "{seconds}"),
             Self::None => f.write_str("None"),
         }
@@ -256,7 +266,7 @@ mod tests {
         assert_eq!(figures.requests_failed_per_minute, 2);
         assert_eq!(
             figures.to_string(),
-            "requests_finished=3 requests_failed=1 retry_histogram=[3, 0, 1] \
+            "requests_finished=3 requests_failed=1 retry_histogram=[3,0,1] \
              request_avg_failed_duration=0.05 request_avg_finished_duration=0.1 \
              requests_finished_per_minute=6 requests_failed_per_minute=2 \
              request_total_duration=0.35 requests_total=4 crawler_runtime=30 \

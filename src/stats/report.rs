@@ -52,7 +52,7 @@ pub(crate) fn report_event(message: Cow<'static, str>, figures: &FinalStatistics
     for (name, figure) in figures.fields() {
         let value = match figure {
             Figure::Count(count) => FieldValue::U64(count),
-            Figure::Counts(counts) => FieldValue::Str(format!("{counts:?}").into()),
+            Figure::Counts(_) => FieldValue::Str(figure.to_string().into()),
             Figure::Seconds(seconds) => FieldValue::F64(seconds),
             Figure::None => continue,
         };
@@ -96,10 +96,7 @@ fn to_log(message: &str, figures: &FinalStatistics) -> Option<StatsError> {
         return None;
     }
     let fields = figures.fields();
-    let histogram = match fields[2].1 {
-        Figure::Counts(counts) => format!("{counts:?}"),
-        _ => String::new(),
-    };
+    let histogram = fields[2].1.to_string();
     let key_values: Vec<(&str, Value<'_>)> = fields
         .iter()
         .map(|&(name, figure)| {
