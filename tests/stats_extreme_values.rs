@@ -443,10 +443,7 @@ fn check_document(document: &Value, loaded: Option<&Loaded>) -> Result<(), TestC
         figures.retry_attempts,
         loaded.retry_attempts.saturating_add(1)
     );
-    prop_assert_eq!(
-        state.requests_unmatched,
-        loaded.unmatched.saturating_add(1)
-    );
+    prop_assert_eq!(state.requests_unmatched, loaded.unmatched.saturating_add(1));
     let finished_total = loaded.total_finished + ms(4);
     let failed_total = loaded.total_failed + ms(2);
     prop_assert_eq!(state.request_total_finished_duration, finished_total);
@@ -575,9 +572,7 @@ fn millis() -> BoxedStrategy<(Value, u64)> {
         count().prop_map(|ms| (json!(ms), ms.saturating_mul(1000))),
         (0u64..1 << 40).prop_map(|ms| (json!(ms as f64), ms * 1000)),
         // Milliseconds with a fraction, to the microsecond.
-        small
-            .clone()
-            .prop_map(|us| (json!(us as f64 / 1000.0), us)),
+        small.clone().prop_map(|us| (json!(us as f64 / 1000.0), us)),
         // A number in a string.
         (0u64..1 << 40).prop_map(|ms| (json!(ms.to_string()), ms * 1000)),
         // An ISO 8601 duration, as Crawlee 1.11 writes `crawlerRuntimeMillis`.
@@ -803,7 +798,9 @@ fn crawlee_invalid(key: &'static str) -> BoxedStrategy<Value> {
         "requestTotalFailedDurationMillis"
         | "requestTotalFinishedDurationMillis"
         | "crawlerRuntimeMillis" => prop_oneof![not_a_duration(), Just(Value::Null)].boxed(),
-        "crawlerStartedAt" | "crawlerLastStartTimestamp" | "crawlerFinishedAt"
+        "crawlerStartedAt"
+        | "crawlerLastStartTimestamp"
+        | "crawlerFinishedAt"
         | "statsPersistedAt" => not_a_time().boxed(),
         "errors" | "retryErrors" => not_error_counts().boxed(),
         "requestsWithStatusCode" => not_status_codes().boxed(),
@@ -865,7 +862,10 @@ fn crawlee_document(values: &CrawleeValues) -> (Map<String, Value>, Loaded) {
     put("requestsFinishedPerMinute", values.rates.1.clone());
     put("requestMinDurationMillis", optional(&values.min));
     put("requestMaxDurationMillis", optional(&values.max));
-    put("requestTotalFailedDurationMillis", values.total_failed.0.clone());
+    put(
+        "requestTotalFailedDurationMillis",
+        values.total_failed.0.clone(),
+    );
     put(
         "requestTotalFinishedDurationMillis",
         values.total_finished.0.clone(),
@@ -887,7 +887,10 @@ fn crawlee_document(values: &CrawleeValues) -> (Map<String, Value>, Loaded) {
     put("requestRetryHistogram", json!(values.histogram));
     put("crawlerRuntimeMillis", values.runtime.0.clone());
     put("requestsTotal", values.derived.0.clone());
-    put("requestAvgFailedDurationMillis", optional(&values.derived.1));
+    put(
+        "requestAvgFailedDurationMillis",
+        optional(&values.derived.1),
+    );
     let histogram = if values.histogram.is_empty() {
         vec![0]
     } else {
@@ -1128,7 +1131,10 @@ fn version_1_loads_as(document: &Value) -> Loaded {
             .fold(0u64, |sum, &n| sum.saturating_add(n)),
         retry_attempts: field(document, "retries"),
         unmatched: field(document, "requests_unmatched"),
-        total_finished: Duration::from_micros(field(document, "request_total_finished_duration_us")),
+        total_finished: Duration::from_micros(field(
+            document,
+            "request_total_finished_duration_us",
+        )),
         total_failed: Duration::from_micros(field(document, "request_total_failed_duration_us")),
         min: optional(document, "request_min_finished_duration_us"),
         max: optional(document, "request_max_finished_duration_us"),

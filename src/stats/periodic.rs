@@ -1,5 +1,9 @@
 //! The statistics' background work: periodic persistence and reports.
 
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::task::Poll;
+
 use async_io::Timer;
 use event_listener::listener;
 
@@ -32,14 +36,23 @@ async fn persist_loop(inner: &Inner) {
     }
 }
 
-/// Reports at once, then every `log_interval` (the rules: [`ReportTo`]'s docs).
+/// Reports at once, then every `log_interval` (the rules: [`ReportTo`]'s docs). The first
+/// report is handed over before the start completes: `inner.reported` is raised once it
+/// has been polled once (the figures taken, the line written or its write under way, the
+/// event queued or waiting for room).
 async fn report_loop(inner: &Inner) {
     if matches!(inner.config.report_to, ReportTo::Off) {
+        inner.reported.raise();
         return;
     }
     let every = inner.config.log_interval;
     loop {
-        report(inner).await;
+        let mut reporting = pin!(report(inner));
+        let first = poll_fn(|cx| Poll::Ready(reporting.as_mut().poll(cx))).await;
+        inner.reported.raise();
+        if first.is_pending() {
+            reporting.await;
+        }
         // `Duration::MAX` (or any interval past the clock's range) never fires.
         Timer::after(every).await;
     }

@@ -10,6 +10,7 @@ use super::{FinalStatistics, StatsError};
 use crate::ErrorReason;
 use crate::queue::OverflowPolicy;
 use crate::sink::{FieldValue, Level, LogEvent};
+use crate::sync::lock;
 
 /// The target of report events and records.
 pub const REPORT_TARGET: &str = "mvx::stats";
@@ -33,8 +34,8 @@ pub(crate) async fn report(inner: &Inner) {
         #[cfg(feature = "log")]
         ReportTo::Default | ReportTo::Log => to_log(&message, &figures),
         #[cfg(not(feature = "log"))]
-        ReportTo::Default => to_stderr(&message, &figures).await,
-        ReportTo::Stderr => to_stderr(&message, &figures).await,
+        ReportTo::Default => to_stderr(inner, &message, &figures).await,
+        ReportTo::Stderr => to_stderr(inner, &message, &figures).await,
     };
     if let Some(error) = failed {
         inner.record_error(error);
@@ -61,22 +62,39 @@ pub(crate) fn report_event(message: Cow<'static, str>, figures: &FinalStatistics
     event
 }
 
-/// One line on standard error, written on the blocking pool.
-async fn to_stderr(message: &str, figures: &FinalStatistics) -> Option<StatsError> {
+/// One line on standard error, written on the blocking pool. The write is not cancelled
+/// when the driver drops the report: the stop waits for it ([`finish_in_flight`]).
+async fn to_stderr(inner: &Inner, message: &str, figures: &FinalStatistics) -> Option<StatsError> {
     use std::io::Write;
 
     let event = LogEvent::new(Level::Info, REPORT_TARGET, format!("{message} {figures}"));
     let line = format!("{event}\n");
-    let written = blocking::unblock(move || {
+    let (written_tx, written) = async_channel::bounded(1);
+    *lock(&inner.report_in_flight) = Some(written.clone());
+    blocking::unblock(move || {
         let mut stderr = std::io::stderr().lock();
-        stderr
+        let result = stderr
             .write_all(line.as_bytes())
-            .and_then(|()| stderr.flush())
+            .and_then(|()| stderr.flush());
+        let _ = written_tx.try_send(result.is_ok());
     })
-    .await;
-    written.err().map(|_| StatsError::ReportRefused {
-        reason: ErrorReason::DispatchFailed,
-    })
+    .detach();
+    // `Err`: the stop took the outcome (the statistics are ending).
+    match written.recv().await {
+        Ok(false) => Some(StatsError::ReportRefused {
+            reason: ErrorReason::DispatchFailed,
+        }),
+        Ok(true) | Err(_) => None,
+    }
+}
+
+/// Waits for a report still being written to standard error, so that the stop does not
+/// cut it off.
+pub(crate) async fn finish_in_flight(inner: &Inner) {
+    let in_flight = lock(&inner.report_in_flight).take();
+    if let Some(written) = in_flight {
+        let _ = written.recv().await;
+    }
 }
 
 /// `log::info!` with target [`REPORT_TARGET`], the figures in the message and as

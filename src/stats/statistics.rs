@@ -15,6 +15,7 @@ use futures::task::{FutureObj, Spawn};
 use super::event::{ErrorKind, RequestId, StatsEvent};
 use super::periodic::{self, Flag};
 use super::persist::{self, Gate};
+use super::report;
 use super::state::Aggregator;
 use super::wait::{Calculate, StatsWait};
 use super::{
@@ -76,6 +77,10 @@ pub(crate) struct Inner {
     pub(crate) persist_gate: futures::lock::Mutex<Gate>,
     /// Raised once the state is loaded and collection has begun.
     pub(crate) collecting: Flag,
+    /// Raised once the first report has been handed over (or there is none to make).
+    pub(crate) reported: Flag,
+    /// The outcome of the report being written to standard error, if one is.
+    pub(crate) report_in_flight: Mutex<Option<async_channel::Receiver<bool>>>,
 }
 
 impl Inner {
@@ -110,16 +115,20 @@ impl Dispatch<StatsEvent> for Collector {
         Ok(())
     }
 
-    /// Loads the persisted state; calls recorded meanwhile wait in the queue.
+    /// Loads the persisted state; calls recorded meanwhile wait in the queue. The start
+    /// completes once the first report is handed over, as Crawlee logs its statistics
+    /// before it activates them.
     async fn on_starting(&mut self) -> Result<(), BoxError> {
         persist::load(&self.inner).await?;
         lock(&self.inner.aggregator).begin_run();
         self.inner.collecting.raise();
+        self.inner.reported.wait().await;
         Ok(())
     }
 
-    /// Stops the runtime clock and saves the final state.
+    /// Stops the runtime clock and saves the final state, once a report being written is.
     async fn on_stopped(&mut self) -> Result<(), BoxError> {
+        report::finish_in_flight(&self.inner).await;
         lock(&self.inner.aggregator).end_run();
         persist::save(&self.inner, true).await?;
         Ok(())
@@ -171,6 +180,7 @@ async fn drive(mut queue: Driver, inner: Arc<Inner>) {
                     // Not expected (store panics are caught where they are called), but
                     // never silent: kept in `last_error()`; collection goes on.
                     periodic_done = true;
+                    inner.reported.raise();
                     inner.record_error(StatsError::Recorder(SinkError::Unexpected(
                         Cause::from_panic(payload),
                     )));
@@ -207,6 +217,8 @@ impl Statistics {
             last_error: Mutex::new(None),
             persist_gate: futures::lock::Mutex::new(Gate::default()),
             collecting: Flag::default(),
+            reported: Flag::default(),
+            report_in_flight: Mutex::new(None),
         });
         let collector = Collector {
             inner: inner.clone(),
