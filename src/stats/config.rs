@@ -236,8 +236,9 @@ fn problem_of(error: &super::StoreError) -> &'static str {
 ///
 /// Each report is the [`calculate()`](super::Statistics::calculate) figures under the
 /// configured `log_message`, at level `Info` with target [`REPORT_TARGET`](super::REPORT_TARGET):
-/// once when collection starts (after the persisted state is loaded), then every
-/// `log_interval`, as Crawlee's statistics log theirs.
+/// once when collection starts, after the persisted state is loaded — handed over before
+/// [`start()`](super::Statistics::start) completes, as Crawlee logs its statistics before
+/// it activates them — then every `log_interval`.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub enum ReportTo {
@@ -249,10 +250,15 @@ pub enum ReportTo {
     /// One line on standard error: `<time> INFO mvx::stats: <log_message> <figures>`, the
     /// figures as [`FinalStatistics`](super::FinalStatistics)'s `Display` writes them. The
     /// write runs on the `blocking` crate's thread pool, never on the driver's thread; a
-    /// report waits for the one before it.
+    /// report waits for the one before it, and a stop for a line still being written
+    /// (within its `stop_timeout`). A failed write is kept in
+    /// [`Statistics::last_error`](super::Statistics::last_error) as
+    /// [`StatsError::ReportRefused`] (`DISPATCH_FAILED`).
     Stderr,
     /// `log::info!` with target [`REPORT_TARGET`](super::REPORT_TARGET), the message
-    /// `<log_message> <figures>` and one key-value per figure (the `log` crate's `kv`).
+    /// `<log_message> <figures>` and one key-value per figure (the `log` crate's `kv`; an
+    /// average of nothing is `null`). A logger that panics is caught: the panic is kept in
+    /// [`Statistics::last_error`](super::Statistics::last_error).
     #[cfg(feature = "log")]
     Log,
     /// One `Info` [`LogEvent`] on this sink, with the message `log_message` and one field

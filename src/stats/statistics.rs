@@ -253,7 +253,8 @@ impl Statistics {
     }
 
     /// Begins collection: loads the persisted state (with persistence enabled), then the
-    /// runtime counts from now on top of the persisted runtime, and the state is saved every
+    /// runtime counts from now on top of the persisted runtime, the first report is handed
+    /// over ([`ReportTo`](super::ReportTo)), and the state is saved every
     /// `persist_interval`.
     ///
     /// Returns at once; the driver does the work. Recording calls are accepted from this
