@@ -188,6 +188,8 @@
 //!   state; its result says so.
 //! - A duration persisted by Crawlee, or changed by it, is in whole milliseconds: the
 //!   microseconds are lost there.
+//! - A report to a log sink under `Block` still waiting for room when the statistics stop
+//!   is not sent; a line being written to standard error is waited for.
 //! - Nothing is lost to arithmetic: counts saturate at `u64::MAX` and sums of durations
 //!   at `Duration::MAX` rather than wrap, panic or fail the statistics, whatever was
 //!   persisted or recorded (the limits are in [`StatisticsState`]'s docs).

@@ -126,7 +126,8 @@ impl Dispatch<StatsEvent> for Collector {
         Ok(())
     }
 
-    /// Stops the runtime clock and saves the final state, once a report being written is.
+    /// Waits for a report still being written to standard error, then stops the runtime
+    /// clock and saves the final state.
     async fn on_stopped(&mut self) -> Result<(), BoxError> {
         report::finish_in_flight(&self.inner).await;
         lock(&self.inner.aggregator).end_run();
@@ -499,7 +500,7 @@ impl Statistics {
         self.inner.figures()
     }
 
-    /// The state as applied so far, with `runtime` and the per-minute rates as of now.
+    /// The state as applied so far, with `crawler_runtime` and the per-minute rates as of now.
     ///
     /// Not a barrier: calls still queued are not in it. After [`calculate`](Self::calculate)
     /// returned, every call recorded before it is.
