@@ -217,39 +217,46 @@ mod request_statistics;
 #[test]
 fn request_statistics_counts_every_request_and_resumes_them() {
     let storage = tempfile::tempdir().unwrap();
-    let (finished, failed, retries) = request_statistics::expected(300);
+    let expected = request_statistics::expected(300);
     assert!(
-        failed > 0 && retries > 0,
-        "the simulation fails and retries some"
+        expected.failed > 0 && expected.retry_attempts > expected.requests_retries,
+        "the simulation fails and retries some, some more than once"
     );
+    let counts = |figures: &mvx::stats::FinalStatistics| request_statistics::Expected {
+        finished: figures.requests_finished,
+        failed: figures.requests_failed,
+        requests_retries: figures.requests_retries,
+        retry_attempts: figures.retry_attempts,
+    };
 
     let first = request_statistics::run(storage.path(), 300, 4).unwrap();
     assert_eq!(first.resumed_from, 0);
     let figures = &first.figures;
-    assert_eq!(
-        (
-            figures.requests_finished,
-            figures.requests_failed,
-            figures.retries
-        ),
-        (finished, failed, retries)
-    );
+    assert_eq!(counts(figures), expected);
     assert_eq!(figures.requests_in_progress, 0);
     assert_eq!(figures.retry_histogram.iter().sum::<u64>(), 300);
     assert!(first.reports >= 1);
+    // In Crawlee's layout, under the key of a Python crawler's first statistics.
+    assert!(
+        storage
+            .path()
+            .join("key_value_stores/default")
+            .join(request_statistics::KEY)
+            .is_file()
+    );
 
     let second = request_statistics::run(storage.path(), 300, 4).unwrap();
     assert_eq!(second.resumed_from, 300);
-    let figures = &second.figures;
     assert_eq!(
-        (
-            figures.requests_finished,
-            figures.requests_failed,
-            figures.retries
-        ),
-        (2 * finished, 2 * failed, 2 * retries)
+        counts(&second.figures),
+        request_statistics::Expected {
+            finished: 2 * expected.finished,
+            failed: 2 * expected.failed,
+            requests_retries: 2 * expected.requests_retries,
+            retry_attempts: 2 * expected.retry_attempts,
+        }
     );
-    assert!(figures.runtime > first.figures.runtime);
+    assert!(second.figures.crawler_runtime > first.figures.crawler_runtime);
 
     request_statistics::main().unwrap();
 }
