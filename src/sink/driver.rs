@@ -547,7 +547,7 @@ where
     D: Dispatch<E>,
 {
     let tickets = &shared.flush;
-    let servable = tickets.servable(shared.queue.finished());
+    let servable = tickets.servable(&shared.queue);
     let serve = servable.is_some();
     let flush = match (*output, when) {
         (Output::Clean, _) => false,
@@ -594,8 +594,8 @@ where
     Ok(error)
 }
 
-/// Counts every event still pending as failed, waiting for producers that reserved a slot
-/// before admission closed to push their event. Returns how many were abandoned.
+/// Counts every event still pending as failed (admission is closed: nothing more can be
+/// pushed). Returns how many were abandoned.
 ///
 /// Stops counting, early, if the sink is ended from outside meanwhile (that end counts the
 /// rest).
@@ -615,7 +615,7 @@ async fn abandon_rest<E>(shared: &Shared<E>) -> u64 {
                 Err(Ended) => return abandoned,
             }
         }
-        if shared.queue.all_finished() {
+        if shared.queue.drained() {
             return abandoned;
         }
         wait_for_work(shared, shared.state()).await;
@@ -628,10 +628,9 @@ fn has_work<E>(shared: &Shared<E>, expected: State) -> bool {
     !shared.queue.is_empty()
         || state != expected
         // A flush request is work once the events it waits for are finished. Until then
-        // they are queued (the ring is not empty) or about to be pushed, and the push wakes
-        // the driver: counting the request as work any earlier would have the driver spin
-        // until the producer pushes (`tests/loom_queue.rs` caught it).
-        || shared.flush.servable(shared.queue.finished()).is_some()
+        // they are queued (a ring is not empty): counting the request as work any earlier
+        // would have the driver spin (`tests/loom_queue.rs` caught it).
+        || shared.flush.servable(&shared.queue).is_some()
         || (matches!(state, State::Virgin | State::Running) && !shared.has_handles())
         // A stop closed admission after the driver saw `Stopping`: it may be done.
         || (state == State::Stopping && shared.queue.drained())
