@@ -41,12 +41,12 @@
 //! The driver takes every queued event, up to [`SinkConfig::batch_size`], as one batch,
 //! going round the producers' lanes (each batch starts with the lane after the one the
 //! previous batch started with, so one producer's backlog does not hold the others back).
-//! When a batch was small (the ring nearly empty) it pauses for a few hundred CPU pause
+//! When a batch was small (the lanes nearly empty) it pauses for a few dozen CPU pause
 //! instructions before taking the next, and before it parks it keeps looking for work a
-//! little longer; a producer blocked on a full queue likewise retries briefly before it
-//! parks. An event may thus wait a microsecond or two longer to be dispatched; in exchange
-//! producers and driver do not fight over the same ring slots event by event (figures in
-//! BENCHMARKS.md).
+//! little longer, checking every few dozen nanoseconds; a producer blocked on a full lane
+//! likewise retries briefly before it parks. An event may thus wait a few hundred
+//! nanoseconds longer to be dispatched; in exchange producers and driver do not fight over
+//! the same ring slots event by event (figures in BENCHMARKS.md).
 //!
 //! # Sharing an executor
 //!
