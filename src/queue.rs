@@ -73,9 +73,7 @@
 mod lanes;
 
 use std::fmt;
-use std::mem::MaybeUninit;
 
-use concurrent_queue::ConcurrentQueue;
 use event_listener::Event;
 
 use self::lanes::{Lane, Lanes};
@@ -92,15 +90,11 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 8_192;
 /// The largest capacity a sink accepts: 2^24 = 16,777,216 events, 2,048 times the default.
 ///
 /// Each ring — the shared lane's, allocated when the sink is created, and each producer
-/// thread's lane, allocated on its first event — is memory in use at once, not reserved
-/// address space: concurrent-queue writes a stamp into every slot, so every page
-/// of the ring is touched. A slot is the event beside a `usize` stamp, `size_of::<E>() + 8`
-/// bytes rounded up to `E`'s alignment (16 bytes for a `u32`, 104 for a `LogEvent` on
-/// 64-bit targets). At this maximum the ring of `u32`s takes 256 MiB and the ring of
-/// `LogEvent`s about 1.6 GiB, which a machine that needs such a queue has; a larger limit
-/// could not be honoured (2^36 `u32`s would be 1 TiB). concurrent-queue itself supports
-/// capacities below 2^62 on 64-bit targets (its stamps hold an index and a lap count in one
-/// `usize`) and below 2^30 on 32-bit ones; this maximum is within both.
+/// thread's lane, allocated on its first event — is `capacity` slots of `size_of::<E>()`
+/// bytes (`rtrb`'s ring: the events side by side, no per-slot stamp): 4 bytes a slot for a
+/// `u32`, 96 for a `LogEvent` on 64-bit targets. At this maximum a ring of `u32`s takes 64
+/// MiB and one of `LogEvent`s 1.5 GiB, which a machine that needs such a queue has; a
+/// larger limit could not be honoured (2^36 `u32`s would be 256 GiB).
 ///
 /// A larger `queue_capacity` is refused, and so is a ring the allocator cannot provide: the
 /// sink is then created in `Failure`, with
@@ -310,34 +304,12 @@ pub(crate) struct Queue<E> {
     restarts: AtomicU64,
     /// Who counts the events taken from the lanes.
     claim: Mutex<Claim>,
+    /// The events counted as failed when counting ended, until they are dropped.
+    abandoned: Mutex<Vec<E>>,
     /// Wakes the driver.
     pub(crate) work: Event,
     /// Wakes producers waiting for room and flush waiters.
     pub(crate) progress: Signal,
-}
-
-/// The memory of one slot of a ring: concurrent-queue's `Slot<E>`, a stamp beside the
-/// event.
-struct RingSlot<E> {
-    _stamp: usize,
-    _event: MaybeUninit<E>,
-}
-
-/// A ring with room for `capacity` events, or the allocation failure (asked for first, so
-/// that a refusal is an error rather than an abort of the process).
-fn ring<E>(capacity: usize) -> Result<ConcurrentQueue<E>, AllocationFailure> {
-    if capacity > 1 {
-        // concurrent-queue allocates the ring with `Vec::with_capacity`, which aborts the
-        // process when the allocator refuses. Ask for the same memory first, where a
-        // refusal is an error, and give it back for the ring to take.
-        let mut ring = Vec::<RingSlot<E>>::new();
-        ring.try_reserve_exact(capacity)
-            .map_err(|_| AllocationFailure::OutOfMemory {
-                bytes: capacity.saturating_mul(size_of::<RingSlot<E>>()),
-            })?;
-    }
-    // A ring of one is concurrent-queue's single slot, inline: nothing to allocate.
-    Ok(ConcurrentQueue::bounded(capacity))
 }
 
 impl<E> Queue<E> {
@@ -353,21 +325,24 @@ impl<E> Queue<E> {
         if capacity > MAX_QUEUE_CAPACITY {
             return Err(AllocationFailure::AboveMaximum);
         }
-        Ok(Self::with_shared_lane(ring(capacity)?, capacity, false))
+        let ring = lanes::ring(capacity).ok_or(AllocationFailure::OutOfMemory {
+            bytes: capacity.saturating_mul(size_of::<E>()),
+        })?;
+        Ok(Self::with_shared_lane(Lane::shared(ring, false), capacity))
     }
 
     /// A closed queue with no room: the queue of a sink whose ring could not be allocated,
     /// which never accepts an event. Its `capacity` reads 0.
     pub(crate) fn unallocated() -> Self {
-        Self::with_shared_lane(ConcurrentQueue::bounded(1), 0, true)
+        // A ring of one event, as any allocation of one event would, aborts only when the
+        // allocator cannot provide that.
+        Self::with_shared_lane(Lane::shared(rtrb::RingBuffer::new(1), true), 0)
     }
 
-    fn with_shared_lane(ring: ConcurrentQueue<E>, capacity: usize, closed: bool) -> Self {
+    fn with_shared_lane(shared_lane: Lane<E>, capacity: usize) -> Self {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let shared_lane = Arc::new(Lane::new(ring));
-        if closed {
-            shared_lane.close();
-        }
+        let closed = capacity == 0;
+        let shared_lane = Arc::new(shared_lane);
         Self {
             lanes: Mutex::new(Lanes::new(shared_lane.clone(), closed)),
             shared_lane,
@@ -380,6 +355,7 @@ impl<E> Queue<E> {
             failed: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
+            abandoned: Mutex::new(Vec::new()),
             claim: Mutex::new(Claim {
                 in_dispatch: 0,
                 ended: false,
@@ -511,7 +487,7 @@ impl<E> Queue<E> {
     pub(crate) fn drained(&self) -> bool {
         let claim = lock(&self.claim);
         let lanes = lock(&self.lanes);
-        lanes.is_closed() && lanes.is_empty() && (claim.ended || claim.in_dispatch == 0)
+        lanes.settled() && (claim.ended || claim.in_dispatch == 0)
     }
 
     /// Takes the flush targets (driver only): for every lane, the events pushed to it so
@@ -525,18 +501,25 @@ impl<E> Queue<E> {
         lock(&self.lanes).flush_targets_met()
     }
 
-    /// Marks the driver asleep (before its last check for work) or awake.
+    /// Marks the driver asleep (before its last check for work) or awake: on every lane's
+    /// word, so that a producer's count sees the mark or the driver's check sees the count
+    /// (see the lanes module).
     pub(crate) fn set_driver_sleeping(&self, sleeping: bool) {
         self.driver_sleeping.store(sleeping, Ordering::SeqCst);
-        if sleeping {
-            crate::sync::seq_cst_for_loom();
+        lock(&self.lanes).set_parked(sleeping);
+    }
+
+    /// Wakes the driver if it is parked, once for all the producers that find it so.
+    fn wake_parked_driver(&self) {
+        if self.driver_sleeping.swap(false, Ordering::SeqCst) {
+            self.work.notify(1);
         }
     }
 
-    /// Ends counting: closes every lane for good (later pushes are refused) and counts every
-    /// event left in them, and those in dispatch, as failed. The events stay in the rings
-    /// until [`drop_abandoned`](Self::drop_abandoned): dropping them runs user code, which
-    /// the caller does after releasing its locks.
+    /// Ends counting: closes and seals every lane for good (later pushes are refused) and
+    /// counts every event accepted and not taken, and those in dispatch, as failed. The
+    /// events are kept until [`drop_abandoned`](Self::drop_abandoned): dropping them runs
+    /// user code, which the caller does after releasing its locks.
     ///
     /// `Err(Ended)` when counting had already ended.
     pub(crate) fn end_counting(&self) -> Result<Abandoned, Ended> {
@@ -546,10 +529,10 @@ impl<E> Queue<E> {
         }
         claim.ended = true;
         let queued = {
-            let mut lanes = lock(&self.lanes);
-            lanes.close();
-            // Exact: nobody pushes to a closed ring, and the driver takes under the claim.
-            lanes.queued()
+            let mut abandoned = lock(&self.abandoned);
+            // Exact: a sealed lane accepts nothing more, and the driver takes under the
+            // claim.
+            lock(&self.lanes).abandon(&mut abandoned)
         };
         let in_dispatch = std::mem::take(&mut claim.in_dispatch);
         self.count(0, in_dispatch + queued);
@@ -559,17 +542,12 @@ impl<E> Queue<E> {
         })
     }
 
-    /// Drops the events left in the lanes once counting has ended (they are counted), one
-    /// at a time outside the locks, and wakes the waiters for progress.
+    /// Drops the events abandoned when counting ended (they are counted), outside the
+    /// locks, and wakes the waiters for progress.
     pub(crate) fn drop_abandoned(&self) {
         debug_assert!(lock(&self.claim).ended, "counting has not ended");
-        loop {
-            let event = lock(&self.lanes).take_one();
-            match event {
-                Some(event) => drop(event),
-                None => break,
-            }
-        }
+        let abandoned = std::mem::take(&mut *lock(&self.abandoned));
+        drop(abandoned);
         self.progress.notify_all();
     }
 
@@ -616,22 +594,7 @@ impl<E: Send + 'static> Queue<E> {
     /// dropped and counted in the lane) or admission is closed; wakes the driver if it
     /// sleeps.
     pub(crate) fn push(&self, event: E, drop_when_full: bool) -> Pushed<E> {
-        let pushed = lanes::push(self, event, drop_when_full);
-        if matches!(pushed, Pushed::Accepted) {
-            // The push is a SeqCst compare-and-swap on the ring's tail, and the driver
-            // stores `driver_sleeping` (SeqCst) before it re-checks the rings' tails
-            // (SeqCst): either this load sees the driver asleep, or the driver's check sees
-            // the event. The first producer to see it asleep clears the flag and wakes it;
-            // the others skip the notification, which takes a lock. (Under loom a fence
-            // stands in for what SeqCst already orders here: see `seq_cst_for_loom`.)
-            crate::sync::seq_cst_for_loom();
-            if self.driver_sleeping.load(Ordering::SeqCst)
-                && self.driver_sleeping.swap(false, Ordering::SeqCst)
-            {
-                self.work.notify(1);
-            }
-        }
-        pushed
+        lanes::push(self, event, drop_when_full)
     }
 }
 

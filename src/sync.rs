@@ -179,20 +179,6 @@ impl std::future::Future for Timer {
     }
 }
 
-/// A SeqCst fence under loom; nothing otherwise.
-///
-/// For a store-buffering pair whose four accesses are all SeqCst — one side writes `a` then
-/// reads `b`, the other writes `b` then reads `a` — the memory model forbids both reads
-/// missing the other side's write, so no fence is needed. loom, though, models SeqCst loads
-/// and stores as acquire/release and would report that outcome (a lost wake-up); it does
-/// model SeqCst fences, so one after each side's write restores, in the models, the order
-/// the real code already has, and the ordinary build pays nothing for it.
-#[inline(always)]
-pub(crate) fn seq_cst_for_loom() {
-    #[cfg(loom)]
-    fence(Ordering::SeqCst);
-}
-
 /// Locks `mutex`, ignoring poisoning.
 ///
 /// mvx never runs user code while holding one of its locks, so a poisoned lock can only

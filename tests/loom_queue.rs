@@ -62,12 +62,12 @@ fn spawn_log(
 }
 
 /// Two producers log into a started sink whose driver parks whenever it runs out of work.
-/// Only their pushes can wake it: the model waits for both deliveries before it lets the
+/// Only their counts can wake it: the model waits for both deliveries before it lets the
 /// sink stop (which would wake the driver itself).
 ///
-/// Without a SeqCst fence after the push and after the driver marks itself asleep, loom
-/// finds the interleaving where neither sees the other's write and the driver sleeps on
-/// an event (see `seq_cst_for_loom` in `src/sync.rs`).
+/// The driver marks every lane's word before it parks and re-checks the counts; a producer
+/// counts its event with a read-modify-write of the same word, so one of the two sees the
+/// other (see `src/queue/lanes.rs`): a lost wake-up here is a deadlock, which loom reports.
 #[test]
 fn producers_wake_the_parked_driver() {
     model(1, || {
