@@ -87,6 +87,8 @@ use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use crate::error::{BoxError, Cause, ErrorReason};
 use crate::sync::lock;
 
+#[cfg(feature = "metricq")]
+pub mod metricq;
 pub mod selector;
 
 pub use self::selector::{Selector, SelectorError};
@@ -431,13 +433,15 @@ impl AgentHandle {
         self.shared.tasks.try_send(Box::pin(task)).is_ok()
     }
 
-    async fn stop_requested_wait(&self) {
+    /// Resolves once a stop has been requested (or the agent has stopped): what a
+    /// long `connect` races against, so that a stop during connect takes effect at once.
+    pub async fn stop_requested_wait(&self) {
         loop {
-            if self.shared.stop_requested() {
+            if self.stop_requested() {
                 return;
             }
             listener!(self.shared.changed => changed);
-            if self.shared.stop_requested() {
+            if self.stop_requested() {
                 return;
             }
             changed.await;
