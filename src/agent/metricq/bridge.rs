@@ -30,6 +30,8 @@ pub struct BridgeConfig {
     pub interval: Duration,
     /// The sink the points go through: its queue capacity, overflow policy (the default,
     /// `RaiseError`, refuses points when full rather than wait), batch size, stop timeout.
+    /// Default: lazy start, so that points logged before the bridge connected are queued
+    /// and published once it has.
     pub sink: SinkConfig,
 }
 
@@ -37,7 +39,7 @@ impl Default for BridgeConfig {
     fn default() -> Self {
         Self {
             interval: DEFAULT_BRIDGE_INTERVAL,
-            sink: SinkConfig::default().namespace("metricq"),
+            sink: SinkConfig::default().namespace("metricq").lazy_start(true),
         }
     }
 }

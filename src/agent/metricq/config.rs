@@ -54,6 +54,7 @@ pub struct MetricqConfig {
     pub(crate) rpc_timeout: Duration,
     pub(crate) delivery_timeout: Duration,
     pub(crate) ca_certificates: Option<String>,
+    pub(crate) persistent_data: bool,
 }
 
 impl MetricqConfig {
@@ -79,6 +80,7 @@ impl MetricqConfig {
             rpc_timeout: DEFAULT_RPC_TIMEOUT,
             delivery_timeout: DEFAULT_DELIVERY_TIMEOUT,
             ca_certificates: None,
+            persistent_data: false,
         })
     }
 
@@ -138,6 +140,14 @@ impl MetricqConfig {
     /// besides the system's roots.
     pub fn ca_certificates(mut self, pem: impl Into<String>) -> Self {
         self.ca_certificates = Some(pem.into());
+        self
+    }
+
+    /// Publishes data chunks as persistent messages (AMQP `delivery_mode` 2), so that a
+    /// durable queue (a database's) keeps them across a broker restart; the broker then
+    /// confirms them once written to disk. Default `false`, as the Python client.
+    pub fn persistent_data(mut self, persistent: bool) -> Self {
+        self.persistent_data = persistent;
         self
     }
 

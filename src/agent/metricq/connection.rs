@@ -240,6 +240,11 @@ impl Link {
         if let Some(host) = self.url.host_str() {
             uri.authority.host = host.trim_start_matches('[').trim_end_matches(']').into();
         }
+        // As aio-pika (the Python client's AMQP library) reads it: no virtual host in the
+        // path, or just `/`, is the default virtual host `/` (lapin would read `""`).
+        if matches!(self.url.path(), "" | "/") {
+            uri.vhost = "/".into();
+        }
         if uri.query.connection_timeout.is_none() {
             let millis = u64::try_from(self.config.connect_timeout.as_millis()).unwrap_or(u64::MAX);
             uri.query.connection_timeout = Some(millis.max(1));

@@ -210,6 +210,11 @@ impl SourceCore {
         let mut confirms: Vec<Result<PublisherConfirm, MetricqError>> =
             Vec::with_capacity(chunks.len());
         let mut min_generation = 0;
+        let properties = if self.client.config.persistent_data {
+            BasicProperties::default().with_delivery_mode(2)
+        } else {
+            BasicProperties::default()
+        };
         for (metric, payload) in chunks {
             let published = loop {
                 let remaining = deadline.saturating_duration_since(Instant::now());
@@ -224,7 +229,7 @@ impl SourceCore {
                         metric,
                         BasicPublishOptions::default(),
                         payload,
-                        BasicProperties::default(),
+                        properties.clone(),
                     )
                     .await
                 {

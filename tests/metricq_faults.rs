@@ -1,0 +1,153 @@
+//! The metricq client when the broker goes away: each test starts a RabbitMQ node of its
+//! own (loopback ports, a temporary directory) with the test manager on it, and stops and
+//! restarts that node while an mvx source publishes.
+//!
+//! What must hold: every point logged is accounted — `delivered + failed` equals the points
+//! accepted once the source has stopped — and every point counted delivered is in the
+//! durable queue that stands in for a database (persistent messages, so the broker keeps
+//! what it confirmed across its restart). Points logged while the broker was down are
+//! delivered after the reconnect.
+#![cfg(not(loom))]
+#![cfg(feature = "metricq")]
+
+#[path = "guard/mod.rs"]
+mod guard;
+#[path = "metricq/support.rs"]
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use mvx::agent::AgentError;
+use mvx::agent::metricq::{
+    BridgeConfig, DataPoint, MetricqConfig, MetricqError, RegistryBridge, Source, Timestamp,
+};
+use mvx::metrics::Registry;
+use serde_json::json;
+use support::{OwnNode, Peer, Running, unique};
+
+#[test]
+fn a_broker_restarted_mid_stream_loses_no_point_silently() {
+    guard::within(Duration::from_secs(240), || {
+        let mut node = OwnNode::start();
+        let url = node.url();
+        let manager = Peer::spawn(&["manager", &url]);
+        manager.expect("ready");
+        let metric = "test.restart.points";
+        let queue = unique("db-test-durable");
+        let durable = Peer::spawn(&["durable", &url, &queue, metric]);
+        durable.expect("declared");
+        durable.finish();
+
+        let config = MetricqConfig::new(&url, "source-mvx-restart")
+            .unwrap()
+            .reconnect_interval(Duration::from_millis(100))
+            .connection_timeout(Duration::from_secs(120))
+            .delivery_timeout(Duration::from_secs(60))
+            .rpc_timeout(Duration::from_secs(20))
+            .persistent_data(true);
+        let bridge = RegistryBridge::new(
+            Source::new(config),
+            Registry::new(),
+            BridgeConfig::default().interval(Duration::from_secs(3600)),
+        );
+        let sink = bridge.sink();
+        let source = bridge.source();
+        let running = Running::start(bridge);
+        assert!(async_io::block_on(source.ready()));
+        let log = |range: std::ops::Range<i64>| {
+            for n in range {
+                sink.log(DataPoint::new(metric, Timestamp::from_nanos(n), n as f64))
+                    .unwrap();
+            }
+        };
+        log(0..100);
+        sink.flush_blocking().unwrap();
+        assert_eq!(sink.stats().delivered, 100);
+
+        node.stop();
+        // Logged while the broker is down: the producer never waits.
+        log(100..200);
+        node.restart();
+        log(200..300);
+        manager.finish();
+        let stopped = running.stop();
+        assert!(stopped.is_ok(), "{stopped:?}");
+        let stats = sink.stats();
+        assert_eq!(stats.accepted, 300);
+        assert_eq!(stats.delivered + stats.failed, 300, "{stats:?}");
+        assert_eq!(stats.pending, 0);
+
+        let drain = Peer::spawn(&["drain", &url, &queue]);
+        let mut received = BTreeSet::new();
+        loop {
+            let line = drain.next();
+            if line == json!("drained") {
+                break;
+            }
+            assert_eq!(line["metric"], json!(metric));
+            let n = line["timestamp"].as_i64().unwrap();
+            assert_eq!(line["value"].as_f64(), Some(n as f64));
+            assert!(received.insert(n), "point {n} received twice");
+        }
+        drain.finish();
+        // Every delivered point is there; a point counted failed may be there too (its
+        // confirmation was lost with the connection).
+        assert!(
+            received.len() as u64 >= stats.delivered,
+            "{stats:?}, {}",
+            received.len()
+        );
+        assert!(received.iter().all(|n| (0..300).contains(n)));
+        // The points logged while the broker was down were delivered after the reconnect.
+        assert!((100..200).all(|n| received.contains(&n)), "{stats:?}");
+    });
+}
+
+#[test]
+fn a_broker_that_stays_away_stops_the_agent_with_a_reconnect_timeout() {
+    guard::within(Duration::from_secs(240), || {
+        let mut node = OwnNode::start();
+        let url = node.url();
+        let manager = Peer::spawn(&["manager", &url]);
+        manager.expect("ready");
+        let config = MetricqConfig::new(&url, "source-mvx-abandoned")
+            .unwrap()
+            .reconnect_interval(Duration::from_millis(100))
+            .connection_timeout(Duration::from_millis(1_500))
+            .delivery_timeout(Duration::from_millis(500));
+        let bridge = RegistryBridge::new(
+            Source::new(config),
+            Registry::new(),
+            BridgeConfig::default().interval(Duration::from_secs(3600)),
+        );
+        let sink = bridge.sink();
+        let source = bridge.source();
+        let mut running = Running::start(bridge);
+        assert!(async_io::block_on(source.ready()));
+        manager.finish();
+        node.stop();
+        for n in 0..10 {
+            sink.log(DataPoint::new(
+                "test.abandoned",
+                Timestamp::from_nanos(n),
+                1.0,
+            ))
+            .unwrap();
+        }
+        let ended = running.join().unwrap_err();
+        let AgentError::Stopped(cause) = &ended else {
+            panic!("{ended:?}");
+        };
+        let shown = cause.to_string();
+        assert!(shown.contains("was not re-established within"), "{shown}");
+        // Nothing logged is unaccounted: the points could not be delivered.
+        let stats = sink.stats();
+        assert_eq!(
+            (stats.accepted, stats.failed, stats.pending),
+            (10, 10, 0),
+            "{stats:?}"
+        );
+        let _ = MetricqError::Stopped;
+    });
+}
