@@ -335,3 +335,63 @@ fn tracing_to_redis_puts_every_event_in_the_stream() {
     assert_eq!(left, 0);
     tracing_to_redis::run_and_print(&server.url).unwrap();
 }
+
+#[cfg(feature = "metricq")]
+#[path = "metricq/support.rs"]
+mod metricq_support;
+
+#[cfg(feature = "metricq")]
+#[path = "../examples/metricq_source.rs"]
+#[allow(dead_code)]
+// `main`: it only reads the URL from MVX_AMQP_URL; the test calls `run` with the broker's.
+mod metricq_source;
+
+/// The example publishes to the broker at `MVX_AMQP_URL` (`.ci/test` starts one, with the
+/// test manager on it) and examples/metricq_sink.py, the Python package's sink, prints its
+/// points; every point the example logged is delivered.
+#[cfg(feature = "metricq")]
+#[test]
+fn metricq_source_reaches_the_python_sink() {
+    use std::io::BufRead;
+
+    let url = metricq_support::shared_manager().to_owned();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/metricq_sink.py");
+    let mut sink = std::process::Command::new("python3")
+        .args([
+            script,
+            "--count",
+            "4",
+            &url,
+            "example.requests",
+            "example.load",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with the metricq package");
+    let mut lines = std::io::BufReader::new(sink.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "subscribed");
+    let summary = metricq_source::run(&url, "source-mvx-example-test", 5).unwrap();
+    let stats = summary.stats;
+    assert_eq!(
+        (stats.delivered, stats.failed, stats.pending),
+        (stats.accepted, 0, 0)
+    );
+    // 9 points a tick: the counter, the gauge, the histogram's count, sum, nan and 4 buckets.
+    assert_eq!(stats.accepted % 9, 0, "{stats}");
+    let printed: Vec<String> = lines.by_ref().take(4).map(Result::unwrap).collect();
+    assert!(sink.wait().unwrap().success());
+    for line in &printed {
+        let fields: Vec<&str> = line.split(' ').collect();
+        assert_eq!(fields.len(), 3, "{line}");
+        assert!(
+            ["example.requests", "example.load"].contains(&fields[0]),
+            "{line}"
+        );
+        assert!(
+            fields[1].parse::<i64>().unwrap() > 1_600_000_000_000_000_000,
+            "{line}"
+        );
+        let value: f64 = fields[2].parse().unwrap();
+        assert!((0.0..=500.0).contains(&value), "{line}");
+    }
+}
