@@ -593,8 +593,8 @@ pub(crate) fn metadata_to_json(metadata: &Metadata) -> Value {
 }
 
 /// A metricq client: the management connection with its RPC queue, RPCs to the manager
-/// and to other agents, and the RPCs it answers. Run it with an [`agent::Runner`]
-/// (crate::agent::Runner); [`Source`](super::Source) and [`Sink`](super::Sink) are clients
+/// and to other agents, and the RPCs it answers. Run it with an
+/// [`agent::Runner`](crate::agent::Runner); [`Source`](super::Source) and [`Sink`](super::Sink) are clients
 /// with a data connection besides.
 ///
 /// # Examples

@@ -108,7 +108,7 @@ mod sink;
 mod source;
 mod time;
 
-pub use self::bridge::{BridgeConfig, BridgeStats, RegistryBridge};
+pub use self::bridge::{BridgeConfig, BridgeStats, DEFAULT_BRIDGE_INTERVAL, RegistryBridge};
 pub use self::client::{Client, ClientHandle, ClientStats};
 pub use self::config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_DATA_CONNECTION_TIMEOUT,
