@@ -28,7 +28,8 @@ class PrintingSink(Sink):
         if self.count is not None:
             self.count -= 1
             if self.count == 0:
-                await self.stop()
+                # Stop from a task of its own, not from inside the message being handled.
+                self._schedule_stop()
 
 
 if __name__ == "__main__":
