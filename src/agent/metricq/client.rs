@@ -610,12 +610,11 @@ pub(crate) fn metadata_to_json(metadata: &Metadata) -> Value {
 /// std::thread::spawn(move || {
 ///     async_io::block_on(async {
 ///         // Wait until connected, then ask the manager.
-///         handle.connected().await;
-///         let metrics = handle.get_metrics(&Selector::regex("^cpu")?).await;
-///         println!("{metrics:?}");
-///         stopper.stop(None, false);
-///         Ok::<_, Box<dyn std::error::Error>>(())
-///     })
+///         if handle.connected().await {
+///             println!("{:?}", handle.get_metrics(&Selector::all()).await);
+///         }
+///     });
+///     stopper.stop(None, false);
 /// });
 /// runner.run()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
