@@ -13,8 +13,14 @@
 //! Run with `cargo bench --bench handoff`. With `HANDOFF_PIN=1` (Linux), every consumer
 //! thread is pinned to the last CPU and the producers to the other CPUs, round-robin, so
 //! that the handoff always crosses cores; by default the scheduler places the threads.
+//!
+//! `mvx` runs the sink's default configuration, poll budget and loss reports on. With
+//! `HANDOFF_BASELINE=1` the run also measures `mvx-baseline`, the same sink with both off
+//! (`poll_budget(None)`, `loss_report_interval(None)`), in the same groups, interleaved
+//! with the others; the summary then prints the same-run cost of the two (mvx against
+//! mvx-baseline: producer ns/event and end-to-end throughput). `cargo bench --bench handoff
+//! -- mvx` runs only the two.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -44,58 +50,10 @@ const PACE_TARGET_NS: f64 = 75.0;
 /// How long to wait for a consumer before declaring events lost.
 const COMPLETION_TIMEOUT: Duration = Duration::from_secs(120);
 
-// ---------------------------------------------------------------------------------------
-// Allocation counting
-// ---------------------------------------------------------------------------------------
-
-/// Counts allocations (including reallocations): on producer threads in a thread-local
-/// counter, so that producers do not contend on a shared line; elsewhere in one atomic.
-struct CountingAlloc;
-
-static OTHER_ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static ON_PRODUCER: Cell<bool> = const { Cell::new(false) };
-    static PRODUCER_ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count_allocation() {
-    let on_producer = ON_PRODUCER.try_with(Cell::get).unwrap_or(false);
-    if on_producer {
-        let _ = PRODUCER_ALLOCS.try_with(|count| count.set(count.get() + 1));
-    } else {
-        OTHER_ALLOCS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call is forwarded to `System`; counting has no effect on the memory.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_allocation();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_allocation();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_allocation();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+// Allocation counting: producer threads leave the process-wide count, so that they do not
+// contend on it; their allocations are read from their own thread's counter.
+#[path = "../tests/support/counting_allocator.rs"]
+mod counting_allocator;
 
 // ---------------------------------------------------------------------------------------
 // Clocks, pacing
@@ -157,6 +115,12 @@ fn work_iterations() -> u32 {
 fn pinning() -> bool {
     static PIN: OnceLock<bool> = OnceLock::new();
     *PIN.get_or_init(|| std::env::var_os("HANDOFF_PIN").is_some_and(|v| v != "0"))
+}
+
+/// Whether `HANDOFF_BASELINE` asks for `mvx-baseline` beside `mvx`.
+fn baseline() -> bool {
+    static BASELINE: OnceLock<bool> = OnceLock::new();
+    *BASELINE.get_or_init(|| std::env::var_os("HANDOFF_BASELINE").is_some_and(|v| v != "0"))
 }
 
 /// The CPUs available to the bench, read once (before any thread is pinned).
@@ -461,6 +425,8 @@ impl fmt::Display for Regime {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Peer {
     Mvx,
+    /// mvx with its poll budget and loss reports off (`HANDOFF_BASELINE`).
+    MvxBaseline,
     Crossbeam,
     AsyncChannel,
     TracingAppender,
@@ -476,9 +442,20 @@ impl Peer {
         Self::SlogAsync,
     ];
 
+    /// The peers of this run: [`ALL`](Self::ALL), and `mvx-baseline` right after `mvx`
+    /// with `HANDOFF_BASELINE`.
+    fn measured() -> Vec<Self> {
+        let mut peers = Self::ALL.to_vec();
+        if baseline() {
+            peers.insert(1, Self::MvxBaseline);
+        }
+        peers
+    }
+
     fn name(self) -> &'static str {
         match self {
             Self::Mvx => "mvx",
+            Self::MvxBaseline => "mvx-baseline",
             Self::Crossbeam => "crossbeam",
             Self::AsyncChannel => "async-channel",
             Self::TracingAppender => "tracing-appender",
@@ -543,18 +520,19 @@ impl Rig {
                     .name(format!("bench-producer-{index}"))
                     .spawn(move || {
                         pin_producer(index);
-                        ON_PRODUCER.set(true);
+                        counting_allocator::leave_all();
                         loop {
                             shared.start.wait();
                             if shared.stop.load(Ordering::Acquire) {
                                 break;
                             }
-                            let allocs_before = PRODUCER_ALLOCS.get();
+                            let allocs_before = counting_allocator::on_this_thread();
                             let send_ns = run_batch(&mut producer, index as u64, &shared);
                             shared.send_ns.fetch_add(send_ns, Ordering::AcqRel);
-                            shared
-                                .producer_allocs
-                                .fetch_add(PRODUCER_ALLOCS.get() - allocs_before, Ordering::AcqRel);
+                            shared.producer_allocs.fetch_add(
+                                counting_allocator::on_this_thread() - allocs_before,
+                                Ordering::AcqRel,
+                            );
                             shared.done.wait();
                         }
                         drop(producer);
@@ -577,14 +555,14 @@ impl Rig {
         self.shared.first_send.store(u64::MAX, Ordering::Release);
         self.shared.send_ns.store(0, Ordering::Release);
         self.shared.producer_allocs.store(0, Ordering::Release);
-        let other_before = OTHER_ALLOCS.load(Ordering::Acquire);
+        let other_before = counting_allocator::all();
 
         self.shared.start.wait();
         self.shared.done.wait();
         let done_at = self.completion.wait();
 
         let producer_allocs = self.shared.producer_allocs.load(Ordering::Acquire);
-        let other_allocs = OTHER_ALLOCS.load(Ordering::Acquire) - other_before;
+        let other_allocs = counting_allocator::all() - other_before;
         let first_send = self.shared.first_send.load(Ordering::Acquire);
         Sample {
             events,
@@ -702,12 +680,15 @@ impl Drop for Setup {
 
 fn setup(peer: Peer, producers: usize, regime: Regime) -> Setup {
     match peer {
-        Peer::Mvx => {
+        Peer::Mvx | Peer::MvxBaseline => {
             let completion = Completion::new(1);
-            let config = SinkConfig::default()
+            let mut config = SinkConfig::default()
                 .namespace("bench-handoff")
                 .queue_capacity(CAPACITY)
                 .overflow(OverflowPolicy::Block);
+            if peer == Peer::MvxBaseline {
+                config = config.poll_budget(None).loss_report_interval(None);
+            }
             let (sink, terminator): (AsyncSink<Event>, Terminator) =
                 mvx::rt::thread::create(CountingDispatch(completion.clone()), config)
                     .expect("create the mvx sink");
@@ -720,7 +701,7 @@ fn setup(peer: Peer, producers: usize, regime: Regime) -> Setup {
                     let stats = sink.stats();
                     assert_eq!(stats.accepted, stats.delivered, "mvx lost events: {stats}");
                     record_mvx_stats(
-                        (regime, producers),
+                        (regime, peer, producers),
                         MvxStats {
                             delivered: stats.delivered,
                             batches: counted.batches.load(Ordering::Relaxed),
@@ -830,8 +811,8 @@ struct MvxStats {
     high_watermark: usize,
 }
 
-fn mvx_stats() -> &'static Mutex<BTreeMap<(Regime, usize), MvxStats>> {
-    static STATS: OnceLock<Mutex<BTreeMap<(Regime, usize), MvxStats>>> = OnceLock::new();
+fn mvx_stats() -> &'static Mutex<BTreeMap<Key, MvxStats>> {
+    static STATS: OnceLock<Mutex<BTreeMap<Key, MvxStats>>> = OnceLock::new();
     STATS.get_or_init(Mutex::default)
 }
 
@@ -844,7 +825,7 @@ fn record(key: Key, sample: Sample) {
         .push(sample);
 }
 
-fn record_mvx_stats(key: (Regime, usize), stats: MvxStats) {
+fn record_mvx_stats(key: Key, stats: MvxStats) {
     mvx_stats()
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -966,10 +947,11 @@ fn print_summary() {
             f.samples
         );
     }
-    for ((regime, producers), stats) in &sink_stats {
+    for ((regime, peer, producers), stats) in &sink_stats {
         eprintln!(
-            "mvx {regime}/{producers}: {} events in {} dispatch batches (mean batch {:.1}), \
+            "{} {regime}/{producers}: {} events in {} dispatch batches (mean batch {:.1}), \
              high watermark {} of {CAPACITY}",
+            peer.name(),
             stats.delivered,
             stats.batches,
             stats.delivered as f64 / stats.batches.max(1) as f64,
@@ -1015,6 +997,42 @@ fn print_summary() {
         }
     }
     eprintln!();
+
+    if !baseline() {
+        return;
+    }
+    eprintln!(
+        "== the cost of the poll budget and the loss reports: mvx (both on) against \
+         mvx-baseline (both off), same run =="
+    );
+    eprintln!(
+        "| regime | producers | producer ns/event mvx / baseline (≤ 1.10×) | \
+         end-to-end M events/s mvx / baseline (≥ 0.90×) |"
+    );
+    eprintln!("|---|---|---|---|");
+    for regime in [Regime::Saturated, Regime::Paced] {
+        for producers in PRODUCERS {
+            let (Some(mvx), Some(base)) = (
+                all.get(&(regime, Peer::Mvx, producers)),
+                all.get(&(regime, Peer::MvxBaseline, producers)),
+            ) else {
+                continue;
+            };
+            let send = mvx.send_ns / base.send_ns;
+            let meps = mvx.meps / base.meps;
+            eprintln!(
+                "| {regime} | {producers} | {:.1} / {:.1} = {send:.2}× ({}) | {:.2} / {:.2} = \
+                 {meps:.2}× ({}) |",
+                mvx.send_ns,
+                base.send_ns,
+                verdict(send <= 1.10),
+                mvx.meps,
+                base.meps,
+                verdict(meps >= 0.90),
+            );
+        }
+    }
+    eprintln!();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1030,7 +1048,7 @@ fn handoff(c: &mut Criterion, regime: Regime) {
         .measurement_time(Duration::from_secs(2));
     for producers in PRODUCERS {
         group.throughput(Throughput::Elements(producers as u64 * PER_PRODUCER));
-        for peer in Peer::ALL {
+        for peer in Peer::measured() {
             let mut state: Option<Setup> = None;
             group.bench_function(BenchmarkId::new(peer.name(), producers), |b| {
                 let setup = state.get_or_insert_with(|| setup(peer, producers, regime));
@@ -1054,6 +1072,7 @@ fn main() {
     // Calibrate before any consumer thread exists.
     epoch();
     cpus();
+    baseline();
     work_iterations();
     pace_ns();
     timer_overhead_ns();

@@ -18,8 +18,6 @@
 //! ns/event and heap allocations per event on the producer thread are printed to stderr at
 //! the end, with the same-run ratio. Run with `cargo bench --bench tracing_layer --features tracing`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::hint::black_box;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,51 +39,10 @@ const EVENTS: u64 = 20_000;
 /// The bounded capacity of both peers.
 const CAPACITY: usize = 65_536;
 
-// ---------------------------------------------------------------------------------------
-// Allocations on the producer thread
-// ---------------------------------------------------------------------------------------
-
-struct CountingAlloc;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count_allocation() {
-    if COUNTING.try_with(Cell::get).unwrap_or(false) {
-        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
-    }
-}
-
-// SAFETY: every call is forwarded to `System`; counting has no effect on the memory.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_allocation();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_allocation();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_allocation();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+// Allocations on the producer thread: it leaves the process-wide count (see `measure`), so
+// that counting costs it a thread-local increment only.
+#[path = "../tests/support/counting_allocator.rs"]
+mod counting_allocator;
 
 // ---------------------------------------------------------------------------------------
 // The backends
@@ -198,17 +155,16 @@ fn measure<S>(
 {
     let dispatch = tracing::Dispatch::new(subscriber);
     let mut emitted = 0;
+    counting_allocator::leave_all();
     criterion.bench_function(name, |b| {
         b.iter_custom(|iterations| {
             let mut elapsed = Duration::ZERO;
             for _ in 0..iterations {
-                let before = ALLOCATIONS.with(Cell::get);
-                COUNTING.set(true);
+                let before = counting_allocator::on_this_thread();
                 let start = Instant::now();
                 tracing::dispatcher::with_default(&dispatch, || emit(EVENTS));
                 let took = start.elapsed();
-                COUNTING.set(false);
-                let allocations = ALLOCATIONS.with(Cell::get) - before;
+                let allocations = counting_allocator::on_this_thread() - before;
                 elapsed += took;
                 emitted += EVENTS;
                 let mut figures = figures.lock().unwrap();

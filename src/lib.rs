@@ -1,9 +1,12 @@
 //! Telemetry off the hot path.
 //!
 //! mvx takes events off an application's hot path — `log(event)` from any thread or task,
-//! millions of times a second — and delivers them to slow backends without blocking,
-//! without allocating, and without losing track of a single event, under whatever executor
-//! the application already uses: tokio, smol, `futures`, or a plain thread.
+//! millions of times a second — and delivers them to slow backends without allocating,
+//! without blocking the caller (unless it chose [`OverflowPolicy::Block`] and the queue is
+//! full), and without losing track of a single event, under whatever executor the
+//! application already uses: tokio, smol, `futures`, or a plain thread.
+//!
+//! [`OverflowPolicy::Block`]: queue::OverflowPolicy::Block
 //!
 //! ```
 //! use mvx::BoxError;
@@ -21,9 +24,11 @@
 //! }
 //!
 //! let (sink, terminator) = mvx::rt::thread::create(Collector, SinkConfig::default())?;
-//! sink.log("started".to_string()).unwrap(); // never blocks, never allocates, thread-safe
-//! terminator.terminate()?;                  // flushes, stops, joins; idempotent
-//! assert_eq!(sink.stats().delivered, 1);
+//! // Thread-safe, never allocates; returns at once under the default overflow policy
+//! // (`RaiseError`: a full queue hands the event back), blocks only under `Block`.
+//! sink.log("started".to_string()).unwrap();
+//! let stats = terminator.terminate()?; // flushes, stops, joins; idempotent
+//! assert_eq!(stats.delivered, 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -151,13 +156,55 @@
 //!
 //! # Map
 //!
-//! | layer | modules | what |
+//! | layer | modules | imports |
 //! |---|---|---|
-//! | core | [`lifecycle`], [`queue`], [`error`] | state machine, wait handles, exact pending-event accounting, errors with reason codes; no executor, no thread, no I/O |
-//! | components | [`sink`], [`metrics`], [`stats`], [`instrument`], [`expose`] | a handle (`Clone + Send + Sync`) plus a driver future; line formats and built-in sinks (writer, memory, Redis streams); lock-free instruments with labeled series; request statistics with key-value stores; future instrumentation; Prometheus/OpenMetrics text and the HTTP server |
-//! | facades | [`facade`] | mvx behind `log`, `tracing` and `metrics` |
-//! | lifecycle of a client | [`agent`] | run until a signal or a stop, stop once, teardown under a timeout with its errors reported; [`agent::Selector`]: which metrics a registry has, by regex or names, prefix, infix, flags and limit |
-//! | adapters | [`rt`] | run a driver on smol or on a dedicated thread; [`rt::Terminator`] |
+//! | core | `sync` (private), [`lifecycle`], [`queue`], [`error`]: no executor, no thread, no I/O; [`sink`] on them, and the adapters [`rt`] that run a sink's driver | only the core |
+//! | components | [`metrics`], [`stats`], [`instrument`], [`expose`], [`agent`] | the core, and one another one way: `instrument`, `expose` and `agent` import `metrics`, which imports none of them |
+//! | facades | [`facade`] | the core and `metrics` |
+//!
+//! Each rule is stated once, in the docs of the module that owns it. What is lost, and
+//! when: [below](#what-is-lost-when), by way of ending and by failure; [`queue`] has the
+//! outcome of every event, and each component its own "What is lost" section ([`sink`],
+//! [`metrics`], [`stats`], [`facade`]). Which calls block, and what allocates: [`sink`].
+//! Panics in user code: [`error`].
+//!
+//! # What is lost, when
+//!
+//! An event given to a sink is refused and handed back, or counted in `dropped`, or
+//! accepted — and then counted `delivered` or `failed`, exactly once, however the sink ends
+//! ([`queue`] has the outcome of every event and the counter it lands in; its invariant is
+//! `accepted == delivered + failed + pending`). What a program loses is what is still
+//! pending when it stops running mvx's code: the way it ends decides that.
+//!
+//! | the program ends by | delivered | lost, and where it shows | the tool |
+//! |---|---|---|---|
+//! | returning from `main`, the terminator a local of `main` | every accepted event: the drop of the last [`rt::Terminator`] stops the sink, flushes it, joins its thread | past the terminate deadline, what was left, counted `failed` ([`sink::AsyncSink::last_error`] says `TERMINATE_TIMED_OUT`) | the terminator as a guard ([`rt`](rt#the-guard)); [`rt::Terminator::terminate`] last in `main`, to read the outcome |
+//! | a panic in `main` (`panic = "unwind"`, the default) | as returning: unwinding drops the terminator | as returning | the guard; [`rt::Terminator::terminate_on_panic`] to flush before the panic message |
+//! | a panic under `panic = "abort"`, or one on another thread that ends the program | what the driver finished before | everything pending; no counter survives the process | [`rt::Terminator::terminate_on_panic`] |
+//! | [`std::process::exit`] | what the driver finished before | everything pending, and what a target buffered: `exit` runs no destructor | [`rt::Terminator::terminate`] (or `terminate_within`) before `exit` |
+//! | a terminator in a `static`, or leaked | as `exit`: statics are never dropped | as `exit` | [`rt::Terminator::terminate`] at the end of `main`; [`rt::Terminator::terminate_on_panic`] |
+//! | a terminator bound to `_` (forgotten at once) | — | nothing accepted: the sink stops at once, and every later `log()` is refused, the event handed back (`NotAccepting`) | bind it to a name (`let (sink, _terminator) = ...`) |
+//! | `fork` without `exec` | in the parent: as if nothing happened | in the child, which has no runtime thread: events it logs are accepted and never dispatched, and its `terminate()` can only end at its deadline, counting them `failed`; a lock another thread held at the fork stays held in the child | create sinks in the process that uses them, after forking; a child that calls `exec` at once loses nothing |
+//! | a signal's default action (SIGTERM, SIGINT), SIGKILL, `abort()` | what the driver finished before | everything pending, and what a target buffered | handle the signal and terminate ([`agent::Runner`] with the `signals` feature); a short [`sink::sinks::WriterSink::flush_interval`] for a target that buffers |
+//!
+//! And while it runs, every failure lands in a counter, and its reason in an error; what
+//! was dropped, refused or failed is also handed to the dispatcher as a periodic
+//! [`sink::LossReport`], which the writer sink writes as a line among the events:
+//!
+//! | failure | counter | the rule |
+//! |---|---|---|
+//! | queue full (the pending-event limit) | `dropped` under `Drop`; `refused` under `RaiseError`, the event handed back; `Block` waits (`refused` when a `send(..).wait_timeout(..)` gives up) | [`queue::OverflowPolicy`] |
+//! | refused: the sink is not `Starting` or `Running` | `refused`: the event handed back | [`error::LogError`] |
+//! | a blocking call that could only wait for itself (on the driver's own thread, inside the sink's own code) | `refused` for an event handed back (`WouldDeadlock`); nothing for a flush or a lifecycle wait, which goes on | [which calls block](sink#which-calls-block) |
+//! | telemetry emitted through the facades inside a sink's dispatcher or hooks | the facade's `suppressed` ([`facade::Refused`]) | [`facade`] |
+//! | a dispatch returns an error; the writer sink's write error (the lines it did not write whole) | `failed` | [`sink::Dispatch`], [`sink::sinks::WriterSink`] |
+//! | a dispatcher panics | `failed`: its batch; with [`sink::RestartPolicy::Never`] (the default) also every event behind it, the sink in `Failure`; restarted, `restarts` | [`sink::Dispatch`], [`sink::RestartPolicy`] |
+//! | the start hook fails or times out | `failed`: the events accepted while starting | [`sink::SinkConfig::start_timeout`] |
+//! | the stop timeout passes | `failed`: the events not dispatched yet | [`sink::SinkConfig::stop_timeout`] |
+//! | a terminator's deadline passes (also while the dispatcher blocks its thread) | `failed`: the events queued or in dispatch; the thread is left behind | [`rt::Terminator`], [`sink::SinkConfig::terminate_timeout`] |
+//! | the driver is dropped (its executor went away): `Cancelled` | `failed`: the events queued or in dispatch | [`sink`] |
+//! | a loss report the dispatcher fails to take (`on_loss` returns an error) | none: the losses it reports are counted already; the error is in `last_error()` (`LOSS_REPORT_FAILED`) | [`sink::LossReport`] |
+//! | a target's flush fails (writer sink) | none more: its lines were counted `delivered` when written to the target | [`sink::sinks::WriterSink`] |
 //!
 //! # Features
 //!
@@ -165,212 +212,97 @@
 //! |---|---|---|---|
 //! | `thread` | yes | nothing | [`rt::thread`]: a dedicated thread with mvx's own executor |
 //! | `smol` | yes | `smol` | [`rt::smol`]: run on your smol executor or on one on a thread |
-//! | `persist` | no | `blocking` | `stats::FileStore`: the statistics' state in files, written atomically |
+//! | `persist` | no | nothing (its file I/O runs on `blocking`, which every build has: the writer sink's I/O does too) | `stats::FileStore`: the statistics' state in files, written atomically |
 //! | `redis` | no | `redis` (its smol runtime; no tokio runtime), and `persist` | `stats::RedisStore`: the state on a Redis server; `sink::sinks::RedisStreamSink`: log events appended to a Redis stream |
 //! | `log` | no | `log` (with `kv`) | `facade::log`: an `AsyncSink<LogEvent>` as the `log` crate's logger |
 //! | `tracing` | no | `tracing-core`, `tracing-subscriber` (`registry`) | `facade::tracing`: `SinkLayer`, a `tracing_subscriber::Layer` feeding an `AsyncSink<LogEvent>` |
 //! | `metrics` | no | `metrics` | `facade::metrics`: `RegistryRecorder`, a `metrics::Recorder` on mvx instruments in a `Registry` |
-//! | `http` | no | `hyper` (HTTP/1.1 server and client), `http-body-util`, `bytes`, `smol-hyper` (hyper's I/O traits over async-io), and `thread` | `expose::http`: `MetricsServer`, `ThreadedMetricsServer`, `metrics_response`, `get_metrics_response` (the list of metrics as JSON at `/api/metrics`); `expose::discovery`: `ServiceDiscovery`, `ConsulAgent` |
+//! | `http` | no | `hyper` (HTTP/1.1 server and client), `http-body-util`, `bytes`, `smol-hyper` (hyper's I/O traits over async-io), and `thread` | `expose::http`: `MetricsServer`, `ThreadedMetricsServer`, `metrics_response`, `get_metrics_response` (the list of metrics as JSON at `/api/metrics`), `Format::negotiate`, `Selector::from_query`; `expose::discovery`: `ServiceDiscovery`, `ConsulAgent` |
 //! | `tls` | no | `futures-rustls` and `rustls` with the `ring` provider, and `http` | HTTPS for the metrics server (`ServerConfig::tls`), `expose::rustls` |
 //! | `signals` | no | `signal-hook` | SIGINT / SIGTERM for [`agent::Runner::run`] |
+//! | `tokio` | no | `tokio` (`rt` only; mvx starts no runtime) | a blocking call on a tokio current-thread runtime that runs the driver it waits for returns `WouldDeadlock` instead of hanging ([which calls block](sink#which-calls-block)) |
 //! | `metricq` | no | `lapin` 3 (AMQP 0-9-1; its default runtime: `async-io`'s reactor, `async-global-executor`, which starts threads of its own, and one I/O thread per connection; `amqps://` by rustls with the `ring` provider and the system's roots), `prost` (the data chunks), `url`; no tokio runtime | `agent::metricq`: MetricQ `Client`, `Source`, `Sink` agents, `RegistryBridge` |
 //!
 //! The text encoders ([`expose::text`]) need no feature: they are pure functions. Neither do
-//! metric metadata and selectors ([`metrics::Metadata`], [`agent::selector`]), which always
-//! pull in `regex` (the selectors' regular expressions) and `form_urlencoded` (the query
-//! strings of `/api/metrics`).
+//! metric metadata and selectors ([`metrics::Metadata`], [`metrics::selector`]), which always
+//! pull in `regex` (the selectors' regular expressions) and `form_urlencoded` (a selector
+//! written as the query string of `/api/metrics`).
 //!
-//! # Choices this crate makes
+//! # Layout
 //!
-//! Where the design leaves a choice open, mvx does this:
+//! One concept per module, and per file where a module is a folder (`mod.rs` holds the
+//! module's main type; the other files are named for their part). Files stay under about
+//! 500 lines; the few that do not say why in their module docs.
 //!
-//! - **The ring.** A sink's queue is `concurrent-queue`'s bounded ring — the ring
-//!   `async-channel` is built on — used directly. `async-channel`'s `try_send` pays two
-//!   wake-up fences per event for its own receivers and streams, which mvx does not use:
-//!   the driver has its own wake-up, which costs a producer one load while the driver is
-//!   awake. The pending limit is enforced before the ring by a reservation word, so the
-//!   ring is never full when pushed to.
-//! - **Batching over latency, by microseconds.** The driver takes every queued event up to
-//!   `batch_size` in one batch. When a batch was small (the ring nearly empty), it waits a
-//!   few hundred CPU pause instructions before taking the next, and before parking it looks
-//!   for work a little longer; producers blocked on a full queue likewise retry briefly before
-//!   parking. An event may thus wait a microsecond or two longer to be dispatched, and in
-//!   exchange producers and driver do not fight over the same ring slots event by event
-//!   (see BENCHMARKS.md).
-//! - **Acceptance while starting.** Events are accepted in `Starting` as well as `Running`
-//!   and dispatched once the start hook succeeds; if it fails, they are counted as failed.
-//! - **Panics.** A panic in `dispatch`, `dispatch_batch` or `flush` moves the sink to
-//!   `Failure` (the transition `Stopping → Failure` exists for a panic during a stop); the
-//!   dispatcher is not called again. A panic in a hook fails that operation.
-//! - **Timeouts on user code.** A start hook is cut off after `start_timeout` (the start
-//!   fails with `StartTimedOut`), a stop (draining, flushing, the stop hook) after
-//!   `stop_timeout`; both default to 30 s and may be `None`. The start timeout exists because
-//!   the adapters in [`rt`] wait for the start: a hook that never returned would block them
-//!   for ever. A dispatch is not timed while running: only a stop bounds it.
-//! - **Abandoned events** (stop timeout, panic, failed start, dropped driver) are counted
-//!   as `failed`, so `accepted == delivered + failed + pending` holds on every path.
-//! - **Dropping handles.** When the last `AsyncSink` handle is dropped, a running sink
-//!   stops as if `stop()` were called; a `Virgin` one lets its driver finish.
-//! - **Recorders are sinks.** A `MetricsRecorder` is an `AsyncSink` whose dispatcher applies
-//!   each event to the registered metrics under a lock; `snapshots()` takes that lock and
-//!   asks each metric for its snapshot, `snapshot_now()` is `flush()` followed by
-//!   `snapshots()`. A metric that panics is disabled and reported; the recorder and its other
-//!   metrics go on (unlike a sink's dispatcher, whose panic fails the sink). Metrics may
-//!   have an `on_stopped` hook, whose errors a stop (and `MetricsRuntime::shutdown`) report.
-//! - **Statistics are a recorder.** [`stats::Statistics`] is a sink whose dispatcher is the
-//!   aggregation: each recording call stamps the caller's clock (`Instant::now()`) into an
-//!   event and queues it, taking no lock; the driver applies events to the state and keeps
-//!   the map of requests in progress. The queue's default policy for statistics is `Block`
-//!   (a caller waits for room rather than losing a count). `calculate()` is `flush()`
-//!   followed by a read of the state, so it reflects every call made before it;
-//!   `calculate_blocking()` and `reset_blocking()` serve synchronous callers.
-//! - **Request ids** are [`stats::RequestId`]: a `u64` (recorded without allocation) or a
-//!   string key behind an `Arc<str>` (converting a `&str` allocates once). A start of a
-//!   request already in progress is a retry, as in Crawlee; `record_request_retry` says it
-//!   explicitly, and a retry of an unknown id tracks it from then with one retry. A finish
-//!   or failure of an id not in progress is counted in `requests_unmatched`, nothing else.
-//!   Requests in progress are not persisted: after a restart their ends are unmatched.
-//! - **Durations and rates.** A request's duration runs from its last start (or retry) to
-//!   its end. Min, max and total are kept apart for finished and failed requests. `runtime`
-//!   adds up over every run on the persisted state (a killed run counts up to its last
-//!   save), and the per-minute rates divide the counts — which also cover every run — by
-//!   it; they are not rounded. Averages are rounded down to the nanosecond. The JSON shape
-//!   keeps durations in whole microseconds and times in Unix milliseconds, with a `version`.
-//! - **Stores.** [`stats::KeyValueStore`] addresses a value by store name and key (a store
-//!   name is a directory of `FileStore`, a key prefix of `RedisStore`) and has `rename`
-//!   besides get, set and delete, to move a corrupt value aside without reading it as
-//!   JSON. Its futures are boxed once per store call (never per recording call) to share
-//!   the store behind a [`stats::SharedStore`]. A panic in a store is caught and reported
-//!   as `StoreError::Panicked`. `serde_json` is a public dependency: the trait speaks
-//!   `serde_json::Value`.
-//! - **Persistence is part of the lifecycle.** The state is loaded by the start hook
-//!   (bounded by the queue's `start_timeout`; calls recorded meanwhile wait in the queue
-//!   and land on top of it) and saved by the stop hook (bounded by `stop_timeout`); saves,
-//!   loads and `reset()`'s removal pass one at a time through an async gate, so an older
-//!   snapshot never overwrites a newer one, and nothing is saved after the final save.
-//! - **A bad persisted state is never lost.** One that cannot be read (an I/O error, an
-//!   unreachable server) fails the start with `StatsError::Store` and is left as it is,
-//!   even with `reset_on_corrupt_state`: the next save would otherwise overwrite it. One
-//!   that is read but is not a valid state (not JSON, another shape, another `version`) is
-//!   renamed to `<key>.corrupt-<unix ms>` and fails the start with
-//!   `StatsError::CorruptState`, or, with `reset_on_corrupt_state`, the statistics start
-//!   from the defaults and keep the error in `last_error()`. If it cannot be moved aside,
-//!   the start fails.
-//! - **Periodic work** — saves every `persist_interval`, reports every `log_interval` —
-//!   runs in the statistics' driver future beside the queue, on `async_io::Timer`s, each
-//!   on its own schedule. A failed save or a refused report is kept in `last_error()` and
-//!   the next one goes on schedule; a report to a log sink whose policy is `Block` waits
-//!   asynchronously, never blocking the driver's thread.
-//! - **Agents** (see [`agent`]): `stop` is synchronous and the runner runs teardown, so any
-//!   thread, task or signal handler can stop an agent; `run()` polls the agent on the calling
-//!   thread; a failed connect does not run teardown; a silent stop's error is kept in the
-//!   outcome rather than dropped.
-//! - **Metric metadata** ([`metrics::Metadata`]) has typed fields — `unit`, `description`,
-//!   `rate` (Hz, finite and above zero), `hidden`, `historic` — and free-form string fields
-//!   whose keys cannot be those five. It is set on a registry name (`describe`, or
-//!   `counter_with` and its siblings, which refuse to change a name's metadata: `describe`
-//!   replaces it) or given by a recorder's metric (`Metric::metadata`, read once at
-//!   registration); a registry description replaces a source's metadata as a whole. In JSON
-//!   a key is present only when set (a flag only when `true`), so empty metadata is `{}`.
-//!   `hidden` hides a metric from listings that ask for visible metrics, never from
-//!   Prometheus; `historic` is a flag to filter on.
-//! - **Selectors** ([`agent::Selector`]) follow metricq's `get_metrics`: a regular
-//!   expression is searched for anywhere in the name (anchor it for a whole-name match),
-//!   explicit names that no metric has are left out without an error, `prefix` and `infix`
-//!   are plain case-sensitive substrings, `hidden`/`historic` compare the flag when set, and
-//!   `limit` keeps the first names in name order after every other filter. The candidates
-//!   are the names of every snapshot: instruments and the metrics of every source (a
-//!   recorder registered as one source lists each of its metrics). An invalid expression is
-//!   [`agent::SelectorError::InvalidRegex`] (reason `INVALID_REGEX`), never a panic.
-//! - **`/api/metrics`** takes an explicit list as repeated `name=` parameters, not a JSON
-//!   array: a query string is then one format, decoded once (by `form_urlencoded`: percent
-//!   escapes, `+` as a space), and each name is escaped on its own. Flags are `true` or
-//!   `false` exactly, `limit` is decimal digits; an unknown or repeated parameter, or
-//!   `selector` with `name`, is a `400` too, rather than being ignored: a typo never widens
-//!   a selection silently. Errors are `{"error": "...", "reason": "<ErrorReason>"}`.
-//! - **Blocking calls nest.** `ThreadedMetricsServer::start` and `close` wait with
-//!   `async_io::block_on`, which may run inside another executor's `block_on`, so an agent's
-//!   `connect` and `teardown` (polled by `Runner::run`) can start and close one.
-//! - **Errors** keep their cause in `source()` rather than repeating it in the message;
-//!   [`error::Report`] prints the chain on one line.
-//! - **What `timed` observes.** [`instrument`]'s `timed` observes the seconds from the
-//!   first poll to completion, for every completed future, `Ok` or `Err` alike (a failed
-//!   call is a call, and its latency counts). A panic or a drop before completion (a
-//!   timeout, a `select` that picked another branch) observes nothing: the operation did
-//!   not complete and its partial duration would skew the distribution. `count_errors`
-//!   counts panics that unwind through the future (always, whatever the error filter), and
-//!   `track_in_progress` gives its +1 back on completion, panic or drop. None allocates.
-//! - **Snapshots as Prometheus families.** A snapshot whose only dimension is `value` (a
-//!   counter, a gauge) is one family; any other gives one family per dimension,
-//!   `<name>_<dimension>`. Names become `[a-zA-Z0-9_]` (`.` and `:` are `_`); counters end
-//!   in `_total`; info snapshots are exposed as gauges; a histogram's NaN count is not
-//!   exposed, nor, in OpenMetrics, a negative sum. Two snapshots that sanitize to one name:
-//!   the first in name order is exposed, the other reported in `Encoded::skipped`. Every
-//!   family has a `HELP` — the metric's description, else the mvx name — so that
-//!   `promtool check metrics` passes.
-//! - **One driver serves every connection.** The HTTP server's driver multiplexes its
-//!   connections itself instead of spawning a task per connection, so it runs under any
-//!   executor with nothing but polling, and closing the driver closes everything. Bad
-//!   clients are bounded: a request head (and a TLS handshake) must arrive within
-//!   `header_read_timeout` (10 s, idle keep-alive connections included), a write of the
-//!   answer may stall for at most `write_timeout` (10 s: a client that stops reading),
-//!   heads are limited to `max_header_bytes` (16 KiB, `431` above), and connections above
-//!   `max_connections` (64) are closed at once rather than queued behind slow ones.
-//!   `close()` drops open connections (a scrape in progress is cut off), waits for the
-//!   socket to be released, then deregisters from service discovery.
-//! - **Service discovery** runs from `start` (after the socket is bound and served, so a
-//!   health check finds it up) and its deregistration from `close()`; a failed
-//!   registration closes the server and fails the start. The Consul client is tested
-//!   against a local endpoint that records requests: no Consul server runs where mvx is
-//!   developed.
-//! - **Line formats.** Line-oriented sinks take a [`sink::LineFormat`]:
-//!   [`sink::DisplayLines`] (the event's `Display`, the writer's default) or
-//!   [`sink::JsonLines`], one JSON object per `LogEvent` with a fixed shape (`timestamp`,
-//!   `level`, `target`, `message`, `fields`), a repeated field name written once with its last
-//!   value, non-finite floats as strings. The line is built in a buffer the sink reuses.
-//! - **Facades never wait and never fail the caller.** The `log` and `tracing` facades build
-//!   a `LogEvent` on the caller's thread and `log()` it; the sink's refusals (full under
-//!   `RaiseError`, not accepting) are counted in [`facade::Refused`], drops under `Drop` in
-//!   the sink's `dropped`; only `Block` makes a caller wait, as that policy says. They
-//!   allocate only what the facade forces (a rendered message, the fields vector, copies of
-//!   borrowed strings); `'static` names, targets and paths are borrowed. `log`'s logger and
-//!   the `metrics` recorder are process-wide and set once: their `install` functions fail if
-//!   one is set.
-//! - **Span context** in `tracing` events is the fields of every enclosing span, root first,
-//!   then the event's own (so the event's win in JSON), and a `span` field with the span
-//!   path (`request:db`). Span fields are kept once per span, their text behind an `Arc`
-//!   ([`sink::FieldValue::Shared`]), so copying them into each event costs no allocation.
-//! - **Labels.** A metric with labels is a series: an instrument created with
-//!   [`metrics::Registry::counter_with_labels`] and its siblings, kept under
-//!   [`metrics::series_key`] (the name, then the labels sorted by name). All series of one
-//!   name have one kind, and the exposition writes them as one family with the labels on
-//!   each sample. The `metrics` facade maps its keys onto series this way; `describe_*` is
-//!   kept by the recorder (the registry has no metadata yet, so HELP stays the mvx name); a
-//!   series the registry refuses is counted and its call sites get a handle that does
-//!   nothing.
-//! - **Redis streams: a transaction per batch, each event at most once in the stream.**
-//!   [`RedisStreamSink`](sink::sinks) sends each batch as `MULTI`, one `XADD` per event
-//!   (optionally `MAXLEN ~`), a `SET` of its acknowledgement key to the batch's sequence
-//!   number, `EXEC` — one round trip, all or nothing. After a failure whose outcome is
-//!   unknown (a dropped connection, a timeout, a server restart) it reconnects with backoff
-//!   and reads the key under `WATCH` before resending: a batch the server already ran is
-//!   counted delivered without being sent again. Events are `delivered` once the server
-//!   acknowledged them (exactly once in the stream), `failed` when the server refuses them
-//!   or the batch is not delivered within its delivery timeout. A single server or primary
-//!   is required (the key and the stream are in one transaction): no Redis Cluster.
-//! - **Panic strategy.** Catching panics needs `panic = "unwind"` (the default); under
-//!   `panic = "abort"` a panic in user code aborts the process.
-//! - **Checked with loom.** The core's concurrency — slot reservation against the limit, the
-//!   driver's parking and wake-ups, lifecycle transitions and wait handles, the
-//!   [`rt::Terminator`], and the waiter-count wake-up that blocked producers and flushes
-//!   wait on — is model-checked with [loom](https://docs.rs/loom). Under `--cfg loom` the
-//!   crate's private `sync` module swaps std's atomics, locks, threads and waker slot for
-//!   loom's (the ring and the events switch with them), and the models in
-//!   `tests/loom_*.rs` drive the real sink, driver and terminator through every
-//!   interleaving within a small preemption bound, one to six per model. Run them with
-//!   `RUSTFLAGS="--cfg loom" cargo test --profile loom --no-default-features --features
-//!   thread --test 'loom_*'` (`smol` does not build under loom); `LOOM_MAX_PREEMPTIONS`
-//!   raises the bound. The other tests are compiled out under that cfg.
+//! | module | its concept | files |
+//! |---|---|---|
+//! | `sync` (private) | the primitives the core is built from, loom's under `--cfg loom`, and the one way mvx waits (`Wait`, `Signal`, `block_on`) | `driver_seat.rs` which thread polls a driver (a blocking wait that could only wait for itself is refused); `suppression.rs` the telemetry-suppression scope, public as [`facade::suppress`] |
+//! | [`lifecycle`] | the states of a component, their transitions, the [`WaitHandle`] of an operation | |
+//! | [`queue`] | the ring, the pending-event limit, overflow policies, the counters | |
+//! | [`error`] | the core's errors, their reason codes, the shared [`error::Cause`] | `reason.rs`: [`ErrorReason`] and the macro that declares a component's reason enum |
+//! | [`sink`] | `log(event)` in front of a dispatcher: [`sink::AsyncSink`] | `dispatch.rs` the trait users write; `driver.rs` the driver future; `shared.rs` what handles share with it; `wait.rs` the named waits; `config.rs`; `budget.rs` the poll budget (how long a busy driver keeps its executor); `loss.rs` loss reports; `restart.rs` the restart policy for dispatcher panics; `event.rs` [`sink::LogEvent`]; `format.rs` line formats; `registry.rs` one sink per backend resource; `sinks/` the built-in sinks: `writer.rs`, `memory.rs`, `redis/` (`entries.rs`, `delivery.rs`, `error.rs`) |
+//! | [`rt`] | running a driver: on smol, on a thread of its own; the [`rt::Terminator`] | `thread.rs`, `smol.rs`; `tokio.rs` (feature `tokio`): whether a thread runs a tokio current-thread runtime |
+//! | [`metrics`] | user-defined events aggregated by recorders; lock-free instruments; the registry that gathers them | `recorder.rs`, `runtime.rs`, `snapshot.rs`, `metadata.rs`, `selector.rs`; `instruments/`: `counter.rs`, `gauge.rs`, `histogram.rs`, `stripes.rs` (a histogram's per-thread state); `registry/`: the map (`mod.rs`), `series.rs` (labels), `descriptions.rs` (metadata set on names), `listing.rs` (`get_metrics`), `error.rs` |
+//! | [`stats`] | request statistics that survive restarts | `statistics.rs` the handle, its driver and the aggregating dispatcher; `state.rs`, `final_statistics.rs`, `event.rs`, `config.rs`, `error.rs`, `wait.rs`; `persist.rs` load and save, `periodic.rs` timed saves and reports, `report.rs`; `store/`: [`stats::KeyValueStore`] (`mod.rs`), `memory.rs`, `file.rs`, `redis.rs` |
+//! | [`instrument`] | adapters that time a future, count its errors, track it in progress | |
+//! | [`expose`] | a registry as Prometheus or OpenMetrics text, served over HTTP | `sanitize.rs` names fitted to Prometheus; `text/`: the encoder (`mod.rs`), `families.rs` (snapshots to families), `write.rs` (families to text); `http/`: `server.rs` (handle and driver), `connection.rs`, `config.rs`, `threaded.rs`, `response.rs` (`/metrics`), `negotiation.rs` (`Accept`), `api.rs` and `query.rs` (`/api/metrics`); `discovery.rs` |
+//! | [`agent`] | the lifecycle of a long-running client: run until stopped, stop once, teardown reported | `handle.rs`, `runner.rs`, `signals.rs`, `error.rs` |
+//! | [`facade`] | mvx behind `log`, `tracing` and `metrics` | `log.rs`, `tracing.rs`, `metrics/` (`mod.rs` the recorder, `handles.rs` its handles) |
+//!
+//! Tests: one file per subject in `tests/`, shared helpers in `tests/support/` (README
+//! says which is which).
+//!
+//! ## Departures from DESIGN.md
+//!
+//! DESIGN.md is the contract mvx started from; the code departs from it here, each time
+//! for the reason given:
+//!
+//! - **The ring** is `concurrent-queue`'s, not a bounded `async-channel`, for the cost
+//!   [`queue`] explains.
+//! - **`log()` waits for room under [`OverflowPolicy::Block`]**, where DESIGN.md has it
+//!   never block and leaves waiting to `log_blocking` and `send`: a producer that chose
+//!   `Block` asked to wait rather than lose an event or get it back. Under the other
+//!   policies `log()` returns at once.
+//! - **Reason codes are per component** ([`metrics::MetricsReason`], [`stats::StatsReason`],
+//!   [`agent::AgentReason`], [`expose::ExposeReason`], the Redis sink's `RedisSinkReason`),
+//!   each carrying the core's [`ErrorReason`] when the failure is the core's, rather than
+//!   one `ErrorReason` naming every component's failures: the core imports no component.
+//!   The strings are unchanged.
+//! - **Metadata and [`metrics::Selector`] are in `metrics`**, not `agent`: a selector is a
+//!   query over a registry's names and metadata, and in `agent` it made `metrics` and
+//!   `agent` import each other. `agent::Selector` stays as a re-export. Reading a selector
+//!   from a query string is `expose::http`'s (`Selector::from_query`), beside
+//!   `/api/metrics`, its only reader.
+//! - **[`sink::Dispatch`] needs either method**, `dispatch` or `dispatch_batch`, not
+//!   `dispatch` always: a backend that takes batches writes only the batch form.
+//! - **[`rt::Terminator::terminate`] returns the final [`queue::QueueStats`]** (inside its
+//!   error too), not only the first error: after the stop a caller has no other way to
+//!   report them.
+//! - **[`rt::Terminator::terminate`] has a deadline**, and past it detaches the runtime
+//!   thread rather than joining it: a join waits for user code, which may block for ever
+//!   (a write to a pipe nobody reads), and an exit that never comes loses everything.
+//! - **The writer sink buffers within a batch, not across batches**: an event counts as
+//!   delivered once its line is written, so each batch is written before it returns
+//!   (one write per batch, on the blocking pool); a target that buffers is flushed every
+//!   `flush_interval` under load.
+//! - **[`sink::SinkConfig::start_timeout`]** is added, for the reason its docs give; so
+//!   are [`poll_budget`](sink::SinkConfig::poll_budget),
+//!   [`loss_report_interval`](sink::SinkConfig::loss_report_interval) and
+//!   [`restart`](sink::SinkConfig::restart), and [`queue::QueueStats`] counts `refused`
+//!   events and `restarts`.
+//! - **`Stopping → Failure`** is a transition, and `Running → Failure` is a panic, not an
+//!   error (dispatch errors are counted, not fatal): a dispatcher may panic while a stop
+//!   drains.
+//! - **[`agent::AgentHandle::stop`] takes `(error, silent)`**, as metricq's does: a silent
+//!   stop keeps its error in [`agent::StopOutcome::silenced`].
+//! - **Statistics persist only to a store they are given**
+//!   ([`stats::StatsConfig::persist_to`]), not to a file store by default: `FileStore` is
+//!   behind the `persist` feature (its file I/O needs the `blocking` crate), so a default
+//!   build has no file store to default to.
+//! - **Files**: `stats/store/` rather than `stores/`, named for the concept it holds
+//!   ([`stats::KeyValueStore`]); and folders where a concept has parts that would make one
+//!   file too long to read in a sitting: `error/`, `metrics/instruments/`,
+//!   `metrics/registry/`, `expose/text/`, `sink/sinks/redis/`, `facade/metrics/`.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![forbid(unsafe_code)]
@@ -396,13 +328,16 @@ pub mod stats;
 mod sync;
 
 /// What the loom models (`tests/loom_*.rs`) drive besides the public API: the core's own
-/// wake-up primitive, and a terminator whose runtime thread is a loom thread. Exists only
-/// under `--cfg loom`.
+/// wake-up primitive, a terminator whose runtime thread is a loom thread, and the end of a
+/// sink from outside its driver that a terminator makes past its deadline (called directly:
+/// loom has no clock). Exists only under `--cfg loom`.
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::sync::{Signal, Waiting};
 
+    use crate::error::TerminateError;
+    use crate::queue::QueueStats;
     use crate::rt::{RuntimeThread, Terminator};
     use crate::sink::{AsyncSink, Driver};
 
@@ -417,8 +352,21 @@ pub mod __loom {
             || {},
         )
         .expect("loom spawns threads");
-        let stopper = sink.clone();
-        Terminator::new(move || stopper.stop_and_wait(), runtime)
+        Terminator::new(sink.clone(), runtime)
+    }
+
+    /// Terminates as a terminator does when its deadline passes at once: requests the
+    /// stop, ends the sink from outside its driver (unless the driver ended it first),
+    /// then joins the runtime thread — which the driver must leave on its own.
+    pub fn terminate_past_deadline(terminator: &Terminator) -> Result<QueueStats, TerminateError> {
+        terminator.terminate_past_deadline()
+    }
+
+    /// Ends `sink` from outside its driver, as a terminator past its deadline does; returns
+    /// how many events were abandoned, or `None` when the sink had ended already.
+    pub fn end_from_outside<E: Send + 'static>(sink: &AsyncSink<E>) -> Option<u64> {
+        sink.end_from_outside(std::time::Duration::ZERO)
+            .map(|ended| ended.abandoned)
     }
 }
 

@@ -11,6 +11,10 @@
 //! Virgin, Starting, Running, Stopping ── driver dropped ──▶ Cancelled
 //! ```
 //!
+//! A [`Terminator`](crate::rt::Terminator) past its deadline ends a sink from outside its
+//! driver along the same edges: `Stopping ──▶ Stopped`, any other live state `──▶
+//! Cancelled`.
+//!
 //! `Stopped`, `Failure` and `Cancelled` are terminal: a component is not restarted.
 //! ([`State::can_transition_to`] is the table.) The state lives in one atomic, so reading it
 //! is a single load; transitions are made under a small lock that also holds the operation
@@ -18,19 +22,23 @@
 //! completed it.
 //!
 //! [`start()`](crate::sink::AsyncSink::start) and [`stop()`](crate::sink::AsyncSink::stop)
-//! return a [`WaitHandle`]: await it, or call [`WaitHandle::wait`] from synchronous code.
-//! Both yield an [`OpResult`]. Every handle of one operation sees the same result.
+//! return a [`WaitHandle`]: await it, or block on it from synchronous code with
+//! [`WaitHandle::wait`] (or its deadline forms). All yield an [`OpResult`]. Every handle of
+//! one operation sees the same result — but for a blocking wait refused with
+//! [`WouldDeadlock`](crate::error::SinkError::WouldDeadlock), which is that waiter's
+//! alone.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use event_listener::{Event, EventListener, Listener};
-
-use crate::error::SinkError;
-use crate::sync::{Arc, AtomicU8, Mutex, MutexGuard, Ordering, lock};
+use crate::error::{SinkError, WaitTimeoutError};
+use crate::sync::{
+    Arc, AtomicU8, DriverSeat, Interrupted, Mutex, MutexGuard, Ordering, Signal, Wait, Waiter,
+    deadline_after, lock,
+};
 
 /// The lifecycle state of a component.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -197,19 +205,24 @@ impl<Err> OpResult<Err> {
     }
 }
 
-/// One lifecycle operation in flight: its result, once known, and the waiters' event.
+/// One lifecycle operation in flight: its result, once known, the signal its waiters
+/// listen on, and the seat of the driver that completes it.
 pub(crate) struct Operation<Err> {
     op: Op,
     result: Mutex<Option<OpResult<Err>>>,
-    done: Event,
+    done: Signal,
+    /// Who polls the driver that completes the operation; `None` for one already complete.
+    driver: Option<Arc<DriverSeat>>,
 }
 
 impl<Err: Clone> Operation<Err> {
-    pub(crate) fn new(op: Op) -> Arc<Self> {
+    /// An operation that the driver seated at `driver` completes.
+    pub(crate) fn new(op: Op, driver: Option<Arc<DriverSeat>>) -> Arc<Self> {
         Arc::new(Self {
             op,
             result: Mutex::new(None),
-            done: Event::new(),
+            done: Signal::new(),
+            driver,
         })
     }
 
@@ -226,7 +239,7 @@ impl<Err: Clone> Operation<Err> {
                 error,
             });
         }
-        self.done.notify(usize::MAX);
+        self.done.notify_all();
     }
 
     pub(crate) fn result(&self) -> Option<OpResult<Err>> {
@@ -234,105 +247,152 @@ impl<Err: Clone> Operation<Err> {
     }
 }
 
-/// Waits for a lifecycle operation; returned by `start()` and `stop()`.
-///
-/// Await it from async code, or call [`wait`](Self::wait) from synchronous code; both yield
-/// the operation's [`OpResult`]. Dropping the handle does not cancel the operation.
-#[must_use = "a wait handle does nothing unless awaited or waited on; drop it to ignore the result"]
-pub struct WaitHandle<Err = SinkError> {
-    inner: WaitInner<Err>,
+/// The wait for an operation's result, written once: [`WaitHandle`] awaits it or blocks on
+/// it.
+struct OpWait<Err> {
+    operation: Arc<Operation<Err>>,
 }
 
-enum WaitInner<Err> {
-    Ready(Option<OpResult<Err>>),
-    Waiting {
-        operation: Arc<Operation<Err>>,
-        listener: Option<EventListener>,
-    },
+impl<Err: Clone> Wait for OpWait<Err> {
+    type Output = OpResult<Err>;
+
+    fn parts(&mut self) -> (&Signal, impl FnMut() -> Poll<OpResult<Err>> + '_) {
+        let operation = &*self.operation;
+        (&operation.done, move || {
+            operation.result().map_or(Poll::Pending, Poll::Ready)
+        })
+    }
+
+    fn would_deadlock(&self) -> bool {
+        self.operation
+            .driver
+            .as_ref()
+            .is_some_and(|driver| driver.would_deadlock())
+    }
+}
+
+/// Waits for a lifecycle operation; returned by `start()` and `stop()`.
+///
+/// Await it from async code, or block on it from synchronous code with
+/// [`wait`](Self::wait), [`wait_timeout`](Self::wait_timeout) or
+/// [`wait_deadline`](Self::wait_deadline); each yields the operation's [`OpResult`], and
+/// every handle of one operation sees the same result. Dropping the handle does not cancel
+/// the operation, and neither does a wait that times out: its error hands the handle back.
+///
+/// The blocking forms wait for the driver. One that could only wait for itself — called
+/// from inside the sink's own code, or on the single-threaded executor thread that runs
+/// its driver — returns [`WouldDeadlock`](SinkError::WouldDeadlock) at once instead (see
+/// [which calls block](crate::sink#which-calls-block)); the operation goes on.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use mvx::sink::{AsyncSink, Discard, SinkConfig};
+///
+/// let (sink, driver) = AsyncSink::<u32>::new(Discard, SinkConfig::default());
+/// // Nobody polls the driver yet: the start cannot finish.
+/// let start = sink.start();
+/// let still_starting = start.wait_timeout(Duration::from_millis(10)).unwrap_err();
+/// assert_eq!(still_starting.op(), mvx::Op::Start);
+/// // Poll the driver, and keep waiting on the same start.
+/// let driver = std::thread::spawn(move || futures::executor::block_on(driver));
+/// assert!(still_starting.into_handle().wait().success);
+/// assert!(sink.stop().wait().success);
+/// driver.join().unwrap();
+/// ```
+#[must_use = "futures do nothing unless you .await or poll them"]
+pub struct WaitHandle<Err: Clone = SinkError> {
+    waiter: Waiter<OpWait<Err>>,
 }
 
 impl<Err: Clone> WaitHandle<Err> {
+    /// A handle on an operation that has already finished with `result`.
     pub(crate) fn ready(result: OpResult<Err>) -> Self {
-        Self {
-            inner: WaitInner::Ready(Some(result)),
-        }
+        let operation = Operation::new(result.op, None);
+        operation.complete(result.error);
+        Self::waiting(operation)
     }
 
     pub(crate) fn waiting(operation: Arc<Operation<Err>>) -> Self {
         Self {
-            inner: WaitInner::Waiting {
-                operation,
-                listener: None,
-            },
+            waiter: Waiter::new(OpWait { operation }),
         }
+    }
+
+    /// The operation waited for.
+    pub fn op(&self) -> Op {
+        self.waiter.wait_ref().operation.op
     }
 
     /// The result, if the operation has already finished. Does not wait.
     pub fn try_result(&self) -> Option<OpResult<Err>> {
-        match &self.inner {
-            WaitInner::Ready(result) => result.clone(),
-            WaitInner::Waiting { operation, .. } => operation.result(),
-        }
-    }
-
-    /// Blocks the current thread until the operation finishes.
-    ///
-    /// Do not call this from a thread that must drive the operation (the executor thread the
-    /// driver runs on): it would wait for itself.
-    pub fn wait(self) -> OpResult<Err> {
-        match self.inner {
-            WaitInner::Ready(Some(result)) => result,
-            WaitInner::Ready(None) => panic!("WaitHandle polled after completion"),
-            WaitInner::Waiting { operation, .. } => loop {
-                if let Some(result) = operation.result() {
-                    return result;
-                }
-                let listener = operation.done.listen();
-                if let Some(result) = operation.result() {
-                    return result;
-                }
-                listener.wait();
-            },
-        }
+        self.waiter.wait_ref().operation.result()
     }
 }
 
-impl<Err> Unpin for WaitHandle<Err> {}
+impl<Err: Clone + From<SinkError>> WaitHandle<Err> {
+    /// Blocks the current thread until the operation finishes.
+    ///
+    /// A finished operation's result comes back at once. If it is still in flight and only
+    /// this thread can run the driver that finishes it (it is inside that component's own
+    /// code, or on the single-threaded executor thread that runs its driver), the result is
+    /// a failure with [`SinkError::WouldDeadlock`], at once: for this waiter only, the
+    /// operation goes on. Async code awaits the handle instead.
+    pub fn wait(mut self) -> OpResult<Err> {
+        match self.waiter.block(None) {
+            Ok(result) => result,
+            Err(Interrupted::WouldDeadlock) => {
+                OpResult::failed(self.op(), SinkError::WouldDeadlock.into())
+            }
+            Err(Interrupted::DeadlinePassed) => unreachable!("no deadline was set"),
+        }
+    }
+
+    /// Blocks the current thread until the operation finishes or `timeout` has passed.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitTimeoutError`] when the operation is still in flight after `timeout`, or at
+    /// once when waiting would deadlock (as [`wait`](Self::wait) says;
+    /// [`WaitTimeoutError::is_would_deadlock`]); it hands the handle back, to keep waiting.
+    pub fn wait_timeout(self, timeout: Duration) -> Result<OpResult<Err>, WaitTimeoutError<Err>> {
+        self.wait_until(deadline_after(timeout))
+    }
+
+    /// Blocks the current thread until the operation finishes or `deadline` has passed.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_timeout`](Self::wait_timeout).
+    pub fn wait_deadline(self, deadline: Instant) -> Result<OpResult<Err>, WaitTimeoutError<Err>> {
+        self.wait_until(Some(deadline))
+    }
+
+    /// Blocks until the operation finishes or `deadline` (if any) has passed.
+    pub(crate) fn wait_until(
+        mut self,
+        deadline: Option<Instant>,
+    ) -> Result<OpResult<Err>, WaitTimeoutError<Err>> {
+        match self.waiter.block(deadline) {
+            Ok(result) => Ok(result),
+            Err(Interrupted::DeadlinePassed) => Err(WaitTimeoutError::new(self)),
+            Err(Interrupted::WouldDeadlock) => Err(WaitTimeoutError::would_deadlock(self)),
+        }
+    }
+}
 
 impl<Err: Clone> Future for WaitHandle<Err> {
     type Output = OpResult<Err>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<OpResult<Err>> {
-        let this = self.get_mut();
-        match &mut this.inner {
-            WaitInner::Ready(result) => {
-                Poll::Ready(result.take().expect("WaitHandle polled after completion"))
-            }
-            WaitInner::Waiting {
-                operation,
-                listener,
-            } => loop {
-                if let Some(result) = operation.result() {
-                    return Poll::Ready(result);
-                }
-                match listener {
-                    None => *listener = Some(operation.done.listen()),
-                    Some(l) => {
-                        std::task::ready!(Pin::new(l).poll(cx));
-                        *listener = None;
-                    }
-                }
-            },
-        }
+        self.get_mut().waiter.poll_async(cx)
     }
 }
 
-impl<Err> fmt::Debug for WaitHandle<Err> {
+impl<Err: Clone> fmt::Debug for WaitHandle<Err> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ready = matches!(self.inner, WaitInner::Ready(_));
-        f.debug_struct("WaitHandle")
-            .field("ready", &ready)
-            .finish_non_exhaustive()
+        f.debug_struct("WaitHandle").finish_non_exhaustive()
     }
 }
 

@@ -1,13 +1,19 @@
 //! Bounded queue accounting: the pending-event limit, overflow policies and counters.
 //!
-//! A sink's queue is a ring allocated once, at construction, with room for exactly
-//! `capacity` events, so accepting an event never allocates. *Pending* events are those
-//! accepted and not yet finished: queued, or handed to a dispatch that has not returned.
-//! The limit applies to pending events, and it is exact under any number of producers:
-//! a producer first reserves a slot in one compare-and-swap on an admission word that
-//! holds both the count of accepted events and whether the sink accepts at all, then
-//! pushes. A reservation can never exceed the limit, and a stop reads the final count in
-//! the same word that closes admission, so no event slips in behind a stop unseen.
+//! A sink's queue is `concurrent-queue`'s bounded ring — the ring `async-channel` is built
+//! on — used directly, allocated once, at construction, with room for exactly `capacity`
+//! events, so accepting an event never allocates. (`async-channel`'s `try_send` pays two
+//! wake-up fences per event for its own receivers and streams, which mvx does not use: the
+//! driver has a wake-up of its own, which costs a producer one load while the driver is
+//! awake.)
+//!
+//! *Pending* events are those accepted and not yet finished: queued, or handed to a
+//! dispatch that has not returned. The limit applies to pending events, and it is exact
+//! under any number of producers: a producer first reserves a slot in one
+//! compare-and-swap on an admission word that holds both the count of accepted events and
+//! whether the sink accepts at all, then pushes. A reservation can never exceed the limit,
+//! so the ring is never full when pushed to; and a stop reads the final count in the same
+//! word that closes admission, so no event slips in behind a stop unseen.
 //!
 //! # What happens to each event
 //!
@@ -15,21 +21,40 @@
 //! |---|---|---|
 //! | accepted | `accepted`, later `delivered` or `failed` | `Ok(LogOutcome::Accepted)` |
 //! | limit reached, [`OverflowPolicy::Drop`] | `dropped` | `Ok(LogOutcome::Dropped)` |
-//! | limit reached, [`OverflowPolicy::RaiseError`] | nothing | the event, in `LogError::QueueOverflow` |
-//! | limit reached, [`OverflowPolicy::Block`] | waits for room, then as accepted | |
-//! | sink not `Starting`/`Running` | nothing | the event, in `LogError::NotAccepting` |
+//! | limit reached, [`OverflowPolicy::RaiseError`] | `refused` | the event, in `LogError::QueueOverflow` |
+//! | limit reached, [`OverflowPolicy::Block`] | waits for room, then as accepted | `log()` blocks the thread meanwhile |
+//! | limit reached, [`OverflowPolicy::Block`], and only the calling thread could make room | nothing | the event, at once, in `LogError::WouldDeadlock` ([which calls block](crate::sink#which-calls-block)) |
+//! | limit still reached at the deadline of `send(..).wait_timeout(..)` / `wait_deadline(..)` | `refused` | the event, in `SendTimeoutError::TimedOut` |
+//! | sink not `Starting`/`Running` | `refused` | the event, in `LogError::NotAccepting` |
 //! | dispatch returned an error | `failed` | (the error is in `last_error()`) |
-//! | abandoned: stop timed out, dispatcher panicked, start hook failed, driver dropped | `failed` | (the reason is in the operation result and `last_error()`) |
+//! | dispatcher panicked, restarted by its [`RestartPolicy`](crate::sink::RestartPolicy) | `failed` (the events of the call that panicked), `restarts` | (the panic is in `last_error()`) |
+//! | abandoned: stop timed out, dispatcher panicked, start hook failed or timed out, driver dropped | `failed` | (the reason is in the operation result and `last_error()`) |
+//! | abandoned by a [`Terminator`](crate::rt::Terminator) past its deadline: queued, or in a dispatch that had not returned | `failed`, counted by the terminator; an abandoned event may still reach the backend | `TerminateError::TimedOut` from the terminator, `TerminateTimedOut` in the stop result and `last_error()` |
 //!
-//! So at every quiescent point `accepted == delivered + failed + pending`, and after a stop
-//! `pending == 0`.
+//! So at every quiescent point `accepted == delivered + failed + pending`, on every path,
+//! and after a stop `pending == 0`. A refused or dropped event was never accepted: it is in
+//! none of those four. What was dropped, refused or failed is also handed to the
+//! dispatcher, as a summary, in the sink's [loss reports](crate::sink::LossReport).
+//!
+//! # Checked with loom
+//!
+//! The core's concurrency — slot reservation against the limit, the driver's parking and
+//! wake-ups, lifecycle transitions and wait handles, the [`Terminator`](crate::rt::Terminator),
+//! and the wake-up that blocked producers and flushes wait on — is model-checked with
+//! [loom](https://docs.rs/loom): the models in `tests/loom_*.rs` drive the real sink,
+//! driver and terminator (the crate's private `sync` module switches the core's primitives
+//! to loom's under `--cfg loom`) through every interleaving within a small preemption
+//! bound, one to six per model. README's CI section has the command.
 
 use std::fmt;
+use std::mem::MaybeUninit;
 
 use concurrent_queue::{ConcurrentQueue, PushError};
 use event_listener::Event;
 
-use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering, Signal, seq_cst_for_loom};
+use crate::sync::{
+    AtomicBool, AtomicU64, CachePadded, Mutex, Ordering, Signal, lock, seq_cst_for_loom,
+};
 
 /// The pending-event limit of a sink when none is configured.
 ///
@@ -37,10 +62,61 @@ use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering, Signal, seq_cst_
 /// 8,192 × 100 bytes. Raise it for bursty producers, lower it for large events.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 8_192;
 
-/// The largest accepted capacity; larger values are clamped to it.
-pub const MAX_QUEUE_CAPACITY: usize = 1 << 40;
+/// The largest capacity a sink accepts: 2^24 = 16,777,216 events, 2,048 times the default.
+///
+/// The ring is allocated when the sink is created, and it is memory in use at once, not
+/// reserved address space: concurrent-queue writes a stamp into every slot, so every page
+/// of the ring is touched. A slot is the event beside a `usize` stamp, `size_of::<E>() + 8`
+/// bytes rounded up to `E`'s alignment (16 bytes for a `u32`, 104 for a `LogEvent` on
+/// 64-bit targets). At this maximum the ring of `u32`s takes 256 MiB and the ring of
+/// `LogEvent`s about 1.6 GiB, which a machine that needs such a queue has; a larger limit
+/// could not be honoured (2^36 `u32`s would be 1 TiB). concurrent-queue itself supports
+/// capacities below 2^62 on 64-bit targets (its stamps hold an index and a lap count in one
+/// `usize`) and below 2^30 on 32-bit ones; this maximum is within both.
+///
+/// A larger `queue_capacity` is refused, and so is a ring the allocator cannot provide: the
+/// sink is then created in `Failure`, with
+/// [`SinkError::QueueAllocationFailed`](crate::error::SinkError::QueueAllocationFailed)
+/// (see [`AsyncSink::new`](crate::sink::AsyncSink::new)). The memory is asked for
+/// before the ring is built, so that a refusal is that error rather than an abort of the
+/// process. (Under Linux's default overcommit policy the allocator refuses a ring larger
+/// than the machine's memory and swap; one that fits that limit but not the free memory is
+/// the kernel's to refuse when it is touched.)
+pub const MAX_QUEUE_CAPACITY: usize = 1 << 24;
+
+/// Why the ring of a sink's queue could not be allocated: in
+/// [`SinkError::QueueAllocationFailed`](crate::error::SinkError::QueueAllocationFailed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AllocationFailure {
+    /// The capacity is above [`MAX_QUEUE_CAPACITY`]; nothing was allocated.
+    AboveMaximum,
+    /// The allocator refused the ring's memory: `bytes` (the capacity times the size of a
+    /// slot, saturating at `usize::MAX`).
+    OutOfMemory {
+        /// The size of the ring that was asked for.
+        bytes: usize,
+    },
+}
+
+impl fmt::Display for AllocationFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AboveMaximum => write!(
+                f,
+                "the capacity is above the maximum of {MAX_QUEUE_CAPACITY} events"
+            ),
+            Self::OutOfMemory { bytes } => {
+                write!(f, "the allocator refused the ring's {bytes} bytes")
+            }
+        }
+    }
+}
 
 /// What `log()` does when the pending-event limit is reached.
+///
+/// `log()` returns at once under `RaiseError` (the default) and `Drop`; under `Block` it
+/// blocks the thread until there is room.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum OverflowPolicy {
     /// Destroy the event, count it in `dropped`, return `Ok(LogOutcome::Dropped)`.
@@ -48,7 +124,10 @@ pub enum OverflowPolicy {
     /// Hand the event back in `LogError::QueueOverflow`; nothing is counted.
     #[default]
     RaiseError,
-    /// Wait for room: `log()` blocks the calling thread; use `send().await` in async code.
+    /// Wait for room: while the limit is reached, `log()` blocks the calling thread
+    /// (spinning briefly, then parked) until the driver finishes an event or the sink stops
+    /// accepting. In async code use `send(event).await`, which waits without blocking the
+    /// thread. The only policy under which `log()` blocks.
     Block,
 }
 
@@ -77,28 +156,50 @@ pub struct QueueStats {
     pub failed: u64,
     /// Events destroyed by [`OverflowPolicy::Drop`]; never accepted.
     pub dropped: u64,
+    /// Events handed back to the caller: refused because the sink was not accepting, or
+    /// because the limit was reached under [`OverflowPolicy::RaiseError`] (or at the
+    /// deadline of a `send(..).wait_timeout(..)`); never accepted. A `send` or blocking
+    /// `log` that waits for room is not refused while it waits. The one counter that still
+    /// moves once the sink has ended: every later `log()` is refused, and counted.
+    pub refused: u64,
     /// Accepted events not finished yet: queued or in dispatch.
     pub pending: u64,
     /// The pending-event limit.
     pub capacity: usize,
     /// The largest number of pending events seen.
     pub high_watermark: usize,
+    /// How often the dispatcher was restarted after a panic, under its
+    /// [`RestartPolicy`](crate::sink::RestartPolicy) (a restart its `on_restart` hook
+    /// refused included).
+    pub restarts: u64,
 }
 
 impl fmt::Display for QueueStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "accepted={} delivered={} failed={} dropped={} pending={} capacity={} high_watermark={}",
+            "accepted={} delivered={} failed={} dropped={} refused={} pending={} capacity={} \
+             high_watermark={} restarts={}",
             self.accepted,
             self.delivered,
             self.failed,
             self.dropped,
+            self.refused,
             self.pending,
             self.capacity,
-            self.high_watermark
+            self.high_watermark,
+            self.restarts
         )
     }
+}
+
+/// The counters a loss report summarises, as running totals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Losses {
+    pub(crate) dropped: u64,
+    pub(crate) refused: u64,
+    pub(crate) failed: u64,
+    pub(crate) restarts: u64,
 }
 
 /// Set in the admission word while events are not accepted.
@@ -113,6 +214,44 @@ pub(crate) enum Reserve {
     Full,
     /// Admission is closed.
     Closed,
+}
+
+/// Who counts the events taken from the ring: the driver, until counting ends.
+///
+/// Counting ends when the sink ends without its driver: the driver is dropped
+/// ([`Queue::abandon_all`]), or a terminator past its deadline ends the sink from outside
+/// while the driver may be inside user code ([`Queue::end_counting`]). Whoever ends it
+/// counts, under this lock, every event still queued or in dispatch as failed; the driver
+/// takes events from the ring and counts their outcome under the same lock, and refuses
+/// to once counting has ended. So an event is counted once, by one of them, however the
+/// driver's return from user code and the end interleave (`tests/loom_terminator.rs`).
+/// The lock is never held while user code runs: events are dropped outside it.
+#[derive(Debug)]
+struct Claim {
+    /// Events the driver took from the ring and has not finished.
+    in_dispatch: u64,
+    /// Whether counting has ended: nothing is taken or counted any more.
+    ended: bool,
+}
+
+/// Counting has ended: the driver may neither take nor count events any more. Whoever
+/// ended it counted them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ended;
+
+/// What [`Queue::end_counting`] counted as failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Abandoned {
+    /// Events the driver had taken and not finished: in dispatch.
+    pub(crate) in_dispatch: u64,
+    /// Events still in the ring.
+    pub(crate) queued: u64,
+}
+
+impl Abandoned {
+    pub(crate) fn total(self) -> u64 {
+        self.in_dispatch + self.queued
+    }
 }
 
 /// The producers' side of the queue: one cache line, written by producers only.
@@ -138,21 +277,63 @@ pub(crate) struct Queue<E> {
     delivered: AtomicU64,
     failed: AtomicU64,
     dropped: AtomicU64,
-    /// Reservations whose push found the ring closed (the driver was dropped).
+    /// Events handed back to their producer (written on the refusal path only).
+    refused: AtomicU64,
+    /// Restarts of the dispatcher (driver only).
+    restarts: AtomicU64,
+    /// Reservations whose push found the ring closed (counting had ended).
     revoked: AtomicU64,
-    /// Events popped by the driver and not finished yet.
-    in_dispatch: AtomicU64,
+    /// Who counts the events taken from the ring.
+    claim: Mutex<Claim>,
     /// Wakes the driver.
     pub(crate) work: Event,
     /// Wakes producers waiting for room and flush waiters.
     pub(crate) progress: Signal,
 }
 
+/// The memory of one slot of the ring: concurrent-queue's `Slot<E>`, a stamp beside the
+/// event.
+struct RingSlot<E> {
+    _stamp: usize,
+    _event: MaybeUninit<E>,
+}
+
 impl<E> Queue<E> {
-    /// A closed queue with room for `capacity` pending events (clamped to
-    /// `1..=MAX_QUEUE_CAPACITY`).
-    pub(crate) fn new(capacity: usize) -> Self {
-        let capacity = capacity.clamp(1, MAX_QUEUE_CAPACITY);
+    /// A closed queue with room for `capacity` pending events (0 is taken as 1).
+    ///
+    /// # Errors
+    ///
+    /// [`AllocationFailure`] when `capacity` is above [`MAX_QUEUE_CAPACITY`] or the ring's
+    /// memory cannot be allocated.
+    pub(crate) fn new(capacity: usize) -> Result<Self, AllocationFailure> {
+        let capacity = capacity.max(1);
+        if capacity > MAX_QUEUE_CAPACITY {
+            return Err(AllocationFailure::AboveMaximum);
+        }
+        if capacity > 1 {
+            // concurrent-queue allocates the ring with `Vec::with_capacity`, which aborts the
+            // process when the allocator refuses. Ask for the same memory first, where a
+            // refusal is an error, and give it back for the ring to take.
+            let mut ring = Vec::<RingSlot<E>>::new();
+            ring.try_reserve_exact(capacity)
+                .map_err(|_| AllocationFailure::OutOfMemory {
+                    bytes: capacity.saturating_mul(size_of::<RingSlot<E>>()),
+                })?;
+        }
+        // A ring of one is concurrent-queue's single slot, inline: nothing to allocate.
+        Ok(Self::with_ring(
+            ConcurrentQueue::bounded(capacity),
+            capacity,
+        ))
+    }
+
+    /// A closed queue with no room: the queue of a sink whose ring could not be allocated,
+    /// which never accepts an event. Its `capacity` reads 0.
+    pub(crate) fn unallocated() -> Self {
+        Self::with_ring(ConcurrentQueue::bounded(1), 0)
+    }
+
+    fn with_ring(ring: ConcurrentQueue<E>, capacity: usize) -> Self {
         Self {
             admission: CachePadded(Admission {
                 word: AtomicU64::new(CLOSED),
@@ -162,12 +343,17 @@ impl<E> Queue<E> {
             }),
             finished: CachePadded(AtomicU64::new(0)),
             driver_sleeping: CachePadded(AtomicBool::new(false)),
-            ring: ConcurrentQueue::bounded(capacity),
+            ring,
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
             revoked: AtomicU64::new(0),
-            in_dispatch: AtomicU64::new(0),
+            claim: Mutex::new(Claim {
+                in_dispatch: 0,
+                ended: false,
+            }),
             work: Event::new(),
             progress: Signal::new(),
         }
@@ -279,32 +465,102 @@ impl<E> Queue<E> {
         self.dropped.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Takes the next queued event (driver only).
-    pub(crate) fn pop(&self) -> Option<E> {
-        self.ring.pop().ok()
+    /// Counts an event handed back to its producer.
+    pub(crate) fn record_refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a restart of the dispatcher (driver only); returns the count so far.
+    pub(crate) fn record_restart(&self) -> u64 {
+        self.restarts.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Restarts of the dispatcher so far.
+    pub(crate) fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+
+    /// What the sink lost so far: what its loss reports summarise.
+    pub(crate) fn losses(&self) -> Losses {
+        Losses {
+            dropped: self.dropped.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            restarts: self.restarts.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Takes up to `max` queued events into `batch` (driver only); they are in dispatch
+    /// until [`finish`](Self::finish)ed.
+    pub(crate) fn take(&self, batch: &mut Vec<E>, max: usize) -> Result<(), Ended> {
+        let mut claim = lock(&self.claim);
+        if claim.ended {
+            return Err(Ended);
+        }
+        while batch.len() < max {
+            match self.ring.pop() {
+                Ok(event) => batch.push(event),
+                Err(_) => break,
+            }
+        }
+        claim.in_dispatch = batch.len() as u64;
+        Ok(())
+    }
+
+    /// Takes one queued event (driver only), in dispatch until finished.
+    pub(crate) fn take_one(&self) -> Result<Option<E>, Ended> {
+        let mut claim = lock(&self.claim);
+        if claim.ended {
+            return Err(Ended);
+        }
+        let event = self.ring.pop().ok();
+        claim.in_dispatch = u64::from(event.is_some());
+        Ok(event)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
         self.ring.is_empty()
     }
 
-    /// Records how many popped events are being dispatched (driver only).
-    pub(crate) fn set_in_dispatch(&self, count: u64) {
-        self.in_dispatch.store(count, Ordering::Relaxed);
+    /// Records the outcome of the events in dispatch, releasing their slots (driver only).
+    ///
+    /// `Err(Ended)` when counting ended while they were in dispatch: whoever ended it has
+    /// counted them, and nothing is recorded.
+    pub(crate) fn finish(&self, delivered: u64, failed: u64) -> Result<(), Ended> {
+        {
+            let mut claim = lock(&self.claim);
+            if claim.ended {
+                return Err(Ended);
+            }
+            self.count(delivered, failed);
+            claim.in_dispatch = 0;
+        }
+        self.progress.notify_all();
+        Ok(())
     }
 
-    /// Records the outcome of dispatched events, releasing their slots (driver only).
-    pub(crate) fn finish(&self, delivered: u64, failed: u64) {
+    /// Runs `serve` unless counting has ended, so that what it publishes (a served flush)
+    /// cannot follow an end that counted the flushed events as failed.
+    pub(crate) fn unless_ended(&self, serve: impl FnOnce()) -> Result<(), Ended> {
+        let claim = lock(&self.claim);
+        if claim.ended {
+            return Err(Ended);
+        }
+        serve();
+        drop(claim);
+        Ok(())
+    }
+
+    /// Adds to the counters; the caller holds the claim.
+    fn count(&self, delivered: u64, failed: u64) {
         if delivered > 0 {
             self.delivered.fetch_add(delivered, Ordering::Relaxed);
         }
         if failed > 0 {
             self.failed.fetch_add(failed, Ordering::Relaxed);
         }
-        self.in_dispatch.store(0, Ordering::Relaxed);
         self.finished
             .fetch_add(delivered + failed, Ordering::AcqRel);
-        self.progress.notify_all();
     }
 
     /// Slots ever reserved, including those still being pushed.
@@ -345,16 +601,43 @@ impl<E> Queue<E> {
         }
     }
 
-    /// Closes the ring for good and counts every event left in it, and those in dispatch,
-    /// as failed. Used when the driver is dropped: later pushes are revoked.
-    pub(crate) fn abandon_all(&self) -> u64 {
-        self.ring.close();
-        let mut abandoned = self.in_dispatch.load(Ordering::Relaxed);
-        while self.ring.pop().is_ok() {
-            abandoned += 1;
+    /// Ends counting: closes the ring for good (later pushes are revoked) and counts every
+    /// event left in it, and those in dispatch, as failed. The events stay in the ring until
+    /// [`drop_abandoned`](Self::drop_abandoned): dropping them runs user code, which the
+    /// caller does after releasing its locks.
+    ///
+    /// `Err(Ended)` when counting had already ended.
+    pub(crate) fn end_counting(&self) -> Result<Abandoned, Ended> {
+        let mut claim = lock(&self.claim);
+        if claim.ended {
+            return Err(Ended);
         }
-        self.finish(0, abandoned);
-        abandoned
+        claim.ended = true;
+        self.ring.close();
+        // Exact: nobody pushes to a closed ring, and the driver takes under the claim.
+        let queued = self.ring.len() as u64;
+        let in_dispatch = std::mem::take(&mut claim.in_dispatch);
+        self.count(0, in_dispatch + queued);
+        Ok(Abandoned {
+            in_dispatch,
+            queued,
+        })
+    }
+
+    /// Drops the events left in the ring once counting has ended (they are counted), and
+    /// wakes the waiters for progress.
+    pub(crate) fn drop_abandoned(&self) {
+        debug_assert!(lock(&self.claim).ended, "counting has not ended");
+        while self.ring.pop().is_ok() {}
+        self.progress.notify_all();
+    }
+
+    /// Ends counting and drops what is left (the driver was dropped). Returns how many
+    /// events were abandoned, or `Err(Ended)` when counting had already ended.
+    pub(crate) fn abandon_all(&self) -> Result<u64, Ended> {
+        let abandoned = self.end_counting()?;
+        self.drop_abandoned();
+        Ok(abandoned.total())
     }
 
     pub(crate) fn stats(&self) -> QueueStats {
@@ -367,92 +650,14 @@ impl<E> Queue<E> {
             delivered,
             failed,
             dropped: self.dropped.load(Ordering::Acquire),
+            refused: self.refused.load(Ordering::Acquire),
             pending: accepted.saturating_sub(delivered + failed),
             capacity: self.admission.capacity as usize,
             high_watermark: self.admission.high_watermark.load(Ordering::Relaxed) as usize,
+            restarts: self.restarts.load(Ordering::Acquire),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reservation_respects_the_limit_and_admission() {
-        let queue = Queue::<u32>::new(2);
-        assert_eq!(queue.try_reserve(), Reserve::Closed);
-        queue.open();
-        assert_eq!(queue.try_reserve(), Reserve::Reserved { slot: 1 });
-        queue.push(1, 1).unwrap();
-        assert_eq!(queue.try_reserve(), Reserve::Reserved { slot: 2 });
-        queue.push(2, 2).unwrap();
-        assert_eq!(queue.try_reserve(), Reserve::Full);
-        assert_eq!(queue.pop(), Some(1));
-        // Popped but not finished: still pending.
-        assert_eq!(queue.try_reserve(), Reserve::Full);
-        queue.finish(1, 0);
-        assert_eq!(queue.try_reserve(), Reserve::Reserved { slot: 3 });
-        queue.push(3, 3).unwrap();
-        assert!(!queue.drained(), "admission is open");
-        assert_eq!(queue.close(), 3);
-        assert_eq!(queue.try_reserve(), Reserve::Closed);
-        assert!(!queue.drained(), "two events are pending");
-        let stats = queue.stats();
-        assert_eq!(
-            (
-                stats.accepted,
-                stats.delivered,
-                stats.pending,
-                stats.high_watermark
-            ),
-            (3, 1, 2, 2)
-        );
-        assert_eq!((queue.pop(), queue.pop()), (Some(2), Some(3)));
-        queue.finish(2, 0);
-        assert!(queue.drained());
-    }
-
-    #[test]
-    fn a_queue_is_drained_only_once_admission_is_closed() {
-        let queue = Queue::<u32>::new(2);
-        queue.open();
-        // Nothing pending, but a producer may still reserve: not drained.
-        assert!(queue.all_finished());
-        assert!(!queue.drained());
-        let Reserve::Reserved { slot } = queue.try_reserve() else {
-            panic!("no slot")
-        };
-        // Closed with a reservation not pushed yet: not drained until it is finished.
-        assert_eq!(queue.close(), 1);
-        assert!(!queue.drained());
-        queue.push(5, slot).unwrap();
-        assert_eq!(queue.pop(), Some(5));
-        assert!(!queue.drained());
-        queue.finish(1, 0);
-        assert!(queue.drained());
-    }
-
-    #[test]
-    fn capacity_is_clamped() {
-        assert_eq!(Queue::<u8>::new(0).capacity(), 1);
-    }
-
-    #[test]
-    fn abandoning_revokes_later_pushes() {
-        let queue = Queue::<u32>::new(4);
-        queue.open();
-        let Reserve::Reserved { slot } = queue.try_reserve() else {
-            panic!("no slot")
-        };
-        queue.push(7, slot).unwrap();
-        let Reserve::Reserved { slot } = queue.try_reserve() else {
-            panic!("no slot")
-        };
-        assert_eq!(queue.abandon_all(), 1);
-        assert_eq!(queue.push(8, slot), Err(8));
-        let stats = queue.stats();
-        assert_eq!((stats.accepted, stats.failed, stats.pending), (1, 1, 0));
-        assert!(queue.all_finished());
-    }
-}
+mod tests;

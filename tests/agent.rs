@@ -4,21 +4,19 @@
 #![cfg(not(loom))]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
-use mvx::agent::{Agent, AgentConfig, AgentError, AgentHandle, Runner};
+use mvx::BoxError;
+use mvx::agent::{Agent, AgentConfig, AgentError, AgentHandle, AgentReason, Runner};
 use mvx::error::Cause;
-use mvx::{BoxError, ErrorReason};
 
-mod guard;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
-use guard::within_guard;
-
-/// How long a test body may run before it is declared hung.
-const GUARD: Duration = Duration::from_secs(30);
+use watchdog::{GUARD, within_guard};
 
 /// What a [`Probe`] does, and what it saw.
 #[derive(Default)]
@@ -35,6 +33,8 @@ struct Probe {
     teardown_hangs: bool,
     /// Signals seen by `on_signal`; it stops the agent on the second.
     signals: Mutex<Vec<i32>>,
+    /// Notified by `on_signal` after it recorded a signal.
+    signalled: Condvar,
     connects: AtomicUsize,
     teardowns: AtomicUsize,
     /// Told when `connect` returned.
@@ -73,6 +73,7 @@ impl Agent for Probe {
     fn on_signal(&self, signal: i32, agent: &AgentHandle) {
         let mut signals = self.signals.lock().unwrap();
         signals.push(signal);
+        self.signalled.notify_all();
         if signals.len() == 2 {
             agent.stop(None, false);
         }
@@ -136,7 +137,7 @@ fn the_first_stop_wins_and_its_error_is_returned() {
             AgentError::Stopped(cause) => assert_eq!(message(cause), "first"),
             other => panic!("expected Stopped, got {other:?}"),
         }
-        assert_eq!(error.reason(), ErrorReason::AgentStopped);
+        assert_eq!(error.reason(), AgentReason::AgentStopped);
         assert_eq!(
             probe.teardowns.load(Ordering::SeqCst),
             1,
@@ -177,7 +178,7 @@ fn a_failed_connect_is_connect_failed_with_the_cause_and_no_teardown() {
             AgentError::ConnectFailed(cause) => assert_eq!(message(cause), "broker unreachable"),
             other => panic!("expected ConnectFailed, got {other:?}"),
         }
-        assert_eq!(error.reason(), ErrorReason::ConnectFailed);
+        assert_eq!(error.reason(), AgentReason::ConnectFailed);
         assert_eq!(agent.teardowns.load(Ordering::SeqCst), 0);
         assert!(matches!(
             block_on(handle.stopped()),
@@ -218,7 +219,7 @@ fn a_teardown_error_is_returned_after_a_clean_stop_and_reported_after_a_failed_o
             }
             other => panic!("expected TeardownFailed, got {other:?}"),
         }
-        assert_eq!(error.reason(), ErrorReason::TeardownFailed);
+        assert_eq!(error.reason(), AgentReason::TeardownFailed);
 
         // With a stop error, run() returns that; teardown's error stays in the outcome.
         let probe = Probe {
@@ -253,7 +254,7 @@ fn a_hung_teardown_is_cut_off_at_the_close_timeout() {
         let error = thread.join().unwrap().expect_err("teardown timed out");
         assert!(asked.elapsed() >= timeout, "{:?}", asked.elapsed());
         assert!(matches!(error, AgentError::TeardownTimedOut { timeout: t } if t == timeout));
-        assert_eq!(error.reason(), ErrorReason::TeardownTimedOut);
+        assert_eq!(error.reason(), AgentReason::TeardownTimedOut);
         assert!(handle.is_stopped());
     });
 }
@@ -435,7 +436,7 @@ fn dropping_run_async_before_the_end_is_cancelled_for_every_waiter() {
         drop(running);
         let error = block_on(handle.stopped()).expect_err("cancelled");
         assert!(matches!(error, AgentError::Cancelled));
-        assert_eq!(error.reason(), ErrorReason::AgentCancelled);
+        assert_eq!(error.reason(), AgentReason::AgentCancelled);
     });
 }
 
@@ -452,9 +453,12 @@ fn caught_signals_reach_on_signal_which_decides_when_to_stop() {
         let pid = std::process::id() as i32;
         // SAFETY: kill(2) with our own pid and a signal whose handler is installed.
         assert_eq!(unsafe { libc::kill(pid, SIGUSR2) }, 0);
-        while probe.signals.lock().unwrap().is_empty() {
-            thread::sleep(Duration::from_millis(5));
-        }
+        drop(
+            probe
+                .signalled
+                .wait_while(probe.signals.lock().unwrap(), |signals| signals.is_empty())
+                .unwrap(),
+        );
         assert!(
             !handle.stop_requested(),
             "the probe stops on the second signal"
@@ -504,26 +508,4 @@ fn the_default_on_signal_stops_the_agent() {
             .expect("a signal stops the agent cleanly");
         assert_eq!(handle.outcome().unwrap().signals, [SIGUSR1]);
     });
-}
-
-#[test]
-fn agent_error_reason_codes() {
-    let codes = [
-        (ErrorReason::ConnectFailed, "CONNECT_FAILED"),
-        (ErrorReason::AgentStopped, "AGENT_STOPPED"),
-        (ErrorReason::TaskFailed, "TASK_FAILED"),
-        (ErrorReason::TeardownFailed, "TEARDOWN_FAILED"),
-        (ErrorReason::TeardownTimedOut, "TEARDOWN_TIMED_OUT"),
-        (ErrorReason::SignalSetupFailed, "SIGNAL_SETUP_FAILED"),
-        (ErrorReason::SignalsUnavailable, "SIGNALS_UNAVAILABLE"),
-        (ErrorReason::AgentCancelled, "AGENT_CANCELLED"),
-    ];
-    for (reason, code) in codes {
-        assert_eq!(reason.as_str(), code);
-    }
-    let unavailable = AgentError::SignalsUnavailable {
-        signals: vec![mvx::agent::SIGINT],
-    };
-    assert_eq!(unavailable.reason(), ErrorReason::SignalsUnavailable);
-    assert!(unavailable.to_string().contains("`signals` feature"));
 }

@@ -6,19 +6,20 @@
 //! builds with the other examples (it needs the `signals` and `http` features: `cargo test
 //! --all-features`). Running this test file alone (`--test agent_process`) does not build
 //! examples: build it first with `cargo build --all-features --example agent`.
-#![cfg(all(not(loom), all(unix, feature = "signals", feature = "http")))]
+#![cfg(all(not(loom), unix))]
 
-mod common;
+#[path = "support/http_client.rs"]
+mod http_client;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
 
-/// How long the child may take to get ready, and to exit once signalled.
-const GUARD: Duration = Duration::from_secs(30);
+use watchdog::{GUARD, wait_until};
 
 fn example_binary() -> PathBuf {
     let test_binary = std::env::current_exe().expect("the test binary's path");
@@ -160,7 +161,8 @@ fn assert_flushed_and_clean(lines: &[String]) {
     else {
         panic!("unexpected final line {:?}", lines[0]);
     };
-    assert!(run > 0, "{lines:?}");
+    assert!(run >= 10, "{lines:?}");
+    assert!(failed > 0, "every tenth job fails: {lines:?}");
     assert_eq!((accepted, applied, pending), (run, run, 0), "{lines:?}");
     assert_eq!(ok + failed, run, "{lines:?}");
     assert_eq!(
@@ -173,7 +175,7 @@ fn assert_flushed_and_clean(lines: &[String]) {
 /// The running agent answers a scrape of `/metrics` with its metrics, described, and
 /// `/api/metrics` with their list and metadata, as a real HTTP client asks.
 fn scrape(agent: &Agent) {
-    let scraped = common::get(agent.server, "/metrics").expect("scrape /metrics");
+    let scraped = http_client::get(agent.server, "/metrics").expect("scrape /metrics");
     assert_eq!(scraped.status, 200);
     assert_eq!(
         scraped.headers["content-type"],
@@ -197,7 +199,7 @@ jobs_run_total ",
         );
     }
 
-    let listed = common::get(agent.server, "/api/metrics").expect("GET /api/metrics");
+    let listed = http_client::get(agent.server, "/api/metrics").expect("GET /api/metrics");
     assert_eq!(listed.status, 200);
     assert_eq!(listed.headers["content-type"], "application/json");
     let listed: serde_json::Value = serde_json::from_str(&listed.body).expect("JSON");
@@ -218,10 +220,10 @@ jobs_run_total ",
             },
         })
     );
-    let visible = common::get(agent.server, "/api/metrics?hidden=false&metadata=false")
+    let visible = http_client::get(agent.server, "/api/metrics?hidden=false&metadata=false")
         .expect("GET /api/metrics?hidden=false");
     assert_eq!(visible.body, r#"{"jobs":{},"jobs_run":{}}"#);
-    let refused = common::get(agent.server, "/api/metrics?selector=%5B").expect("GET");
+    let refused = http_client::get(agent.server, "/api/metrics?selector=%5B").expect("GET");
     assert_eq!(refused.status, 400);
     assert!(
         refused.body.contains(r#""reason":"INVALID_REGEX""#),
@@ -230,13 +232,27 @@ jobs_run_total ",
     );
 }
 
+/// Waits until the workload has run at least ten jobs, as the agent's own `jobs_run_total`
+/// says on `/metrics`: the tenth fails, so the log sink has a line to flush at the stop.
+fn wait_for_jobs(agent: &Agent) {
+    wait_until(|| {
+        let scraped = http_client::get(agent.server, "/metrics").expect("scrape /metrics");
+        let run = scraped
+            .body
+            .lines()
+            .find_map(|line| line.strip_prefix("jobs_run_total "))
+            .expect("jobs_run_total is served");
+        run.parse::<u64>().expect("a count") >= 10
+    });
+}
+
 /// SIGTERM: the default `on_signal` stops the agent, teardown closes its server and flushes
 /// the recorder and the log sink, the process exits 0.
 #[test]
 fn sigterm_flushes_and_exits_zero() {
     let agent = Agent::start();
     scrape(&agent);
-    std::thread::sleep(Duration::from_millis(50));
+    wait_for_jobs(&agent);
     agent.signal(libc::SIGTERM);
     // Exit 0: teardown closed the server (a failed close fails teardown and the exit).
     let (success, lines, errors) = agent.finish();
@@ -249,7 +265,7 @@ fn sigterm_flushes_and_exits_zero() {
 #[test]
 fn a_second_sigint_is_harmless() {
     let agent = Agent::start();
-    std::thread::sleep(Duration::from_millis(50));
+    wait_for_jobs(&agent);
     agent.signal(libc::SIGINT);
     agent.signal(libc::SIGINT);
     let (success, lines, errors) = agent.finish();

@@ -93,6 +93,86 @@ fn soak_checks_the_accounting_of_every_cycle() {
     }
 }
 
+#[path = "../examples/terminate_deadline.rs"]
+#[allow(dead_code)] // `main`: the tests call `run` with writers of their own; the child
+// process of tests/sink_terminate_deadline.rs runs `main` into a pipe nobody reads.
+mod terminate_deadline;
+
+/// A `Write` that blocks every write until the gate opens: a pipe nobody reads.
+struct Stuck(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl std::io::Write for Stuck {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let (open, changed) = &*self.0;
+        let open = open.lock().unwrap();
+        let _open = changed.wait_while(open, |open| !*open).unwrap();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A stuck writer: the terminate ends at its deadline, every event counted, most of them
+/// failed. A writer that keeps up: every event delivered, no timeout.
+#[test]
+fn terminate_deadline_ends_on_time_and_counts_what_it_lost() {
+    use mvx::ErrorReason;
+    use mvx::error::{TerminateError, TerminateStage};
+    use mvx::sink::sinks::WriterSink;
+
+    let gate = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let writer = WriterSink::writer("stuck", Stuck(gate.clone()));
+    let summary = terminate_deadline::run(writer, 1_000, terminate_deadline::DEADLINE).unwrap();
+    match &summary.outcome {
+        Err(TerminateError::TimedOut {
+            stage, abandoned, ..
+        }) => {
+            assert_eq!(*stage, TerminateStage::Dispatch);
+            // The first batch is stuck in its write, the rest queued behind it.
+            assert_eq!(*abandoned, 1_000);
+        }
+        other => panic!("expected TimedOut, got {other:?}"),
+    }
+    let error = summary.outcome.as_ref().unwrap_err();
+    assert_eq!(error.reason(), ErrorReason::TerminateTimedOut);
+    let stats = error.stats().unwrap();
+    assert_eq!(
+        (stats.accepted, stats.delivered, stats.failed, stats.pending),
+        (1_000, 0, 1_000, 0)
+    );
+    let report = summary.report();
+    assert!(
+        report.starts_with("terminate_deadline: TERMINATE_TIMED_OUT after "),
+        "{report}"
+    );
+    assert!(
+        report.ends_with("(dispatching, 1000 abandoned); accepted=1000 delivered=0 failed=1000 dropped=0 refused=0 pending=0 capacity=1000 high_watermark=1000 restarts=0"),
+        "{report}"
+    );
+    let (open, changed) = &*gate;
+    *open.lock().unwrap() = true;
+    changed.notify_all();
+
+    let summary = terminate_deadline::run(
+        WriterSink::writer("sink", std::io::sink()),
+        1_000,
+        watchdog_limit(),
+    )
+    .unwrap();
+    let stats = summary.outcome.unwrap();
+    assert_eq!(
+        (stats.accepted, stats.delivered, stats.failed, stats.pending),
+        (1_000, 1_000, 0, 0)
+    );
+}
+
+/// A deadline a writer that keeps up never reaches.
+fn watchdog_limit() -> std::time::Duration {
+    std::time::Duration::from_secs(60)
+}
+
 #[cfg(feature = "persist")]
 #[path = "../examples/request_statistics.rs"]
 mod request_statistics;
@@ -230,69 +310,18 @@ fn metrics_facade_serves_the_macros_counts_with_their_labels() {
 // `main`: it only reads the URL from MVX_REDIS_URL; the test calls `run_and_print` with its server's.
 mod tracing_to_redis;
 
-/// A Redis server for the example: the one at `MVX_REDIS_URL` (`.ci/run` starts one), or
-/// one started here on a free port and killed at the end.
 #[cfg(all(feature = "tracing", feature = "redis"))]
-struct ExampleRedis {
-    url: String,
-    child: Option<std::process::Child>,
-}
-
-#[cfg(all(feature = "tracing", feature = "redis"))]
-impl ExampleRedis {
-    fn get() -> Self {
-        use std::io::BufRead;
-        if let Ok(url) = std::env::var("MVX_REDIS_URL") {
-            return Self { url, child: None };
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let mut child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect(
-                "the example needs a Redis server: set MVX_REDIS_URL or install redis-server \
-                 (`apt-get install -y redis-server`)",
-            );
-        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        assert!(
-            lines
-                .by_ref()
-                .map_while(Result::ok)
-                .any(|line| line.contains("Ready to accept connections")),
-            "redis-server did not start"
-        );
-        std::thread::spawn(move || lines.for_each(drop));
-        Self {
-            url: format!("redis://127.0.0.1:{port}/"),
-            child: Some(child),
-        }
-    }
-}
-
-#[cfg(all(feature = "tracing", feature = "redis"))]
-impl Drop for ExampleRedis {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
+#[path = "support/redis_server.rs"]
+mod redis_server;
 
 /// Every `INFO` and `WARN` event of the simulated requests is an entry of the stream, in
 /// order, with its span's fields; `DEBUG` ones are filtered out by the layer.
 #[cfg(all(feature = "tracing", feature = "redis"))]
 #[test]
 fn tracing_to_redis_puts_every_event_in_the_stream() {
-    let server = ExampleRedis::get();
+    let (url, _server) = redis_server::shared();
     let stream = format!("mvx-test:example:{}", std::process::id());
-    let summary = tracing_to_redis::run(&server.url, &stream, 50).unwrap();
+    let summary = tracing_to_redis::run(&url, &stream, 50).unwrap();
     let stats = summary.stats;
     // 50 `order stored` and 10 `payment provider slow`.
     assert_eq!(
@@ -322,18 +351,13 @@ fn tracing_to_redis_puts_every_event_in_the_stream() {
     );
     assert_eq!(stored["fields"]["path"], "/orders");
     assert!(events.iter().all(|event| event["level"] != "DEBUG"));
-    tracing_to_redis::remove(&server.url, &stream).unwrap();
+    tracing_to_redis::remove(&url, &stream).unwrap();
     let left: u64 = redis::cmd("EXISTS")
         .arg(&stream)
-        .query(
-            &mut redis::Client::open(server.url.as_str())
-                .unwrap()
-                .get_connection()
-                .unwrap(),
-        )
+        .query(&mut redis_server::connect(&url))
         .unwrap();
     assert_eq!(left, 0);
-    tracing_to_redis::run_and_print(&server.url).unwrap();
+    tracing_to_redis::run_and_print(&url).unwrap();
 }
 
 #[cfg(feature = "metricq")]

@@ -18,9 +18,10 @@ use mvx::sink::sinks::{MemoryEvents, MemorySink};
 use mvx::sink::{AsyncSink, BatchError, Dispatch, SinkConfig};
 use mvx::{BoxError, ErrorReason, Op, State};
 
-mod guard;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
-use guard::within_guard;
+use watchdog::within_guard;
 
 /// Events logged by each producer.
 const PER_PRODUCER: u32 = 1_000;
@@ -160,10 +161,12 @@ async fn scenario(sink: AsyncSink<Event>, probe: Probe) {
             delivered: total,
             failed: 0,
             dropped: 0,
+            refused: 0,
             pending: 0,
             capacity: DEFAULT_QUEUE_CAPACITY,
             // How far the queue filled depends on scheduling; checked below.
             high_watermark: stats.high_watermark,
+            restarts: 0,
         }
     );
     assert!((1..=total as usize).contains(&stats.high_watermark));
@@ -238,7 +241,9 @@ fn smol_on_a_dedicated_thread_with_rt_smol_create() {
         assert_eq!(sink.state(), State::Running);
         block_on(scenario(sink, probe));
         // Already stopped: terminating only shuts the executor down and joins it.
-        assert!(matches!(terminator.terminate(), Ok(())));
+        let stats = terminator.terminate().expect("terminated");
+        assert_eq!(stats.pending, 0, "{stats}");
+        assert_eq!(stats.accepted, stats.delivered + stats.failed, "{stats}");
         assert!(terminator.is_terminated());
     });
 }
@@ -284,8 +289,10 @@ fn mvx_thread_executor_with_rt_thread_create() {
             mvx::rt::thread::create(dispatch, config()).expect("the sink starts");
         assert_eq!(sink.state(), State::Running);
         block_on(scenario(sink, probe));
-        let outcome: Result<(), TerminateError> = terminator.terminate();
-        assert!(matches!(outcome, Ok(())), "{outcome:?}");
+        let outcome: Result<QueueStats, TerminateError> = terminator.terminate();
+        let stats = outcome.expect("terminated");
+        assert_eq!(stats.pending, 0, "{stats}");
+        assert_eq!(stats.accepted, stats.delivered + stats.failed, "{stats}");
         assert!(terminator.is_terminated());
     });
 }

@@ -3,11 +3,14 @@
 //! methods, and lives at a configurable path (or none).
 #![cfg(not(loom))]
 
-mod common;
+#[path = "support/http_client.rs"]
+mod http_client;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use std::net::SocketAddr;
 
-use common::{get, request};
+use http_client::{get, request};
 use mvx::expose::http::{DEFAULT_API_PATH, ServerConfig, ThreadedMetricsServer};
 use mvx::metrics::{Metadata, Registry};
 use serde_json::{Value, json};

@@ -2,7 +2,10 @@
 //! what it receives (no Consul server can run here), and a custom `ServiceDiscovery`.
 #![cfg(not(loom))]
 
-mod common;
+#[path = "support/http_client.rs"]
+mod http_client;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
@@ -284,7 +287,7 @@ fn a_custom_discovery_is_run_by_start_and_close_on_the_callers_executor() {
         .await
         .expect("starts");
         assert!(server.is_registered());
-        let answer = common::request(server.local_addr(), "GET", "/metrics", None)
+        let answer = http_client::request(server.local_addr(), "GET", "/metrics", None)
             .await
             .expect("scrape");
         assert_eq!(answer.status, 200);

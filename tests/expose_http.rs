@@ -2,16 +2,17 @@
 //! closes, and how it survives bad clients.
 #![cfg(not(loom))]
 
-mod common;
+#[path = "support/http_client.rs"]
+mod http_client;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{
-    GUARD, get, get_when_a_slot_is_free, raw, read_to_end, request, send_and_read_to_end,
-};
 use futures::task::SpawnExt;
+use http_client::{get, get_when_a_slot_is_free, raw, read_to_end, request, send_and_read_to_end};
 use mvx::expose::http::{MetricsServer, ServerConfig, ServerStats, ThreadedMetricsServer};
 use mvx::expose::{Format, TextEncoder};
 use mvx::metrics::Registry;
@@ -412,6 +413,7 @@ fn slow_clients_are_cut_off_while_scrapes_are_answered() {
             if stream.write_all(&[*byte]).is_err() || sent > 100_000 {
                 return sent;
             }
+            // The scenario: a client that sends one byte every 20 ms, never a whole header.
             std::thread::sleep(Duration::from_millis(20));
         }
         unreachable!()
@@ -474,7 +476,7 @@ fn a_client_that_stops_reading_is_cut_off_while_scrapes_are_answered() {
     assert!(full.len() > 8_000_000, "{} bytes", full.len());
     // The server disconnects the stalled client (it counts the failure when it does): what
     // the client reads afterwards ends early.
-    common::wait_until(|| server.stats().failed == 1);
+    watchdog::wait_until(|| server.stats().failed == 1);
     let received = read_to_end(&mut stalled);
     assert!(received.starts_with("HTTP/1.1 200 OK\r\n"));
     assert!(
@@ -523,7 +525,7 @@ fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
 fn connections_above_the_limit_are_closed_at_once_and_slots_come_back() {
     let config = ServerConfig::new(loopback())
         .max_connections(2)
-        .header_read_timeout(GUARD);
+        .header_read_timeout(watchdog::GUARD);
     let server = ThreadedMetricsServer::start(registry(), config).expect("server starts");
     let addr = server.local_addr();
 

@@ -1,7 +1,10 @@
 //! The metrics server over HTTPS, with a self-signed certificate made by the test.
 #![cfg(not(loom))]
 
-mod common;
+#[path = "support/http_client.rs"]
+mod http_client;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -9,8 +12,8 @@ use std::time::Duration;
 
 use async_io::Async;
 use bytes::Bytes;
-use common::{raw, read_to_end, send_and_read_to_end};
 use http_body_util::Empty;
+use http_client::{raw, read_to_end, send_and_read_to_end};
 use mvx::expose::http::{ServerConfig, ThreadedMetricsServer};
 use mvx::expose::rustls;
 use mvx::metrics::Registry;
@@ -32,7 +35,7 @@ fn self_signed() -> (CertificateDer<'static>, Arc<rustls::ServerConfig>) {
 }
 
 /// `GET /metrics` over TLS, trusting `certificate` for `localhost`.
-fn scrape_https(addr: SocketAddr, certificate: &CertificateDer<'static>) -> common::Answer {
+fn scrape_https(addr: SocketAddr, certificate: &CertificateDer<'static>) -> http_client::Answer {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(certificate.clone()).expect("root certificate");
     let client = rustls::ClientConfig::builder()
@@ -50,7 +53,9 @@ fn scrape_https(addr: SocketAddr, certificate: &CertificateDer<'static>) -> comm
             .header("host", "localhost")
             .body(Empty::<Bytes>::new())
             .expect("request");
-        common::exchange(stream, request).await.expect("answer")
+        http_client::exchange(stream, request)
+            .await
+            .expect("answer")
     })
 }
 

@@ -14,6 +14,7 @@ use futures::task::noop_waker;
 use mvx::instrument::{self, InstrumentExt};
 use mvx::metrics::{Counter, Gauge, Histogram};
 
+#[path = "support/counting_allocator.rs"]
 mod counting_allocator;
 
 use counting_allocator::on_this_thread;

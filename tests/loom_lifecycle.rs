@@ -15,7 +15,8 @@
 //! --features thread --test loom_lifecycle` (see `.ci/run`).
 #![cfg(loom)]
 
-mod loom_support;
+#[path = "support/loom_harness.rs"]
+mod loom_harness;
 
 use futures::future::{Either, select};
 use loom::future::block_on;
@@ -26,7 +27,7 @@ use mvx::queue::{LogOutcome, OverflowPolicy};
 use mvx::sink::AsyncSink;
 use mvx::{ErrorReason, Op, OpResult, State};
 
-use loom_support::{Counted, Failing, Hooks, assert_lifecycle_order, config, model, spawn_driver};
+use loom_harness::{Counted, Failing, Hooks, assert_lifecycle_order, config, model, spawn_driver};
 
 /// What a result says, in a form the models compare: the operation, the reason of its
 /// error, and for `InvalidState` the state that refused it.

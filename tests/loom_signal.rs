@@ -14,7 +14,8 @@
 //! --features thread --test loom_signal` (see `.ci/run`).
 #![cfg(loom)]
 
-mod loom_support;
+#[path = "support/loom_harness.rs"]
+mod loom_harness;
 
 use event_listener::Listener;
 use loom::sync::Arc;
@@ -23,7 +24,7 @@ use loom::thread;
 
 use mvx::__loom::Signal;
 
-use loom_support::model;
+use loom_harness::model;
 
 /// A condition behind a `Signal`: a counter that notifiers raise.
 #[derive(Default)]

@@ -1,76 +1,37 @@
 //! `RedisStore` against a real `redis-server`: the store contract, under `futures`' and
 //! tokio's executors, and the statistics persisted, resumed and set aside when corrupt.
 //!
-//! The server is the one at `MVX_REDIS_URL` when it is set (`.ci/run` starts one), else a
-//! `redis-server` this test starts on a free loopback port and kills at the end. Without
-//! either, the tests fail and say how to get one: they never skip.
+//! The server is the one at `MVX_REDIS_URL` when it is set (`.ci/test` starts one), else a
+//! `redis-server` this test starts (`support/redis_server.rs`).
 #![cfg(not(loom))]
-#![cfg(feature = "redis")]
 
-mod support;
+#[path = "support/redis_server.rs"]
+mod redis_server;
+#[path = "support/store_contract.rs"]
+mod store_contract;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::executor::block_on;
-use mvx::ErrorReason;
-use mvx::stats::{KeyValueStore, RedisStore, Statistics, StatsConfig, StatsError, StoreError};
-use support::{check_store_contract, within_guard};
+use mvx::stats::{
+    KeyValueStore, RedisStore, Statistics, StatsConfig, StatsError, StatsReason, StoreError,
+};
+use redis_server::RedisServer;
+use store_contract::check_store_contract;
+use watchdog::within_guard;
 
-/// A Redis server for the tests; one this process started is killed on drop.
-struct RedisServer {
+/// The server the tests use: see [`redis_server::shared`].
+struct Server {
     url: String,
-    child: Option<Child>,
+    _own: Option<RedisServer>,
 }
 
-impl RedisServer {
+impl Server {
     fn get() -> Self {
-        if let Ok(url) = std::env::var("MVX_REDIS_URL") {
-            return Self { url, child: None };
-        }
-        let mut last_output = Vec::new();
-        // A port found free may be taken before the server binds it: try a few.
-        for _ in 0..3 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|listener| listener.local_addr())
-                .expect("a free loopback port")
-                .port();
-            let mut child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|error| {
-                    panic!(
-                        "the Redis tests need a server and could not start `redis-server` \
-                         ({error}). Install it (`apt-get install -y redis-server`), or point \
-                         MVX_REDIS_URL at a running one (MVX_REDIS_URL=redis://127.0.0.1:6379/)"
-                    )
-                });
-            // Wait for the server itself to say it is ready.
-            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-            let ready = lines.by_ref().map_while(Result::ok).any(|line| {
-                last_output.push(line.clone());
-                line.contains("Ready to accept connections")
-            });
-            if ready {
-                // Keep reading, so that the server never blocks on a full pipe.
-                std::thread::spawn(move || lines.for_each(drop));
-                return Self {
-                    url: format!("redis://127.0.0.1:{port}/"),
-                    child: Some(child),
-                };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!(
-            "redis-server did not start; its last output:\n{}",
-            last_output.join("\n")
-        );
+        let (url, own) = redis_server::shared();
+        Self { url, _own: own }
     }
 
     /// A store with a prefix of its own, so that tests sharing a server do not meet.
@@ -86,26 +47,14 @@ impl RedisServer {
 
     /// A plain connection, to look at the keys directly.
     fn direct(&self) -> redis::Connection {
-        redis::Client::open(self.url.as_str())
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        redis_server::connect(&self.url)
     }
 }
 
 #[test]
 fn the_redis_store_keeps_the_store_contract_under_any_executor() {
     within_guard(|| {
-        let server = RedisServer::get();
+        let server = Server::get();
         // futures' block_on: no runtime at all.
         block_on(check_store_contract(&server.store(), "contract"));
         // tokio's current-thread runtime: the store does not need tokio's reactor.
@@ -139,15 +88,11 @@ fn the_redis_store_keeps_the_store_contract_under_any_executor() {
 fn an_unreachable_server_is_a_store_error() {
     within_guard(|| {
         // A port nobody listens on.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = redis_server::free_port();
         let store = RedisStore::open(&format!("redis://127.0.0.1:{port}/")).unwrap();
         let error = block_on(store.get("default", "statistics")).unwrap_err();
         assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
-        assert_eq!(error.reason(), ErrorReason::StoreFailed);
+        assert_eq!(error.reason(), StatsReason::StoreFailed);
         assert!(RedisStore::open("not a url").is_err());
 
         // The statistics refuse to start without their state.
@@ -162,7 +107,7 @@ fn an_unreachable_server_is_a_store_error() {
 #[test]
 fn statistics_persist_resume_and_set_a_corrupt_state_aside_on_redis() {
     within_guard(|| {
-        let server = RedisServer::get();
+        let server = Server::get();
         let store = server.store();
         let key = store.redis_key("default", "statistics");
         let config = || StatsConfig::default().persist_to(store_clone(&server, &key));
@@ -228,7 +173,7 @@ fn statistics_persist_resume_and_set_a_corrupt_state_aside_on_redis() {
 }
 
 /// A store on the same server with the prefix of the Redis key `key`.
-fn store_clone(server: &RedisServer, key: &str) -> RedisStore {
+fn store_clone(server: &Server, key: &str) -> RedisStore {
     let prefix = key.trim_end_matches("default:statistics");
     RedisStore::open(&server.url).unwrap().prefix(prefix)
 }

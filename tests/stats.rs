@@ -15,14 +15,10 @@ use mvx::stats::{FinalStatistics, Statistics, StatsConfig, StatsError};
 use mvx::{ErrorReason, State};
 use proptest::prelude::*;
 
-mod guard;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
-const GUARD: Duration = Duration::from_secs(60);
-
-/// Runs `body` under a failure guard of [`GUARD`].
-fn within_guard(body: impl FnOnce() + Send + 'static) {
-    guard::within(GUARD, body);
-}
+use watchdog::{GUARD, within_guard};
 
 /// Started statistics with their driver on a thread of its own.
 fn running(config: StatsConfig) -> (Statistics, std::thread::JoinHandle<()>) {
@@ -222,6 +218,39 @@ fn blocking_calls_work_inside_another_executor() {
             assert_eq!(stats.calculate_blocking().unwrap().requests_total, 0);
         });
         stats.stop().wait().unwrap();
+        driver.join().unwrap();
+    });
+}
+
+#[test]
+fn calculate_and_lifecycle_waits_have_deadline_forms() {
+    within_guard(|| {
+        let (stats, driver) = Statistics::new(StatsConfig::default()).unwrap();
+        let short = Duration::from_millis(20);
+        // The driver is not polled yet: the start cannot finish, the deadline passes.
+        let timed_out = stats.start().wait_timeout(short).unwrap_err();
+        assert!(
+            matches!(timed_out, StatsError::Recorder(SinkError::WaitTimedOut)),
+            "{timed_out:?}"
+        );
+        stats.record_request_processing_start(1u64).unwrap();
+        let timed_out = stats.calculate().wait_timeout(short).unwrap_err();
+        assert!(
+            matches!(timed_out, StatsError::Recorder(SinkError::WaitTimedOut)),
+            "{timed_out:?}"
+        );
+
+        let driver = std::thread::spawn(move || block_on(driver));
+        // The start goes on: a later wait on it sees it finish.
+        stats.start().wait_deadline(Instant::now() + GUARD).unwrap();
+        stats.record_request_processing_finish(1u64).unwrap();
+        let figures = stats
+            .calculate()
+            .wait_deadline(Instant::now() + GUARD)
+            .unwrap();
+        assert_eq!(figures.requests_finished, 1);
+        assert_eq!(block_on(stats.calculate()).unwrap().requests_finished, 1);
+        stats.stop().wait_timeout(GUARD).unwrap();
         driver.join().unwrap();
     });
 }

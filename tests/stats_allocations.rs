@@ -7,6 +7,7 @@
 
 use mvx::stats::{Statistics, StatsConfig};
 
+#[path = "support/counting_allocator.rs"]
 mod counting_allocator;
 
 use counting_allocator::on_this_thread;

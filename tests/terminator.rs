@@ -10,7 +10,6 @@
 //! a hang fails the test instead of the run.
 #![cfg(not(loom))]
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
@@ -22,9 +21,13 @@ use mvx::sink::sinks::MemorySink;
 use mvx::sink::{AsyncSink, BatchError, Dispatch, SinkConfig};
 use mvx::{BoxError, ErrorReason, State};
 
-mod guard;
+#[path = "support/sink_harness.rs"]
+mod sink_harness;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
-use guard::within_guard;
+use sink_harness::{Call, Probe, Seen, UserError};
+use watchdog::within_guard;
 
 /// The pending-event limit of every sink here.
 const CAPACITY: usize = 4_096;
@@ -152,9 +155,11 @@ fn stats(accepted: u64, delivered: u64, failed: u64, high_watermark: usize) -> Q
         delivered,
         failed,
         dropped: 0,
+        refused: 0,
         pending: accepted - delivered - failed,
         capacity: CAPACITY,
         high_watermark,
+        restarts: 0,
     }
 }
 
@@ -163,18 +168,6 @@ fn log_range(sink: &AsyncSink<u32>, events: std::ops::Range<u32>) {
         assert_eq!(sink.log(event), Ok(LogOutcome::Accepted));
     }
 }
-
-/// The error of user hooks in these tests.
-#[derive(Debug, PartialEq, Eq)]
-struct HookError(&'static str);
-
-impl fmt::Display for HookError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl std::error::Error for HookError {}
 
 // ---------------------------------------------------------------------------------------
 // Twice, and from four threads at once
@@ -191,23 +184,27 @@ fn terminate_twice(runtime: Runtime) {
 
     log_range(&sink, 0..100);
     let first = terminator.terminate();
-    assert!(matches!(first, Ok(())), "{first:?}");
     assert!(terminator.is_terminated());
     assert_eq!(sink.state(), State::Stopped);
     assert_eq!(events.take(), (0..100).collect::<Vec<_>>());
     let after_first = sink.stats();
     assert_eq!(after_first, stats(100, 100, 0, after_first.high_watermark));
+    // The outcome is the final counters.
+    assert_eq!(first.map_err(|error| error.reason()), Ok(after_first));
     assert!(!thread.is_alive(), "{thread:?}");
 
     // The second call has nothing left to do: same outcome, nothing changes.
     let second = terminator.terminate();
-    assert!(matches!(second, Ok(())), "{second:?}");
+    assert_eq!(second.map_err(|error| error.reason()), Ok(after_first));
     assert_eq!(sink.state(), State::Stopped);
     assert_eq!(sink.stats(), after_first);
     // A clone shares the outcome.
     let clone = terminator.clone();
     assert!(clone.is_terminated());
-    assert!(matches!(clone.terminate(), Ok(())));
+    assert_eq!(
+        clone.terminate().map_err(|error| error.reason()),
+        Ok(after_first)
+    );
 }
 
 #[test]
@@ -243,7 +240,8 @@ fn terminate_from_four_threads(runtime: Runtime) {
         .collect();
     for caller in callers {
         let outcome = caller.join().expect("terminate() does not panic");
-        assert!(matches!(outcome, Ok(())), "{outcome:?}");
+        // Every caller gets the final counters.
+        assert_eq!(outcome.map_err(|error| error.reason()), Ok(sink.stats()));
     }
 
     assert!(terminator.is_terminated());
@@ -280,7 +278,7 @@ fn terminate_from_four_threads_at_once_on_smol() {
 /// the outcome; delivers every event to `delivered`.
 struct TerminatesItself {
     terminator: Arc<Mutex<Option<Terminator>>>,
-    outcome: mpsc::Sender<Result<(), TerminateError>>,
+    outcome: mpsc::Sender<Result<QueueStats, TerminateError>>,
     delivered: Arc<Mutex<Vec<u32>>>,
 }
 
@@ -331,9 +329,9 @@ fn terminate_from_the_runtime_thread(runtime: Runtime) {
 
     // From another thread it works.
     let outcome = terminator.terminate();
-    assert!(matches!(outcome, Ok(())), "{outcome:?}");
     assert_eq!(sink.state(), State::Stopped);
     let stats_now = sink.stats();
+    assert_eq!(outcome.map_err(|error| error.reason()), Ok(stats_now));
     assert_eq!(stats_now, stats(3, 3, 0, stats_now.high_watermark));
     assert!(!thread.is_alive(), "{thread:?}");
     assert!(slot.lock().unwrap().is_none());
@@ -389,28 +387,25 @@ fn drop_of_the_last_terminator_clone_terminates_on_smol() {
 // Failing hooks
 // ---------------------------------------------------------------------------------------
 
-/// Delivers to `delivered`; its `on_stopped` hook fails.
-struct FailsToStop {
-    delivered: Arc<Mutex<Vec<u32>>>,
+/// A probe whose `on_stopped` hook fails with "close failed".
+fn fails_to_stop() -> (Probe, Seen) {
+    let probe = Probe {
+        stop_error: Some("close failed"),
+        ..Probe::default()
+    };
+    let seen = probe.seen.clone();
+    (probe, seen)
 }
 
-impl Dispatch<u32> for FailsToStop {
-    async fn dispatch(&mut self, event: u32) -> Result<(), BoxError> {
-        self.delivered.lock().unwrap().push(event);
-        Ok(())
-    }
-
-    async fn on_stopped(&mut self) -> Result<(), BoxError> {
-        Err(Box::new(HookError("close failed")))
-    }
-}
-
-fn assert_on_stopped_failed(outcome: &Result<(), TerminateError>) {
+fn assert_on_stopped_failed(outcome: &Result<QueueStats, TerminateError>) {
     match outcome {
-        Err(TerminateError::Stop(SinkError::OnStoppedHookFailed(cause))) => {
+        Err(TerminateError::Stop {
+            error: SinkError::OnStoppedHookFailed(cause),
+            ..
+        }) => {
             assert_eq!(
-                cause.downcast_ref::<HookError>(),
-                Some(&HookError("close failed"))
+                cause.downcast_ref::<UserError>(),
+                Some(&UserError("close failed".into()))
             );
             assert!(!cause.is_panic());
         }
@@ -424,10 +419,7 @@ fn assert_on_stopped_failed(outcome: &Result<(), TerminateError>) {
 
 fn terminate_reports_a_failed_stop_hook(runtime: Runtime) {
     let namespace = runtime.namespace("stopf");
-    let delivered = Arc::new(Mutex::new(Vec::new()));
-    let dispatch = FailsToStop {
-        delivered: delivered.clone(),
-    };
+    let (dispatch, seen) = fails_to_stop();
     let (created, thread) = runtime.create(dispatch, config(&namespace));
     let (sink, terminator) = created.expect("the sink starts");
     log_range(&sink, 0..10);
@@ -438,7 +430,7 @@ fn terminate_reports_a_failed_stop_hook(runtime: Runtime) {
     assert_eq!(sink.state(), State::Stopped);
     let stats_now = sink.stats();
     assert_eq!(stats_now, stats(10, 10, 0, stats_now.high_watermark));
-    assert_eq!(*delivered.lock().unwrap(), (0..10).collect::<Vec<_>>());
+    assert_eq!(seen.delivered(), (0..10).collect::<Vec<_>>());
     assert_eq!(
         sink.last_error().map(|error| error.reason()),
         Some(ErrorReason::OnStoppedHookFailed)
@@ -467,27 +459,19 @@ fn terminate_reports_a_failed_on_stopped_hook_every_time_on_smol() {
     within_guard(|| terminate_reports_a_failed_stop_hook(Runtime::Smol));
 }
 
-/// Its `on_starting` hook fails; it must never dispatch.
-struct FailsToStart;
-
-impl Dispatch<u32> for FailsToStart {
-    async fn dispatch(&mut self, event: u32) -> Result<(), BoxError> {
-        panic!("dispatch({event}) called on a sink that never started")
-    }
-
-    async fn on_starting(&mut self) -> Result<(), BoxError> {
-        Err(Box::new(HookError("open failed")))
-    }
-}
-
 fn create_reports_a_failed_start_hook(runtime: Runtime) {
     let namespace = runtime.namespace("startf");
-    let (created, thread) = runtime.create(FailsToStart, config(&namespace));
+    let probe = Probe {
+        start_error: Some("open failed"),
+        ..Probe::default()
+    };
+    let seen = probe.seen.clone();
+    let (created, thread) = runtime.create(probe, config(&namespace));
     match &created {
         Err(CreateError::Sink(SinkError::OnStartingHookFailed(cause))) => {
             assert_eq!(
-                cause.downcast_ref::<HookError>(),
-                Some(&HookError("open failed"))
+                cause.downcast_ref::<UserError>(),
+                Some(&UserError("open failed".into()))
             );
             assert!(!cause.is_panic());
         }
@@ -500,6 +484,11 @@ fn create_reports_a_failed_start_hook(runtime: Runtime) {
     );
     // The runtime thread was shut down and joined before `create` returned.
     assert!(!thread.is_alive(), "{thread:?}");
+    assert_eq!(
+        seen.calls(),
+        [Call::Starting],
+        "nothing after the failed start"
+    );
 }
 
 #[test]
@@ -512,32 +501,18 @@ fn create_with_a_failing_on_starting_hook_joins_the_thread_on_smol() {
     within_guard(|| create_reports_a_failed_start_hook(Runtime::Smol));
 }
 
-/// Its hooks panic.
-struct PanickingHooks {
-    on_starting: bool,
-}
-
-impl Dispatch<u32> for PanickingHooks {
-    async fn dispatch(&mut self, _event: u32) -> Result<(), BoxError> {
-        Ok(())
-    }
-
-    async fn on_starting(&mut self) -> Result<(), BoxError> {
-        if self.on_starting {
-            panic!("on_starting exploded");
-        }
-        Ok(())
-    }
-
-    async fn on_stopped(&mut self) -> Result<(), BoxError> {
-        panic!("on_stopped exploded")
+/// A probe whose `on_stopped` hook panics, and its `on_starting` hook too if `on_starting`.
+fn panicking_hooks(on_starting: bool) -> Probe {
+    Probe {
+        start_panic: on_starting.then_some("on_starting exploded"),
+        stop_panic: Some("on_stopped exploded"),
+        ..Probe::default()
     }
 }
 
 fn panicking_hooks_are_reported(runtime: Runtime) {
     let namespace = runtime.namespace("panic");
-    let (created, thread) =
-        runtime.create(PanickingHooks { on_starting: true }, config(&namespace));
+    let (created, thread) = runtime.create(panicking_hooks(true), config(&namespace));
     match &created {
         Err(CreateError::Sink(SinkError::OnStartingHookFailed(cause))) => {
             assert_eq!(cause.panic_message(), Some("on_starting exploded"));
@@ -547,14 +522,17 @@ fn panicking_hooks_are_reported(runtime: Runtime) {
     }
     assert!(!thread.is_alive(), "{thread:?}");
 
-    let (created, thread) =
-        runtime.create(PanickingHooks { on_starting: false }, config(&namespace));
+    let (created, thread) = runtime.create(panicking_hooks(false), config(&namespace));
     let (sink, terminator) = created.expect("the sink starts");
     log_range(&sink, 0..5);
     for _ in 0..2 {
         match terminator.terminate() {
-            Err(TerminateError::Stop(SinkError::OnStoppedHookFailed(cause))) => {
+            Err(TerminateError::Stop {
+                error: SinkError::OnStoppedHookFailed(cause),
+                stats: final_stats,
+            }) => {
                 assert_eq!(cause.panic_message(), Some("on_stopped exploded"));
+                assert_eq!((final_stats.accepted, final_stats.delivered), (5, 5));
             }
             other => panic!("expected Stop(OnStoppedHookFailed), got {other:?}"),
         }
@@ -670,10 +648,7 @@ fn drop_of_the_last_clone_on_the_runtime_thread_cancels_the_sink_on_smol() {
 
 fn terminate_after_a_failed_stop(runtime: Runtime) {
     let namespace = runtime.namespace("prestop");
-    let delivered = Arc::new(Mutex::new(Vec::new()));
-    let dispatch = FailsToStop {
-        delivered: delivered.clone(),
-    };
+    let (dispatch, seen) = fails_to_stop();
     let (created, thread) = runtime.create(dispatch, config(&namespace));
     let (sink, terminator) = created.expect("the sink starts");
     log_range(&sink, 0..4);
@@ -682,13 +657,13 @@ fn terminate_after_a_failed_stop(runtime: Runtime) {
     let stopped = sink.stop().wait();
     match &stopped.error {
         Some(SinkError::OnStoppedHookFailed(cause)) => assert_eq!(
-            cause.downcast_ref::<HookError>(),
-            Some(&HookError("close failed"))
+            cause.downcast_ref::<UserError>(),
+            Some(&UserError("close failed".into()))
         ),
         other => panic!("expected OnStoppedHookFailed, got {other:?}"),
     }
     assert_eq!(sink.state(), State::Stopped);
-    assert_eq!(*delivered.lock().unwrap(), vec![0, 1, 2, 3]);
+    assert_eq!(seen.delivered(), [0, 1, 2, 3]);
 
     // The stop already finished: terminate reports its result, as it would have while
     // the stop was in progress.
@@ -723,7 +698,10 @@ fn runtime_threads_without_a_namespace_are_named_after_the_adapter() {
             assert_eq!(thread.name, format!("mvx-{name}"));
             assert!(thread.is_alive(), "{thread:?}");
             log_range(&sink, 0..2);
-            assert!(matches!(terminator.terminate(), Ok(())));
+            assert_eq!(
+                terminator.terminate().map_err(|error| error.reason()),
+                Ok(sink.stats())
+            );
             assert_eq!(events.take(), vec![0, 1]);
             assert!(!thread.is_alive(), "{thread:?}");
         }

@@ -5,6 +5,13 @@
 //! ([`MetricsServer::close`](super::http::MetricsServer::close)). [`ConsulAgent`] speaks to
 //! a local Consul agent.
 //!
+//! A server registers from `start` (`MetricsServer::start`, `ThreadedMetricsServer::start`),
+//! once its socket is bound and served, so that a health check finds it up; a failed
+//! registration closes the server and fails the start. When `close()` deregisters: see
+//! [closing](super::http#closing).
+//! [`MetricsServer::bind`](super::http::MetricsServer::bind) registers nothing:
+//! [`MetricsServer::register`](super::http::MetricsServer::register) does it on demand.
+//!
 //! # Consul
 //!
 //! [`ConsulAgent`] registers the server with `PUT /v1/agent/service/register` and

@@ -1,11 +1,14 @@
 //! Exposition: everything in a [`Registry`](crate::metrics::Registry) as Prometheus or
 //! OpenMetrics text, served over HTTP.
 //!
-//! - [`text`]: the encoders ([`TextEncoder`], [`encode`]) and content negotiation
-//!   ([`Format::negotiate`]). Pure functions over snapshots: no I/O, always available.
+//! - [`text`]: the encoders ([`TextEncoder`], [`encode`]). Pure functions over snapshots:
+//!   no I/O, always available. Metric and label names are fitted to the Prometheus grammar
+//!   by [`sanitize_name`] and its siblings (`sanitize.rs`).
 //! - `http` (feature `http`): a metrics server on your executor (`MetricsServer`) or on its
 //!   own thread (`ThreadedMetricsServer`), and a handler (`metrics_response`) to mount in
-//!   your own hyper service; HTTPS with the `tls` feature.
+//!   your own hyper service; HTTPS with the `tls` feature. Content negotiation
+//!   (`Format::negotiate`) and the query string of `/api/metrics` (`Selector::from_query`)
+//!   are HTTP's, and live there.
 //! - `discovery` (feature `http`): register the server with a service discovery system
 //!   (`ServiceDiscovery`), with a Consul agent implementation (`ConsulAgent`).
 
@@ -13,6 +16,7 @@
 pub mod discovery;
 #[cfg(feature = "http")]
 pub mod http;
+mod sanitize;
 pub mod text;
 
 /// The rustls version mvx's `tls` feature uses, to build a
@@ -20,7 +24,8 @@ pub mod text;
 #[cfg(feature = "tls")]
 pub use futures_rustls::rustls;
 
-pub use self::text::{Encoded, Format, TextEncoder, encode, sanitize_name};
+pub use self::sanitize::sanitize_name;
+pub use self::text::{Encoded, Format, TextEncoder, encode};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -70,17 +75,28 @@ pub enum ExposeError {
 }
 
 impl ExposeError {
-    /// The stable reason code of this error.
-    pub fn reason(&self) -> ErrorReason {
+    /// The stable reason code of this error: [`ExposeReason::InvalidArgument`] for a label
+    /// name, the core's reason for everything else (`UNEXPECTED` for a failed bind or
+    /// service discovery).
+    pub fn reason(&self) -> ExposeReason {
         match self {
-            Self::InvalidLabelName { .. } => ErrorReason::InvalidArgument,
+            Self::InvalidLabelName { .. } => ExposeReason::InvalidArgument,
             Self::Bind { .. } | Self::Registration(_) | Self::Deregistration(_) => {
-                ErrorReason::Unexpected
+                ErrorReason::Unexpected.into()
             }
-            Self::EventLoopUnavailable => ErrorReason::EventLoopUnavailable,
-            Self::ThreadSpawn(error) => error.reason(),
-            Self::Runtime(error) => error.reason(),
-            Self::CalledFromRuntimeThread => ErrorReason::CalledFromRuntimeThread,
+            Self::EventLoopUnavailable => ErrorReason::EventLoopUnavailable.into(),
+            Self::ThreadSpawn(error) => error.reason().into(),
+            Self::Runtime(error) => error.reason().into(),
+            Self::CalledFromRuntimeThread => ErrorReason::CalledFromRuntimeThread.into(),
         }
+    }
+}
+
+crate::error::component_reason! {
+    /// A stable code naming why exposition failed: the `reason()` of [`ExposeError`]. Its
+    /// runtime failures are the core's, as `Core(ErrorReason)`.
+    pub enum ExposeReason {
+        /// An argument was rejected: a label name Prometheus does not accept.
+        InvalidArgument = "INVALID_ARGUMENT",
     }
 }

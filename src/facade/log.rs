@@ -225,16 +225,19 @@ impl Log for LogBridge {
         metadata.level() <= self.max_level
     }
 
-    /// Hands the record's event to the sink; counts it if the sink refuses it.
+    /// Hands the record's event to the sink; counts it if the sink refuses it, or if the
+    /// calling thread is in a suppression scope (the event is then not built).
     fn log(&self, record: &Record<'_>) {
-        if self.enabled(record.metadata()) {
+        if self.enabled(record.metadata()) && !self.refused.suppressed() {
             self.refused.submit(&self.sink, self.event(record));
         }
     }
 
     /// Waits until every event logged before is delivered ([`AsyncSink::flush_blocking`]).
     ///
-    /// Do not call it on the thread that polls the sink's driver: it would wait for itself.
+    /// Returns at once, without waiting, where the wait could only wait for itself (on the
+    /// thread that must run the sink's driver: see
+    /// [which calls block](crate::sink#which-calls-block)).
     fn flush(&self) {
         let _ = self.sink.flush_blocking();
     }
@@ -349,8 +352,8 @@ mod tests {
         assert_eq!(
             handle.refused(),
             Refused {
-                overflow: 0,
-                not_accepting: 1
+                not_accepting: 1,
+                ..Refused::default()
             }
         );
         // Started (its driver not polled: nothing is dispatched), one slot: the second overflows.
@@ -361,7 +364,8 @@ mod tests {
             handle.refused(),
             Refused {
                 overflow: 1,
-                not_accepting: 1
+                not_accepting: 1,
+                ..Refused::default()
             }
         );
         assert_eq!(handle.refused().total(), 2);

@@ -25,8 +25,30 @@
 //!   [`Refused::overflow`].
 //! - A sink that is not accepting (not started, stopping, stopped, failed): counted by the
 //!   facade, in [`Refused::not_accepting`].
-//! - `OverflowPolicy::Block` and a full queue: the caller **waits** for room, as it asked.
-//!   Never log under `Block` from the thread that polls the sink's driver.
+//! - `OverflowPolicy::Block` and a full queue: the caller **waits** for room, as it asked —
+//!   unless only the calling thread could make room (it runs the sink's driver on a
+//!   single-threaded executor): then the event is refused at once and counted in
+//!   [`Refused::would_deadlock`] ([which calls block](crate::sink#which-calls-block)).
+//! - Emitted inside a suppression scope: counted by the facade, in [`Refused::suppressed`],
+//!   and never built (see below).
+//!
+//! # Telemetry does not feed on itself: suppression
+//!
+//! A dispatcher that logs, traces or counts through the installed facades while it
+//! exports would feed its own sink — one application event turning into an endless stream.
+//! So while a thread runs a sink's dispatcher code (a dispatch, a flush, a hook, of any mvx
+//! sink), it is inside a **suppression scope**: the facades leave out what is emitted there
+//! — `facade::log` records, `facade::tracing` events, `facade::metrics` updates — and count
+//! it as `suppressed` ([`Refused::suppressed`], and
+//! `facade::metrics::RegistryRecorder::suppressed`). The same goes for code of your own that
+//! exports telemetry outside a sink: open a scope with [`suppress`]. What is left out is
+//! lost: route an exporter's own diagnostics somewhere that is not an mvx facade (stderr,
+//! a sink's `last_error`) if they matter.
+//!
+//! The check costs each event one thread-local read, and nothing is allocated for an event
+//! left out: it is dropped before the facade builds anything.
+
+pub use crate::sync::suppression::{SuppressGuard, is_suppressed, suppress};
 
 #[cfg(feature = "log")]
 pub mod log;
@@ -40,7 +62,8 @@ use crate::sink::{AsyncSink, LogEvent};
 #[cfg(any(feature = "log", feature = "tracing"))]
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The events a log facade gave its sink and the sink handed back, by reason.
+/// The events a log facade did not get into its sink, by reason: those the sink handed
+/// back, and those the facade left out in a suppression scope.
 ///
 /// Events the sink dropped under `OverflowPolicy::Drop` are not here: the sink counts them
 /// itself, in [`QueueStats::dropped`](crate::queue::QueueStats::dropped).
@@ -50,12 +73,18 @@ pub struct Refused {
     pub overflow: u64,
     /// Refused because the sink was not accepting events (not started, stopping, ended).
     pub not_accepting: u64,
+    /// Refused because the queue was full under `OverflowPolicy::Block` and waiting for
+    /// room would have deadlocked (`LogError::WouldDeadlock`).
+    pub would_deadlock: u64,
+    /// Left out, never handed to the sink: emitted inside a suppression scope — by a
+    /// sink's dispatcher, or under a [`suppress`] guard (see [the module docs](self)).
+    pub suppressed: u64,
 }
 
 impl Refused {
-    /// Every refused event.
+    /// Every event the facade did not get into its sink.
     pub fn total(&self) -> u64 {
-        self.overflow + self.not_accepting
+        self.overflow + self.not_accepting + self.would_deadlock + self.suppressed
     }
 }
 
@@ -101,6 +130,8 @@ impl std::fmt::Debug for FacadeHandle {
 pub(crate) struct RefusalCounters {
     overflow: AtomicU64,
     not_accepting: AtomicU64,
+    would_deadlock: AtomicU64,
+    suppressed: AtomicU64,
 }
 
 #[cfg(any(feature = "log", feature = "tracing"))]
@@ -114,21 +145,32 @@ impl RefusalCounters {
 
     /// Counts the refusal `result` reports, if any.
     pub(crate) fn count(&self, result: Result<(), crate::error::LogError<LogEvent>>) {
-        match result {
-            Ok(()) => {}
-            Err(crate::error::LogError::QueueOverflow(_)) => {
-                self.overflow.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => {
-                self.not_accepting.fetch_add(1, Ordering::Relaxed);
-            }
+        let counter = match result {
+            Ok(()) => return,
+            Err(crate::error::LogError::QueueOverflow(_)) => &self.overflow,
+            Err(crate::error::LogError::NotAccepting { .. }) => &self.not_accepting,
+            Err(crate::error::LogError::WouldDeadlock(_)) => &self.would_deadlock,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether the calling thread is in a suppression scope; if it is, counts one event
+    /// left out. One thread-local read when it is not.
+    #[inline]
+    pub(crate) fn suppressed(&self) -> bool {
+        let suppressed = is_suppressed();
+        if suppressed {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
         }
+        suppressed
     }
 
     pub(crate) fn get(&self) -> Refused {
         Refused {
             overflow: self.overflow.load(Ordering::Relaxed),
             not_accepting: self.not_accepting.load(Ordering::Relaxed),
+            would_deadlock: self.would_deadlock.load(Ordering::Relaxed),
+            suppressed: self.suppressed.load(Ordering::Relaxed),
         }
     }
 }

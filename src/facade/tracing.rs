@@ -227,7 +227,12 @@ where
         }
     }
 
+    /// Builds the event and hands it to the target; counts it if the target refuses it,
+    /// or if the calling thread is in a suppression scope (the event is then not built).
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if self.refused.suppressed() {
+            return;
+        }
         let metadata = event.metadata();
         let location = if self.location {
             usize::from(metadata.module_path().is_some())

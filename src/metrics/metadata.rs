@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ErrorReason;
+use super::MetricsReason;
 
 /// The keys of [`Metadata`]'s own fields, which free-form fields cannot use.
 pub const RESERVED_KEYS: [&str; 5] = ["unit", "description", "rate", "hidden", "historic"];
@@ -90,7 +90,7 @@ impl Metadata {
     }
 
     /// Sets whether listings hide the metric (see the `hidden` filter of
-    /// [`Selector`](crate::agent::Selector)). A hidden metric is still exposed to
+    /// [`Selector`](crate::metrics::Selector)). A hidden metric is still exposed to
     /// Prometheus. Default `false`.
     pub fn hidden(mut self, hidden: bool) -> Self {
         self.hidden = hidden;
@@ -177,9 +177,9 @@ pub enum MetadataError {
 }
 
 impl MetadataError {
-    /// The stable reason code: [`ErrorReason::InvalidArgument`].
-    pub fn reason(&self) -> ErrorReason {
-        ErrorReason::InvalidArgument
+    /// The stable reason code: [`MetricsReason::InvalidArgument`].
+    pub fn reason(&self) -> MetricsReason {
+        MetricsReason::InvalidArgument
     }
 }
 
@@ -267,7 +267,7 @@ mod tests {
                 matches!(refused, MetadataError::InvalidRate { rate: r } if r.to_bits() == rate.to_bits()),
                 "{rate}"
             );
-            assert_eq!(refused.reason(), ErrorReason::InvalidArgument);
+            assert_eq!(refused.reason(), MetricsReason::InvalidArgument);
         }
         for rate in [f64::MIN_POSITIVE, 0.001, 1.0, 1e9] {
             assert_eq!(Metadata::new().rate(rate).unwrap().get_rate(), Some(rate));

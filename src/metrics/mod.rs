@@ -16,16 +16,17 @@
 //! Every metric may carry [`Metadata`] — unit, description, rate, the `hidden` and
 //! `historic` flags, free-form fields: set on a registry name
 //! ([`Registry::describe`], [`Registry::counter_with`] and its siblings) or given by a
-//! recorder's metric ([`Metric::metadata`]). Exposition uses the description as `HELP`;
-//! [`Registry::get_metrics`] lists names and metadata through a
-//! [`Selector`](crate::agent::Selector).
+//! recorder's metric ([`Metric::metadata`]). [`Registry::get_metrics`] lists names and
+//! metadata through a [`Selector`].
 //!
 //! # What is lost, and when
 //!
 //! A recorder counts and loses events exactly as a sink does (see [`crate::queue`]). Events
 //! that no metric handled are counted per `event_type` ([`MetricsRecorder::unhandled`]). A
-//! metric that panics is disabled: it misses every later event, and the panic is reported
-//! in [`MetricsRecorder::last_error`] and [`MetricsRecorder::disabled_metrics`].
+//! metric that panics in `handle_event` or `snapshot` is disabled: it misses every later
+//! event, and the panic is reported ([`RecorderError::MetricPanicked`]) in
+//! [`MetricsRecorder::last_error`] and [`MetricsRecorder::disabled_metrics`]. The recorder
+//! and its other metrics go on — unlike a sink, whose dispatcher's panic fails the sink.
 
 use std::collections::BTreeMap;
 
@@ -34,6 +35,7 @@ mod metadata;
 mod recorder;
 mod registry;
 mod runtime;
+pub mod selector;
 mod snapshot;
 
 pub use self::instruments::{Counter, Gauge, Histogram};
@@ -41,7 +43,47 @@ pub use self::metadata::{Metadata, MetadataError, RESERVED_KEYS};
 pub use self::recorder::{Metric, MetricEvent, MetricHookError, MetricsRecorder, RecorderError};
 pub use self::registry::{Registry, RegistryError};
 pub use self::runtime::{MetricsRuntime, ShutdownError};
-pub use self::snapshot::{MetricKind, Snapshot, Snapshots, Value, series_key};
+pub use self::selector::{Selector, SelectorError};
+pub use self::snapshot::{MetricKind, Snapshot, SnapshotNow, Snapshots, Value, series_key};
+
+crate::error::component_reason! {
+    /// A stable code naming why an operation of the metrics failed: the `reason()` of
+    /// [`RecorderError`], [`RegistryError`], [`MetadataError`] and [`SelectorError`].
+    ///
+    /// A recorder's error that is its sink's error reports the sink's reason, as
+    /// `Core(ErrorReason)`; so do the registry's name conflicts (`DESCRIPTOR_CONFLICT`) and
+    /// its other failures (`UNEXPECTED`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mvx::ErrorReason;
+    /// use mvx::metrics::{MetricsReason, Registry, Selector};
+    ///
+    /// let error = Selector::regex("(").unwrap_err();
+    /// assert_eq!(error.reason(), MetricsReason::InvalidRegex);
+    /// assert_eq!(error.reason().as_str(), "INVALID_REGEX");
+    ///
+    /// let registry = Registry::new();
+    /// registry.counter("jobs")?;
+    /// let error = registry.gauge("jobs").unwrap_err();
+    /// assert_eq!(error.reason(), ErrorReason::DescriptorConflict);
+    /// assert_eq!(error.reason(), MetricsReason::Core(ErrorReason::DescriptorConflict));
+    /// # Ok::<(), mvx::metrics::RegistryError>(())
+    /// ```
+    pub enum MetricsReason {
+        /// A name (of a metric, a recorder) is already taken.
+        DuplicateName = "DUPLICATE_NAME",
+        /// A name is taken by something of another kind or type.
+        NameConflict = "NAME_CONFLICT",
+        /// A metric's `handle_event` or `snapshot` panicked; the metric is disabled.
+        MetricPanicked = "METRIC_PANICKED",
+        /// An argument was rejected (invalid metadata, a selector's query parameter).
+        InvalidArgument = "INVALID_ARGUMENT",
+        /// A [`Selector`]'s regular expression does not compile.
+        InvalidRegex = "INVALID_REGEX",
+    }
+}
 
 /// Anything a [`Registry`] can read snapshots from: instruments, recorders.
 pub trait SnapshotSource: Send + Sync + 'static {

@@ -1,4 +1,7 @@
 //! `MetricsRecorder`: user-defined events aggregated into user-defined metrics.
+//!
+//! One concept in one file, a little over 500 lines: the recorder, the two traits users
+//! implement for it ([`MetricEvent`], [`Metric`]) and its error.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -6,25 +9,69 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use futures::task::Spawn;
 
-use super::{Metadata, Snapshot, SnapshotSource, Snapshots};
+use super::{Metadata, MetricsReason, Snapshot, SnapshotNow, SnapshotSource, Snapshots};
 use crate::BoxError;
 use crate::error::{Cause, ErrorReason, LogError, SinkError};
 use crate::lifecycle::{State, WaitHandle};
 use crate::queue::{LogOutcome, QueueStats};
+use crate::sink::wait::Flush;
 use crate::sink::{AsyncSink, BatchError, Dispatch, Driver, SinkConfig};
 use crate::sync::{Arc, Mutex, lock};
 
 /// An event a recorder aggregates.
+///
+/// Nothing to write for an event type of one kind: `impl MetricEvent for Saved {}`.
 pub trait MetricEvent: Send + 'static {
-    /// The kind of event, used to count events that no metric handled.
-    fn event_type(&self) -> &str;
+    /// The kind of event, the key under which [`MetricsRecorder::unhandled`] counts events
+    /// that no metric handled. Override it for an enum whose variants are kinds of their
+    /// own.
+    ///
+    /// The default is the type's name without its module path, such as `"Saved"` for
+    /// `my_app::events::Saved` (generic arguments keep theirs: `"Wrapper<alloc::string::String>"`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mvx::metrics::MetricEvent;
+    ///
+    /// struct Saved;
+    /// impl MetricEvent for Saved {}
+    /// assert_eq!(Saved.event_type(), "Saved");
+    ///
+    /// enum Storage { Saved, Deleted }
+    /// impl MetricEvent for Storage {
+    ///     fn event_type(&self) -> &str {
+    ///         match self {
+    ///             Storage::Saved => "saved",
+    ///             Storage::Deleted => "deleted",
+    ///         }
+    ///     }
+    /// }
+    /// assert_eq!(Storage::Deleted.event_type(), "deleted");
+    /// ```
+    fn event_type(&self) -> &str {
+        short_type_name(std::any::type_name::<Self>())
+    }
+}
+
+/// `full` (a `std::any::type_name`) without the module path of its outer type.
+fn short_type_name(full: &'static str) -> &'static str {
+    if full.starts_with(['(', '[', '&', '*']) {
+        // A tuple, array, slice, reference or pointer: no one path to shorten.
+        return full;
+    }
+    let outer = full.find('<').unwrap_or(full.len());
+    match full[..outer].rfind("::") {
+        Some(separator) => &full[separator + 2..],
+        None => full,
+    }
 }
 
 /// Aggregates events of type `E` into a [`Snapshot`].
 ///
 /// The recorder calls a metric from its driver only, one call at a time, with `&mut self`:
-/// a metric needs no synchronization. A metric that panics in `handle_event` or `snapshot`
-/// is disabled and reported ([`RecorderError::MetricPanicked`]); the other metrics go on.
+/// a metric needs no synchronization. What a panic in it does: see
+/// [the module docs](crate::metrics#what-is-lost-and-when).
 pub trait Metric<E>: Send + 'static {
     /// The metric's name, unique within a recorder.
     fn name(&self) -> &str;
@@ -36,8 +83,8 @@ pub trait Metric<E>: Send + 'static {
     fn snapshot(&self) -> Snapshot;
 
     /// What the metric is: unit, description, rate, flags (see [`Metadata`]). Read once,
-    /// when the metric is registered in a recorder; a [`Registry`](super::Registry) lists
-    /// it under the metric's name and exposition uses its description as `HELP`. The
+    /// when the metric is registered in a recorder; a [`Registry`](super::Registry) gives
+    /// it as the metadata of the metric's name unless the name is described there. The
     /// default is empty metadata.
     fn metadata(&self) -> Metadata {
         Metadata::default()
@@ -106,15 +153,15 @@ pub enum RecorderError {
 
 impl RecorderError {
     /// The stable reason code of this error.
-    pub fn reason(&self) -> ErrorReason {
+    pub fn reason(&self) -> MetricsReason {
         match self {
-            Self::Sink(error) => error.reason(),
+            Self::Sink(error) => error.reason().into(),
             Self::DuplicateMetric { .. } | Self::DuplicateRecorder { .. } => {
-                ErrorReason::DuplicateName
+                MetricsReason::DuplicateName
             }
-            Self::MetricPanicked { .. } => ErrorReason::MetricPanicked,
-            Self::Runtime(error) => error.reason(),
-            Self::CalledFromRuntimeThread => ErrorReason::CalledFromRuntimeThread,
+            Self::MetricPanicked { .. } => MetricsReason::MetricPanicked,
+            Self::Runtime(error) => error.reason().into(),
+            Self::CalledFromRuntimeThread => ErrorReason::CalledFromRuntimeThread.into(),
         }
     }
 }
@@ -281,6 +328,10 @@ pub struct MetricsRecorder<E> {
 
 impl<E: MetricEvent> MetricsRecorder<E> {
     /// A `Virgin` recorder named `name` and the driver to spawn on your executor.
+    ///
+    /// When the queue's ring cannot be allocated, the recorder is in `Failure` with
+    /// `SinkError::QueueAllocationFailed`, as [`AsyncSink::new`] describes; its start
+    /// returns that error.
     pub fn new(name: impl Into<String>, config: SinkConfig) -> (Self, Driver) {
         let set = new_set();
         let (sink, driver) = AsyncSink::new(Aggregate { set: set.clone() }, config);
@@ -291,8 +342,9 @@ impl<E: MetricEvent> MetricsRecorder<E> {
     ///
     /// # Errors
     ///
-    /// `RecorderError::Sink(SinkError::EventLoopUnavailable)` when the spawner refuses the
-    /// driver (its executor is gone).
+    /// `RecorderError::Sink(SinkError::QueueAllocationFailed { .. })` when the queue's ring
+    /// cannot be allocated; `RecorderError::Sink(SinkError::EventLoopUnavailable)` when the
+    /// spawner refuses the driver (its executor is gone).
     pub fn spawn_on<S: Spawn + ?Sized>(
         name: impl Into<String>,
         config: SinkConfig,
@@ -406,13 +458,49 @@ impl<E: 'static> MetricsRecorder<E> {
 
     /// The snapshots, once every event accepted before this call has been applied.
     ///
+    /// A barrier, like [`flush`](Self::flush): the returned [`SnapshotNow`] is a future;
+    /// `.await` it, or block on it with `wait()`, `wait_timeout(Duration)` or
+    /// `wait_deadline(Instant)`.
+    ///
     /// # Errors
     ///
-    /// When the recorder ended abnormally before applying those events (see
-    /// [`AsyncSink::flush`]).
-    pub async fn snapshot_now(&self) -> Result<Snapshots, RecorderError> {
-        self.sink.flush().await?;
-        Ok(self.snapshots())
+    /// The future resolves to an error when the recorder ended abnormally before applying
+    /// those events (see [`AsyncSink::flush`]); a blocking form with a deadline to
+    /// `RecorderError::Sink(SinkError::WaitTimedOut)` when the deadline passed first.
+    pub fn snapshot_now(&self) -> SnapshotNow<'_, E> {
+        SnapshotNow::new(self.sink.flush(), self)
+    }
+
+    /// [`snapshot_now`](Self::snapshot_now), blocking the current thread:
+    /// `snapshot_now().wait()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`snapshot_now`](Self::snapshot_now); `RecorderError::Sink(SinkError::WouldDeadlock)`,
+    /// at once, when only the calling thread could run the recorder's driver — from a
+    /// metric of this recorder, or of another recorder on the same `MetricsRuntime` (see
+    /// [which calls block](crate::sink#which-calls-block)).
+    pub fn snapshot_now_blocking(&self) -> Result<Snapshots, RecorderError> {
+        self.snapshot_now().wait()
+    }
+
+    /// Resolves when every event accepted before the call has been applied to the metrics:
+    /// [`AsyncSink::flush`] of the recorder's sink.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncSink::flush`].
+    pub fn flush(&self) -> Flush<'_, E> {
+        self.sink.flush()
+    }
+
+    /// [`flush`](Self::flush), blocking the current thread: `flush().wait()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncSink::flush_blocking`].
+    pub fn flush_blocking(&self) -> Result<(), SinkError> {
+        self.flush().wait()
     }
 
     /// The metadata of every metric that is not disabled, by metric name.

@@ -104,6 +104,7 @@ impl MetricsRuntime {
         Ok(Self::from_parts(Box::new(spawner), thread))
     }
 
+    #[cfg(any(feature = "smol", feature = "thread"))]
     fn from_parts(spawner: Box<dyn Spawn + Send + Sync>, thread: RuntimeThread) -> Self {
         Self {
             inner: Arc::new(RuntimeInner {
@@ -137,6 +138,10 @@ impl MetricsRuntime {
     /// - `RecorderError::Sink(SinkError::EventLoopUnavailable)` after a shutdown;
     /// - [`RecorderError::CalledFromRuntimeThread`] on the runtime's own thread (it would
     ///   wait for itself);
+    /// - `RecorderError::Sink(SinkError::QueueAllocationFailed { .. })` when the queue's
+    ///   ring cannot be allocated (a `queue_capacity` above
+    ///   [`MAX_QUEUE_CAPACITY`](crate::queue::MAX_QUEUE_CAPACITY), or memory the allocator
+    ///   refused); nothing is registered;
     /// - the start error otherwise.
     pub fn create_recorder_with<E: MetricEvent>(
         &self,

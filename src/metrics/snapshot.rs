@@ -1,9 +1,17 @@
-//! Snapshots: the aggregated state of a metric at one moment.
+//! Snapshots: the aggregated state of a metric at one moment, and the barrier that takes
+//! them once a recorder has applied every event accepted before ([`SnapshotNow`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+use super::{MetricsRecorder, RecorderError};
+use crate::sink::wait::Flush;
 
 /// What a metric measures, which decides how exposition presents it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -50,6 +58,33 @@ pub enum Value {
 }
 
 impl Value {
+    /// The value as `u64`, when it is one exactly: a `U64`, a non-negative `I64`, or an
+    /// `F64` that is a whole number within `u64`'s range. `None` otherwise (negative,
+    /// fractional, NaN or too large), never a rounded or wrapped number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mvx::metrics::Value;
+    ///
+    /// assert_eq!(Value::U64(7).as_u64(), Some(7));
+    /// assert_eq!(Value::I64(7).as_u64(), Some(7));
+    /// assert_eq!(Value::F64(7.0).as_u64(), Some(7));
+    /// assert_eq!(Value::I64(-1).as_u64(), None);
+    /// assert_eq!(Value::F64(0.5).as_u64(), None);
+    /// ```
+    pub fn as_u64(self) -> Option<u64> {
+        match self {
+            Self::U64(value) => Some(value),
+            Self::I64(value) => u64::try_from(value).ok(),
+            // 2^64 as f64 is exact; every whole f64 below it converts exactly.
+            Self::F64(value) if (0.0..18_446_744_073_709_551_616.0).contains(&value) => {
+                (value.fract() == 0.0).then_some(value as u64)
+            }
+            Self::F64(_) => None,
+        }
+    }
+
     /// The value as `f64` (large integers lose precision).
     pub fn as_f64(self) -> f64 {
         match self {
@@ -221,4 +256,71 @@ pub fn series_key(name: &str, labels: &BTreeMap<String, String>) -> String {
     }
     key.push('}');
     key
+}
+
+/// The snapshots of a recorder once every event accepted before the call was applied;
+/// returned by [`MetricsRecorder::snapshot_now`].
+///
+/// `.await` it, or block on it with [`wait`](Self::wait),
+/// [`wait_timeout`](Self::wait_timeout) or [`wait_deadline`](Self::wait_deadline). The
+/// snapshots are taken when the wait ends.
+#[must_use = "futures do nothing unless you .await or poll them"]
+pub struct SnapshotNow<'a, E> {
+    flush: Flush<'a, E>,
+    recorder: &'a MetricsRecorder<E>,
+}
+
+impl<'a, E: 'static> SnapshotNow<'a, E> {
+    pub(super) fn new(flush: Flush<'a, E>, recorder: &'a MetricsRecorder<E>) -> Self {
+        Self { flush, recorder }
+    }
+
+    /// Blocks the current thread until every event accepted before the call was applied.
+    ///
+    /// # Errors
+    ///
+    /// As [`MetricsRecorder::snapshot_now_blocking`].
+    pub fn wait(self) -> Result<Snapshots, RecorderError> {
+        self.flush.wait()?;
+        Ok(self.recorder.snapshots())
+    }
+
+    /// As [`wait`](Self::wait), giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// `RecorderError::Sink(SinkError::WaitTimedOut)` when the events are not all applied
+    /// after `timeout`; otherwise as [`wait`](Self::wait).
+    pub fn wait_timeout(self, timeout: Duration) -> Result<Snapshots, RecorderError> {
+        self.flush.wait_timeout(timeout)?;
+        Ok(self.recorder.snapshots())
+    }
+
+    /// As [`wait`](Self::wait), giving up at `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_timeout`](Self::wait_timeout).
+    pub fn wait_deadline(self, deadline: Instant) -> Result<Snapshots, RecorderError> {
+        self.flush.wait_deadline(deadline)?;
+        Ok(self.recorder.snapshots())
+    }
+}
+
+impl<E: 'static> Future for SnapshotNow<'_, E> {
+    type Output = Result<Snapshots, RecorderError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        std::task::ready!(Pin::new(&mut this.flush).poll(cx))?;
+        Poll::Ready(Ok(this.recorder.snapshots()))
+    }
+}
+
+impl<E: 'static> fmt::Debug for SnapshotNow<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SnapshotNow")
+            .field("recorder", &self.recorder.name())
+            .finish_non_exhaustive()
+    }
 }

@@ -9,24 +9,49 @@
 //!    sink with a [`Terminator`].
 //!
 //! A `Terminator` stops the component (flushing what was accepted), shuts the executor
-//! down and joins its thread. It is idempotent: every call after the first returns the
-//! first outcome at once, from any thread. Called on the runtime's own thread it returns
-//! [`TerminateError::CalledFromRuntimeThread`] instead of deadlocking.
+//! down, joins its thread and returns the component's final [`QueueStats`](crate::queue::QueueStats)
+//! (also inside the error of a failed stop): final but for `refused`, which goes on
+//! counting the events that later `log()` calls are handed back. It does so within a deadline — configured
+//! ([`SinkConfig::terminate_timeout`], by default the stop timeout plus a one-second
+//! [`join_grace`](SinkConfig::join_grace)) or given per call
+//! ([`Terminator::terminate_within`], [`Terminator::terminate_deadline`]) — that a
+//! dispatcher blocking its thread cannot hold: past it, the sink is ended from outside its
+//! driver, every event not yet finished is counted as failed, the thread is detached, and
+//! the call returns [`TerminateError::TimedOut`] ([`Terminator`] has the details). It is
+//! idempotent: every call after the first returns the first outcome at once, from any
+//! thread. Called on the runtime's own thread it returns
+//! [`TerminateError::CalledFromRuntimeThread`] instead of deadlocking; so do the blocking
+//! waits of the components it runs, with `WouldDeadlock`
+//! ([which calls block](crate::sink#which-calls-block)).
 //!
-//! Dropping the last clone of a `Terminator` terminates, like `tracing-appender`'s worker
-//! guard: bind it to a named variable (`let (sink, _terminator) = ...`), not to `_`, or the
-//! sink is stopped at once. If that last drop happens on the runtime thread itself, the
-//! thread cannot be joined: the executor is shut down and the sink is cancelled (its
-//! pending events counted as failed).
+//! # The guard
+//!
+//! Dropping the last clone of a `Terminator` terminates, within the configured deadline,
+//! like `tracing-appender`'s worker guard: keep it in `main` and a return from `main`, or
+//! a panic unwinding out of it, flushes the sink. Bind it to a named variable
+//! (`let (sink, _terminator) = ...`), not to `_`, or the sink is stopped at once. If that
+//! last drop happens on the runtime thread itself, the thread cannot be joined: the
+//! executor is shut down and the sink is cancelled (its pending events counted as failed).
+//! Where no destructor runs — `std::process::exit`, `panic = "abort"`, a terminator in a
+//! `static` — call [`Terminator::terminate`] first, or install
+//! [`Terminator::terminate_on_panic`]; the crate docs' ["What is lost,
+//! when"](crate#what-is-lost-when) go through each way a program ends.
 //!
 //! [`AsyncSink::new`]: crate::sink::AsyncSink::new
+//! [`SinkConfig::terminate_timeout`]: crate::sink::SinkConfig::terminate_timeout
 
 #[cfg(feature = "smol")]
 pub mod smol;
+mod terminator;
 #[cfg(feature = "thread")]
 pub mod thread;
+#[cfg(all(feature = "tokio", not(loom)))]
+pub(crate) mod tokio;
 
-use std::fmt;
+pub use self::terminator::Terminator;
+
+use std::task::Poll;
+use std::time::Instant;
 
 use futures::task::{FutureObj, Spawn};
 
@@ -34,30 +59,90 @@ use crate::error::{Cause, CreateError, SinkError, TerminateError};
 use crate::lifecycle::WaitHandle;
 use crate::sink::{AsyncSink, Dispatch, SinkConfig};
 use crate::sync::thread::{JoinHandle, ThreadId};
-use crate::sync::{Arc, Mutex, OnceLock, lock};
+use crate::sync::{Arc, AtomicBool, Mutex, Ordering, Signal, Wait, block_on, lock};
 
 /// A dedicated thread running an executor.
 pub(crate) struct RuntimeThread {
     thread_id: ThreadId,
     join: Mutex<Option<JoinHandle<()>>>,
     shutdown: Box<dyn Fn() + Send + Sync>,
+    /// Set when the thread's body has returned or unwound: a join then takes no time.
+    ended: Arc<ThreadEnd>,
+}
+
+/// Whether a runtime thread's body has ended, and the signal that announces it.
+struct ThreadEnd {
+    ended: AtomicBool,
+    signal: Signal,
+}
+
+/// Marks the thread's body ended when dropped: on return and on unwinding.
+#[cfg(any(feature = "smol", feature = "thread", loom))]
+struct EndOnDrop(Arc<ThreadEnd>);
+
+#[cfg(any(feature = "smol", feature = "thread", loom))]
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        self.0.ended.store(true, Ordering::Release);
+        self.0.signal.notify_all();
+    }
+}
+
+/// The wait of a join with a deadline for the thread's body to end.
+struct BodyEnded<'a>(&'a ThreadEnd);
+
+impl Wait for BodyEnded<'_> {
+    type Output = ();
+
+    fn parts(&mut self) -> (&Signal, impl FnMut() -> Poll<()> + '_) {
+        let end = self.0;
+        (&end.signal, move || {
+            if end.ended.load(Ordering::Acquire) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// How a join with a deadline ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Joined {
+    /// The thread ended and was joined.
+    Joined,
+    /// The deadline passed first: the thread was detached, and ends on its own.
+    Detached,
 }
 
 impl RuntimeThread {
     /// Spawns a thread named `name` running `body`; `shutdown` makes `body` return.
+    #[cfg(any(feature = "smol", feature = "thread", loom))]
     pub(crate) fn spawn(
         name: String,
         body: impl FnOnce() + Send + 'static,
         shutdown: impl Fn() + Send + Sync + 'static,
     ) -> Result<Self, CreateError> {
+        let ended = Arc::new(ThreadEnd {
+            ended: AtomicBool::new(false),
+            signal: Signal::new(),
+        });
+        let end = EndOnDrop(ended.clone());
         let handle = crate::sync::thread::Builder::new()
             .name(name)
-            .spawn(body)
+            .spawn(move || {
+                let _end = end;
+                // The thread runs one single-threaded executor and nothing else: a blocking
+                // wait here for a driver it runs is refused (`crate::sync::DriverSeat`).
+                crate::sync::mark_runtime_thread();
+                body();
+            })
             .map_err(CreateError::ThreadSpawn)?;
         Ok(Self {
             thread_id: handle.thread().id(),
             join: Mutex::new(Some(handle)),
             shutdown: Box::new(shutdown),
+            ended,
         })
     }
 
@@ -71,112 +156,30 @@ impl RuntimeThread {
 
     /// Joins the thread (once; later calls return `Ok`).
     pub(crate) fn join(&self) -> Result<(), TerminateError> {
-        let handle = lock(&self.join).take();
-        match handle {
-            Some(handle) => handle
-                .join()
-                .map_err(|payload| TerminateError::RuntimePanicked(Cause::from_panic(payload))),
-            None => Ok(()),
+        self.join_until(None).map(|_| ())
+    }
+
+    /// Joins the thread once its body has ended, waiting until `deadline` at most; past
+    /// it, detaches the thread (it ends on its own). Once; later calls return `Joined`.
+    pub(crate) fn join_until(&self, deadline: Option<Instant>) -> Result<Joined, TerminateError> {
+        let mut join = lock(&self.join);
+        let Some(handle) = join.take() else {
+            return Ok(Joined::Joined);
+        };
+        if deadline.is_some() && block_on(&mut BodyEnded(&self.ended), deadline).is_err() {
+            drop(handle);
+            return Ok(Joined::Detached);
         }
+        drop(join);
+        handle
+            .join()
+            .map(|()| Joined::Joined)
+            .map_err(|payload| TerminateError::RuntimePanicked(Cause::from_panic(payload)))
     }
 
     pub(crate) fn shutdown_and_join(&self) -> Result<(), TerminateError> {
         self.shutdown();
         self.join()
-    }
-}
-
-/// Stops a component, shuts its executor down and joins its thread; idempotent.
-///
-/// `Clone + Send + Sync`. See the [module docs](self) for what dropping it does.
-#[derive(Clone)]
-pub struct Terminator {
-    inner: Arc<TerminatorInner>,
-}
-
-struct TerminatorInner {
-    stop: Box<dyn Fn() -> Result<(), SinkError> + Send + Sync>,
-    runtime: RuntimeThread,
-    outcome: OnceLock<Result<(), TerminateError>>,
-}
-
-impl Terminator {
-    /// A terminator that runs `stop` (blocking) and then shuts `runtime` down.
-    pub(crate) fn new(
-        stop: impl Fn() -> Result<(), SinkError> + Send + Sync + 'static,
-        runtime: RuntimeThread,
-    ) -> Self {
-        Self {
-            inner: Arc::new(TerminatorInner {
-                stop: Box::new(stop),
-                runtime,
-                outcome: OnceLock::new(),
-            }),
-        }
-    }
-
-    /// Stops the component (flushing what it accepted), shuts the executor down and joins
-    /// the runtime thread.
-    ///
-    /// The first call does the work; every later or concurrent call returns the same
-    /// outcome (concurrent callers wait for the first to finish).
-    ///
-    /// # Errors
-    ///
-    /// - [`TerminateError::CalledFromRuntimeThread`] when called on the runtime thread
-    ///   (nothing is done; call it from another thread).
-    /// - [`TerminateError::Stop`] when the component did not stop cleanly: a failed stop
-    ///   hook, a stop timeout, or a component that had already failed.
-    /// - [`TerminateError::RuntimePanicked`] when the runtime thread panicked.
-    pub fn terminate(&self) -> Result<(), TerminateError> {
-        self.inner.terminate()
-    }
-
-    /// Whether termination has finished.
-    pub fn is_terminated(&self) -> bool {
-        self.inner.outcome.get().is_some()
-    }
-}
-
-impl TerminatorInner {
-    fn terminate(&self) -> Result<(), TerminateError> {
-        if let Some(outcome) = self.outcome.get() {
-            return outcome.clone();
-        }
-        if self.runtime.is_current() {
-            return Err(TerminateError::CalledFromRuntimeThread);
-        }
-        self.outcome
-            .get_or_init(|| {
-                let stopped = (self.stop)().map_err(TerminateError::Stop);
-                let joined = self.runtime.shutdown_and_join();
-                stopped.and(joined)
-            })
-            .clone()
-    }
-}
-
-impl Drop for TerminatorInner {
-    fn drop(&mut self) {
-        if self.outcome.get().is_some() {
-            return;
-        }
-        if self.runtime.is_current() {
-            // The thread cannot join itself: shut the executor down and let it end.
-            self.runtime.shutdown();
-        } else {
-            // The outcome has no one left to read it; it is in the component's
-            // `last_error()` for the handles still alive.
-            let _ = self.terminate();
-        }
-    }
-}
-
-impl fmt::Debug for Terminator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Terminator")
-            .field("terminated", &self.is_terminated())
-            .finish_non_exhaustive()
     }
 }
 
@@ -208,6 +211,7 @@ where
 
 /// Builds a sink on the runtime, starts it, waits for the start result, and returns it with
 /// its terminator.
+#[cfg(any(feature = "smol", feature = "thread"))]
 pub(crate) fn create_sink<E, D, S>(
     spawner: &S,
     runtime: RuntimeThread,
@@ -227,8 +231,7 @@ where
         }
     };
     let started = start.wait();
-    let stopper = sink.clone();
-    let terminator = Terminator::new(move || stopper.stop_and_wait(), runtime);
+    let terminator = Terminator::new(sink.clone(), runtime);
     match started.error {
         None => Ok((sink, terminator)),
         Some(error) => {

@@ -1,7 +1,18 @@
 //! Run components on smol: on your executor, or on one on a dedicated thread.
+//!
+//! A panic in a task of the dedicated thread's executor (a driver whose dispatcher's `Drop`
+//! panics, for one) does not end the executor — smol catches it, and a detached task's
+//! panic would otherwise be lost. It is kept, the other tasks run on, and once the executor
+//! is shut down the thread ends with that panic, so that the
+//! [`Terminator`] (or [`MetricsRuntime`](crate::metrics::MetricsRuntime))
+//! reports it as [`TerminateError::RuntimePanicked`](crate::error::TerminateError::RuntimePanicked), as the
+//! [`thread`](super::thread) adapter does.
 
-use std::sync::Arc;
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use futures::FutureExt;
 use futures::task::{FutureObj, Spawn, SpawnError};
 
 use super::{RuntimeThread, Terminator, create_sink};
@@ -11,7 +22,8 @@ use crate::sink::{AsyncSink, Dispatch, SinkConfig};
 /// Creates a sink whose driver runs on `executor`; the sink is `Virgin`: start it.
 ///
 /// The driver runs as long as the executor runs it; if the executor is dropped first, the
-/// sink is cancelled.
+/// sink is cancelled. A sink whose queue's ring cannot be allocated comes back in
+/// `Failure`, as [`AsyncSink::new`] describes.
 ///
 /// # Examples
 ///
@@ -62,12 +74,18 @@ pub(crate) fn spawn_executor(name: String) -> Result<(SmolSpawner, RuntimeThread
     let (shutdown_tx, shutdown_rx) = async_channel::bounded::<()>(1);
     let runner = executor.clone();
     let closer = shutdown_tx.clone();
+    let panicked = Arc::new(FirstPanic::default());
+    let thread_panicked = panicked.clone();
     let runtime = RuntimeThread::spawn(
         name,
         move || {
             smol::block_on(runner.run(async move {
                 let _ = shutdown_rx.recv().await;
             }));
+            // The thread ends as the first task that panicked did: its join reports it.
+            if let Some(payload) = thread_panicked.take() {
+                std::panic::resume_unwind(payload);
+            }
         },
         move || {
             closer.close();
@@ -77,6 +95,7 @@ pub(crate) fn spawn_executor(name: String) -> Result<(SmolSpawner, RuntimeThread
         SmolSpawner {
             executor,
             shutdown: shutdown_tx,
+            panicked,
         },
         runtime,
     ))
@@ -88,12 +107,20 @@ pub(crate) fn spawn_executor(name: String) -> Result<(SmolSpawner, RuntimeThread
 pub(crate) struct SmolSpawner {
     executor: Arc<smol::Executor<'static>>,
     shutdown: async_channel::Sender<()>,
+    panicked: Arc<FirstPanic>,
 }
 
 impl Spawn for SmolSpawner {
     fn spawn_obj(&self, future: FutureObj<'static, ()>) -> Result<(), SpawnError> {
         self.status()?;
-        self.executor.spawn(future).detach();
+        let panicked = self.panicked.clone();
+        // The task is detached: a panic in it would go nowhere. Keep it for the thread.
+        let task = AssertUnwindSafe(future).catch_unwind().map(move |ended| {
+            if let Err(payload) = ended {
+                panicked.keep(payload);
+            }
+        });
+        self.executor.spawn(task).detach();
         Ok(())
     }
 
@@ -111,5 +138,28 @@ impl std::fmt::Debug for SmolSpawner {
         f.debug_struct("SmolSpawner")
             .field("closed", &self.shutdown.is_closed())
             .finish()
+    }
+}
+
+/// The payload of the first task that panicked on an mvx smol thread.
+#[derive(Default)]
+struct FirstPanic {
+    payload: Mutex<Option<Box<dyn Any + Send>>>,
+}
+
+impl FirstPanic {
+    /// Keeps `payload` unless an earlier panic is kept already.
+    fn keep(&self, payload: Box<dyn Any + Send>) {
+        let mut kept = self.payload.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.is_none() {
+            *kept = Some(payload);
+        }
+    }
+
+    fn take(&self) -> Option<Box<dyn Any + Send>> {
+        self.payload
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 }

@@ -21,7 +21,10 @@ use crate::sink::{AsyncSink, Dispatch, SinkConfig};
 ///
 /// - [`CreateError::ThreadSpawn`] if the thread cannot be spawned;
 /// - [`CreateError::Sink`] with the start error if the sink fails to start (the thread is
-///   shut down and joined before this returns).
+///   shut down and joined before this returns), among them
+///   [`SinkError::QueueAllocationFailed`](crate::error::SinkError::QueueAllocationFailed)
+///   when the queue's ring cannot be allocated (see
+///   [`AsyncSink::new`](crate::sink::AsyncSink::new)).
 ///
 /// # Examples
 ///

@@ -4,14 +4,18 @@ use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use event_listener::listener;
 
+use super::budget::Meter;
+use super::loss::Ledger;
 use super::{Dispatch, Shared};
 use crate::error::{Cause, SinkError};
 use crate::lifecycle::{Operation, State};
-use crate::sync::{Arc, Ordering, Timer, lock};
+use crate::queue::Ended;
+use crate::sync::suppression::suppress;
+use crate::sync::{Arc, Ordering, Timer, lock, pause};
 
 /// How long the driver keeps looking for work before it parks: `SPIN_ROUNDS` checks,
 /// separated by 1, 2, 4, … CPU pause instructions (255 in all, a microsecond or two). Work
@@ -35,6 +39,9 @@ pub(crate) enum Interrupt {
     Panicked(Cause),
     /// A stop was requested and its timeout passed.
     TimedOut,
+    /// The sink was ended from outside the driver (`Shared::end_from_outside`): it is
+    /// terminal and its events are counted. The driver returns, calling no user code again.
+    Ended,
 }
 
 /// Why the dispatch loop ended.
@@ -45,6 +52,8 @@ enum Exit {
     TimedOut { abandoned: u64 },
     /// Dispatcher code panicked.
     Panicked(Cause),
+    /// The sink was ended from outside the driver: nothing is left to do or to count.
+    Ended,
 }
 
 /// Whether the dispatcher may hold output that it has not flushed.
@@ -99,13 +108,14 @@ fn cancel<E>(shared: &Shared<E>) {
     else {
         // Already in `Failure`: the driver was dropped while it abandoned the rest, which may
         // wait for a producer to push a reserved event. Count what is left, and revoke later
-        // pushes, so that the counters end final (flushes wait for that).
-        shared.queue.abandon_all();
+        // pushes, so that the counters end final (flushes wait for that). Ended from
+        // outside, counting has ended already: nothing is counted again.
+        let _ = shared.queue.abandon_all();
         shared.queue.progress.notify_all();
         return;
     };
     // Dropping the abandoned events runs user code: not under the lifecycle lock.
-    shared.queue.abandon_all();
+    let _ = shared.queue.abandon_all();
     for operation in operations.into_iter().flatten() {
         operation.complete(Some(SinkError::DispatcherCancelled));
     }
@@ -153,10 +163,14 @@ where
     match guarded(&shared, dispatch.on_starting()).await {
         Ok(Ok(())) => {
             let mut control = shared.lifecycle.lock();
-            shared
+            if shared
                 .lifecycle
                 .transition(&mut control, State::Starting, State::Running)
-                .expect("state changed under the lifecycle lock");
+                .is_err()
+            {
+                // Ended from outside while the hook ran: that end completed the start.
+                return;
+            }
             let start = control.start.clone();
             drop(control);
             if let Some(start) = start {
@@ -177,6 +191,7 @@ where
             let timeout = shared.config.start_timeout.unwrap_or_default();
             return end_in_failure(guard, SinkError::StartTimedOut { timeout }).await;
         }
+        Err(Interrupt::Ended) => return,
     }
 
     let mut batch = Vec::with_capacity(shared.config.batch_size);
@@ -188,6 +203,7 @@ where
                     Err(Exit::Panicked(cause)) => {
                         return end_in_failure(guard, SinkError::DispatcherPanicked(cause)).await;
                     }
+                    Err(Exit::Ended) => return,
                     Err(_) => Some(stop_timed_out(&shared, 0)),
                 };
             let stop_error = match flush_error {
@@ -199,6 +215,7 @@ where
                     }
                     Err(Interrupt::Panicked(cause)) => Some(SinkError::OnStoppedHookFailed(cause)),
                     Err(Interrupt::TimedOut) => Some(stop_timed_out(&shared, 0)),
+                    Err(Interrupt::Ended) => return,
                 },
             };
             end_stopped(guard, stop_error);
@@ -211,6 +228,8 @@ where
         Exit::Panicked(cause) => {
             end_in_failure(guard, SinkError::DispatcherPanicked(cause)).await;
         }
+        // Ended from outside: the guard, dropped, finds nothing left to do.
+        Exit::Ended => {}
     }
 }
 
@@ -224,6 +243,11 @@ fn stop_timed_out<E>(shared: &Shared<E>, abandoned: u64) -> SinkError {
 /// Stopping → Stopped, completing the stop with `error`.
 fn end_stopped<E>(mut guard: CancelGuard<E>, error: Option<SinkError>) {
     let shared = &guard.shared;
+    let mut control = shared.lifecycle.lock();
+    if shared.state() != State::Stopping {
+        // Ended from outside meanwhile: that end completed the stop, and its error stands.
+        return;
+    }
     if let Some(error) = &error {
         match error {
             // Events were abandoned: flushes still waiting must not report success.
@@ -231,7 +255,6 @@ fn end_stopped<E>(mut guard: CancelGuard<E>, error: Option<SinkError>) {
             _ => shared.record_error(error.clone()),
         }
     }
-    let mut control = shared.lifecycle.lock();
     shared
         .lifecycle
         .transition(&mut control, State::Stopping, State::Stopped)
@@ -260,6 +283,10 @@ async fn end_in_failure<E>(mut guard: CancelGuard<E>, error: SinkError) {
 }
 
 /// Dispatches batches until a stop has drained every accepted event.
+///
+/// Between batches it keeps to the poll budget (yielding to its executor once the budget is
+/// spent), hands the dispatcher the loss reports that are due, and restarts a dispatcher
+/// that panicked when the restart policy allows it.
 async fn dispatch_loop<E, D>(shared: &Shared<E>, dispatch: &mut D, batch: &mut Vec<E>) -> Exit
 where
     E: Send + 'static,
@@ -267,56 +294,122 @@ where
 {
     let batch_size = shared.config.batch_size;
     let mut output = Output::Clean;
+    let mut meter = Meter::new(shared.config.poll_budget);
+    let mut ledger = Ledger::new(shared.config.loss_report_interval);
     loop {
-        while batch.len() < batch_size {
-            match shared.queue.pop() {
-                Some(event) => batch.push(event),
-                None => break,
-            }
+        if shared.queue.take(batch, batch_size).is_err() {
+            return Exit::Ended;
         }
         if batch.is_empty() {
             let state = shared.state();
+            if state.is_terminal() {
+                // Ended from outside since the batch was taken: do not wait for work.
+                return Exit::Ended;
+            }
             // Drained, not merely all finished: `stop()` turns the state before it closes
             // admission, and an event reserved in between must be dispatched too.
             if state == State::Stopping && shared.queue.drained() {
-                return Exit::Stop { output };
+                // The last report: what was lost up to the stop.
+                let Err(exit) = report_loss(shared, dispatch, &mut ledger, &mut output).await
+                else {
+                    return Exit::Stop { output };
+                };
+                match recover(shared, dispatch, exit).await {
+                    Ok(()) => continue,
+                    Err(exit) => return exit,
+                }
             }
             if let Err(exit) = serve_flushes(shared, dispatch, &mut output, When::Idle).await {
-                return exit;
+                match recover(shared, dispatch, exit).await {
+                    Ok(()) => continue,
+                    Err(exit) => return exit,
+                }
             }
             if state == State::Running && !shared.has_handles() {
                 drop(shared.stop());
                 continue;
             }
-            wait_for_work(shared, state).await;
+            // Loss not reported yet: report it now if it is due, else wake up when it is.
+            let report_at = if ledger.enabled() {
+                ledger.unreported(shared.queue.losses())
+            } else {
+                None
+            };
+            if report_at.is_some_and(|at| at <= Instant::now()) {
+                if let Err(exit) = report_loss(shared, dispatch, &mut ledger, &mut output).await {
+                    match recover(shared, dispatch, exit).await {
+                        Ok(()) => continue,
+                        Err(exit) => return exit,
+                    }
+                }
+                continue;
+            }
+            if wait_for_work_until(shared, state, report_at).await {
+                // The executor had the thread back. (So it has whenever user code returns
+                // `Pending`, which the meter does not see: the budget then runs out early,
+                // which costs one yield more, never one less.)
+                meter.refill();
+            }
             continue;
         }
 
         let count = batch.len() as u64;
-        shared.queue.set_in_dispatch(count);
         let outcome = guarded(shared, dispatch.dispatch_batch(batch)).await;
         batch.clear();
-        match outcome {
+        // Each outcome is counted unless the sink was ended from outside meanwhile: that
+        // end counted these events (as failed), and the driver stops.
+        let counted = match outcome {
             Ok(Ok(())) => shared.queue.finish(count, 0),
             Ok(Err(error)) => {
                 let failed = (error.failed as u64).min(count);
-                shared.queue.finish(count - failed, failed);
-                shared.record_error(SinkError::DispatchFailed(Cause::from_error(error.source)));
+                let counted = shared.queue.finish(count - failed, failed);
+                if counted.is_ok() {
+                    shared.record_error(SinkError::DispatchFailed(Cause::from_error(error.source)));
+                }
+                counted
             }
             Err(Interrupt::Panicked(cause)) => {
-                shared.queue.finish(0, count);
-                return Exit::Panicked(cause);
+                if shared.queue.finish(0, count).is_err() {
+                    return Exit::Ended;
+                }
+                match restart(shared, dispatch, cause).await {
+                    Ok(()) => continue,
+                    Err(exit) => return exit,
+                }
             }
             Err(Interrupt::TimedOut) => {
-                shared.queue.finish(0, count);
-                return Exit::TimedOut { abandoned: count };
+                if shared.queue.finish(0, count).is_ok() {
+                    return Exit::TimedOut { abandoned: count };
+                }
+                Err(Ended)
             }
+            Err(Interrupt::Ended) => Err(Ended),
+        };
+        if counted.is_err() {
+            return Exit::Ended;
         }
         output = Output::Dirty;
         if let Err(exit) = serve_flushes(shared, dispatch, &mut output, When::AfterBatch).await {
-            return exit;
+            match recover(shared, dispatch, exit).await {
+                Ok(()) => continue,
+                Err(exit) => return exit,
+            }
         }
-        if count < SMALL_BATCH {
+        // One clock read per batch serves the budget and the loss reports.
+        let now = (meter.needs_clock() || ledger.enabled()).then(Instant::now);
+        if now.is_some_and(|now| ledger.is_due(now)) {
+            if let Err(exit) = report_loss(shared, dispatch, &mut ledger, &mut output).await {
+                match recover(shared, dispatch, exit).await {
+                    Ok(()) => continue,
+                    Err(exit) => return exit,
+                }
+            }
+        }
+        if meter.spend(count, now) {
+            // Others on this executor get their turn; producers meanwhile fill the ring.
+            yield_now().await;
+            meter.refill();
+        } else if count < SMALL_BATCH {
             // The ring was nearly empty: producers and driver are working on the same few
             // slots. Give the producers the ring for a moment, without touching it, so the
             // next batch is larger and the slots are not fought over event by event.
@@ -325,6 +418,119 @@ where
             }
         }
     }
+}
+
+/// Wakes the task and returns `Pending`, once: lets the executor run its other tasks
+/// before it polls this one again.
+async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await;
+}
+
+/// Hands the dispatcher the report of what was lost since the previous one, if anything
+/// was. A failed report is kept in `last_error()`; a panic or the stop deadline ends the
+/// call with the loop's exit.
+async fn report_loss<E, D>(
+    shared: &Shared<E>,
+    dispatch: &mut D,
+    ledger: &mut Ledger,
+    output: &mut Output,
+) -> Result<(), Exit>
+where
+    E: Send + 'static,
+    D: Dispatch<E>,
+{
+    let Some(report) = ledger.take(shared.queue.losses()) else {
+        return Ok(());
+    };
+    match guarded(shared, dispatch.on_loss(&report)).await {
+        Ok(Ok(())) => {
+            // The report may sit in the dispatcher's buffer, like an event.
+            *output = Output::Dirty;
+            Ok(())
+        }
+        Ok(Err(error)) => {
+            shared.record_error(SinkError::LossReportFailed(Cause::from_error(error)));
+            Ok(())
+        }
+        Err(Interrupt::Panicked(cause)) => Err(Exit::Panicked(cause)),
+        Err(Interrupt::TimedOut) => Err(Exit::TimedOut { abandoned: 0 }),
+        Err(Interrupt::Ended) => Err(Exit::Ended),
+    }
+}
+
+/// Dispatcher code ended a step with `exit`: a panic is survived when the restart policy
+/// restarts the dispatcher (`Ok`: go on); anything else ends the loop.
+async fn recover<E, D>(shared: &Shared<E>, dispatch: &mut D, exit: Exit) -> Result<(), Exit>
+where
+    E: Send + 'static,
+    D: Dispatch<E>,
+{
+    match exit {
+        Exit::Panicked(cause) => restart(shared, dispatch, cause).await,
+        exit => Err(exit),
+    }
+}
+
+/// Dispatcher code panicked with `cause`; the events of that call are counted already.
+/// When the restart policy allows another restart: counts it and keeps it in
+/// `last_error()`, waits the backoff, and runs `on_restart` (`Ok`: dispatch again).
+/// Otherwise, or when `on_restart` refuses, the loop ends with the panic.
+async fn restart<E, D>(shared: &Shared<E>, dispatch: &mut D, cause: Cause) -> Result<(), Exit>
+where
+    E: Send + 'static,
+    D: Dispatch<E>,
+{
+    let Some(backoff) = shared.config.restart.backoff_after(shared.queue.restarts()) else {
+        return Err(Exit::Panicked(cause));
+    };
+    let restarts = shared.queue.record_restart();
+    shared.record_error(SinkError::DispatcherRestarted {
+        restarts,
+        cause: cause.clone(),
+    });
+    back_off(shared, backoff).await;
+    match guarded(shared, dispatch.on_restart()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) | Err(Interrupt::Panicked(_)) => Err(Exit::Panicked(cause)),
+        Err(Interrupt::TimedOut) => Err(Exit::TimedOut { abandoned: 0 }),
+        Err(Interrupt::Ended) => Err(Exit::Ended),
+    }
+}
+
+/// Waits `backoff` before a restart, unless the sink is, or gets, asked to stop: the stop
+/// drains at once (its own deadline bounds it).
+async fn back_off<E>(shared: &Shared<E>, backoff: Duration) {
+    if backoff.is_zero() {
+        return;
+    }
+    // A backoff too long to represent waits for the stop alone.
+    let mut timer = Instant::now().checked_add(backoff).map(Timer::at);
+    poll_fn(|cx| {
+        if shared.state() != State::Running {
+            return Poll::Ready(());
+        }
+        if let Some(timer) = timer.as_mut() {
+            if Pin::new(timer).poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+        }
+        shared.stop_waker.register(cx.waker());
+        if shared.state() != State::Running {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
 }
 
 /// Flushes the dispatcher when the queue ran empty after dispatches, when a flush ticket is
@@ -359,6 +565,7 @@ where
             Ok(Err(source)) => error = Some(SinkError::FlushFailed(Cause::from_error(source))),
             Err(Interrupt::Panicked(cause)) => return Err(Exit::Panicked(cause)),
             Err(Interrupt::TimedOut) => return Err(Exit::TimedOut { abandoned: 0 }),
+            Err(Interrupt::Ended) => return Err(Exit::Ended),
         }
         // After a failure output may still be buffered: the next flush request, or the
         // stop, tries again; going idle does not.
@@ -371,10 +578,17 @@ where
         shared.record_error(error.clone());
     }
     if let Some((served, requested)) = servable {
-        if let Some(error) = &error {
-            *lock(&tickets.failure) = Some((served, requested, error.clone()));
+        // Not once the sink was ended from outside: the flushes' events may be among those
+        // it abandoned, and its error is their answer.
+        let published = shared.queue.unless_ended(|| {
+            if let Some(error) = &error {
+                *lock(&tickets.failure) = Some((served, requested, error.clone()));
+            }
+            tickets.served.store(requested, Ordering::Release);
+        });
+        if published.is_err() {
+            return Err(Exit::Ended);
         }
-        tickets.served.store(requested, Ordering::Release);
         shared.queue.progress.notify_all();
     }
     Ok(error)
@@ -382,28 +596,29 @@ where
 
 /// Counts every event still pending as failed, waiting for producers that reserved a slot
 /// before admission closed to push their event. Returns how many were abandoned.
+///
+/// Stops counting, early, if the sink is ended from outside meanwhile (that end counts the
+/// rest).
 async fn abandon_rest<E>(shared: &Shared<E>) -> u64 {
     let mut abandoned = 0;
     loop {
-        let mut popped = 0;
-        while shared.queue.pop().is_some() {
-            popped += 1;
-        }
-        if popped > 0 {
-            shared.queue.finish(0, popped);
-            abandoned += popped;
+        loop {
+            match shared.queue.take_one() {
+                Ok(Some(event)) => {
+                    drop(event);
+                    if shared.queue.finish(0, 1).is_err() {
+                        return abandoned;
+                    }
+                    abandoned += 1;
+                }
+                Ok(None) => break,
+                Err(Ended) => return abandoned,
+            }
         }
         if shared.queue.all_finished() {
             return abandoned;
         }
         wait_for_work(shared, shared.state()).await;
-    }
-}
-
-/// Waits `2^round` CPU pause instructions without touching shared memory.
-pub(crate) fn pause(round: u32) {
-    for _ in 0..1u32 << round {
-        std::hint::spin_loop();
     }
 }
 
@@ -425,18 +640,45 @@ fn has_work<E>(shared: &Shared<E>, expected: State) -> bool {
 /// Returns when there is work: spins briefly, then parks until a producer, a lifecycle
 /// operation or a flush request wakes the driver.
 async fn wait_for_work<E>(shared: &Shared<E>, expected: State) {
+    wait_for_work_until(shared, expected, None).await;
+}
+
+/// [`wait_for_work`], or until `wake_at` when it is set (a loss report falls due then).
+/// Returns whether the driver parked, and so gave its executor back.
+async fn wait_for_work_until<E>(
+    shared: &Shared<E>,
+    expected: State,
+    wake_at: Option<Instant>,
+) -> bool {
     for round in 0..SPIN_ROUNDS {
         pause(round);
         if has_work(shared, expected) {
-            return;
+            return false;
         }
     }
     listener!(shared.queue.work => woken);
     shared.queue.set_driver_sleeping(true);
-    if !has_work(shared, expected) {
-        woken.await;
+    let parked = !has_work(shared, expected);
+    if parked {
+        match wake_at {
+            None => woken.await,
+            Some(at) => {
+                let mut timer = Timer::at(at);
+                poll_fn(|cx| {
+                    if Pin::new(&mut woken).poll(cx).is_ready()
+                        || Pin::new(&mut timer).poll(cx).is_ready()
+                    {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                })
+                .await;
+            }
+        }
     }
     shared.queue.set_driver_sleeping(false);
+    parked
 }
 
 /// The deadline of user code: while starting, the start deadline; once a stop is
@@ -456,10 +698,16 @@ fn deadline<E>(shared: &Shared<E>) -> Option<Instant> {
     requested_at.checked_add(timeout)
 }
 
-/// Polls user code, catching its panics and cutting it off at the start or stop deadline.
+/// Polls user code, catching its panics and cutting it off at the start or stop deadline,
+/// or once the sink was ended from outside.
+///
+/// Each poll runs in a telemetry-suppression scope (`crate::sync::suppression`): what the
+/// dispatcher emits through the mvx facades is counted and left out, rather than fed back
+/// into a sink.
 ///
 /// When `future` completes on its first poll — the common case for a fast dispatch — this
-/// costs one `catch_unwind` and nothing else.
+/// costs one `catch_unwind`, a load of the state and a thread-local counter raised and
+/// lowered, nothing else.
 pub(crate) async fn guarded<E, T>(
     shared: &Shared<E>,
     future: impl Future<Output = T>,
@@ -467,7 +715,15 @@ pub(crate) async fn guarded<E, T>(
     let mut future = pin!(future);
     let mut timer: Option<Timer> = None;
     poll_fn(|cx| {
-        match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+        // The driver itself calls user code only in a live state: a terminal one was set
+        // from outside (`Shared::end_from_outside`), which wakes the driver.
+        if shared.state().is_terminal() {
+            return Poll::Ready(Err(Interrupt::Ended));
+        }
+        let suppressed = suppress();
+        let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
+        drop(suppressed);
+        match polled {
             Ok(Poll::Ready(output)) => return Poll::Ready(Ok(output)),
             Ok(Poll::Pending) => {}
             Err(payload) => {
@@ -485,6 +741,13 @@ pub(crate) async fn guarded<E, T>(
                 Some(deadline) => timer = Some(Timer::at(deadline)),
                 None => {
                     shared.stop_waker.register(cx.waker());
+                    // Re-checked after registering: a stop requested, or an end from
+                    // outside, since the checks above woke no one. (Pending on a stop
+                    // timer, the driver sees an end from outside when the timer fires, if
+                    // its executor has not dropped it by then.)
+                    if shared.state().is_terminal() {
+                        return Poll::Ready(Err(Interrupt::Ended));
+                    }
                     if deadline(shared).is_none() {
                         return Poll::Pending;
                     }

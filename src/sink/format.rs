@@ -1,21 +1,19 @@
 //! Line formats: how line-oriented sinks (the writer, the Redis streams sink) turn an event
-//! into text.
-//!
-//! - [`DisplayLines`]: the event's [`Display`](fmt::Display), for any event type.
-//! - [`JsonLines`]: a [`LogEvent`] as one JSON object, for log shippers and `jq`.
-//!
-//! A format appends to a `String` the sink owns and reuses, so formatting an event costs no
-//! allocation once the buffer has grown to the longest line.
+//! into text ([`LineFormat`], whose docs are the rules, and the two built-in formats).
 
 use std::fmt::{self, Write as _};
 
 use super::event::Rfc3339;
-use super::{FieldValue, LogEvent};
+use super::{FieldValue, LogEvent, LossReport};
 
-/// Turns an event into one line of text, without the line break.
+/// Turns an event into one line of text, without the line break: what line-oriented sinks
+/// (the writer, the Redis streams sink) write.
 ///
-/// Implement it, with [`LineFormatName`], to give a sink a format of your own; the built-in
-/// ones are [`DisplayLines`] and [`JsonLines`].
+/// The built-in formats are [`DisplayLines`] (the event's `Display`, for any event type)
+/// and [`JsonLines`] (a [`LogEvent`] as one JSON object of a fixed shape, for log shippers
+/// and `jq`). Implement it, with [`LineFormatName`], to give a sink a format of your own. A
+/// format appends to a `String` that the sink owns and reuses, so formatting an event
+/// costs no allocation once the buffer has grown to the longest line.
 ///
 /// # Examples
 ///
@@ -45,6 +43,13 @@ use super::{FieldValue, LogEvent};
 pub trait LineFormat<E>: LineFormatName {
     /// Appends the line for `event` to `out` (without a line break).
     fn format(&self, event: &E, out: &mut String);
+
+    /// Appends the line for a [loss report](super::LossReport) to `out` (without a line
+    /// break), so that it reads like the events around it. The default writes the report's
+    /// `Display`: `mvx: 96 events dropped (queue full) since 2026-12-01T12:00:01.000Z`.
+    fn format_loss(&self, report: &LossReport, out: &mut String) {
+        let _ = write!(out, "{report}");
+    }
 }
 
 /// The name of a line format, whatever the event type.
@@ -140,6 +145,27 @@ impl LineFormat<LogEvent> for JsonLines {
             write_json_value(value, out);
         }
         out.push_str("}}");
+    }
+
+    /// A loss report as a `WARN` record of target `mvx`, in the shape of the events: its
+    /// message is the report's [`message`](LossReport::message), its timestamp the end of
+    /// its window, its fields the counts and `since`.
+    fn format_loss(&self, report: &LossReport, out: &mut String) {
+        let _ = write!(
+            out,
+            "{{\"timestamp\":\"{}\",\"level\":\"WARN\",\"target\":\"mvx\",\"message\":",
+            Rfc3339(report.until)
+        );
+        write_json_string(&report.message().to_string(), out);
+        let _ = write!(
+            out,
+            ",\"fields\":{{\"dropped\":{},\"refused\":{},\"failed\":{},\"restarts\":{},\"since\":\"{}\"}}}}",
+            report.dropped,
+            report.refused,
+            report.failed,
+            report.restarts,
+            Rfc3339(report.since)
+        );
     }
 }
 

@@ -12,36 +12,142 @@
 //! admission, dispatches every event accepted before it, flushes the dispatcher, runs
 //! `on_stopped` and moves to `Stopped`. Both return a [`WaitHandle`].
 //! Events are accepted in `Starting` and `Running`; events accepted while starting are
-//! dispatched once the start hook succeeds. A start hook that does not return within
-//! [`SinkConfig::start_timeout`] is cut off and the start fails with `StartTimedOut`. With
-//! [`SinkConfig::lazy_start`], the first `log()` starts a `Virgin` sink.
+//! dispatched once the start hook succeeds. With [`SinkConfig::lazy_start`], the first
+//! `log()` starts a `Virgin` sink.
 //!
-//! Dropping every handle stops a running sink, as `stop()` would. Dropping the driver while
-//! the sink is live moves it to `Cancelled`: the events still queued are counted as failed,
-//! every waiter gets `DispatcherCancelled`.
+//! Dropping the last handle stops a running sink, as `stop()` would (a starting one once
+//! its start completes); a `Virgin` sink is never started, and its driver returns. Dropping
+//! the driver while the sink is live moves it to `Cancelled`: the events still queued are
+//! counted as failed, every waiter gets `DispatcherCancelled`.
+//!
+//! # User code: errors, panics, timeouts
+//!
+//! What a failed or panicking [`Dispatch`] method or hook does to the sink is in
+//! [`Dispatch`]'s docs. Time bounds the hooks and the stop, never a dispatch while the
+//! sink runs: the start hook by [`SinkConfig::start_timeout`], a stop (draining, flushing,
+//! the stop hook) by [`SinkConfig::stop_timeout`]; each field says what happens past it.
+//! A dispatch that hangs while the sink runs is bounded only by the stop that follows.
+//!
+//! Those timeouts are timers on the driver's own executor: they cut off user code that is
+//! *pending*, not user code that *blocks* the thread (a `std::thread::sleep`, a blocking
+//! write). Nothing on that thread can. A [`Terminator`](crate::rt::Terminator)'s deadline
+//! can: past it the terminator ends the sink from outside the driver, counts what is left
+//! as failed and leaves the thread behind ([`SinkConfig::terminate_timeout`]). The built-in
+//! sinks never block their thread: the [writer](sinks::WriterSink) does its I/O on a
+//! blocking pool.
+//!
+//! # Batches over latency
+//!
+//! The driver takes every queued event, up to [`SinkConfig::batch_size`], as one batch.
+//! When a batch was small (the ring nearly empty) it pauses for a few hundred CPU pause
+//! instructions before taking the next, and before it parks it keeps looking for work a
+//! little longer; a producer blocked on a full queue likewise retries briefly before it
+//! parks. An event may thus wait a microsecond or two longer to be dispatched; in exchange
+//! producers and driver do not fight over the same ring slots event by event (figures in
+//! BENCHMARKS.md).
+//!
+//! # Sharing an executor
+//!
+//! A driver with work keeps going: it yields to its executor when its queue runs empty,
+//! or when it has spent its [`PollBudget`] — so that a sink flooded by its producers does
+//! not starve the other tasks on its thread (another sink, a recorder's snapshot, the
+//! statistics' periodic saves). [`PollBudget`] has the values and their cost.
 //!
 //! # What is lost, and when
 //!
-//! Nothing silently. See [the queue module](crate::queue) for the table of outcomes and the
-//! counter each one lands in. In short: an event refused by `log()` comes back in the
-//! error; an event dropped under `OverflowPolicy::Drop` is counted in `dropped`; an
-//! accepted event ends as `delivered` or `failed`, including the events abandoned by a stop
-//! that hit its timeout, a dispatcher that panicked, a start hook that failed or timed out, or a driver
-//! that was dropped.
+//! Nothing silently: every event a sink accepts ends as `delivered` or `failed`, and every
+//! event it refuses is handed back and counted. [The queue module](crate::queue) has the
+//! table of outcomes and the counter each one lands in; the crate docs' ["What is lost,
+//! when"](crate#what-is-lost-when) go through the ways a program ends. What was dropped,
+//! refused or failed is also handed to the dispatcher, in the stream, as a [`LossReport`];
+//! a dispatcher that panicked is restarted, or not, by its [`RestartPolicy`].
+//!
+//! # Which calls block
+//!
+//! - [`log()`](AsyncSink::log) returns at once under the default
+//!   [`OverflowPolicy::RaiseError`] and under `Drop`. Under [`OverflowPolicy::Block`],
+//!   while the pending-event limit is reached, it waits for room and blocks the calling
+//!   thread (it spins briefly, then parks) until the driver finishes an event or the sink
+//!   stops accepting.
+//! - [`log_blocking()`](AsyncSink::log_blocking), [`flush_blocking()`](AsyncSink::flush_blocking)
+//!   and the `wait()`, `wait_timeout()` and `wait_deadline()` of every wait
+//!   ([`Send`](wait::Send), [`Flush`](wait::Flush), [`WaitHandle`]) block the thread until
+//!   the driver has done its part; so do what is built on them: a recorder's
+//!   `snapshot_now_blocking()` and `flush_blocking()`, the statistics'
+//!   `calculate_blocking()` and the `wait()` of their `start()` and `stop()`, the `log`
+//!   facade's `log::logger().flush()`, and `Terminator::terminate()`.
+//! - [`send()`](AsyncSink::send), [`flush()`](AsyncSink::flush), [`start()`](AsyncSink::start)
+//!   and [`stop()`](AsyncSink::stop) return at once; the futures they return wait when
+//!   awaited, without blocking the thread. **Async code uses those**: `send(event).await`,
+//!   `flush().await`, `stop().await`.
+//!
+//! ## A blocking call that could only wait for itself returns `WouldDeadlock`
+//!
+//! A blocking wait needs the sink's driver to run. When only the calling thread can run
+//! it, waiting would never end, so the call returns at once instead — only when it would
+//! have had to wait (a flush already served, room in the queue, a finished operation come
+//! back as usual, and `log()` under `Block` checks nothing until the queue is full):
+//!
+//! | call | returns at once |
+//! |---|---|
+//! | `log()` under `Block`, `log_blocking()`, `send(e).wait()` | [`LogError::WouldDeadlock`] with the event |
+//! | `send(e).wait_timeout(..)`, `wait_deadline(..)` | [`SendTimeoutError::WouldDeadlock`](crate::error::SendTimeoutError::WouldDeadlock) with the event |
+//! | `flush_blocking()`, `flush().wait*()`, a recorder's `snapshot_now_blocking()`, the statistics' `calculate_blocking()` | [`SinkError::WouldDeadlock`] (in `RecorderError::Sink`, `StatsError::Recorder`) |
+//! | `start().wait()`, `stop().wait()` | a failed [`OpResult`](crate::OpResult) with [`SinkError::WouldDeadlock`] |
+//! | `start().wait_timeout(..)`, `stop().wait_deadline(..)`, … | [`WaitTimeoutError`](crate::error::WaitTimeoutError) with the handle, [`is_would_deadlock()`](crate::error::WaitTimeoutError::is_would_deadlock) |
+//! | `log::logger().flush()` (facade `log`) | returns without waiting |
+//!
+//! The reason code is [`ErrorReason::WouldDeadlock`](crate::ErrorReason::WouldDeadlock)
+//! (`WOULD_DEADLOCK`). Whatever was requested goes on: a flush is served and a stop
+//! completes once the driver runs again. `Terminator::terminate()` called on the runtime's
+//! own thread is refused as before, with `CalledFromRuntimeThread`.
+//!
+//! Which calls are refused — exactly those that could never end:
+//!
+//! - **from inside the sink's own code**: a dispatch, a flush or a hook of that sink (or a
+//!   metric of that recorder, a store of those statistics), under any executor — the
+//!   driver is being polled by the very call that waits. Logging under `Block` from a
+//!   dispatcher into its own full queue no longer stalls the sink for good;
+//! - **on the single-threaded executor thread that runs the driver**: the sink's own
+//!   `rt::thread` or `rt::smol::create` thread, a `MetricsRuntime` thread (a recorder
+//!   waiting on another recorder of the same runtime), and, with the `tokio` feature, a
+//!   tokio current-thread runtime whose task (or `block_on` future) waits for a driver it
+//!   runs.
+//!
+//! Not refused, because another thread may end the wait, or because mvx cannot see that
+//! the caller and the driver share a thread: a multi-threaded executor (a tokio
+//! multi-thread runtime, a `futures` `ThreadPool`, a smol `Executor` run by several
+//! threads) — there the call waits, and on a tokio multi-thread worker it may still hang
+//! (the driver it wakes waits in that worker's LIFO slot, which other workers do not
+//! steal: use `.await`, or `tokio::task::block_in_place`); other single-threaded
+//! executors (`LocalPool`, smol's `LocalExecutor`, tokio's `LocalSet`, a tokio
+//! current-thread runtime without the `tokio` feature); and an awaited wait driven by
+//! another crate's nested `block_on`. The detection costs a driver's poll one
+//! thread-local read and one relaxed load and two relaxed stores, and a blocking call that
+//! must wait one relaxed load and one thread-local read; a call that need not wait, and
+//! `log()` while there is room, pay nothing.
 //!
 //! # Allocation
 //!
-//! The ring is allocated once, by [`AsyncSink::new`]. `log()` on an accepted or refused
-//! event does not allocate; neither does the driver while it dispatches. Waiting (a blocked
-//! `send().await`, a `flush()`, a lifecycle operation) may allocate a listener.
+//! The ring is allocated once, by [`AsyncSink::new`] (a ring that cannot be allocated is
+//! an error, never an abort: see there). `log()` on an accepted or refused
+//! event does not allocate; neither does the driver while it dispatches, nor a blocking
+//! wait (it listens from its own stack; a thread's first park allocates the thread's
+//! parker, once). An awaited wait (`send().await`, `flush().await`, a lifecycle operation)
+//! allocates a listener when it has to wait.
 
+mod budget;
 mod config;
 mod dispatch;
 mod driver;
 mod event;
 mod format;
+mod loss;
 mod registry;
+mod restart;
+mod shared;
 pub mod sinks;
+pub mod wait;
 
 use std::fmt;
 use std::future::Future;
@@ -49,150 +155,24 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use event_listener::{Listener, listener};
 use futures::task::{FutureObj, Spawn};
 
+pub use self::budget::{DEFAULT_POLL_BUDGET, PollBudget};
 pub use self::config::{
-    DEFAULT_BATCH_SIZE, DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, SinkConfig,
+    DEFAULT_BATCH_SIZE, DEFAULT_JOIN_GRACE, DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, SinkConfig,
 };
-pub use self::dispatch::{BatchError, Discard, Dispatch};
+pub use self::dispatch::{BatchError, Discard, Dispatch, MissingDispatch};
 pub use self::event::{FieldValue, Level, LogEvent};
 pub use self::format::{DisplayLines, JsonLines, LineFormat, LineFormatName};
+pub use self::loss::{DEFAULT_LOSS_REPORT_INTERVAL, LossReport};
 pub use self::registry::{Describe, SinkDescriptor, SinkRegistry};
+pub use self::restart::RestartPolicy;
 
+pub(crate) use self::shared::{EndedFromOutside, Shared};
 use crate::error::{LogError, SinkError};
-use crate::lifecycle::{Lifecycle, Op, OpResult, Operation, State, WaitHandle};
-use crate::queue::{LogOutcome, OverflowPolicy, Queue, QueueStats, Reserve};
-use crate::sync::{Arc, AtomicU64, AtomicWaker, Mutex, Ordering, lock};
-
-/// The state shared by a sink's handles and its driver.
-pub(crate) struct Shared<E> {
-    pub(crate) lifecycle: Lifecycle<SinkError>,
-    pub(crate) queue: Queue<E>,
-    pub(crate) config: SinkConfig,
-    /// Wakes the driver out of a pending user future when a stop is requested.
-    pub(crate) stop_waker: AtomicWaker,
-    pub(crate) last_error: Mutex<Option<SinkError>>,
-    /// Why the sink ended abnormally (failure, cancellation, stop timeout).
-    pub(crate) terminal_error: Mutex<Option<SinkError>>,
-    pub(crate) flush: FlushTickets,
-    handles: AtomicU64,
-}
-
-/// Flush requests: each `flush()` takes a ticket; the driver serves tickets in order.
-#[derive(Default)]
-pub(crate) struct FlushTickets {
-    pub(crate) requested: AtomicU64,
-    /// The largest reservation count any request must see finished.
-    pub(crate) target: AtomicU64,
-    pub(crate) served: AtomicU64,
-    /// The tickets `(after, up_to]` served by the latest failed dispatcher flush.
-    pub(crate) failure: Mutex<Option<(u64, u64, SinkError)>>,
-}
-
-impl FlushTickets {
-    /// The tickets waiting, as `(served, requested)`, if they can be served now: every event
-    /// reserved before the latest of them is among the `finished` ones.
-    pub(crate) fn servable(&self, finished: u64) -> Option<(u64, u64)> {
-        let requested = self.requested.load(Ordering::Acquire);
-        let served = self.served.load(Ordering::Acquire);
-        // Read after `requested`: covers the target of every ticket up to `requested`.
-        let target = self.target.load(Ordering::Acquire);
-        (requested > served && finished >= target).then_some((served, requested))
-    }
-}
-
-impl<E> Shared<E> {
-    pub(crate) fn state(&self) -> State {
-        self.lifecycle.state()
-    }
-
-    pub(crate) fn record_error(&self, error: SinkError) {
-        *lock(&self.last_error) = Some(error);
-    }
-
-    pub(crate) fn set_terminal_error(&self, error: SinkError) {
-        self.record_error(error.clone());
-        *lock(&self.terminal_error) = Some(error);
-    }
-
-    /// Asks the driver to look at the lifecycle, flush tickets and the queue.
-    pub(crate) fn wake_driver(&self) {
-        self.queue.work.notify(1);
-        self.stop_waker.wake();
-    }
-
-    /// Virgin → Starting, or attach to the start in flight.
-    pub(crate) fn start(&self) -> WaitHandle {
-        let mut control = self.lifecycle.lock();
-        match self.state() {
-            State::Virgin => {
-                self.lifecycle
-                    .transition(&mut control, State::Virgin, State::Starting)
-                    .expect("state changed under the lifecycle lock");
-                self.queue.open();
-                control.start_requested_at = Some(Instant::now());
-                let operation = Operation::new(Op::Start);
-                control.start = Some(operation.clone());
-                drop(control);
-                self.wake_driver();
-                WaitHandle::waiting(operation)
-            }
-            State::Starting | State::Running => WaitHandle::waiting(
-                control
-                    .start
-                    .clone()
-                    .expect("a started sink has a start operation"),
-            ),
-            actual => WaitHandle::ready(OpResult::failed(
-                Op::Start,
-                SinkError::InvalidState {
-                    actual,
-                    expected: &[State::Virgin],
-                },
-            )),
-        }
-    }
-
-    /// Running → Stopping.
-    pub(crate) fn stop(&self) -> WaitHandle {
-        let mut control = self.lifecycle.lock();
-        match self.state() {
-            State::Running => {
-                self.lifecycle
-                    .transition(&mut control, State::Running, State::Stopping)
-                    .expect("state changed under the lifecycle lock");
-                self.queue.close();
-                control.stop_requested_at = Some(Instant::now());
-                let operation = Operation::new(Op::Stop);
-                control.stop = Some(operation.clone());
-                drop(control);
-                self.wake_driver();
-                WaitHandle::waiting(operation)
-            }
-            actual => WaitHandle::ready(OpResult::failed(
-                Op::Stop,
-                SinkError::InvalidState {
-                    actual,
-                    expected: &[State::Running],
-                },
-            )),
-        }
-    }
-
-    /// A handle on the stop in flight or finished, if there is one.
-    pub(crate) fn stop_operation(&self) -> Option<WaitHandle> {
-        self.lifecycle.lock().stop.clone().map(WaitHandle::waiting)
-    }
-
-    /// The result of a flush or terminate on a sink that has ended.
-    pub(crate) fn terminal_result(&self) -> Result<(), SinkError> {
-        match lock(&self.terminal_error).clone() {
-            Some(error) => Err(error),
-            None => Ok(()),
-        }
-    }
-}
+use crate::lifecycle::{State, WaitHandle};
+use crate::queue::{LogOutcome, OverflowPolicy, QueueStats, Reserve};
+use crate::sync::{Arc, DriverSeat, Ordering, lock, seated};
 
 /// A cheap, cloneable, thread-safe handle on a sink.
 ///
@@ -238,6 +218,39 @@ impl<E: Send + 'static> AsyncSink<E> {
     /// The ring of `config.queue_capacity` events is allocated here, once. Spawn the driver
     /// on the executor of your choice, then [`start`](Self::start) the sink.
     ///
+    /// # When the ring cannot be allocated
+    ///
+    /// A capacity above [`MAX_QUEUE_CAPACITY`](crate::queue::MAX_QUEUE_CAPACITY), or a ring
+    /// the allocator refuses, never aborts the process: the sink comes back already ended,
+    /// in `Failure`, with [`SinkError::QueueAllocationFailed`] (the capacity asked for, and
+    /// why). Its [`start`](Self::start) and [`flush`](Self::flush) return that error, as
+    /// does [`last_error`](Self::last_error); `log` hands every event back
+    /// (`LogError::NotAccepting` in `Failure`); `stop` is `InvalidState`; `stats().capacity`
+    /// is 0. Its driver returns when first polled, dropping `dispatch`. The adapters and
+    /// the components built on sinks return the error instead of such a sink:
+    /// [`spawn_on`](Self::spawn_on), `rt::thread::create`, `rt::smol::create`,
+    /// `MetricsRuntime::create_recorder`, `Statistics::new`.
+    ///
+    /// ```
+    /// use mvx::State;
+    /// use mvx::error::SinkError;
+    /// use mvx::queue::{AllocationFailure, MAX_QUEUE_CAPACITY};
+    /// use mvx::sink::{AsyncSink, Discard, SinkConfig};
+    ///
+    /// let config = SinkConfig::default().queue_capacity(MAX_QUEUE_CAPACITY + 1);
+    /// let (sink, _driver) = AsyncSink::<u32>::new(Discard, config);
+    /// assert_eq!(sink.state(), State::Failure);
+    /// let refused = sink.start().wait().into_result().unwrap_err();
+    /// assert!(matches!(
+    ///     refused,
+    ///     SinkError::QueueAllocationFailed {
+    ///         capacity: 16_777_217,
+    ///         failure: AllocationFailure::AboveMaximum,
+    ///     }
+    /// ));
+    /// assert_eq!(refused.reason().as_str(), "QUEUE_ALLOCATION_FAILED");
+    /// ```
+    ///
     /// # Examples
     ///
     /// ```
@@ -256,20 +269,14 @@ impl<E: Send + 'static> AsyncSink<E> {
     /// # });
     /// ```
     pub fn new<D: Dispatch<E>>(dispatch: D, config: SinkConfig) -> (Self, Driver) {
-        let shared = Arc::new(Shared {
-            lifecycle: Lifecycle::new(),
-            queue: Queue::new(config.queue_capacity),
-            config,
-            stop_waker: AtomicWaker::new(),
-            last_error: Mutex::new(None),
-            terminal_error: Mutex::new(None),
-            flush: FlushTickets::default(),
-            handles: AtomicU64::new(1),
-        });
+        let shared = Arc::new(Shared::new(config));
+        // The driver's poll entry: every poll is seated, so that a blocking wait made inside
+        // it (the dispatcher's code) or on the single-threaded executor thread that polls it
+        // is refused rather than hung.
         let driver = Driver {
-            future: Box::pin(driver::drive(
-                driver::CancelGuard::new(shared.clone()),
-                dispatch,
+            future: Box::pin(seated(
+                shared.seat.clone(),
+                driver::drive(driver::CancelGuard::new(shared.clone()), dispatch),
             )),
         };
         (Self { shared }, driver)
@@ -279,14 +286,19 @@ impl<E: Send + 'static> AsyncSink<E> {
     ///
     /// # Errors
     ///
-    /// [`SinkError::EventLoopUnavailable`] when the spawner refuses the driver (its executor
-    /// has shut down); the dispatcher is dropped.
+    /// [`SinkError::QueueAllocationFailed`] when the queue's ring cannot be allocated (see
+    /// [`new`](Self::new)); [`SinkError::EventLoopUnavailable`] when the spawner refuses the
+    /// driver (its executor has shut down). The dispatcher is dropped.
     pub fn spawn_on<D, S>(dispatch: D, config: SinkConfig, spawner: &S) -> Result<Self, SinkError>
     where
         D: Dispatch<E>,
         S: Spawn + ?Sized,
     {
         let (sink, driver) = Self::new(dispatch, config);
+        if let Err(error @ SinkError::QueueAllocationFailed { .. }) = sink.shared.terminal_result()
+        {
+            return Err(error);
+        }
         spawner
             .spawn_obj(driver.into_future_obj())
             .map_err(|_| SinkError::EventLoopUnavailable)?;
@@ -295,14 +307,19 @@ impl<E: Send + 'static> AsyncSink<E> {
 
     /// Accepts an event for asynchronous delivery, applying the overflow policy.
     ///
-    /// Never blocks, unless the policy is [`OverflowPolicy::Block`] and the queue is full;
-    /// does not allocate. With lazy start, starts a `Virgin` sink first.
+    /// Returns at once under [`OverflowPolicy::RaiseError`] (the default) and
+    /// [`OverflowPolicy::Drop`]. Under [`OverflowPolicy::Block`], while the pending-event
+    /// limit is reached, it blocks the thread until there is room: it is then
+    /// [`log_blocking`](Self::log_blocking). Does not allocate. With lazy start, starts a
+    /// `Virgin` sink first.
     ///
     /// # Errors
     ///
     /// The event comes back inside the error when the sink is not `Starting` or `Running`
-    /// ([`LogError::NotAccepting`]) or, under `RaiseError`, when the pending-event limit is
-    /// reached ([`LogError::QueueOverflow`]).
+    /// ([`LogError::NotAccepting`]), under `RaiseError` when the pending-event limit is
+    /// reached ([`LogError::QueueOverflow`]), and under `Block` when it is reached and only
+    /// the calling thread could make room ([`LogError::WouldDeadlock`]; see
+    /// [which calls block](self#which-calls-block)).
     ///
     /// # Examples
     ///
@@ -325,65 +342,50 @@ impl<E: Send + 'static> AsyncSink<E> {
     }
 
     /// Accepts an event, blocking the thread while the pending-event limit is reached,
-    /// whatever the overflow policy.
+    /// whatever the overflow policy: [`send(event).wait()`](wait::Send::wait).
     ///
     /// # Errors
     ///
     /// [`LogError::NotAccepting`] with the event when the sink is not accepting (also when
-    /// it stops while this call waits).
-    pub fn log_blocking(&self, mut event: E) -> Result<LogOutcome, LogError<E>> {
-        loop {
-            match self.try_accept(event, OverflowPolicy::RaiseError) {
-                Err(LogError::QueueOverflow(back)) => event = back,
-                other => return other,
-            }
-            // The driver frees a batch of slots at a time, usually within microseconds:
-            // retry with growing pauses before parking, so that neither side pays a wake-up.
-            for round in 0..driver::SPIN_ROUNDS {
-                driver::pause(round);
-                match self.try_accept(event, OverflowPolicy::RaiseError) {
-                    Err(LogError::QueueOverflow(back)) => event = back,
-                    other => return other,
-                }
-            }
-            let progress = &self.shared.queue.progress;
-            let _waiting = progress.enter();
-            listener!(progress.event() => room);
-            progress.settle();
-            match self.try_accept(event, OverflowPolicy::RaiseError) {
-                Err(LogError::QueueOverflow(back)) => event = back,
-                other => return other,
-            }
-            room.wait();
-        }
+    /// it stops while this call waits); [`LogError::WouldDeadlock`] with the event, at
+    /// once, when the limit is reached and only the calling thread could make room (see
+    /// [which calls block](self#which-calls-block)).
+    pub fn log_blocking(&self, event: E) -> Result<LogOutcome, LogError<E>> {
+        self.send(event).wait()
     }
 
-    /// Accepts an event, waiting asynchronously while the pending-event limit is reached,
-    /// whatever the overflow policy.
+    /// Accepts an event, waiting while the pending-event limit is reached, whatever the
+    /// overflow policy.
+    ///
+    /// The returned [`Send`](wait::Send) is a future: `.await` it in async code, or block
+    /// on it with `wait()`, `wait_timeout(Duration)` or `wait_deadline(Instant)`.
     ///
     /// # Errors
     ///
-    /// [`LogError::NotAccepting`] with the event when the sink is not accepting (also when
-    /// it stops while this call waits).
-    pub async fn send(&self, mut event: E) -> Result<LogOutcome, LogError<E>> {
-        loop {
-            match self.try_accept(event, OverflowPolicy::RaiseError) {
-                Err(LogError::QueueOverflow(back)) => event = back,
-                other => return other,
-            }
-            let progress = &self.shared.queue.progress;
-            let _waiting = progress.enter();
-            listener!(progress.event() => room);
-            progress.settle();
-            match self.try_accept(event, OverflowPolicy::RaiseError) {
-                Err(LogError::QueueOverflow(back)) => event = back,
-                other => return other,
-            }
-            room.await;
-        }
+    /// The future resolves to [`LogError::NotAccepting`] with the event when the sink is
+    /// not accepting (also when it stops while the future waits).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mvx::sink::{AsyncSink, Discard, SinkConfig};
+    ///
+    /// let (sink, _driver) = AsyncSink::new(Discard, SinkConfig::default().queue_capacity(1));
+    /// drop(sink.start()); // started, but its driver is not polled: nothing is dispatched
+    /// sink.send(1u32).wait().unwrap();
+    /// // The queue is full: the deadline passes and the event comes back.
+    /// let full = sink.send(2).wait_timeout(Duration::from_millis(10)).unwrap_err();
+    /// assert_eq!(full.into_inner(), 2);
+    /// ```
+    pub fn send(&self, event: E) -> wait::Send<'_, E> {
+        wait::Send::new(self, event)
     }
 
-    /// One acceptance attempt; `Block` is treated by the callers.
+    /// One acceptance attempt; `Block` is treated by the callers: under it, a full queue
+    /// hands the event back uncounted, for the caller to wait and try again.
+    ///
+    /// Counts every event it hands back for good (`refused`): off the accepting path.
     fn try_accept(&self, event: E, policy: OverflowPolicy) -> Result<LogOutcome, LogError<E>> {
         let queue = &self.shared.queue;
         let mut reserve = queue.try_reserve();
@@ -413,21 +415,28 @@ impl<E: Send + 'static> AsyncSink<E> {
         match reserve {
             Reserve::Reserved { slot } => match queue.push(event, slot) {
                 Ok(()) => Ok(LogOutcome::Accepted),
-                Err(event) => Err(LogError::NotAccepting {
-                    event,
-                    state: self.shared.state(),
-                }),
+                Err(event) => {
+                    queue.record_refused();
+                    Err(LogError::NotAccepting {
+                        event,
+                        state: self.shared.state(),
+                    })
+                }
             },
             Reserve::Full => match policy {
                 OverflowPolicy::Drop => {
                     queue.record_dropped();
                     Ok(LogOutcome::Dropped)
                 }
-                OverflowPolicy::RaiseError | OverflowPolicy::Block => {
+                OverflowPolicy::RaiseError => {
+                    queue.record_refused();
                     Err(LogError::QueueOverflow(event))
                 }
+                // A producer that waits for room tries again: not refused (yet).
+                OverflowPolicy::Block => Err(LogError::QueueOverflow(event)),
             },
             Reserve::Closed => {
+                queue.record_refused();
                 // Report where the sink is now, unless a start has moved it since to a
                 // state that accepts events: then the state that refused the event (a
                 // `Virgin` sink refuses; saying `Starting` would contradict the table).
@@ -473,90 +482,28 @@ impl<E> AsyncSink<E> {
     /// the call is counted as `delivered` or `failed` — also when the sink ended
     /// abnormally, whose abandoned events are counted as failed before a flush returns.
     ///
+    /// The flush is requested by this call; the returned [`Flush`](wait::Flush) is a
+    /// future: `.await` it in async code, or block on it with `wait()`,
+    /// `wait_timeout(Duration)` or `wait_deadline(Instant)`.
+    ///
     /// # Errors
     ///
-    /// The dispatcher's flush error (`FlushFailed`), or the reason the sink ended
-    /// abnormally if it ended before the flush was served.
-    pub async fn flush(&self) -> Result<(), SinkError> {
-        let ticket = self.request_flush();
-        loop {
-            if let Some(result) = self.flush_result(ticket) {
-                return result;
-            }
-            let progress = &self.shared.queue.progress;
-            let _waiting = progress.enter();
-            listener!(progress.event() => served);
-            progress.settle();
-            if let Some(result) = self.flush_result(ticket) {
-                return result;
-            }
-            served.await;
-        }
+    /// The future resolves to the dispatcher's flush error (`FlushFailed`), or the reason
+    /// the sink ended abnormally if it ended before the flush was served; a blocking form
+    /// with a deadline to `WaitTimedOut` when the deadline passed first.
+    pub fn flush(&self) -> wait::Flush<'_, E> {
+        wait::Flush::new(self)
     }
 
-    /// [`flush`](Self::flush), blocking the current thread.
+    /// [`flush`](Self::flush), blocking the current thread: `flush().wait()`.
     ///
     /// # Errors
     ///
-    /// As [`flush`](Self::flush).
+    /// As [`flush`](Self::flush); [`SinkError::WouldDeadlock`], at once, when only the
+    /// calling thread could serve the flush (see
+    /// [which calls block](self#which-calls-block)).
     pub fn flush_blocking(&self) -> Result<(), SinkError> {
-        let ticket = self.request_flush();
-        loop {
-            if let Some(result) = self.flush_result(ticket) {
-                return result;
-            }
-            let progress = &self.shared.queue.progress;
-            let _waiting = progress.enter();
-            listener!(progress.event() => served);
-            progress.settle();
-            if let Some(result) = self.flush_result(ticket) {
-                return result;
-            }
-            served.wait();
-        }
-    }
-
-    /// Takes a flush ticket, or `None` when there is nothing the driver could flush: the
-    /// sink is `Virgin` or has ended.
-    fn request_flush(&self) -> Option<u64> {
-        let state = self.shared.state();
-        if state.is_terminal() || state == State::Virgin {
-            return None;
-        }
-        let flush = &self.shared.flush;
-        flush
-            .target
-            .fetch_max(self.shared.queue.reserved(), Ordering::AcqRel);
-        let ticket = flush.requested.fetch_add(1, Ordering::AcqRel) + 1;
-        self.shared.wake_driver();
-        Some(ticket)
-    }
-
-    /// The result of the flush with `ticket`, once known.
-    fn flush_result(&self, ticket: Option<u64>) -> Option<Result<(), SinkError>> {
-        let flush = &self.shared.flush;
-        match ticket {
-            Some(ticket) if flush.served.load(Ordering::Acquire) >= ticket => {
-                return Some(match &*lock(&flush.failure) {
-                    Some((after, up_to, error)) if *after < ticket && ticket <= *up_to => {
-                        Err(error.clone())
-                    }
-                    _ => Ok(()),
-                });
-            }
-            // `Virgin` when asked: nothing was accepted before the call.
-            None if !self.shared.state().is_terminal() => return Some(Ok(())),
-            _ => {}
-        }
-        // The sink turns terminal before admission closes and before the driver has
-        // counted the events it abandons (a failed start, a panic, a cancellation): answer
-        // once they are counted, so that the counters read after the flush are final.
-        // Every reservation ends finished or revoked, and both wake `progress`.
-        let state = self.shared.state();
-        if state.is_terminal() && self.shared.queue.drained() {
-            return Some(self.shared.terminal_result());
-        }
-        None
+        self.flush().wait()
     }
 
     /// The current lifecycle state: one atomic load.
@@ -582,25 +529,46 @@ impl<E> AsyncSink<E> {
 
     /// Stops (if running), waiting; used by terminators. Returns the first error.
     pub(crate) fn stop_and_wait(&self) -> Result<(), SinkError> {
-        if self.state() == State::Starting {
-            self.start().wait().into_result()?;
-        }
-        match self.state() {
-            State::Running => match self.stop().wait().into_result() {
-                // Another caller stopped it first: wait for that stop instead.
-                Err(SinkError::InvalidState { .. }) => self.wait_stop_operation(),
-                other => other,
-            },
-            // A stop already requested or finished: its result, whoever asked for it.
-            State::Stopping | State::Stopped => self.wait_stop_operation(),
-            _ => self.shared.terminal_result(),
+        match self.stop_until(None) {
+            Some(result) => result,
+            None => unreachable!("no deadline was set"),
         }
     }
 
-    fn wait_stop_operation(&self) -> Result<(), SinkError> {
+    /// Stops (if running) and waits for the stop until `deadline`; `None` when the deadline
+    /// passed first (the stop goes on). Returns the first error: a failed start, the
+    /// stop's, or why the sink ended.
+    pub(crate) fn stop_until(&self, deadline: Option<Instant>) -> Option<Result<(), SinkError>> {
+        if self.state() == State::Starting {
+            if let Err(error) = self.start().wait_until(deadline).ok()?.into_result() {
+                return Some(Err(error));
+            }
+        }
+        match self.state() {
+            State::Running => match self.stop().wait_until(deadline).ok()?.into_result() {
+                // Another caller stopped it first: wait for that stop instead.
+                Err(SinkError::InvalidState { .. }) => self.wait_stop_operation(deadline),
+                other => Some(other),
+            },
+            // A stop already requested or finished: its result, whoever asked for it.
+            State::Stopping | State::Stopped => self.wait_stop_operation(deadline),
+            _ => Some(self.shared.terminal_result()),
+        }
+    }
+
+    /// Ends the sink from outside its driver, counting what is left as failed: what a
+    /// terminator does past its deadline (see `Shared::end_from_outside`).
+    pub(crate) fn end_from_outside(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Option<EndedFromOutside> {
+        self.shared.end_from_outside(timeout)
+    }
+
+    fn wait_stop_operation(&self, deadline: Option<Instant>) -> Option<Result<(), SinkError>> {
         match self.shared.stop_operation() {
-            Some(handle) => handle.wait().into_result(),
-            None => self.shared.terminal_result(),
+            Some(handle) => Some(handle.wait_until(deadline).ok()?.into_result()),
+            None => Some(self.shared.terminal_result()),
         }
     }
 }
@@ -636,13 +604,13 @@ impl<E> fmt::Debug for AsyncSink<E> {
     }
 }
 
-impl<E> Shared<E> {
-    pub(crate) fn has_handles(&self) -> bool {
-        self.handles.load(Ordering::Acquire) > 0
-    }
-}
-
 impl<E> AsyncSink<E> {
+    /// Who polls the sink's driver: for a driver future that wraps this sink's (the
+    /// statistics'), to seat its own polls too.
+    pub(crate) fn driver_seat(&self) -> Arc<DriverSeat> {
+        self.shared.seat.clone()
+    }
+
     /// Whether `self` and `other` are handles on the same sink.
     pub fn same_sink(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)

@@ -57,18 +57,20 @@ pub struct StatsConfig {
     /// most 170 bytes.
     pub persist_state_key: String,
     /// How often the state is saved while collecting. Default
-    /// [`DEFAULT_PERSIST_INTERVAL`]; must not be zero.
+    /// [`DEFAULT_PERSIST_INTERVAL`]; must not be zero. An interval past the clock's range
+    /// (`Duration::MAX`) never comes: the state is saved on stop only.
     pub persist_interval: Duration,
-    /// Whether to start from the defaults when the persisted state is corrupt (it is moved
-    /// aside in any case, and the error kept in `last_error()`). Default `false`: the start
-    /// fails with [`StatsError::CorruptState`].
+    /// Whether to start from the defaults, rather than fail the start with
+    /// [`StatsError::CorruptState`], when the persisted state is not valid (see
+    /// [the module docs](super#persistence)). Default `false`.
     pub reset_on_corrupt_state: bool,
     /// Where the periodic report goes: every `log_interval` while collecting, the
     /// [`calculate()`](super::Statistics::calculate) figures as one `Info` event with
     /// target [`REPORT_TARGET`](super::REPORT_TARGET), the message `log_message` and one
     /// field per figure. Default none: no report.
     pub log_sink: Option<AsyncSink<LogEvent>>,
-    /// How often the report is sent. Default [`DEFAULT_LOG_INTERVAL`]; must not be zero.
+    /// How often the report is sent. Default [`DEFAULT_LOG_INTERVAL`]; must not be zero. An
+    /// interval past the clock's range (`Duration::MAX`) never comes: no report is sent.
     pub log_interval: Duration,
     /// The message of the report event. Default [`DEFAULT_LOG_MESSAGE`].
     pub log_message: Cow<'static, str>,
@@ -177,12 +179,12 @@ impl StatsConfig {
     /// (see [`check_name`](super::check_name)), a key longer than 170 bytes.
     ///
     /// ```
-    /// use mvx::ErrorReason;
+    /// use mvx::stats::StatsReason;
     /// use mvx::stats::{StatsConfig, StatsError};
     ///
     /// let error = StatsConfig::default().persistence_enabled(true).validate().unwrap_err();
     /// assert_eq!(error.to_string(), "invalid statistics configuration: store must be set when persistence is enabled");
-    /// assert_eq!(error.reason(), ErrorReason::InvalidArgument);
+    /// assert_eq!(error.reason(), StatsReason::InvalidArgument);
     /// ```
     pub fn validate(&self) -> Result<(), StatsError> {
         let invalid = |field, problem| Err(StatsError::InvalidConfig { field, problem });

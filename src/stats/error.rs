@@ -82,15 +82,15 @@ pub enum StatsError {
 
 impl StatsError {
     /// The stable reason code of this error.
-    pub fn reason(&self) -> ErrorReason {
+    pub fn reason(&self) -> StatsReason {
         match self {
-            Self::NotRecording { .. } => ErrorReason::InvalidState,
-            Self::QueueOverflow => ErrorReason::QueueOverflow,
-            Self::Recorder(error) => error.reason(),
-            Self::InvalidConfig { .. } => ErrorReason::InvalidArgument,
+            Self::NotRecording { .. } => ErrorReason::InvalidState.into(),
+            Self::QueueOverflow => ErrorReason::QueueOverflow.into(),
+            Self::Recorder(error) => error.reason().into(),
+            Self::InvalidConfig { .. } => StatsReason::InvalidArgument,
             Self::Store { source, .. } => source.reason(),
-            Self::CorruptState { .. } => ErrorReason::CorruptState,
-            Self::ReportRefused { reason } => *reason,
+            Self::CorruptState { .. } => StatsReason::CorruptState,
+            Self::ReportRefused { reason } => (*reason).into(),
         }
     }
 
@@ -104,6 +104,32 @@ impl StatsError {
             _ => None,
         };
         inner.unwrap_or(Self::Recorder(error))
+    }
+}
+
+crate::error::component_reason! {
+    /// A stable code naming why an operation of the statistics failed: the `reason()` of
+    /// [`StatsError`] and [`StoreError`]. The failures of the queue the statistics are
+    /// built on are the core's, as `Core(ErrorReason)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mvx::ErrorReason;
+    /// use mvx::stats::{StatsError, StatsReason};
+    ///
+    /// assert_eq!(StatsError::QueueOverflow.reason(), ErrorReason::QueueOverflow);
+    /// let refused = StatsError::InvalidConfig { field: "log_interval", problem: "must not be zero" };
+    /// assert_eq!(refused.reason(), StatsReason::InvalidArgument);
+    /// assert_eq!(refused.reason().as_str(), "INVALID_ARGUMENT");
+    /// ```
+    pub enum StatsReason {
+        /// A key-value store failed to read, write or remove a value.
+        StoreFailed = "STORE_FAILED",
+        /// A persisted state is not valid (it is moved aside, never deleted).
+        CorruptState = "CORRUPT_STATE",
+        /// An argument was rejected (a configuration value, a store name or key).
+        InvalidArgument = "INVALID_ARGUMENT",
     }
 }
 

@@ -21,7 +21,7 @@ pub struct FinalStatistics {
     pub requests_finished: u64,
     /// Requests that failed for good.
     pub requests_failed: u64,
-    /// `requests_finished + requests_failed`.
+    /// `requests_finished + requests_failed` (at most `u64::MAX`: it saturates).
     pub requests_total: u64,
     /// Requests started and not ended yet, in this process (requests in progress are not
     /// persisted).
@@ -34,7 +34,8 @@ pub struct FinalStatistics {
     /// The total duration of failed requests divided by `requests_failed`, rounded down to
     /// the nanosecond; `None` when no request failed.
     pub request_avg_failed_duration: Option<Duration>,
-    /// The total duration of finished requests plus that of failed requests.
+    /// The total duration of finished requests plus that of failed requests (at most
+    /// `Duration::MAX`: it saturates).
     pub request_total_duration: Duration,
     /// `requests_finished` divided by `runtime` in minutes (0 for a zero runtime).
     pub requests_finished_per_minute: f64,
@@ -52,7 +53,9 @@ impl FinalStatistics {
         Self {
             requests_finished: state.requests_finished,
             requests_failed: state.requests_failed,
-            requests_total: state.requests_finished + state.requests_failed,
+            requests_total: state
+                .requests_finished
+                .saturating_add(state.requests_failed),
             requests_in_progress: in_progress,
             retries: state.retries,
             request_avg_finished_duration: average(
@@ -63,8 +66,9 @@ impl FinalStatistics {
                 state.request_total_failed_duration,
                 state.requests_failed,
             ),
-            request_total_duration: state.request_total_finished_duration
-                + state.request_total_failed_duration,
+            request_total_duration: state
+                .request_total_finished_duration
+                .saturating_add(state.request_total_failed_duration),
             requests_finished_per_minute: per_minute(state.requests_finished, state.runtime),
             requests_failed_per_minute: per_minute(state.requests_failed, state.runtime),
             runtime: state.runtime,
@@ -75,10 +79,12 @@ impl FinalStatistics {
 
 /// `total / count`, rounded down to the nanosecond; `None` for no count.
 fn average(total: Duration, count: u64) -> Option<Duration> {
+    const NANOS_PER_SEC: u128 = 1_000_000_000;
     let nanos = total.as_nanos().checked_div(u128::from(count))?;
-    Some(Duration::from_nanos(
-        u64::try_from(nanos).unwrap_or(u64::MAX),
-    ))
+    // At most `total`, so the seconds fit in a `u64` and this never saturates.
+    let secs = u64::try_from(nanos / NANOS_PER_SEC).unwrap_or(u64::MAX);
+    let subsec_nanos = u32::try_from(nanos % NANOS_PER_SEC).unwrap_or(0);
+    Some(Duration::new(secs, subsec_nanos))
 }
 
 impl fmt::Display for FinalStatistics {
@@ -117,6 +123,12 @@ mod tests {
             Some(Duration::from_nanos(3))
         );
         assert_eq!(average(Duration::from_secs(1), 0), None);
+        // Past `u64::MAX` nanoseconds, to the nanosecond.
+        assert_eq!(
+            average(Duration::MAX, 2),
+            Some(Duration::new(u64::MAX / 2, 999_999_999))
+        );
+        assert_eq!(average(Duration::MAX, 1), Some(Duration::MAX));
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! Request statistics: how many requests started, finished, failed and were retried, how
 //! long they took, which status codes and errors came back.
 //!
-//! [`Statistics`] is the metrics recorder specialised for crawler-style request
+//! [`Statistics`] is a sink whose dispatcher is the aggregation, as a
+//! [`MetricsRecorder`](crate::metrics::MetricsRecorder) is one whose dispatcher is its
+//! metrics: the same lifecycle, queue and counters, specialised for crawler-style request
 //! accounting. Each recording call (`record_request_processing_start(id)`, `..._finish`,
 //! `..._failure`, `record_request_retry`, `register_status_code`, `register_error`) stamps
-//! the caller's clock into an event and queues it — synchronous, thread-safe, no lock, no
-//! allocation for a numeric [`RequestId`] — and the [`StatsDriver`] applies it to the
-//! [`StatisticsState`], including the map of requests in progress. [`calculate()`] derives
-//! [`FinalStatistics`] once every call recorded before it has been applied.
+//! the caller's clock (`Instant::now()`) into an event and queues it — synchronous,
+//! thread-safe, no lock, no allocation for a numeric [`RequestId`] — and the
+//! [`StatsDriver`] applies it to the [`StatisticsState`], including the map of requests in
+//! progress. [`calculate()`] derives [`FinalStatistics`] once every call recorded before
+//! it has been applied.
 //!
 //! # Lifecycle
 //!
@@ -21,19 +24,38 @@
 //! # Persistence
 //!
 //! With [`StatsConfig::persist_to`] a [`KeyValueStore`] keeps the whole
-//! [`StatisticsState`] as JSON under `(store_name, persist_state_key)`: loaded by
-//! `start()`, saved every `persist_interval` and by `stop()`, removed by `reset()`. A
-//! process that is killed resumes, on restart, from its last save. Stores: [`MemoryStore`],
-//! `FileStore` (feature `persist`: one directory per store name, one file per key, atomic
-//! writes), `RedisStore` (feature `redis`). A state that cannot be read fails the start
-//! ([`StatsError::Store`]) and is left alone; a state that is not valid is moved aside and
-//! fails the start ([`StatsError::CorruptState`]) unless `reset_on_corrupt_state` is set.
+//! [`StatisticsState`] as JSON under `(store_name, persist_state_key)`. Persistence is part
+//! of the lifecycle: the state is loaded by the start (bounded by the queue's
+//! `start_timeout`; calls recorded meanwhile wait in the queue and land on top of it),
+//! saved every `persist_interval` and by the stop (bounded by its `stop_timeout`), and
+//! removed by `reset()`. Loads, saves and the removal pass one at a time, in the order
+//! their snapshots were taken, so an older state never overwrites a newer one, and nothing
+//! is saved after the final save. A process that is killed resumes, on restart, from its
+//! last save. Stores: [`MemoryStore`], `FileStore` (feature `persist`), `RedisStore`
+//! (feature `redis`).
 //!
-//! # Periodic report
+//! A bad persisted state is never lost:
 //!
-//! With [`StatsConfig::log_to`], every `log_interval` the [`calculate()`] figures go to any
+//! - one that cannot be read (an I/O error, an unreachable server) fails the start with
+//!   [`StatsError::Store`] and is left as it is, even with `reset_on_corrupt_state`: the
+//!   next save would otherwise overwrite it;
+//! - one that is read but is not a valid state (not JSON, another shape, another
+//!   `version`) is renamed to `<key>.corrupt-<unix ms>` and fails the start with
+//!   [`StatsError::CorruptState`]; with `reset_on_corrupt_state` the statistics start from
+//!   the defaults instead and keep that error in [`Statistics::last_error`]. If it cannot
+//!   be moved aside, the start fails.
+//!
+//! # Periodic work
+//!
+//! Saves every `persist_interval` and, with [`StatsConfig::log_to`], reports every
+//! `log_interval` run in the statistics' driver future beside the queue, on
+//! `async_io::Timer`s, each on its own schedule (a slow store does not delay reports, nor a
+//! full log sink saves). A report is the [`calculate()`] figures, sent to any
 //! `AsyncSink<LogEvent>` as one `Info` event (target [`REPORT_TARGET`], message
-//! `log_message`), whose `Display` is one line.
+//! `log_message`) whose `Display` is one line. Neither a failed save nor a refused report
+//! stops the schedule (each is kept in [`Statistics::last_error`]); a report to a log sink
+//! whose policy is `Block` waits for room asynchronously, never blocking the driver's
+//! thread.
 //!
 //! # What is lost, and when
 //!
@@ -49,6 +71,9 @@
 //!   writes the whole state.
 //! - A stop that times out (the queue's `stop_timeout`) may not have saved the final
 //!   state; its result says so.
+//! - Nothing is lost to arithmetic: counts saturate at `u64::MAX` and sums of durations
+//!   at `Duration::MAX` rather than wrap, panic or fail the statistics, whatever was
+//!   persisted or recorded (the limits are in [`StatisticsState`]'s docs).
 //!
 //! [`calculate()`]: Statistics::calculate
 //! [`OverflowPolicy::Block`]: crate::queue::OverflowPolicy::Block
@@ -63,19 +88,21 @@ mod report;
 mod state;
 mod statistics;
 mod store;
+mod wait;
 
 pub use self::config::{
     DEFAULT_LOG_INTERVAL, DEFAULT_LOG_MESSAGE, DEFAULT_PERSIST_INTERVAL, DEFAULT_PERSIST_STATE_KEY,
     DEFAULT_STORE_NAME, StatsConfig,
 };
-pub use self::error::{StatsError, StoreOperation};
+pub use self::error::{StatsError, StatsReason, StoreOperation};
 pub use self::event::{ErrorKind, RequestId};
 pub use self::final_statistics::FinalStatistics;
 pub use self::report::REPORT_TARGET;
 pub use self::state::{STATE_VERSION, StatisticsState};
-pub use self::statistics::{Statistics, StatsDriver, StatsWait};
+pub use self::statistics::{Statistics, StatsDriver};
 #[cfg(feature = "persist")]
 pub use self::store::FileStore;
 #[cfg(feature = "redis")]
 pub use self::store::RedisStore;
 pub use self::store::{KeyValueStore, MemoryStore, SharedStore, StoreError, check_name};
+pub use self::wait::{Calculate, StatsWait};

@@ -1,7 +1,5 @@
 //! The statistics' background work: periodic persistence and reports.
 
-use std::time::Instant;
-
 use async_io::Timer;
 use event_listener::listener;
 
@@ -11,9 +9,9 @@ use super::{StatsError, persist};
 use crate::queue::OverflowPolicy;
 use crate::sync::Arc;
 
-/// Once collection has begun, saves the state every `persist_interval` and reports every
-/// `log_interval`, each on its own schedule (a slow store does not delay reports, nor a
-/// full log sink saves). Runs until the driver drops it, when the statistics end.
+/// Once collection has begun, saves and reports, each loop on its own (the rules: the
+/// `stats` module docs, "Periodic work"). Runs until the driver drops it, when the
+/// statistics end.
 pub(crate) async fn run(inner: Arc<Inner>) {
     inner.collecting.wait().await;
     futures::future::join(persist_loop(&inner), report_loop(&inner)).await;
@@ -26,23 +24,23 @@ async fn persist_loop(inner: &Inner) {
     }
     let every = inner.config.persist_interval;
     loop {
-        Timer::at(Instant::now() + every).await;
+        // `Duration::MAX` (or any interval past the clock's range) never fires.
+        Timer::after(every).await;
         if let Err(error) = persist::save(inner, false).await {
             inner.record_error(error);
         }
     }
 }
 
-/// Sends the figures to the log sink. A report the sink refuses is kept in `last_error()`
-/// as [`StatsError::ReportRefused`]; under `OverflowPolicy::Block` the loop waits for room
-/// asynchronously, never blocking the thread that polls the driver.
+/// Sends the figures to the log sink; a refusal is kept as [`StatsError::ReportRefused`].
 async fn report_loop(inner: &Inner) {
     let Some(sink) = &inner.config.log_sink else {
         return;
     };
     let every = inner.config.log_interval;
     loop {
-        Timer::at(Instant::now() + every).await;
+        // `Duration::MAX` (or any interval past the clock's range) never fires.
+        Timer::after(every).await;
         let event = report_event(inner.config.log_message.clone(), &inner.figures());
         let sent = match sink.config().overflow {
             OverflowPolicy::Block => sink.send(event).await,

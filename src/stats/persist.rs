@@ -1,9 +1,8 @@
-//! Loading, saving and removing the persisted state.
+//! Loading, saving and removing the persisted state (the rules are in the `stats` module
+//! docs, "Persistence").
 //!
 //! Every save, the removal by `reset()` and the load on start take the persistence gate,
-//! an async mutex: writes reach the store one at a time and in the order their snapshots
-//! were taken, so an older state never lands after a newer one. The final save of a stop
-//! closes the gate; nothing is saved after it.
+//! an async mutex, which keeps them in order; the final save of a stop closes it.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

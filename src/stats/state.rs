@@ -21,6 +21,22 @@ pub const STATE_VERSION: u32 = 1;
 /// recording call) and kept with nanosecond precision in memory; they are persisted with
 /// microsecond precision.
 ///
+/// # Limits
+///
+/// No value, persisted or recorded, makes the statistics panic or fail:
+///
+/// - every count saturates at `u64::MAX` (`requests_total` of
+///   [`FinalStatistics`](super::FinalStatistics) too), every sum of durations and the
+///   runtime at `Duration::MAX`; a duration is persisted as at most `u64::MAX`
+///   microseconds (some 584,000 years), and loads back as that;
+/// - a persisted state loads whatever its numbers, as long as each is a value of its
+///   field's type: 0 to `u64::MAX` for counts, durations and times, any JSON number for
+///   the rates, 0 to 65,535 for status codes. A value out of its type (negative,
+///   fractional or beyond `u64::MAX` where an integer belongs, a string, `null` where a
+///   number is required) or another `version` makes the state corrupt, which is moved
+///   aside (see the [module docs](super#persistence)). A time past what `SystemTime` holds
+///   on the platform loads as unset.
+///
 /// # Examples
 ///
 /// ```
@@ -145,13 +161,13 @@ pub(crate) fn per_minute(count: u64, runtime: Duration) -> f64 {
 /// The wall-clock time now, to the millisecond, as persisted.
 pub(crate) fn now_millis() -> SystemTime {
     let now = SystemTime::now();
-    match now.duration_since(std::time::UNIX_EPOCH) {
-        Ok(since) => {
-            std::time::UNIX_EPOCH
-                + Duration::from_millis(since.as_millis().try_into().unwrap_or(u64::MAX))
-        }
-        Err(_) => now,
-    }
+    let millis = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|since| u64::try_from(since.as_millis()).ok());
+    millis
+        .and_then(|millis| std::time::UNIX_EPOCH.checked_add(Duration::from_millis(millis)))
+        .unwrap_or(now)
 }
 
 /// A request between its start and its end.
@@ -201,7 +217,7 @@ impl Aggregator {
     /// The runtime over every run, as of now.
     pub(crate) fn runtime(&self) -> Duration {
         match self.run {
-            Some(run) => run.runtime_before + run.started.elapsed(),
+            Some(run) => run.runtime_before.saturating_add(run.started.elapsed()),
             None => self.state.runtime,
         }
     }
@@ -251,7 +267,7 @@ impl Aggregator {
                 None => {
                     // A request not seen starting here (started before a restart): it is
                     // tracked from this retry on.
-                    self.state.retries += 1;
+                    saturate(&mut self.state.retries);
                     self.in_progress.insert(
                         id,
                         InProgress {
@@ -265,8 +281,8 @@ impl Aggregator {
                 Some(request) => {
                     let duration = at.saturating_duration_since(request.since);
                     let state = &mut self.state;
-                    state.requests_finished += 1;
-                    state.request_total_finished_duration += duration;
+                    saturate(&mut state.requests_finished);
+                    add_up(&mut state.request_total_finished_duration, duration);
                     widen(
                         &mut state.request_min_finished_duration,
                         &mut state.request_max_finished_duration,
@@ -274,14 +290,14 @@ impl Aggregator {
                     );
                     count_retries(&mut state.request_retry_histogram, request.retries);
                 }
-                None => self.state.requests_unmatched += 1,
+                None => saturate(&mut self.state.requests_unmatched),
             },
             StatsEvent::Failure { id, at } => match self.in_progress.remove(&id) {
                 Some(request) => {
                     let duration = at.saturating_duration_since(request.since);
                     let state = &mut self.state;
-                    state.requests_failed += 1;
-                    state.request_total_failed_duration += duration;
+                    saturate(&mut state.requests_failed);
+                    add_up(&mut state.request_total_failed_duration, duration);
                     widen(
                         &mut state.request_min_failed_duration,
                         &mut state.request_max_failed_duration,
@@ -289,14 +305,15 @@ impl Aggregator {
                     );
                     count_retries(&mut state.request_retry_histogram, request.retries);
                 }
-                None => self.state.requests_unmatched += 1,
+                None => saturate(&mut self.state.requests_unmatched),
             },
             StatsEvent::StatusCode(code) => {
-                *self
-                    .state
-                    .requests_with_status_code
-                    .entry(code)
-                    .or_default() += 1;
+                saturate(
+                    self.state
+                        .requests_with_status_code
+                        .entry(code)
+                        .or_default(),
+                );
             }
             StatsEvent::Error { kind, retry } => {
                 let counts = if retry {
@@ -306,7 +323,7 @@ impl Aggregator {
                 };
                 // Allocates only the first time a kind is seen.
                 match counts.get_mut(kind.as_ref()) {
-                    Some(count) => *count += 1,
+                    Some(count) => saturate(count),
                     None => {
                         counts.insert(kind.into_owned(), 1);
                     }
@@ -316,8 +333,18 @@ impl Aggregator {
     }
 }
 
+/// One more in `count`, which stays at `u64::MAX` once there.
+fn saturate(count: &mut u64) {
+    *count = count.saturating_add(1);
+}
+
+/// `duration` more in `total`, which stays at `Duration::MAX` once there.
+fn add_up(total: &mut Duration, duration: Duration) {
+    *total = total.saturating_add(duration);
+}
+
 fn retry(state: &mut StatisticsState, request: &mut InProgress, at: Instant) {
-    state.retries += 1;
+    saturate(&mut state.retries);
     request.retries = request.retries.saturating_add(1);
     request.since = at;
 }
@@ -330,9 +357,9 @@ fn widen(min: &mut Option<Duration>, max: &mut Option<Duration>, duration: Durat
 fn count_retries(histogram: &mut Vec<u64>, retries: u32) {
     let index = retries as usize;
     if histogram.len() <= index {
-        histogram.resize(index + 1, 0);
+        histogram.resize(index.saturating_add(1), 0);
     }
-    histogram[index] += 1;
+    saturate(&mut histogram[index]);
 }
 
 /// Durations as whole microseconds (saturating at `u64::MAX`).

@@ -1,4 +1,6 @@
 //! `Statistics`: the handle, its driver, and the dispatcher that aggregates.
+//!
+//! One concept a little over 500 lines: some 40 % of it is the docs of the recording calls.
 
 use std::fmt;
 use std::future::{Future, poll_fn};
@@ -13,12 +15,13 @@ use super::event::{ErrorKind, RequestId, StatsEvent};
 use super::periodic::{self, Flag};
 use super::persist::{self, Gate};
 use super::state::Aggregator;
+use super::wait::{Calculate, StatsWait};
 use super::{FinalStatistics, StatisticsState, StatsConfig, StatsError};
 use crate::error::{BoxError, Cause, LogError, SinkError};
-use crate::lifecycle::{State, WaitHandle};
+use crate::lifecycle::State;
 use crate::queue::QueueStats;
 use crate::sink::{AsyncSink, BatchError, Dispatch, Driver};
-use crate::sync::{Arc, Mutex, lock};
+use crate::sync::{Arc, Mutex, lock, seated};
 
 /// Request statistics: how many requests started, finished, failed and were retried, how
 /// long they took, which status codes and errors came back.
@@ -169,46 +172,16 @@ async fn drive(mut queue: Driver, inner: Arc<Inner>) {
     .await;
 }
 
-/// Waits for a [`Statistics::start`] or [`Statistics::stop`]: `.await` it, or
-/// [`wait`](Self::wait) from synchronous code.
-#[must_use = "a wait handle does nothing unless awaited or waited on; drop it to ignore the result"]
-#[derive(Debug)]
-pub struct StatsWait {
-    handle: WaitHandle,
-}
-
-impl StatsWait {
-    /// Blocks the current thread until the operation finishes.
-    ///
-    /// Do not call it on the thread that polls the driver: it would wait for itself.
-    ///
-    /// # Errors
-    ///
-    /// As the operation (see [`Statistics::start`] and [`Statistics::stop`]).
-    pub fn wait(self) -> Result<(), StatsError> {
-        self.handle
-            .wait()
-            .into_result()
-            .map_err(StatsError::from_lifecycle)
-    }
-}
-
-impl Future for StatsWait {
-    type Output = Result<(), StatsError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.handle)
-            .poll(cx)
-            .map(|result| result.into_result().map_err(StatsError::from_lifecycle))
-    }
-}
-
 impl Statistics {
     /// `Virgin` statistics and the driver to spawn on your executor.
     ///
     /// # Errors
     ///
-    /// [`StatsError::InvalidConfig`] when `config` does not [`validate`](StatsConfig::validate).
+    /// [`StatsError::InvalidConfig`] when `config` does not [`validate`](StatsConfig::validate);
+    /// `StatsError::Recorder(SinkError::QueueAllocationFailed { .. })` when the queue's ring
+    /// cannot be allocated (a `config.sink.queue_capacity` above
+    /// [`MAX_QUEUE_CAPACITY`](crate::queue::MAX_QUEUE_CAPACITY), or memory the allocator
+    /// refused).
     pub fn new(config: StatsConfig) -> Result<(Self, StatsDriver), StatsError> {
         config.validate()?;
         let inner = Arc::new(Inner {
@@ -222,8 +195,13 @@ impl Statistics {
             inner: inner.clone(),
         };
         let (sink, queue) = AsyncSink::new(collector, inner.config.sink.clone());
+        if let Some(error @ SinkError::QueueAllocationFailed { .. }) = sink.last_error() {
+            return Err(StatsError::Recorder(error));
+        }
+        // Seated as the queue's driver is: the periodic work runs user code too (a store),
+        // and a blocking wait there for these statistics could only wait for itself.
         let driver = StatsDriver {
-            future: Box::pin(drive(queue, inner.clone())),
+            future: Box::pin(seated(sink.driver_seat(), drive(queue, inner.clone()))),
         };
         Ok((Self { sink, inner }, driver))
     }
@@ -232,9 +210,8 @@ impl Statistics {
     ///
     /// # Errors
     ///
-    /// [`StatsError::InvalidConfig`] for a bad `config`;
-    /// `StatsError::Recorder(SinkError::EventLoopUnavailable)` when the spawner refuses the
-    /// driver.
+    /// As [`new`](Self::new); `StatsError::Recorder(SinkError::EventLoopUnavailable)` when
+    /// the spawner refuses the driver.
     pub fn spawn_on<S: Spawn + ?Sized>(
         config: StatsConfig,
         spawner: &S,
@@ -269,9 +246,7 @@ impl Statistics {
     /// A failed start leaves the statistics in `Failure`; calls recorded while starting
     /// are counted as failed in [`queue_stats`](Self::queue_stats).
     pub fn start(&self) -> StatsWait {
-        StatsWait {
-            handle: self.sink.start(),
-        }
+        StatsWait::new(self.sink.start())
     }
 
     /// Ends collection: applies every call recorded before it, stops the runtime clock and
@@ -290,9 +265,7 @@ impl Statistics {
     /// `StatsError::Recorder(SinkError::StopTimedOut { .. })` when the stop took longer than
     /// the queue's `stop_timeout`.
     pub fn stop(&self) -> StatsWait {
-        StatsWait {
-            handle: self.sink.stop(),
-        }
+        StatsWait::new(self.sink.stop())
     }
 
     /// The lifecycle state.
@@ -311,6 +284,7 @@ impl Statistics {
             Ok(_) => Ok(()),
             Err(LogError::QueueOverflow(_)) => Err(StatsError::QueueOverflow),
             Err(LogError::NotAccepting { state, .. }) => Err(StatsError::NotRecording { state }),
+            Err(LogError::WouldDeadlock(_)) => Err(StatsError::Recorder(SinkError::WouldDeadlock)),
         }
     }
 
@@ -322,7 +296,10 @@ impl Statistics {
     /// # Errors
     ///
     /// [`StatsError::NotRecording`] when not collecting; [`StatsError::QueueOverflow`]
-    /// under `OverflowPolicy::RaiseError` with a full queue. Nothing is counted then.
+    /// under `OverflowPolicy::RaiseError` with a full queue;
+    /// `StatsError::Recorder(SinkError::WouldDeadlock)` under `Block` (the default) with a
+    /// full queue, when only the calling thread could make room (see
+    /// [`LogError::WouldDeadlock`]). Nothing is counted then.
     pub fn record_request_processing_start(
         &self,
         id: impl Into<RequestId>,
@@ -463,26 +440,32 @@ impl Statistics {
     /// A barrier: whatever thread recorded a call before `calculate()` was called, the call
     /// is in the result. Before `start()` the figures are those of the empty state.
     ///
+    /// The returned [`Calculate`] is a future: `.await` it, or block on it with `wait()`,
+    /// `wait_timeout(Duration)` or `wait_deadline(Instant)`.
+    ///
     /// # Errors
     ///
-    /// `StatsError::Recorder` with the reason the queue ended abnormally (a stop that timed
-    /// out, a cancelled driver), when calls may be missing from the figures.
-    pub async fn calculate(&self) -> Result<FinalStatistics, StatsError> {
-        self.sink.flush().await?;
-        Ok(self.figures())
+    /// The future resolves to `StatsError::Recorder` with the reason the queue ended
+    /// abnormally (a stop that timed out, a cancelled driver), when calls may be missing
+    /// from the figures; a blocking form with a deadline to
+    /// `StatsError::Recorder(SinkError::WaitTimedOut)` when the deadline passed first.
+    pub fn calculate(&self) -> Calculate<'_> {
+        Calculate::new(self.sink.flush(), self)
     }
 
-    /// [`calculate`](Self::calculate), blocking the current thread.
+    /// [`calculate`](Self::calculate), blocking the current thread: `calculate().wait()`.
     ///
     /// # Errors
     ///
-    /// As [`calculate`](Self::calculate).
+    /// As [`calculate`](Self::calculate); `StatsError::Recorder(SinkError::WouldDeadlock)`,
+    /// at once, when only the calling thread could run the statistics' driver (from one of
+    /// its stores, or on a tokio current-thread runtime that runs it: see
+    /// [which calls block](crate::sink#which-calls-block)).
     pub fn calculate_blocking(&self) -> Result<FinalStatistics, StatsError> {
-        self.sink.flush_blocking()?;
-        Ok(self.figures())
+        self.calculate().wait()
     }
 
-    fn figures(&self) -> FinalStatistics {
+    pub(super) fn figures(&self) -> FinalStatistics {
         self.inner.figures()
     }
 
@@ -522,7 +505,9 @@ impl Statistics {
     ///
     /// As [`reset`](Self::reset).
     pub fn reset_blocking(&self) -> Result<(), StatsError> {
-        async_io::block_on(self.reset())
+        // If the queue ended abnormally, nothing more will be applied: reset all the same.
+        let _ = self.sink.flush().wait();
+        async_io::block_on(persist::reset(&self.inner))
     }
 
     /// The counters of the queue between the recording calls and the driver.

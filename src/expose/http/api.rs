@@ -6,9 +6,8 @@ use hyper::{Request, Response, StatusCode, header};
 use serde::Serialize;
 
 use super::response::refuse_method;
-use crate::agent::Selector;
 use crate::error::Report;
-use crate::metrics::Registry;
+use crate::metrics::{Registry, Selector};
 
 /// The `Content-Type` of the JSON answers.
 const JSON: &str = "application/json";
@@ -29,7 +28,7 @@ const JSON: &str = "application/json";
 ///   is not a number, a flag other than `true`/`false`, an unknown or repeated parameter,
 ///   `selector` together with `name`): `400` with the JSON body
 ///   `{"error": "<what is wrong>", "reason": "<code>"}`, the code being
-///   [`SelectorError::reason`](crate::agent::SelectorError::reason) (`INVALID_REGEX` or
+///   [`SelectorError::reason`](crate::metrics::SelectorError::reason) (`INVALID_REGEX` or
 ///   `INVALID_ARGUMENT`);
 /// - any other method: `405` with `Allow: GET, HEAD`.
 ///

@@ -17,7 +17,9 @@ use hyper::{Request, StatusCode};
 
 use super::response::plain;
 use super::server::Shared;
-use super::{MIN_READ_BUFFER, ServerConfig, get_metrics_response, metrics_response, timeout};
+#[cfg(feature = "tls")]
+use super::timeout;
+use super::{MIN_READ_BUFFER, ServerConfig, get_metrics_response, metrics_response};
 use crate::metrics::Registry;
 
 type Connection = Pin<Box<dyn Future<Output = ()> + Send>>;

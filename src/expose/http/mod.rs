@@ -22,7 +22,7 @@
 //!   [`ServerConfig::api_path`]): `200` with the metrics that the query string selects, as
 //!   JSON — `GET /api/metrics?selector=…&prefix=…&infix=…&limit=…&hidden=…&historic=…&metadata=…`,
 //!   or repeated `name=` parameters for an explicit list (see
-//!   [`Selector::from_query`](crate::agent::Selector::from_query) for the parameters and
+//!   [`Selector::from_query`](crate::metrics::Selector::from_query) for the parameters and
 //!   [`get_metrics_response`] for the answer); `400` with a JSON body
 //!   `{"error": "...", "reason": "..."}` for a query that is not valid;
 //! - any other method on either path: `405 Method Not Allowed` with `Allow: GET, HEAD`;
@@ -61,6 +61,8 @@
 mod api;
 mod config;
 mod connection;
+mod negotiation;
+mod query;
 mod response;
 mod server;
 mod threaded;

@@ -5,6 +5,7 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
@@ -18,6 +19,27 @@ use super::{KeyValueStore, StoreError, check_name};
 /// the directory is synced, so a crash at any point leaves either the old value or the new
 /// one, never a mix. Renames and deletions sync the directory too. File I/O runs on the
 /// `blocking` crate's thread pool, not on the executor that polls the future.
+///
+/// # Temporary files left behind
+///
+/// A process killed in the middle of a write leaves its temporary file behind. Reading a
+/// key ([`get`](KeyValueStore::get), which the statistics do once, when they start and load
+/// their state) first removes that key's temporaries whose write cannot be going on any
+/// more:
+///
+/// - those of a writer process that is gone: the `<pid>` in the name is not a live process
+///   (read from `/proc`, so on Linux only; a process that exited but was not reaped yet
+///   counts as live);
+/// - those last modified more than an hour ago, whoever wrote them: no write takes that
+///   long, and a pid may have been reused by another process since.
+///
+/// Only files named exactly as this store names its temporaries, for the key being read,
+/// are considered: never another key's (another process may own that key), never any other
+/// file. A temporary of this process, or of another live process (a save in flight), is
+/// left alone until it is an hour old. Two processes that share a directory across pid
+/// namespaces (two containers) each see the other's pids as gone: give them different keys,
+/// as two writers of one key overwrite each other anyway. Removal is best effort: a
+/// temporary that cannot be removed is left for the next read, and the read goes on.
 ///
 /// Store names and keys must pass [`check_name`](super::check_name): they become file
 /// names.
@@ -41,6 +63,9 @@ pub struct FileStore {
 
 /// Tells apart the temporary files of concurrent writes in one process.
 static WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// A temporary file older than this is removed when its key is read, whoever wrote it.
+const STALE_TEMPORARY_AGE: Duration = Duration::from_secs(60 * 60);
 
 impl FileStore {
     /// A store under the directory `root`, created on the first write.
@@ -79,7 +104,11 @@ impl FileStore {
 impl KeyValueStore for FileStore {
     async fn get(&self, store: &str, key: &str) -> Result<Option<Value>, StoreError> {
         let path = self.path_of(store, key)?;
-        blocking::unblock(move || read(&path)).await
+        blocking::unblock(move || {
+            remove_stale_temporaries(&path);
+            read(&path)
+        })
+        .await
     }
 
     async fn set(&self, store: &str, key: &str, value: &Value) -> Result<(), StoreError> {
@@ -128,6 +157,65 @@ fn read(path: &Path) -> Result<Option<Value>, StoreError> {
             .map_err(|error| StoreError::InvalidJson(Arc::new(error))),
         Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
         Err(error) => Err(StoreError::io("reading", path, error)),
+    }
+}
+
+/// Removes the temporary files of writes to `path` that cannot be going on any more (the
+/// rules: [`FileStore`]'s docs, "Temporary files left behind"). Best effort.
+fn remove_stale_temporaries(path: &Path) {
+    let (Some(directory), Some(file_name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let Ok(entries) = fs::read_dir(directory) else {
+        // No directory yet (nothing was ever written), or one that cannot be read: the read
+        // that follows reports it.
+        return;
+    };
+    let file_name = file_name.to_string_lossy();
+    let now = SystemTime::now();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| temporary_writer(name, &file_name))
+        else {
+            continue;
+        };
+        let stale = entry
+            .metadata()
+            .ok()
+            .and_then(|metadata| metadata.modified().ok())
+            .and_then(|modified| now.duration_since(modified).ok())
+            .is_some_and(|age| age > STALE_TEMPORARY_AGE);
+        if stale || process_is_gone(pid) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The pid of the writer of a temporary file named `.<file_name>.<pid>.<n>.tmp`, or `None`
+/// when `name` is not such a name.
+fn temporary_writer(name: &str, file_name: &str) -> Option<u32> {
+    let numbers = name
+        .strip_prefix('.')?
+        .strip_prefix(file_name)?
+        .strip_prefix('.')?
+        .strip_suffix(".tmp")?;
+    let (pid, write) = numbers.split_once('.')?;
+    let digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    if !digits(pid) || !digits(write) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether process `pid` is known not to exist. Only Linux can tell (through `/proc`);
+/// elsewhere, or without `/proc`, a process is never known to be gone.
+fn process_is_gone(pid: u32) -> bool {
+    if cfg!(target_os = "linux") && Path::new("/proc/self").exists() {
+        pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        false
     }
 }
 

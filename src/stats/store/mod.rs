@@ -1,10 +1,6 @@
-//! Key-value stores that keep the statistics' state between runs.
-//!
-//! A [`KeyValueStore`] holds JSON values under `(store name, key)`: a store name is a
-//! namespace (a directory of `FileStore`, a key prefix of `RedisStore`), a key names one
-//! value in it. mvx ships [`MemoryStore`] (for tests: gone with the process),
-//! `FileStore` (feature `persist`) and `RedisStore` (feature `redis`); implement the
-//! trait for any other backend.
+//! Key-value stores that keep the statistics' state between runs: the [`KeyValueStore`]
+//! trait (its docs are the rules), [`SharedStore`] and the store error here; one file per
+//! built-in store.
 
 #[cfg(feature = "persist")]
 mod file;
@@ -19,7 +15,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::ErrorReason;
+use super::StatsReason;
 use crate::error::Cause;
 
 #[cfg(feature = "persist")]
@@ -30,9 +26,18 @@ pub use self::redis::RedisStore;
 
 /// Async get, set, delete and rename of JSON values, under a store name and a key.
 ///
+/// A store name is a namespace (a directory of `FileStore`, a key prefix of `RedisStore`),
+/// a key names one value in it. Besides get, set and delete there is
+/// [`rename`](Self::rename), which moves a corrupt value aside without reading it as JSON.
+/// mvx ships [`MemoryStore`] (for tests: gone with the process), `FileStore` (feature
+/// `persist`) and `RedisStore` (feature `redis`); implement the trait for any other
+/// backend. It speaks `serde_json::Value`, so `serde_json` is a public dependency of mvx.
+///
 /// The futures are `Send` and need no particular executor: mvx calls them from the
 /// statistics' driver, wherever it runs. A store is shared by reference (`&self`): calls
-/// may overlap, and an implementation synchronizes what it needs to.
+/// may overlap, and an implementation synchronizes what it needs to. The statistics hold
+/// it behind a [`SharedStore`], which boxes each future once per store call (never per
+/// recording call), and catch a panic in it as [`StoreError::Panicked`].
 ///
 /// # Examples
 ///
@@ -105,9 +110,9 @@ pub trait KeyValueStore: fmt::Debug + Send + Sync + 'static {
 /// Why a store operation failed.
 ///
 /// `Clone`: the errors it ends up in are shared. Every variant has the reason code
-/// [`ErrorReason::StoreFailed`], except [`InvalidJson`](Self::InvalidJson)
-/// ([`ErrorReason::CorruptState`]) and [`InvalidName`](Self::InvalidName)
-/// ([`ErrorReason::InvalidArgument`]).
+/// [`StatsReason::StoreFailed`], except [`InvalidJson`](Self::InvalidJson)
+/// ([`StatsReason::CorruptState`]) and [`InvalidName`](Self::InvalidName)
+/// ([`StatsReason::InvalidArgument`]).
 #[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -151,12 +156,12 @@ pub enum StoreError {
 
 impl StoreError {
     /// The stable reason code of this error.
-    pub fn reason(&self) -> ErrorReason {
+    pub fn reason(&self) -> StatsReason {
         match self {
-            Self::InvalidName { .. } => ErrorReason::InvalidArgument,
-            Self::InvalidJson(_) => ErrorReason::CorruptState,
+            Self::InvalidName { .. } => StatsReason::InvalidArgument,
+            Self::InvalidJson(_) => StatsReason::CorruptState,
             Self::KeyTaken { .. } | Self::Io { .. } | Self::Backend(_) | Self::Panicked(_) => {
-                ErrorReason::StoreFailed
+                StatsReason::StoreFailed
             }
         }
     }
