@@ -10,7 +10,7 @@
 //! MVX_AMQP_URL=amqp://guest:guest@127.0.0.1:5672/ cargo run --example metricq_source --features metricq
 //! ```
 //!
-//! Without a metricq-manager on the network, `python3 tests/metricq/peer.py manager <url>`
+//! Without a metricq-manager on the network, `python3 tests/support/metricq_peer.py manager <url>`
 //! stands in for one.
 
 use std::time::Duration;

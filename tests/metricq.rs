@@ -1,7 +1,7 @@
 //! The metricq client against real parts: a RabbitMQ broker (`MVX_AMQP_URL`, started by
 //! `.ci/test`), the Python `metricq` package's own Source, Sink and Client
-//! (tests/metricq/peer.py), and a test manager written on that package (it stands in for
-//! metricq-manager, which cannot be installed here).
+//! (tests/support/metricq_peer.py), and a test manager written on that package (it stands
+//! in for metricq-manager, which cannot be installed here).
 //!
 //! - an mvx source's points reach a Python sink with identical timestamps and values;
 //! - a Python source's points reach an mvx sink, each acknowledged once handled;
@@ -13,25 +13,33 @@
 #![cfg(not(loom))]
 #![cfg(feature = "metricq")]
 
-#[path = "guard/mod.rs"]
-mod guard;
-#[path = "metricq/support.rs"]
-mod support;
+#[path = "support/agent_thread.rs"]
+mod agent_thread;
+#[path = "support/free_port.rs"]
+mod free_port;
+#[path = "support/metricq_peer.rs"]
+mod metricq_peer;
+#[path = "support/rabbitmq.rs"]
+mod rabbitmq;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use agent_thread::Running;
+
+use metricq_peer::{Peer, shared_manager};
 use mvx::agent::metricq::{
     BridgeConfig, Client, DataPoint, MetricqConfig, MetricqError, MetricqReason, RegistryBridge,
     Sink, SinkHandle, Source, Timestamp,
 };
 use mvx::agent::{AgentError, Selector};
 use mvx::metrics::{Metadata, Registry};
+use rabbitmq::unique;
 use serde_json::{Value, json};
-use support::{Peer, Running, shared_manager, unique};
-
-const LIMIT: Duration = Duration::from_secs(120);
+use watchdog::{GUARD, within_guard};
 
 fn config(url: &str, token: &str) -> MetricqConfig {
     MetricqConfig::new(url, token)
@@ -55,7 +63,7 @@ fn awkward_points(metric: &str) -> Vec<(i64, f64)> {
 
 #[test]
 fn mvx_source_points_reach_a_python_sink_unchanged() {
-    guard::within(LIMIT, || {
+    within_guard(|| {
         let url = shared_manager().to_owned();
         let explicit = unique("test.explicit").replace('-', "_");
         let gauge_name = unique("test.gauge").replace('-', "_");
@@ -132,7 +140,7 @@ fn mvx_source_points_reach_a_python_sink_unchanged() {
 
 #[test]
 fn python_source_points_reach_an_mvx_sink() {
-    guard::within(LIMIT, || {
+    within_guard(|| {
         let url = shared_manager().to_owned();
         let metric_a = unique("test.python.a").replace('-', "_");
         let metric_b = unique("test.python.b").replace('-', "_");
@@ -180,7 +188,7 @@ fn python_source_points_reach_an_mvx_sink() {
         source.expect("sent");
         let mut got = Vec::new();
         for _ in 0..sent.len() {
-            got.push(received.recv_timeout(support::PATIENCE).expect("a point"));
+            got.push(received.recv_timeout(GUARD).expect("a point"));
         }
         got.sort();
         sent.sort();
@@ -198,7 +206,7 @@ fn python_source_points_reach_an_mvx_sink() {
 
 #[test]
 fn python_clients_rpcs_are_answered_by_an_mvx_agent() {
-    guard::within(LIMIT, || {
+    within_guard(|| {
         let url = shared_manager().to_owned();
         let token = unique("client-mvx-rpc");
         let client = Client::new(config(&url, &token));
@@ -243,7 +251,7 @@ fn python_clients_rpcs_are_answered_by_an_mvx_agent() {
 
 #[test]
 fn get_metrics_over_the_network_answers_like_the_registry() {
-    guard::within(LIMIT, || {
+    within_guard(|| {
         let url = shared_manager().to_owned();
         let prefix = unique("test.list").replace('-', "_");
         let registry = Registry::new();
@@ -331,7 +339,7 @@ fn get_metrics_over_the_network_answers_like_the_registry() {
 
 #[test]
 fn a_manager_that_never_answers_gives_a_typed_timeout() {
-    guard::within(LIMIT, || {
+    within_guard(|| {
         let url = shared_manager().to_owned();
         let client = Client::new(config(&url, &unique("client-mvx-silent")));
         let handle = client.handle();
@@ -359,7 +367,7 @@ fn a_manager_that_never_answers_gives_a_typed_timeout() {
 
 #[test]
 fn a_stop_during_connect_abandons_it() {
-    guard::within(LIMIT, || {
+    within_guard(|| {
         // A "broker" that accepts connections and never says a word.
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -378,9 +386,7 @@ fn a_stop_during_connect_abandons_it() {
                 .connect_timeout(Duration::from_secs(600)),
         );
         let mut running = Running::start(client);
-        accepted
-            .recv_timeout(support::PATIENCE)
-            .expect("connecting");
+        accepted.recv_timeout(GUARD).expect("connecting");
         running.handle.stop(None, false);
         assert!(running.join().is_ok());
         let outcome = running.handle.outcome().unwrap();
@@ -398,9 +404,7 @@ fn a_stop_during_connect_abandons_it() {
         assert_connect_failed(&failed, MetricqReason::ConnectTimedOut);
 
         // Nobody listening: fails fast.
-        let closed = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = closed.local_addr().unwrap().port();
-        drop(closed);
+        let port = free_port::free_port();
         let client = Client::new(
             MetricqConfig::new(&format!("amqp://127.0.0.1:{port}/"), "client-mvx-refused").unwrap(),
         );
@@ -425,7 +429,7 @@ fn assert_connect_failed(error: &AgentError, reason: MetricqReason) {
 
 #[test]
 fn a_sink_acknowledges_only_what_its_handler_took() {
-    guard::within(LIMIT, || {
+    within_guard(|| {
         let url = shared_manager().to_owned();
         let metric = unique("test.refused").replace('-', "_");
         let (sender, received) = mpsc::channel();
@@ -462,7 +466,7 @@ fn a_sink_acknowledges_only_what_its_handler_took() {
         for value in [1.0, 13.0, 2.0] {
             async_io::block_on(source_handle.send(&metric, Timestamp::now(), value)).unwrap();
         }
-        let next = || received.recv_timeout(support::PATIENCE).unwrap();
+        let next = || received.recv_timeout(GUARD).unwrap();
         let mut seen = Vec::new();
         while seen.iter().filter(|value| **value == 13.0).count() < 2 {
             seen.push(next());
@@ -475,7 +479,7 @@ fn a_sink_acknowledges_only_what_its_handler_took() {
         }
         seen.sort_by(f64::total_cmp);
         assert_eq!(seen, [1.0, 2.0, 3.0, 4.0, 13.0, 13.0]);
-        let stats = stats_seen.recv_timeout(support::PATIENCE).unwrap().unwrap();
+        let stats = stats_seen.recv_timeout(GUARD).unwrap().unwrap();
         assert_eq!(
             (
                 stats.points,

@@ -10,29 +10,64 @@
 #![cfg(not(loom))]
 #![cfg(feature = "metricq")]
 
-#[path = "guard/mod.rs"]
-mod guard;
-#[path = "metricq/support.rs"]
-mod support;
+#[path = "support/agent_thread.rs"]
+mod agent_thread;
+#[path = "support/free_port.rs"]
+mod free_port;
+#[path = "support/metricq_peer.rs"]
+mod metricq_peer;
+#[path = "support/rabbitmq.rs"]
+mod rabbitmq;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use agent_thread::Running;
+use metricq_peer::Peer;
 use mvx::agent::AgentError;
 use mvx::agent::metricq::{
     BridgeConfig, DataPoint, MetricqConfig, RegistryBridge, Source, Timestamp,
 };
 use mvx::metrics::Registry;
+use mvx::sink::AsyncSink;
+use rabbitmq::{OwnNode, unique};
 use serde_json::json;
-use support::{OwnNode, Peer, Running, unique};
+use watchdog::{GUARD, within};
+
+/// A test body that starts a node, stops it and starts it again: each node start (and
+/// `rabbitmqctl`'s wait for it) may take up to [`GUARD`] on a loaded machine.
+const NODE_TEST_LIMIT: Duration = Duration::from_secs(4 * GUARD.as_secs());
+
+/// A node of the test's own, with the test manager on it.
+fn network() -> (OwnNode, Peer) {
+    let node = OwnNode::start();
+    let manager = Peer::spawn(&["manager", &node.url()]);
+    manager.expect("ready");
+    (node, manager)
+}
+
+/// A bridge of an empty registry, running, through a source for `config` that is ready:
+/// the test logs its points into the sink itself.
+fn running_bridge(config: MetricqConfig) -> (AsyncSink<DataPoint>, Running) {
+    let bridge = RegistryBridge::new(
+        Source::new(config),
+        Registry::new(),
+        BridgeConfig::default().interval(Duration::from_secs(3600)),
+    );
+    let sink = bridge.sink();
+    let source = bridge.source();
+    let running = Running::start(bridge);
+    assert!(async_io::block_on(source.ready()));
+    (sink, running)
+}
 
 #[test]
 fn a_broker_restarted_mid_stream_loses_no_point_silently() {
-    guard::within(Duration::from_secs(240), || {
-        let mut node = OwnNode::start();
+    within(NODE_TEST_LIMIT, || {
+        let (mut node, manager) = network();
         let url = node.url();
-        let manager = Peer::spawn(&["manager", &url]);
-        manager.expect("ready");
         let metric = "test.restart.points";
         let queue = unique("db-test-durable");
         let durable = Peer::spawn(&["durable", &url, &queue, metric]);
@@ -46,15 +81,7 @@ fn a_broker_restarted_mid_stream_loses_no_point_silently() {
             .delivery_timeout(Duration::from_secs(60))
             .rpc_timeout(Duration::from_secs(20))
             .persistent_data(true);
-        let bridge = RegistryBridge::new(
-            Source::new(config),
-            Registry::new(),
-            BridgeConfig::default().interval(Duration::from_secs(3600)),
-        );
-        let sink = bridge.sink();
-        let source = bridge.source();
-        let running = Running::start(bridge);
-        assert!(async_io::block_on(source.ready()));
+        let (sink, running) = running_bridge(config);
         let log = |range: std::ops::Range<i64>| {
             for n in range {
                 let accepted = sink.log(DataPoint::new(metric, Timestamp::from_nanos(n), n as f64));
@@ -106,25 +133,15 @@ fn a_broker_restarted_mid_stream_loses_no_point_silently() {
 
 #[test]
 fn a_broker_that_stays_away_stops_the_agent_with_a_reconnect_timeout() {
-    guard::within(Duration::from_secs(240), || {
-        let mut node = OwnNode::start();
+    within(NODE_TEST_LIMIT, || {
+        let (mut node, manager) = network();
         let url = node.url();
-        let manager = Peer::spawn(&["manager", &url]);
-        manager.expect("ready");
         let config = MetricqConfig::new(&url, "source-mvx-abandoned")
             .unwrap()
             .reconnect_interval(Duration::from_millis(100))
             .connection_timeout(Duration::from_millis(1_500))
             .delivery_timeout(Duration::from_millis(500));
-        let bridge = RegistryBridge::new(
-            Source::new(config),
-            Registry::new(),
-            BridgeConfig::default().interval(Duration::from_secs(3600)),
-        );
-        let sink = bridge.sink();
-        let source = bridge.source();
-        let mut running = Running::start(bridge);
-        assert!(async_io::block_on(source.ready()));
+        let (sink, mut running) = running_bridge(config);
         manager.finish();
         node.stop();
         for n in 0..10 {

@@ -1,18 +1,24 @@
-"""Python metricq peers for tests/metricq.rs, on the packaged `metricq` client (PyPI).
+"""Python metricq peers for the metricq tests (tests/metricq.rs, tests/metricq_faults.rs,
+tests/examples.rs; started by metricq_peer.rs beside it), on the packaged `metricq` client
+(PyPI).
 
-    python3 peer.py manager URL        the test manager (below); prints `ready`
-    python3 peer.py sink URL N METRIC...   a metricq Sink: prints each point as a JSON line,
-                                       exits after N points
-    python3 peer.py source URL TOKEN POINTS_JSON
+    python3 metricq_peer.py manager URL
+                                       the test manager (below); prints `ready`
+    python3 metricq_peer.py sink URL N METRIC...
+                                       the Sink of examples/metricq_sink.py: prints each
+                                       point as a JSON line, exits after N points
+    python3 metricq_peer.py source URL TOKEN POINTS_JSON
                                        a metricq Source: declares the metrics, sends
                                        [[metric, ns, value], ...] one by one, prints `sent`
-    python3 peer.py rpc URL TOKEN      a metricq Client calling RPCs on the agent TOKEN:
+    python3 metricq_peer.py rpc URL TOKEN
+                                       a metricq Client calling RPCs on the agent TOKEN:
                                        `discover` to its RPC queue and by broadcast, and
                                        `test.echo`; prints the answers as JSON lines
-    python3 peer.py durable URL QUEUE METRIC...
+    python3 metricq_peer.py durable URL QUEUE METRIC...
                                        declares a durable queue bound to the metrics on
                                        the data exchange (as a database's); prints `declared`
-    python3 peer.py drain URL QUEUE    reads every message of QUEUE, prints each point as
+    python3 metricq_peer.py drain URL QUEUE
+                                       reads every message of QUEUE, prints each point as
                                        a JSON line, then `drained`
 
 Every peer exits when its standard input closes (the test that started it is gone) and
@@ -21,12 +27,16 @@ gives up after 60 seconds.
 
 import asyncio
 import json
+import os
 import re
 import sys
 import uuid
 
 import aio_pika
 from metricq import Agent, Client, Sink, Source, Timestamp, rpc_handler
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples"))
+from metricq_sink import PrintingSink  # noqa: E402
 
 
 def out(value):
@@ -167,22 +177,14 @@ class TestManager(Agent):
         return {"metrics": found if format == "object" else list(found)}
 
 
-class PrintingSink(Sink):
-    def __init__(self, metrics, count, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.wanted = metrics
-        self.count = count
+class JsonSink(PrintingSink):
+    """The example's sink (examples/metricq_sink.py), each line as JSON."""
 
-    async def connect(self):
-        await super().connect()
-        await self.subscribe(self.wanted)
-        out("subscribed")
+    def show(self, line):
+        out(line)
 
-    async def on_data(self, metric, timestamp, value):
+    def show_point(self, metric, timestamp, value):
         out({"metric": metric, "timestamp": timestamp.posix_ns, "value": value})
-        self.count -= 1
-        if self.count == 0:
-            self._schedule_stop()
 
 
 class ListSource(Source):
@@ -280,7 +282,7 @@ async def main():
     if role == "manager":
         agent = TestManager(url)
     elif role == "sink":
-        agent = PrintingSink(sys.argv[4:], int(sys.argv[3]), "sink-python", url)
+        agent = JsonSink(sys.argv[4:], int(sys.argv[3]), "sink-python", url)
     elif role == "source":
         agent = ListSource(json.loads(sys.argv[4]), sys.argv[3], url)
     elif role == "rpc":
