@@ -297,7 +297,12 @@ async def main():
     stopped = asyncio.create_task(agent.stopped())
     done, _ = await asyncio.wait({stdin, stopped}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
     if stopped not in done:
+        # Returns at once when a stop is already under way (the sink's, after its last
+        # point): wait for that stop to end. Returning from main() would let asyncio.run()
+        # cancel the stop while it closes its connections, and aiormq's close, cancelled
+        # there, never ends (the process then hangs until it is killed).
         await agent.stop()
+        await asyncio.wait({stopped}, timeout=60)
 
 
 if __name__ == "__main__":
