@@ -6,7 +6,7 @@
 //!
 //! | adapter | records | when |
 //! |---|---|---|
-//! | [`timed`](InstrumentExt::timed) | seconds from the first poll into a [`Histogram`] | the future completes, with any output (`Ok` or `Err`) |
+//! | [`timed`](InstrumentExt::timed) | the duration from the first poll into a [`Histogram`] (seconds) or a [`LatencyHistogram`] (any [`ObserveDuration`]) | the future completes, with any output (`Ok` or `Err`) |
 //! | [`count_errors`](InstrumentExt::count_errors) | one into a [`Counter`] | the output is `Err` (or matches a predicate), or a panic unwinds through the future |
 //! | [`track_in_progress`](InstrumentExt::track_in_progress) | +1 / −1 on a [`Gauge`] | +1 on the first poll; −1 on completion, on a panic, or when dropped before completion |
 //!
@@ -67,9 +67,9 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::metrics::{Counter, Gauge, Histogram};
+use crate::metrics::{Counter, Gauge, Histogram, LatencyHistogram};
 
 /// Outputs that can be an error: implemented for `Result`.
 ///
@@ -139,7 +139,7 @@ pub trait InstrumentExt: Future + Sized {
     /// assert_eq!(latency.count(), 1);
     /// # Ok::<(), mvx::metrics::RegistryError>(())
     /// ```
-    fn timed(self, histogram: &Histogram) -> Timed<Self> {
+    fn timed<H: ObserveDuration>(self, histogram: &H) -> Timed<Self, H> {
         timed(histogram, self)
     }
 
@@ -219,7 +219,7 @@ impl<F: Future> InstrumentExt for F {}
 
 /// `future`, observing its duration into `histogram`: the function form of
 /// [`InstrumentExt::timed`].
-pub fn timed<F: Future>(histogram: &Histogram, future: F) -> Timed<F> {
+pub fn timed<F: Future, H: ObserveDuration>(histogram: &H, future: F) -> Timed<F, H> {
     Timed {
         future,
         histogram: histogram.clone(),
@@ -265,15 +265,15 @@ pub fn track_in_progress<F: Future>(gauge: &Gauge, future: F) -> TrackInProgress
 pin_project_lite::pin_project! {
     /// The future returned by [`InstrumentExt::timed`].
     #[must_use = "futures do nothing unless you .await or poll them"]
-    pub struct Timed<F> {
+    pub struct Timed<F, H = Histogram> {
         #[pin]
         future: F,
-        histogram: Histogram,
+        histogram: H,
         started: Option<Instant>,
     }
 }
 
-impl<F: Future> Future for Timed<F> {
+impl<F: Future, H: ObserveDuration> Future for Timed<F, H> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
@@ -281,12 +281,12 @@ impl<F: Future> Future for Timed<F> {
         let started = *this.started.get_or_insert_with(Instant::now);
         // A panic unwinds from here: nothing is observed.
         let output = std::task::ready!(this.future.poll(cx));
-        this.histogram.observe(started.elapsed().as_secs_f64());
+        this.histogram.observe_duration(started.elapsed());
         Poll::Ready(output)
     }
 }
 
-impl<F> fmt::Debug for Timed<F> {
+impl<F, H: ObserveDuration> fmt::Debug for Timed<F, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timed")
             .field("histogram", &self.histogram.name())
@@ -411,5 +411,41 @@ impl<F> fmt::Debug for TrackInProgress<F> {
             .field("gauge", &self.gauge.name())
             .field("entered", &self.entered)
             .finish_non_exhaustive()
+    }
+}
+
+/// An instrument that [`timed`](InstrumentExt::timed) can record a duration into.
+///
+/// Implemented by [`Histogram`], which observes the duration in seconds (an `f64`), and by
+/// [`LatencyHistogram`], which records it to the nanosecond. Implement it to time futures
+/// into an instrument of your own; the adapter keeps a clone of the instrument.
+pub trait ObserveDuration: Clone {
+    /// Records `elapsed`. Called once per timed future, on the polling thread: it should be
+    /// as cheap as a record of the instrument.
+    fn observe_duration(&self, elapsed: Duration);
+
+    /// The instrument's name, for `Debug` output.
+    fn name(&self) -> &str;
+}
+
+impl ObserveDuration for Histogram {
+    #[inline]
+    fn observe_duration(&self, elapsed: Duration) {
+        self.observe(elapsed.as_secs_f64());
+    }
+
+    fn name(&self) -> &str {
+        Histogram::name(self)
+    }
+}
+
+impl ObserveDuration for LatencyHistogram {
+    #[inline]
+    fn observe_duration(&self, elapsed: Duration) {
+        self.record(elapsed);
+    }
+
+    fn name(&self) -> &str {
+        LatencyHistogram::name(self)
     }
 }

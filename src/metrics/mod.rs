@@ -44,7 +44,10 @@ mod runtime;
 pub mod selector;
 mod snapshot;
 
-pub use self::instruments::{Counter, Gauge, Histogram};
+pub use self::instruments::{
+    Counter, Gauge, Histogram, LatencyConfig, LatencyConfigError, LatencyDistribution,
+    LatencyHistogram, LatencyMetric, Percentile, Percentiles,
+};
 pub use self::metadata::{Metadata, MetadataError, RESERVED_KEYS};
 pub use self::recorder::{Metric, MetricEvent, MetricHookError, MetricsRecorder, RecorderError};
 // For the exposition, which `--cfg loom` builds leave out.
