@@ -46,7 +46,7 @@ mod snapshot;
 
 pub use self::instruments::{
     Counter, Gauge, Histogram, LatencyConfig, LatencyConfigError, LatencyDistribution,
-    LatencyHistogram, LatencyMetric, Percentile, Percentiles,
+    LatencyHistogram, LatencyMetric, Percentile, Percentiles, Recorded,
 };
 pub use self::metadata::{Metadata, MetadataError, RESERVED_KEYS};
 pub use self::recorder::{Metric, MetricEvent, MetricHookError, MetricsRecorder, RecorderError};

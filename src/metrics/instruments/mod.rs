@@ -24,7 +24,7 @@ pub use self::histogram::Histogram;
 pub(super) use self::histogram::validate_bounds;
 pub use self::latency::{
     LatencyConfig, LatencyConfigError, LatencyDistribution, LatencyHistogram, LatencyMetric,
-    Percentile, Percentiles,
+    Percentile, Percentiles, Recorded,
 };
 
 use super::Snapshot;

@@ -38,8 +38,8 @@ use crate::metrics::{Metadata, Metric, Snapshot};
 ///         Request::Refused => None,
 ///     }
 /// }))?;
-/// recorder.register_event(Request::Served { latency: Duration::from_millis(4) }).unwrap();
-/// recorder.register_event(Request::Refused).unwrap();
+/// let _ = recorder.register_event(Request::Served { latency: Duration::from_millis(4) })?;
+/// let _ = recorder.register_event(Request::Refused)?;
 /// recorder.snapshot_now_blocking()?; // every event accepted before is applied
 /// assert_eq!(latency.count(), 1);
 /// assert_eq!(recorder.unhandled()["Request"], 1);

@@ -17,7 +17,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub use self::config::{LatencyConfig, LatencyConfigError};
-pub use self::distribution::{LatencyDistribution, Percentile, Percentiles};
+pub use self::distribution::{LatencyDistribution, Percentile, Percentiles, Recorded};
 pub use self::metric::LatencyMetric;
 
 use self::config::nanos;
