@@ -329,9 +329,10 @@ pub mod stats;
 mod sync;
 
 /// What the loom models (`tests/loom_*.rs`) drive besides the public API: the core's own
-/// wake-up primitive, a terminator whose runtime thread is a loom thread, and the end of a
+/// wake-up primitive, a terminator whose runtime thread is a loom thread, the end of a
 /// sink from outside its driver that a terminator makes past its deadline (called directly:
-/// loom has no clock). Exists only under `--cfg loom`.
+/// loom has no clock), and a latency record into a given stripe. Exists only under
+/// `--cfg loom`.
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
@@ -361,6 +362,17 @@ pub mod __loom {
     /// then joins the runtime thread — which the driver must leave on its own.
     pub fn terminate_past_deadline(terminator: &Terminator) -> Result<QueueStats, TerminateError> {
         terminator.terminate_past_deadline()
+    }
+
+    /// Records `nanos` into stripe `stripe` of `histogram` as a thread that owns it does (or,
+    /// for stripe 0, as threads share it): loom runs its threads on one OS thread, so they
+    /// would share one thread-local stripe number, which real threads never do.
+    pub fn record_latency_in_stripe(
+        histogram: &crate::metrics::LatencyHistogram,
+        stripe: usize,
+        nanos: u64,
+    ) {
+        histogram.record_nanos_in_stripe(stripe, nanos);
     }
 
     /// Ends `sink` from outside its driver, as a terminator past its deadline does; returns

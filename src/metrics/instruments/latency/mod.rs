@@ -108,10 +108,12 @@ const REFUSED: usize = 2;
 /// read sees its count — and the intervals add up to every record, exactly: no record is
 /// lost or counted twice, however reads and records race (tests/metrics_latency.rs checks
 /// it with racing threads; tests/loom_latency.rs in every interleaving loom explores). A
-/// record's two words are read one after the other, so a read that races with it may see
-/// its count before its value reaches the sum; that value then lands in the next interval's
-/// sum, and the sums of the intervals still add up to the total. Reads (and resets) take a
-/// lock that only readers take, never the recording threads.
+/// record's two words (its count, then the sum) are read one after the other, so a read
+/// that races with it may see one of them and not the other: its count without its value in
+/// the sum, or its value in the sum without its count. The part the read missed lands in
+/// the next interval, and the counts and the sums of the intervals each still add up to the
+/// total. Reads (and resets) take a lock that only readers take, never the recording
+/// threads.
 ///
 /// # Memory
 ///
@@ -472,8 +474,8 @@ impl LatencyHistogram {
     /// and the Prometheus summary start from zero, and the summary's `_created` time is now.
     ///
     /// A record made while the reset runs is discarded or kept, never half of it (its count
-    /// and its value go the same way, except in the race of the type docs: its value may
-    /// be discarded with the sum while its count is kept). Prometheus sees the summary's
+    /// and its value go the same way, except in the race of the type docs: one of them may
+    /// be discarded and the other kept). Prometheus sees the summary's
     /// `_count` and `_sum` go down, a counter reset.
     pub fn reset(&self) {
         let mut reads = lock(&self.inner.reads);
