@@ -152,7 +152,7 @@ impl Agent for Recording {
         )?;
         println!(
             "agent: metrics at {}, list at {}",
-            server.url(),
+            server.metrics_url(),
             server.api_url().ok_or("the server lists its metrics")?
         );
 

@@ -70,13 +70,17 @@
 //!
 //! Request statistics count what crawler-style applications need — requests started,
 //! finished, failed and retried, their durations, status codes and error kinds — off the
-//! hot path too, persisted so that a restarted process resumes its counts.
+//! hot path too, persisted so that a restarted process resumes its counts: Crawlee's
+//! statistics, with its names and its persisted document.
 //!
 //! ```
-//! use mvx::stats::{MemoryStore, Statistics, StatsConfig};
+//! use mvx::stats::{MemoryStore, ReportTo, Statistics, StatsConfig};
 //!
 //! let store = MemoryStore::new(); // or FileStore (feature `persist`), RedisStore (`redis`)
-//! let config = StatsConfig::default().persist_to(store.clone());
+//! let config = StatsConfig::default()
+//!     .persist_to(store.clone())
+//!     .persist_state_key("crawler") // else a key per instance, `__CRAWLER_STATISTICS_<id>`
+//!     .report_to(ReportTo::Off);     // else reported at the start and every minute
 //! let (stats, driver) = Statistics::new(config.clone())?;
 //! let driver = std::thread::spawn(move || futures::executor::block_on(driver));
 //! stats.start().wait()?;                          // loads the persisted state, if any
@@ -118,7 +122,7 @@
 //! // `http` feature: Prometheus scrapes http://127.0.0.1:<port>/metrics; the list of metrics
 //! // with their metadata is JSON at /api/metrics (`?selector=^lookup&hidden=false`, ...).
 //! let server = ThreadedMetricsServer::start(registry, ServerConfig::new("127.0.0.1:0".parse()?))?;
-//! println!("metrics at {}, listed at {:?}", server.url(), server.api_url());
+//! println!("metrics at {}, listed at {:?}", server.metrics_url(), server.api_url());
 //! server.close()?; // stops, joins its thread; idempotent
 //! # Ok(())
 //! # }
@@ -229,6 +233,68 @@
 //! pull in `regex` (the selectors' regular expressions) and `form_urlencoded` (a selector
 //! written as the query string of `/api/metrics`).
 //!
+//! # Coming from Crawlee, metricq, prometheus_async
+//!
+//! mvx brings these systems to Rust with their names and meanings first; what it adds is an
+//! addition, under a name of its own. Each row's rules are in the module named.
+//!
+//! ## Crawlee
+//!
+//! Crawlee for Python 1.11's `crawlee.statistics` → [`stats`] (the rules: [Coming from
+//! Crawlee](stats#coming-from-crawlee); checked side by side with the PyPI package).
+//!
+//! | Crawlee | mvx |
+//! |---|---|
+//! | `Statistics(persistence_enabled=True, persist_state_kvs_name=..., persist_state_key=...)` | [`stats::Statistics::new`] with [`stats::StatsConfig`]`::persist_to(store)`, `.store_name(..)`, `.persist_state_key(..)` |
+//! | `async with statistics:` / its exit | [`stats::Statistics::start`] / [`stats::Statistics::stop`] |
+//! | `record_request_processing_start(request_id_or_key=id)`, again for a retry | `record_request_processing_start(id)`, again for a retry; or `record_request_retry(id)` |
+//! | `record_request_processing_finish` / `_failure` | `record_request_processing_finish` / `_failure` (and `_at(id, instant)` forms) |
+//! | `register_status_code(code=...)` | `register_status_code(code)` |
+//! | — (errors go to an error tracker, not persisted) | `register_error(kind)`, `register_retry_error(kind)`: counted in `errors`, `retry_errors` |
+//! | `record_request_processing_deferral` | not provided |
+//! | `calculate()` → `FinalStatistics` | [`stats::Statistics::calculate`] (a barrier) → [`stats::FinalStatistics`], same field names |
+//! | `requests_finished_per_minute` (`round`), `requests_failed_per_minute` (`floor`) | the same, whole numbers (`u64`) |
+//! | `crawler_runtime`, `retry_histogram` (`[0]` when empty) | the same |
+//! | `state.requests_retries`: requests retried at least once, counted when they end | `requests_retries`, the same; every retry is `retry_attempts` (mvx's) |
+//! | `state.request_min_duration` / `request_max_duration` (finished requests) | the same; failed requests' are `request_min_failed_duration` / `request_max_failed_duration` (mvx's) |
+//! | `state.stats_id`, `crawler_started_at`, `crawler_last_started_at`, `crawler_finished_at`, `stats_persisted_at` | the same names in [`stats::StatisticsState`] |
+//! | the persisted `StatisticsState` JSON (camelCase, `...Millis`, ISO 8601 times) | the same document; mvx's additions under the key `mvx` |
+//! | key `__CRAWLER_STATISTICS_{id}`, `id` counting instances in the process | the same ([`stats::Statistics::id`], [`stats::Statistics::persist_state_key`]) |
+//! | `FileSystemStorageClient`: `{CRAWLEE_STORAGE_DIR}/key_value_stores/{store}/{key}` | `stats::FileStore::crawlee(storage_dir)` (feature `persist`); `FileStore::new(root)` is mvx's own layout |
+//! | `reset()` | [`stats::Statistics::reset`] |
+//! | `log_interval`, `log_message`, `periodic_message_logger` (logs at the start, then every interval) | `log_interval`, `log_message`, [`stats::ReportTo`] (the `log` crate with the feature `log`, stderr without it; a sink; off), at the start, then every interval |
+//! | `statistics_log_format='table'` | one line, `name=value` pairs |
+//!
+//! ## prometheus_async
+//!
+//! | prometheus_async (`aio`) | mvx |
+//! |---|---|
+//! | `time(metric, future)` | [`timed`](instrument::InstrumentExt::timed): from when wrapped; observed on completion, panic and cancellation, as the `finally` does ([`instrument`]) |
+//! | `count_exceptions(metric, future)`, `exc=BaseException` | [`count_errors`](instrument::InstrumentExt::count_errors): `Err`, panic, cancellation |
+//! | `count_exceptions(..., exc=Exception)` or narrower | [`count_errors_if`](instrument::InstrumentExt::count_errors_if) with a closure (no cancellation), or with [`WithCancellation`](instrument::WithCancellation) |
+//! | `track_inprogress(metric, future)` | [`track_in_progress`](instrument::InstrumentExt::track_in_progress): +1 when wrapped |
+//! | `web.start_http_server`, `start_http_server_in_thread` | `expose::http::MetricsServer::start` (or `bind`), `ThreadedMetricsServer::start` |
+//! | `GET /`, the page linking to `/metrics`; `server.url`, the root | the same page; `url()`, the root; addition: `metrics_url()` (`expose::http`) |
+//! | `server.socket`, `https`, `is_registered`, `close()` | `local_addr()`, `is_https()`, `is_registered()`, `close()` |
+//! | `web.server_stats` | `expose::http::metrics_response` |
+//! | `sd.ConsulAgent(name, service_id, tags, token, deregister)` | `expose::discovery::ConsulAgent` with the same settings; a refused registration leaves the server running unregistered; addition: `registration_error()` |
+//! | `ServiceDiscovery.register` → deregisterer or `None` | `ServiceDiscovery::register` → `Registration::Registered` or `Refused` |
+//!
+//! ## MVX (Python): AsyncioLogSink and the metrics recorder
+//!
+//! | MVX | mvx |
+//! |---|---|
+//! | `AsyncioLogSink`: `_dispatch_core`, `_on_starting`, `_on_stopped` | [`sink::AsyncSink`] over [`sink::Dispatch`]: `dispatch`, `on_starting`, `on_stopped` |
+//! | `build_descriptor`, `configure_log_sink` | [`sink::Describe`], [`sink::SinkDescriptor`], [`sink::SinkRegistry::configure`] |
+//! | `AsyncioLogSink.create()` → sink, terminator | [`rt::thread::create`] → sink, [`rt::Terminator`] |
+//! | `queue_max_size`, `queue_overflow_policy` (`DROP`, `RAISE_ERROR`) | [`sink::SinkConfig::queue_capacity`], [`overflow`](sink::SinkConfig::overflow) ([`OverflowPolicy`](queue::OverflowPolicy) `Drop`, `RaiseError`; addition: `Block`) |
+//! | `get_status()`, `AsyncioLogSinkState` | `state()`, [`State`] (the same strings) |
+//! | wait handle → `AsyncioLogSinkOpResult(op_name, success, error)` | [`WaitHandle`] → [`OpResult`] `{ op, success, error }` |
+//! | `AsyncioLogSinkErrorReason` | [`ErrorReason`]: the document's strings (`INVALID_LOG_SINK_STATE`, `DISPATCHER_UNEXPECTEDLY_CANCELLED`, `UNEXPECTED_ERROR`, …) |
+//! | `AsyncioMetricsRecorder`, `get_metric_snapshots()` | [`metrics::MetricsRecorder`], [`snapshots()`](metrics::MetricsRecorder::snapshots) |
+//! | `Metric.metric_name`, `handle_event`, `snapshot` | [`metrics::Metric`]: `name`, `handle_event`, `snapshot` |
+//! | a snapshot, `{name, dimensions}` | [`metrics::Snapshot`], serialized so; addition: [`metrics::Detailed`] adds `kind` and `created` |
+//!
 //! # Layout
 //!
 //! One concept per module, and per file where a module is a folder (`mod.rs` holds the
@@ -244,7 +310,7 @@
 //! | [`sink`] | `log(event)` in front of a dispatcher: [`sink::AsyncSink`] | `dispatch.rs` the trait users write; `driver.rs` the driver future; `shared.rs` what handles share with it; `wait.rs` the named waits; `config.rs`; `budget.rs` the poll budget (how long a busy driver keeps its executor); `loss.rs` loss reports; `restart.rs` the restart policy for dispatcher panics; `event.rs` [`sink::LogEvent`]; `format.rs` line formats; `registry.rs` one sink per backend resource; `sinks/` the built-in sinks: `writer.rs`, `memory.rs`, `redis/` (`entries.rs`, `delivery.rs`, `error.rs`) |
 //! | [`rt`] | running a driver: on smol, on a thread of its own; the [`rt::Terminator`] | `thread.rs`, `smol.rs`; `tokio.rs` (feature `tokio`): whether a thread runs a tokio current-thread runtime |
 //! | [`metrics`] | user-defined events aggregated by recorders; lock-free instruments; the registry that gathers them | `recorder.rs`, `runtime.rs`, `snapshot.rs`, `metadata.rs`, `selector.rs`; `instruments/`: `counter.rs`, `gauge.rs`, `histogram.rs`, `stripes.rs` (a histogram's per-thread state); `registry/`: the map (`mod.rs`), `series.rs` (labels and the series limit), `descriptions.rs` (metadata set on names), `listing.rs` (`get_metrics`), `exposed_names.rs` (the names a metric takes once exposed, and the index that refuses collisions), `error.rs` |
-//! | [`stats`] | request statistics that survive restarts | `statistics.rs` the handle, its driver and the aggregating dispatcher; `state.rs`, `final_statistics.rs`, `event.rs`, `config.rs`, `error.rs`, `wait.rs`; `persist.rs` load and save, `periodic.rs` timed saves and reports, `report.rs`; `store/`: [`stats::KeyValueStore`] (`mod.rs`), `memory.rs`, `file.rs`, `redis.rs` |
+//! | [`stats`] | request statistics that survive restarts, as Crawlee's | `statistics.rs` the handle, its driver and the aggregating dispatcher; `state.rs`, `final_statistics.rs`, `event.rs`, `config.rs`, `error.rs`, `wait.rs`; `rounding.rs` Crawlee's arithmetic; `document/`: the persisted document (`mod.rs`), `iso8601.rs` its times and durations, `v1.rs` the shape earlier versions wrote; `persist.rs` load and save, `periodic.rs` timed saves and reports, `report.rs`; `store/`: [`stats::KeyValueStore`] (`mod.rs`), `memory.rs`, `file.rs` (mvx's layout and Crawlee's), `redis.rs` |
 //! | [`instrument`] | adapters that time a future, count its errors, track it in progress | |
 //! | [`expose`] | a registry as Prometheus or OpenMetrics text, served over HTTP | `sanitize.rs` names fitted to Prometheus; `text/`: the encoder (`mod.rs`), `families.rs` (snapshots to families, collisions left out), `skipped.rs` (their report), `write.rs` (families to text), `number.rs` (floats as the official clients write them); `http/`: `server.rs` (handle and driver), `connection.rs`, `config.rs`, `threaded.rs`, `response.rs` (`/metrics`), `negotiation.rs` (`Accept`), `api.rs` and `query.rs` (`/api/metrics`); `discovery.rs` |
 //! | [`agent`] | the lifecycle of a long-running client: run until stopped, stop once, teardown reported | `handle.rs`, `runner.rs`, `signals.rs`, `error.rs` |
@@ -296,10 +362,20 @@
 //!   drains.
 //! - **[`agent::AgentHandle::stop`] takes `(error, silent)`**, as metricq's does: a silent
 //!   stop keeps its error in [`agent::StopOutcome::silenced`].
+//! - **Statistics report by default** ([`stats::ReportTo::Default`]: the `log` crate, or
+//!   standard error without the `log` feature), where DESIGN.md reports through a log sink:
+//!   Crawlee logs its statistics by default, and a log sink is one destination among
+//!   others.
 //! - **Statistics persist only to a store they are given**
 //!   ([`stats::StatsConfig::persist_to`]), not to a file store by default: `FileStore` is
 //!   behind the `persist` feature (its file I/O needs the `blocking` crate), so a default
 //!   build has no file store to default to.
+//! - **[`track_in_progress`](instrument::InstrumentExt::track_in_progress) counts from
+//!   when the future is wrapped**, not from its first poll, as prometheus_async's
+//!   `track_inprogress(metric, future)` does (see [`instrument`]).
+//! - **`ServiceDiscovery::register` answers with a `Registration`**, registered or
+//!   refused, not only a deregistration: a refused registration leaves the server running
+//!   unregistered, as prometheus_async's does (see `expose::discovery`).
 //! - **Files**: `stats/store/` rather than `stores/`, named for the concept it holds
 //!   ([`stats::KeyValueStore`]); and folders where a concept has parts that would make one
 //!   file too long to read in a sitting: `error/`, `metrics/instruments/`,

@@ -29,24 +29,58 @@ fn quickstart_main_runs() {
 #[path = "../examples/manual_recorder_lifecycle.rs"]
 mod manual_recorder_lifecycle;
 
+/// What `cargo run --example manual_recorder_lifecycle` prints, all of it: the refused
+/// construction, then the snapshots in the shape of the MVX document's example,
+/// `{name, dimensions}` under the metric's name (the dimensions in name order, as the
+/// document's Python program prints them with `pprint`).
+const MANUAL_RECORDER_OUTPUT: &str = r#"recorder creation failed: no running executor (EVENT_LOOP_UNAVAILABLE: the executor refused to run the driver: it has shut down)
+{
+  "document_storage.save.attempts": {
+    "name": "document_storage.save.attempts",
+    "dimensions": {
+      "failure_total": 1,
+      "success_total": 2,
+      "total": 3
+    }
+  }
+}
+"#;
+
 #[test]
-fn manual_recorder_lifecycle_matches_the_documented_output() {
-    let refused = manual_recorder_lifecycle::create_recorder_without_executor();
-    assert!(
-        refused
-            .starts_with("recorder creation failed: no running executor (EVENT_LOOP_UNAVAILABLE"),
-        "{refused}"
-    );
-    let snapshots = manual_recorder_lifecycle::run_manual_recorder().unwrap();
-    let json = serde_json::to_value(&snapshots).unwrap();
-    let metric = &json["document_storage.save.attempts"];
-    assert_eq!(metric["name"], "document_storage.save.attempts");
+fn manual_recorder_lifecycle_prints_the_documented_output() {
     assert_eq!(
-        metric["dimensions"],
-        serde_json::json!({"total": 3, "success_total": 2, "failure_total": 1})
+        manual_recorder_lifecycle::output().unwrap(),
+        MANUAL_RECORDER_OUTPUT
     );
-    assert_eq!(json.as_object().unwrap().len(), 1);
     manual_recorder_lifecycle::main().unwrap();
+}
+
+/// The example's binary prints that and nothing else.
+#[test]
+fn manual_recorder_lifecycle_binary_prints_the_documented_output() {
+    let test_binary = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/examples-<hash> → target/<profile>/examples/<name>
+    let binary = test_binary
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test binary lives in target/<profile>/deps")
+        .join("examples")
+        .join("manual_recorder_lifecycle");
+    assert!(
+        binary.exists(),
+        "{} is missing: `cargo test` builds it; alone, run \
+         `cargo build --example manual_recorder_lifecycle` first",
+        binary.display()
+    );
+    let output = std::process::Command::new(&binary)
+        .output()
+        .expect("the example runs");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8(output.stdout).expect("UTF-8"),
+        MANUAL_RECORDER_OUTPUT
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
 }
 
 #[path = "../examples/metrics_runtime.rs"]
@@ -183,39 +217,46 @@ mod request_statistics;
 #[test]
 fn request_statistics_counts_every_request_and_resumes_them() {
     let storage = tempfile::tempdir().unwrap();
-    let (finished, failed, retries) = request_statistics::expected(300);
+    let expected = request_statistics::expected(300);
     assert!(
-        failed > 0 && retries > 0,
-        "the simulation fails and retries some"
+        expected.failed > 0 && expected.retry_attempts > expected.requests_retries,
+        "the simulation fails and retries some, some more than once"
     );
+    let counts = |figures: &mvx::stats::FinalStatistics| request_statistics::Expected {
+        finished: figures.requests_finished,
+        failed: figures.requests_failed,
+        requests_retries: figures.requests_retries,
+        retry_attempts: figures.retry_attempts,
+    };
 
     let first = request_statistics::run(storage.path(), 300, 4).unwrap();
     assert_eq!(first.resumed_from, 0);
     let figures = &first.figures;
-    assert_eq!(
-        (
-            figures.requests_finished,
-            figures.requests_failed,
-            figures.retries
-        ),
-        (finished, failed, retries)
-    );
+    assert_eq!(counts(figures), expected);
     assert_eq!(figures.requests_in_progress, 0);
     assert_eq!(figures.retry_histogram.iter().sum::<u64>(), 300);
     assert!(first.reports >= 1);
+    // In Crawlee's layout, under the key of a Python crawler's first statistics.
+    assert!(
+        storage
+            .path()
+            .join("key_value_stores/default")
+            .join(request_statistics::KEY)
+            .is_file()
+    );
 
     let second = request_statistics::run(storage.path(), 300, 4).unwrap();
     assert_eq!(second.resumed_from, 300);
-    let figures = &second.figures;
     assert_eq!(
-        (
-            figures.requests_finished,
-            figures.requests_failed,
-            figures.retries
-        ),
-        (2 * finished, 2 * failed, 2 * retries)
+        counts(&second.figures),
+        request_statistics::Expected {
+            finished: 2 * expected.finished,
+            failed: 2 * expected.failed,
+            requests_retries: 2 * expected.requests_retries,
+            retry_attempts: 2 * expected.retry_attempts,
+        }
     );
-    assert!(figures.runtime > first.figures.runtime);
+    assert!(second.figures.crawler_runtime > first.figures.crawler_runtime);
 
     request_statistics::main().unwrap();
 }

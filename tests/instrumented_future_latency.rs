@@ -76,5 +76,11 @@ fn any_observe_duration_can_be_timed_into() {
     let durations = Durations::default();
     futures::executor::block_on(async {}.timed(&durations));
     futures::executor::block_on(async {}.timed(&durations));
-    assert_eq!(durations.0.lock().expect("not poisoned").len(), 2);
+    // Dropped after its first poll, before completion: a cancellation, observed too.
+    let cancelled =
+        futures::FutureExt::now_or_never(std::future::pending::<()>().timed(&durations));
+    assert_eq!(cancelled, None);
+    // Dropped before its first poll: never ran, not observed.
+    drop(async {}.timed(&durations));
+    assert_eq!(durations.0.lock().expect("not poisoned").len(), 3);
 }

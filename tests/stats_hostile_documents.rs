@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use futures::executor::block_on;
 use mvx::State;
 use mvx::stats::{
-    FileStore, KeyValueStore, MemoryStore, STATE_VERSION, Statistics, StatisticsState, StatsConfig,
-    StatsError, StatsReason, StoreError,
+    FileStore, KeyValueStore, MemoryStore, Statistics, StatisticsState, StatsConfig, StatsError,
+    StatsReason, StoreError,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -41,7 +41,8 @@ fn valid_document() -> Value {
     let state = StatisticsState {
         requests_finished: 7,
         requests_failed: 3,
-        retries: 2,
+        requests_retries: 2,
+        retry_attempts: 2,
         request_retry_histogram: vec![8, 2],
         requests_with_status_code: [(200, 7), (500, 3)].into(),
         errors: [("timeout".to_owned(), 3)].into(),
@@ -181,23 +182,24 @@ fn hostile_document() -> impl Strategy<Value = Value> {
 
 /// What the rules say `bytes` are: the state they load as, or `None` for a corrupt state.
 /// A store reads JSON as a `serde_json::Value` (so nested at most 128 deep, the limit of
-/// `serde_json`, even in a field the state ignores), which is then read as the state.
+/// `serde_json`, even in a field the state ignores), which is then read as the state's
+/// document (`StatisticsState`'s `Deserialize`: Crawlee's document, or mvx's earlier one).
 fn expected(bytes: &[u8]) -> Option<StatisticsState> {
     let value: Value = serde_json::from_slice(bytes).ok()?;
-    let state: StatisticsState = serde_json::from_value(value).ok()?;
-    (state.version == STATE_VERSION).then_some(state)
+    serde_json::from_value(value).ok()
 }
 
 /// The counts of a state: everything but its times and rates, which a run moves on.
 fn counts(state: &StatisticsState) -> StatisticsState {
     StatisticsState {
-        requests_finished_per_minute: 0.0,
-        requests_failed_per_minute: 0.0,
-        runtime_started_at: None,
-        runtime_last_started_at: None,
-        runtime_finished_at: None,
-        runtime: Duration::ZERO,
-        persisted_at: None,
+        stats_id: None,
+        requests_finished_per_minute: 0,
+        requests_failed_per_minute: 0,
+        crawler_started_at: None,
+        crawler_last_started_at: None,
+        crawler_finished_at: None,
+        crawler_runtime: Duration::ZERO,
+        stats_persisted_at: None,
         ..state.clone()
     }
 }
@@ -231,6 +233,7 @@ fn check<S: KeyValueStore + Clone>(
     let config = || {
         StatsConfig::default()
             .persist_to(store.clone())
+            .persist_state_key(KEY)
             .reset_on_corrupt_state(reset_on_corrupt)
     };
     let (started, stats, driver) = bounded("starting", || start(config()))?;

@@ -56,7 +56,9 @@ pub(crate) use self::registry::exposed_names;
 pub use self::registry::{Registry, RegistryError};
 pub use self::runtime::{MetricsRuntime, ShutdownError};
 pub use self::selector::{Selector, SelectorError};
-pub use self::snapshot::{MetricKind, Snapshot, SnapshotNow, Snapshots, Value, series_key};
+pub use self::snapshot::{
+    Detailed, MetricKind, Snapshot, SnapshotNow, Snapshots, Value, series_key,
+};
 
 crate::error::component_reason! {
     /// A stable code naming why an operation of the metrics failed: the `reason()` of
@@ -64,7 +66,7 @@ crate::error::component_reason! {
     ///
     /// A recorder's error that is its sink's error reports the sink's reason, as
     /// `Core(ErrorReason)`; so do the registry's name conflicts (`DESCRIPTOR_CONFLICT`) and
-    /// its other failures (`UNEXPECTED`).
+    /// its other failures (`UNEXPECTED_ERROR`).
     ///
     /// # Examples
     ///

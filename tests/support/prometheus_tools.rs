@@ -1,7 +1,8 @@
 //! The official Prometheus tools that exposition tests hold mvx's text against: Python with
 //! the official client (`prometheus_client`: its writers and both its parsers) and
-//! `promtool check metrics`. `.ci/test` installs both; a missing tool fails the test with
-//! the command that installs it.
+//! `promtool check metrics`; and Python for the packages other tests run side by side with
+//! mvx (`prometheus_async` with `aiohttp`). `.ci/test` installs them; a missing tool or
+//! package fails the test with the command that installs it.
 //!
 //! Include it with `#[path = "support/prometheus_tools.rs"] mod prometheus_tools;`.
 
@@ -36,11 +37,13 @@ pub fn run_python(script: &str, args: &[&str], stdin: &str) -> Output {
     let output = child.wait_with_output().expect("python3 ran");
     writer.join().expect("stdin writer");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !stderr.contains("No module named 'prometheus_client'"),
-        "the Python package prometheus_client is required for this test: \
-         run `python3 -m pip install prometheus_client` (.ci/test does)"
-    );
+    if let Some((_, rest)) = stderr.split_once("No module named '") {
+        let module = rest.split('\'').next().unwrap_or_default();
+        panic!(
+            "the Python package {module} is required for this test: \
+             run `python3 -m pip install {module}` (.ci/test does)"
+        );
+    }
     output
 }
 

@@ -19,7 +19,7 @@ use http_body_util::Full;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::{Request, StatusCode};
 
-use super::response::plain;
+use super::response::{plain, root_page};
 use super::server::Shared;
 use super::slots::{Admission, Slot, Slots, Ticket};
 #[cfg(feature = "tls")]
@@ -165,6 +165,8 @@ where
             metrics_response(registry, &config.encoder, &request)
         } else if config.api_path.as_deref() == Some(path) {
             get_metrics_response(registry, &request)
+        } else if path == "/" {
+            root_page(&config.path, &request)
         } else {
             plain(StatusCode::NOT_FOUND, "not found\n")
         };

@@ -16,6 +16,12 @@
 //!
 //! # What the server answers
 //!
+//! - `GET` or `HEAD` on `/`: `200` with prometheus_async's page,
+//!   `<html><body><a href="/metrics">Metrics</a></body></html>` (`text/html; charset=utf-8`),
+//!   linking to the configured path — for people, and for cheap health checks (the Consul
+//!   check polls it). This root is the server's [`url`](MetricsServer::url), as it is
+//!   prometheus_async's; scrapers use [`metrics_url`](MetricsServer::metrics_url). A metrics
+//!   or API path configured as `/` serves that instead;
 //! - `GET` or `HEAD` on the configured path (default `/metrics`): `200` with everything in
 //!   the registry, in the format negotiated from `Accept` ([`Format::negotiate`](crate::expose::Format::negotiate));
 //! - `GET` or `HEAD` on the API path (default `/api/metrics`, see
@@ -26,7 +32,7 @@
 //!   [`get_metrics_response`] for the answer); `400` with a JSON body
 //!   `{"error": "...", "reason": "..."}` for a query that is not valid, among them a
 //!   regular expression over the selector budget (see below);
-//! - any other method on either path: `405 Method Not Allowed` with `Allow: GET, HEAD`;
+//! - any other method on these paths: `405 Method Not Allowed` with `Allow: GET, HEAD`;
 //! - any other path: `404 Not Found`;
 //! - a malformed request: `400 Bad Request` (from hyper), and the connection is closed;
 //! - request headers larger than [`ServerConfig::max_header_bytes`]:
