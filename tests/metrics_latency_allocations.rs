@@ -1,7 +1,8 @@
 //! Recording into a `LatencyHistogram` does not allocate, once the recording thread's
-//! stripe exists: proved with a counting global allocator.
+//! stripe exists: proved with a counting global allocator; and that stripe is the memory the
+//! type docs state per recording thread.
 //!
-//! One test function only, and allocations are counted on the recording thread alone (a
+//! Allocations are counted on the recording thread alone (a
 //! thread-local counter), so that nothing else the test harness does is counted.
 #![cfg(not(loom))]
 
@@ -13,7 +14,7 @@ use mvx::metrics::LatencyHistogram;
 #[path = "support/counting_allocator.rs"]
 mod counting_allocator;
 
-use counting_allocator::on_this_thread;
+use counting_allocator::{bytes_on_this_thread, on_this_thread};
 
 const RECORDS: u64 = 100_000;
 
@@ -60,4 +61,44 @@ fn recording_allocates_nothing_after_the_first_record() {
     assert_eq!(distribution.refused(), 2 * RECORDS / 1000);
     assert_eq!(distribution.clamped(), RECORDS / 1000);
     assert_eq!(distribution.count(), expected);
+}
+
+#[test]
+fn a_recording_thread_takes_the_memory_the_docs_state() {
+    let latency = LatencyHistogram::new("memory.latency");
+    let stripe = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let (allocations, bytes) = (on_this_thread(), bytes_on_this_thread());
+                latency.record_nanos(1);
+                (
+                    on_this_thread() - allocations,
+                    bytes_on_this_thread() - bytes,
+                )
+            })
+            .join()
+            .expect("recorded")
+    });
+    // One allocation: 4,608 counts of 8 bytes and 256 bytes of padding.
+    assert_eq!(stripe, (1, 37_120));
+    assert_eq!(latency.bytes_per_thread(), 37_120);
+
+    // The same counts as the `hdrhistogram` crate's histogram of the same range and
+    // 2 significant digits.
+    let hdr =
+        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 2).expect("valid");
+    assert_eq!(hdr.distinct_values() * 8, 36_864);
+    assert_eq!(latency.bytes_per_thread() - 256, 36_864);
+
+    // A read copies the counts: one allocation of 36,864 bytes.
+    let (allocations, bytes) = (on_this_thread(), bytes_on_this_thread());
+    let distribution = latency.distribution();
+    assert_eq!(
+        (
+            on_this_thread() - allocations,
+            bytes_on_this_thread() - bytes
+        ),
+        (1, 36_864)
+    );
+    assert_eq!(distribution.count(), 1);
 }

@@ -117,17 +117,21 @@ const REFUSED: usize = 2;
 ///
 /// # Memory
 ///
-/// The bucket count is `(buckets + 1)·2^h` with `buckets` the powers of two from `2^h` to
-/// `highest` (ε and `lowest` set `2^h` and where it starts): for the default range and
-/// relative error, 35 buckets of 128 sub-buckets, 4,608 counts of 8 bytes, so **36,864 bytes
-/// (36 KiB) per recording thread** (one stripe; plus 256 bytes of padding), allocated when
-/// the thread first records into the histogram. With `n` recording threads a histogram
-/// takes `n × 36 KiB` plus a fixed part of about 1 KiB (`stripes × 16` bytes of stripe
-/// pointers: 128 bytes to 1 KiB). Each read allocates one more copy of the counts (36 KiB),
-/// and the histogram keeps one as the base of intervals once `take_interval` is called and
-/// one as the base of reads once it is `reset`. The same layout in the `hdrhistogram` crate
-/// is one 36,864-byte array per histogram (and needs a lock, or one histogram per thread, to
-/// be shared).
+/// The counts are `(buckets + 1)·2^h` words of 8 bytes, where `2^h` is set by ε and
+/// `buckets` by how many powers of two the range spans: for the default range and relative
+/// error, 35 buckets (the first of 256 sub-buckets, 34 more of 128), 4,608 counts, 36,864
+/// bytes. Each recording thread has a stripe of its own, the counts and 256 bytes of
+/// padding: **37,120 bytes (36.25 KiB) per recording thread**
+/// ([`bytes_per_thread`](Self::bytes_per_thread)), allocated on the thread's first record
+/// into the histogram. With `n` recording threads a histogram takes `n × 37,120` bytes plus
+/// a fixed part: 24 bytes per stripe slot (8 to 64 slots, twice the CPUs: 192 bytes to
+/// 1.5 KiB) and a few hundred bytes of state, besides its name, labels and quantiles. Each
+/// read allocates one more copy of the counts (36,864 bytes), and the histogram keeps one as
+/// the base of intervals once `take_interval` is called and one as the base of reads once it
+/// is `reset`. The `hdrhistogram` crate's histogram of the same range and 2 significant
+/// digits is one array of the same 4,608 counts (36,864 bytes), and needs a lock, or one
+/// histogram per thread, to be shared. tests/metrics_latency_allocations.rs checks these
+/// figures against the allocation a first record makes and against the crate's.
 ///
 /// # Examples
 ///
@@ -540,6 +544,29 @@ impl LatencyHistogram {
         1.0 / self.inner.layout.half_count() as f64
     }
 
+    /// The bytes of one recording thread's stripe, which its first record into the
+    /// histogram allocates: 8 per count and 256 of padding. 37,120 for the default range and
+    /// relative error (see the type docs, "Memory").
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mvx::metrics::{LatencyConfig, LatencyHistogram};
+    ///
+    /// assert_eq!(LatencyHistogram::new("rpc.latency").bytes_per_thread(), 37_120);
+    /// // 1 µs to 1 min within 0.1 %: 26 buckets, (26 + 1) × 1,024 counts.
+    /// let config = LatencyConfig::default()
+    ///     .range(Duration::from_micros(1), Duration::from_secs(60))
+    ///     .significant_digits(3);
+    /// let fine = LatencyHistogram::with_config("disk.read", config)?;
+    /// assert_eq!(fine.bytes_per_thread(), 8 * 27 * 1024 + 256);
+    /// # Ok::<(), mvx::metrics::RegistryError>(())
+    /// ```
+    pub fn bytes_per_thread(&self) -> usize {
+        (HEADER + self.inner.layout.len() + TRAILER) * size_of::<AtomicU64>()
+    }
+
     /// The configuration the histogram was made with.
     pub fn config(&self) -> &LatencyConfig {
         &self.inner.config
@@ -779,6 +806,13 @@ mod tests {
         let layout = LatencyConfig::default().layout().expect("valid");
         assert_eq!(layout, Layout::new(1, 3_600_000_000_000, 128));
         assert_eq!(layout.len() * 8, 36_864);
+    }
+
+    #[test]
+    fn the_fixed_part_is_as_the_type_docs_state() {
+        assert_eq!(size_of::<OnceLock<Box<[AtomicU64]>>>(), 24);
+        assert!(size_of::<Inner>() <= 512, "{}", size_of::<Inner>());
+        assert_eq!((HEADER + TRAILER) * 8, 256);
     }
 
     #[test]
