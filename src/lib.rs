@@ -360,8 +360,9 @@
 //! - **`Stopping → Failure`** is a transition, and `Running → Failure` is a panic, not an
 //!   error (dispatch errors are counted, not fatal): a dispatcher may panic while a stop
 //!   drains.
-//! - **[`agent::AgentHandle::stop`] takes `(error, silent)`**, as metricq's does: a silent
-//!   stop keeps its error in [`agent::StopOutcome::silenced`].
+//! - **[`agent::AgentHandle::stop`] takes `(error, silent)`**, as metricq's does, with its
+//!   meaning: `run()` returns the error either way; `silent` keeps only the awaited form,
+//!   [`agent::AgentHandle::stop_and_wait`], from returning it.
 //! - **Statistics report by default** ([`stats::ReportTo::Default`]: the `log` crate, or
 //!   standard error without the `log` feature), where DESIGN.md reports through a log sink:
 //!   Crawlee logs its statistics by default, and a log sink is one destination among
