@@ -222,9 +222,13 @@ jobs_run_total ",
             },
         })
     );
-    let visible = http_client::get(agent.server, "/api/metrics?hidden=false&metadata=false")
-        .expect("GET /api/metrics?hidden=false");
-    assert_eq!(visible.body, r#"{"jobs":{},"jobs_run":{}}"#);
+    // As in metricq, a flag selects what stores it: `hidden=false` would select none here.
+    let hidden = http_client::get(agent.server, "/api/metrics?hidden=true&metadata=false")
+        .expect("GET /api/metrics?hidden=true");
+    assert_eq!(hidden.body, r#"{"log.lines_written":{}}"#);
+    let historic = http_client::get(agent.server, "/api/metrics?historic=true&metadata=false")
+        .expect("GET /api/metrics?historic=true");
+    assert_eq!(historic.body, r#"{"jobs":{}}"#);
     let refused = http_client::get(agent.server, "/api/metrics?selector=%5B").expect("GET");
     assert_eq!(refused.status, 400);
     assert!(
