@@ -218,6 +218,14 @@ fn expected(parameters: &[(String, String)]) -> Result<Selector, SelectorError> 
     if let Some(infix) = infix {
         selector = selector.infix(infix);
     }
+    // What metricq's manager refuses, in the order `Selector::check` says it.
+    if selector.get_prefix().is_some() && selector.get_infix().is_some() {
+        return Err(SelectorError::PrefixAndInfix);
+    }
+    let by_name = selector.get_regex().is_some() || selector.get_names().is_some();
+    if by_name && (selector.get_prefix().is_some() || selector.get_infix().is_some()) {
+        return Err(SelectorError::SelectorAndFix);
+    }
     Ok(selector
         .limit(limit)
         .hidden(hidden)

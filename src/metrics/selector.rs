@@ -297,6 +297,16 @@ impl Selector {
         }
     }
 
+    /// The prefix, if set.
+    pub fn get_prefix(&self) -> Option<&str> {
+        self.prefix.as_deref()
+    }
+
+    /// The infix, if set.
+    pub fn get_infix(&self) -> Option<&str> {
+        self.infix.as_deref()
+    }
+
     /// The limit, if set.
     pub fn get_limit(&self) -> Option<usize> {
         self.limit
