@@ -265,6 +265,28 @@
 //! | `log_interval`, `log_message`, `periodic_message_logger` (logs at the start, then every interval) | `log_interval`, `log_message`, [`stats::ReportTo`] (the `log` crate with the feature `log`, stderr without it; a sink; off), at the start, then every interval |
 //! | `statistics_log_format='table'` | one line, `name=value` pairs |
 //!
+//! ## metricq
+//!
+//! metricq 5.4's `Agent` → [`agent`] (checked side by side with the PyPI package), and the
+//! manager's `get_metrics` → [`metrics::Selector`] (the rules:
+//! [the filters](metrics::selector#the-filters-precisely)).
+//!
+//! | metricq | mvx |
+//! |---|---|
+//! | `Agent(token, url, connection_timeout=600)`; `run(catch_signals=("SIGINT", "SIGTERM"), cancel_on_exception=False)` | `Runner::new(agent, AgentConfig::default())` (`close_timeout` 600 s, `catch_signals`, `cancel_on_error`); `run()` |
+//! | `connect()`, `teardown()`, `on_signal(signal)` overridden in a subclass | `impl Agent`: `connect(&handle)`, `teardown()`, `on_signal(signal, &handle)` |
+//! | `run()` raises `ConnectFailed` from a failed `connect()` | `AgentError::ConnectFailed` (`CONNECT_FAILED`), teardown not run, in both |
+//! | `await stop(exception, silent)`: the first call wins; waits for teardown; raises `AgentStopped` from the exception or from teardown's error unless `silent` | `stop_and_wait(error, silent).await`, the same; `stop(error, silent)` asks without waiting (callable from any thread) |
+//! | `run()` / `stopped()` raise the stop's exception, silent or not; else teardown's error | `run()` / `stopped().await` return it: `AgentError::Stopped`, `TeardownFailed`, `TeardownTimedOut` |
+//! | a `stop()` while `connect()` runs: teardown at once, `connect()` cancelled | the same; mvx drops the connect future before teardown starts (metricq cancels it when its loop closes) |
+//! | default `on_signal`: SIGINT stops cleanly, any other signal raises `ReceivedSignal` from `run()` | `AgentHandle::stop_on_signal`: the same, `AgentError::ReceivedSignal { signal }` (`RECEIVED_SIGNAL`) |
+//! | `get_metrics(selector=regex or [names], prefix=, infix=, historic=, hidden=, limit=, format=)` on the manager | `Registry::get_metrics(&Selector)`, `GET /api/metrics?...`: `Selector::regex` / `names`, `.prefix`, `.infix`, `.historic`, `.hidden`, `.limit`; `.metadata(false)` is the `array` format's names |
+//! | the manager refuses `prefix` with `infix`, either with `selector`, an empty name list | `SelectorError::PrefixAndInfix`, `SelectorAndFix`, `EmptyNameList` (`INVALID_ARGUMENT`; HTTP 400) |
+//! | `infix` matches from the start of a dot-separated component | the same (`infix=pu` does not select `host.cpu.load`) |
+//! | `hidden=false` / `historic=false`: only documents storing the field | the same: `Metadata::get_hidden()` / `get_historic()` is `None` when not stored |
+//! | names listed in CouchDB's collation (case-insensitive) | `selector::name_order`: the `limit` and `/api/metrics` follow it |
+//! | metadata documents: any JSON values (`bounds: [0, 300]`) | `Metadata::field(key, value)` takes any `serde_json::Value` |
+//!
 //! ## prometheus_async
 //!
 //! | prometheus_async (`aio`) | mvx |
@@ -360,8 +382,9 @@
 //! - **`Stopping → Failure`** is a transition, and `Running → Failure` is a panic, not an
 //!   error (dispatch errors are counted, not fatal): a dispatcher may panic while a stop
 //!   drains.
-//! - **[`agent::AgentHandle::stop`] takes `(error, silent)`**, as metricq's does: a silent
-//!   stop keeps its error in [`agent::StopOutcome::silenced`].
+//! - **[`agent::AgentHandle::stop`] takes `(error, silent)`**, as metricq's does, with its
+//!   meaning: `run()` returns the error either way; `silent` keeps only the awaited form,
+//!   [`agent::AgentHandle::stop_and_wait`], from returning it.
 //! - **Statistics report by default** ([`stats::ReportTo::Default`]: the `log` crate, or
 //!   standard error without the `log` feature), where DESIGN.md reports through a log sink:
 //!   Crawlee logs its statistics by default, and a log sink is one destination among

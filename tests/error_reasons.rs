@@ -141,6 +141,7 @@ fn agent_reasons() {
     let codes = [
         (AgentReason::ConnectFailed, "CONNECT_FAILED"),
         (AgentReason::AgentStopped, "AGENT_STOPPED"),
+        (AgentReason::ReceivedSignal, "RECEIVED_SIGNAL"),
         (AgentReason::TaskFailed, "TASK_FAILED"),
         (AgentReason::TeardownFailed, "TEARDOWN_FAILED"),
         (AgentReason::TeardownTimedOut, "TEARDOWN_TIMED_OUT"),
@@ -551,6 +552,12 @@ fn agent_errors_map_to_their_reason_codes() {
             AgentReason::SignalsUnavailable,
         ),
         (AgentError::Cancelled, AgentReason::AgentCancelled),
+        (
+            AgentError::ReceivedSignal {
+                signal: mvx::agent::SIGTERM,
+            },
+            AgentReason::ReceivedSignal,
+        ),
     ];
     for (error, reason) in &agent_errors {
         assert_eq!(error.reason(), *reason, "{error:?}");

@@ -232,9 +232,9 @@ fn the_metrics_api_lists_latency_histograms_with_their_accuracy() {
     let listed: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
     let own = serde_json::json!({
         "unit": "seconds",
-        "relative_error": "0.01",
-        "lowest_seconds": "0.000000001",
-        "highest_seconds": "3600",
+        "relative_error": 0.01,
+        "lowest_seconds": 1e-9,
+        "highest_seconds": 3600.0,
     });
     assert_eq!(
         listed,

@@ -698,7 +698,9 @@ fn the_registry_holds_latency_histograms_by_name() {
     assert_eq!(registry.series_refused("disk.latency"), 3);
 
     // Listed once per name, with its unit and accuracy unless described.
-    let listed = registry.get_metrics(&Selector::regex("latency").expect("valid"));
+    let listed = registry
+        .get_metrics(&Selector::regex("latency").expect("valid"))
+        .expect("listed");
     assert_eq!(
         listed.keys().collect::<Vec<_>>(),
         ["disk.latency", "rpc.latency"]
@@ -707,9 +709,9 @@ fn the_registry_holds_latency_histograms_by_name() {
         serde_json::to_value(&listed["rpc.latency"]).expect("JSON"),
         serde_json::json!({
             "unit": "seconds",
-            "relative_error": "0.01",
-            "lowest_seconds": "0.000000001",
-            "highest_seconds": "3600",
+            "relative_error": 0.01,
+            "lowest_seconds": 1e-9,
+            "highest_seconds": 3600.0,
         })
     );
     let described = Metadata::new().unit("s").description("time to answer");

@@ -641,19 +641,13 @@ impl LatencyHistogram {
     /// What the histogram is, for listings ([`Registry::get_metrics`](crate::metrics::Registry::get_metrics),
     /// `/api/metrics`) unless its name is described otherwise: the unit `seconds` (the
     /// unit of its exposition) and the fields `relative_error` (the configured one),
-    /// `lowest_seconds` and `highest_seconds` (the range).
+    /// `lowest_seconds` and `highest_seconds` (the range), as JSON numbers.
     pub fn metadata(&self) -> Metadata {
         let config = &self.inner.config;
         let fields = [
-            ("relative_error", config.get_relative_error().to_string()),
-            (
-                "lowest_seconds",
-                config.get_lowest().as_secs_f64().to_string(),
-            ),
-            (
-                "highest_seconds",
-                config.get_highest().as_secs_f64().to_string(),
-            ),
+            ("relative_error", config.get_relative_error()),
+            ("lowest_seconds", config.get_lowest().as_secs_f64()),
+            ("highest_seconds", config.get_highest().as_secs_f64()),
         ];
         fields
             .into_iter()
