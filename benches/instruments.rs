@@ -1,6 +1,8 @@
 //! Direct instruments: `Counter::inc` and `Histogram::observe` beside a bare
 //! `AtomicU64::fetch_add` and the `prometheus`, `prometheus-client` and `metrics` crates
-//! (DESIGN.md section 7), at 1 thread and at 2 threads recording into one shared instrument.
+//! (DESIGN.md section 7), at 1 thread and at 2 threads recording into one shared instrument;
+//! and labeled series of a `Registry`, the way programs reach them (issue 14: what the series
+//! limit and the `metrics` facade's check for unregistered series cost).
 //!
 //! Every measurement spawns the threads, releases them together through a barrier, and each
 //! thread times its own loop of a fixed number of records; the measurement's time is the
@@ -33,8 +35,36 @@
 //! (histograms with the same buckets); its histogram samples are drained (`run_upkeep`)
 //! after every measurement, outside the timed loop.
 //!
-//! Run with `cargo bench --bench instruments` (about 70 s on 2 cores). Criterion's filter
-//! applies to phase 1 only.
+//! **Labeled series** (`mvx-*` peers), each series labeled `code="200",method="GET"`:
+//!
+//! - `mvx-labeled`: a labeled series' handle from `Registry::counter_with_labels` (or
+//!   `histogram_with_labels`), held: the same `inc` / `observe` as `mvx`'s unlabeled one;
+//! - `mvx-lookup`: the series looked up in the registry on every record, then recorded
+//!   (`registry.counter_with_labels(..)?.inc()`), the registry's default series limit on;
+//!   `mvx-lookup-nolimit`: the same on a registry whose limit is `usize::MAX` (no limit);
+//! - `mvx-facade`: through `mvx::facade::metrics::RegistryRecorder` as the facade's macros use
+//!   it — `register_counter(&key, ..)` (or `register_histogram`) on every record, then
+//!   `increment(1)` (`record(v)`) — the key built once, as a call site with static labels
+//!   does; the recorder is called directly, without the facade's global-recorder dispatch,
+//!   which is the same for any recorder. `mvx-facade-nolimit`: on a registry without a
+//!   limit; `mvx-facade-overflow` (counters): on a registry whose limit is 0, so that every
+//!   record lands in the overflow series, looked up in the registry each time (the facade
+//!   keeps no handle for label sets past the limit);
+//! - `mvx-facade-held`: the facade's handle of the series held, `increment(1)` (`record(v)`)
+//!   per record: the check that its instrument is still registered, then the record;
+//!   `mvx-facade-held-unchecked`: a facade handle without that check (a `CounterFn` /
+//!   `HistogramFn` of the bench's own over the same instrument), as the facade's handles
+//!   were before issue 14.
+//!
+//! The summary's ratios `mvx-labeled` / `mvx`, `mvx-lookup` / `mvx-lookup-nolimit`,
+//! `mvx-facade` / `mvx-facade-nolimit` and `mvx-facade-held` / `mvx-facade-held-unchecked`
+//! are the cost of the series limit and of the unregistered check on labeled series (the
+//! target: within 1.1×); the unlabeled `mvx` rows against earlier runs (BENCHMARKS.md) show
+//! that unlabeled instruments did not change.
+//!
+//! Run with `cargo bench --features metrics --bench instruments` (about 3 minutes on 2
+//! cores). Criterion's filter applies to phase 1 only. With `-- --test` (a smoke test of every
+//! peer), criterion runs each benchmark once and phase 2 one short round.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -43,8 +73,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
+use metrics::{CounterFn, HistogramFn, Label, Level, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use mvx::metrics::Histogram;
+use mvx::facade::metrics::RegistryRecorder;
+use mvx::metrics::{Histogram, Registry};
 
 /// The thread counts measured.
 const THREADS: [usize; 2] = [1, 2];
@@ -54,6 +86,27 @@ const ROUNDS: usize = 15;
 const ROUND_RECORDS: u64 = 2_000_000;
 /// The bucket bounds every histogram peer gets.
 const BUCKETS: &[f64] = Histogram::DEFAULT_BUCKETS;
+/// The labels of every labeled series.
+const LABELS: [(&str, &str); 2] = [("code", "200"), ("method", "GET")];
+/// The metadata a facade call site passes.
+const METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new("instruments", Level::INFO, None);
+
+/// Whether the bench runs as a smoke test (`cargo bench -- --test`).
+fn smoke_test() -> bool {
+    std::env::args().any(|argument| argument == "--test")
+}
+
+/// Interleaved rounds of phase 2: [`ROUNDS`], one for a smoke test.
+fn rounds() -> usize {
+    if smoke_test() { 1 } else { ROUNDS }
+}
+
+/// Records per thread in one measurement of phase 2: [`ROUND_RECORDS`], a thousand for a
+/// smoke test.
+fn round_records() -> u64 {
+    if smoke_test() { 1_000 } else { ROUND_RECORDS }
+}
 
 /// 64 values from 1 ms to about 20 s, geometrically spaced: every bucket gets some.
 fn values() -> &'static [f64; 64] {
@@ -156,10 +209,41 @@ fn prometheus_exporter() -> &'static PrometheusHandle {
     })
 }
 
+/// The facade's key of the labeled series `name`, built once as a call site with static
+/// labels does.
+fn facade_key(name: &'static str) -> metrics::Key {
+    let labels: Vec<Label> = LABELS
+        .iter()
+        .map(|&(label, value)| Label::from_static_parts(label, value))
+        .collect();
+    metrics::Key::from_parts(name, labels)
+}
+
+/// A facade handle without the check for an unregistered instrument: the facade's handles
+/// before issue 14.
+struct Unchecked<T>(T);
+
+impl CounterFn for Unchecked<mvx::metrics::Counter> {
+    fn increment(&self, value: u64) {
+        self.0.inc_by(value);
+    }
+
+    fn absolute(&self, value: u64) {
+        self.0.raise_to(value);
+    }
+}
+
+impl HistogramFn for Unchecked<Histogram> {
+    fn record(&self, value: f64) {
+        self.0.observe(value);
+    }
+}
+
 /// Every peer, counters first.
 fn peers() -> Vec<Peer> {
     let exporter = prometheus_exporter();
-    let slow = ROUND_RECORDS / 10;
+    let full = round_records();
+    let slow = full / 10;
     let mut peers = Vec::new();
 
     // Counters. The bare atomic gets cache lines of its own, as `Counter`'s value has: next
@@ -169,7 +253,7 @@ fn peers() -> Vec<Peer> {
     peers.push(Peer::new(
         "counter",
         "fetch_add",
-        ROUND_RECORDS,
+        full,
         move |_, _| {
             atomic.0.fetch_add(1, Ordering::Relaxed);
         },
@@ -179,7 +263,7 @@ fn peers() -> Vec<Peer> {
     peers.push(Peer::new(
         "counter",
         "mvx",
-        ROUND_RECORDS,
+        full,
         move |_, _| counter.inc(),
         || {},
     ));
@@ -187,7 +271,7 @@ fn peers() -> Vec<Peer> {
     peers.push(Peer::new(
         "counter",
         "prometheus",
-        ROUND_RECORDS,
+        full,
         move |_, _| counter.inc(),
         || {},
     ));
@@ -195,7 +279,7 @@ fn peers() -> Vec<Peer> {
     peers.push(Peer::new(
         "counter",
         "prometheus-client",
-        ROUND_RECORDS,
+        full,
         move |_, _| {
             counter.inc();
         },
@@ -209,12 +293,79 @@ fn peers() -> Vec<Peer> {
         || {},
     ));
 
+    // Labeled counters: held, looked up in the registry, through the facade.
+    let registry = Registry::new();
+    let counter = registry
+        .counter_with_labels("bench_counter", &LABELS)
+        .expect("a series");
+    peers.push(Peer::new(
+        "counter",
+        "mvx-labeled",
+        full,
+        move |_, _| counter.inc(),
+        || {},
+    ));
+    for (name, limit) in [
+        ("mvx-lookup", Registry::DEFAULT_SERIES_LIMIT),
+        ("mvx-lookup-nolimit", usize::MAX),
+    ] {
+        let registry = Registry::with_series_limit(limit);
+        peers.push(Peer::new(
+            "counter",
+            name,
+            slow,
+            move |_, _| {
+                registry
+                    .counter_with_labels("bench_counter", &LABELS)
+                    .expect("a series")
+                    .inc();
+            },
+            || {},
+        ));
+    }
+    let key = facade_key("bench_counter");
+    for (name, limit, records) in [
+        ("mvx-facade", Registry::DEFAULT_SERIES_LIMIT, full),
+        ("mvx-facade-nolimit", usize::MAX, full),
+        ("mvx-facade-overflow", 0, slow),
+    ] {
+        let recorder = RegistryRecorder::new(Registry::with_series_limit(limit));
+        let key = key.clone();
+        peers.push(Peer::new(
+            "counter",
+            name,
+            records,
+            move |_, _| recorder.register_counter(&key, &METADATA).increment(1),
+            || {},
+        ));
+    }
+    let registry = Registry::new();
+    let held = RegistryRecorder::new(registry.clone()).register_counter(&key, &METADATA);
+    peers.push(Peer::new(
+        "counter",
+        "mvx-facade-held",
+        full,
+        move |_, _| held.increment(1),
+        || {},
+    ));
+    let counter = registry
+        .counter_with_labels("bench_counter", &LABELS)
+        .expect("the series");
+    let unchecked = metrics::Counter::from_arc(Arc::new(Unchecked(counter)));
+    peers.push(Peer::new(
+        "counter",
+        "mvx-facade-held-unchecked",
+        full,
+        move |_, _| unchecked.increment(1),
+        || {},
+    ));
+
     // Histograms.
     let histogram = Histogram::new("bench_histogram", BUCKETS.iter().copied()).expect("buckets");
     peers.push(Peer::new(
         "histogram",
         "mvx",
-        ROUND_RECORDS,
+        full,
         move |thread, i| histogram.observe(value(thread, i)),
         || {},
     ));
@@ -222,7 +373,7 @@ fn peers() -> Vec<Peer> {
     peers.push(Peer::new(
         "histogram",
         "prometheus-client",
-        ROUND_RECORDS,
+        full,
         move |thread, i| histogram.observe(value(thread, i)),
         || {},
     ));
@@ -243,6 +394,81 @@ fn peers() -> Vec<Peer> {
         slow,
         |thread, i| metrics::histogram!("bench_histogram").record(value(thread, i)),
         || exporter.run_upkeep(),
+    ));
+
+    // Labeled histograms: held, looked up in the registry, through the facade.
+    let registry = Registry::new();
+    let histogram = registry
+        .histogram_with_labels("bench_histogram", &LABELS, BUCKETS.iter().copied())
+        .expect("a series");
+    peers.push(Peer::new(
+        "histogram",
+        "mvx-labeled",
+        full,
+        move |thread, i| histogram.observe(value(thread, i)),
+        || {},
+    ));
+    for (name, limit) in [
+        ("mvx-lookup", Registry::DEFAULT_SERIES_LIMIT),
+        ("mvx-lookup-nolimit", usize::MAX),
+    ] {
+        let registry = Registry::with_series_limit(limit);
+        peers.push(Peer::new(
+            "histogram",
+            name,
+            slow,
+            move |thread, i| {
+                registry
+                    .histogram_with_labels("bench_histogram", &LABELS, BUCKETS.iter().copied())
+                    .expect("a series")
+                    .observe(value(thread, i));
+            },
+            || {},
+        ));
+    }
+    let key = facade_key("bench_histogram");
+    for (name, limit) in [
+        ("mvx-facade", Registry::DEFAULT_SERIES_LIMIT),
+        ("mvx-facade-nolimit", usize::MAX),
+    ] {
+        let recorder = RegistryRecorder::new(Registry::with_series_limit(limit))
+            .buckets(BUCKETS.iter().copied())
+            .expect("buckets");
+        let key = key.clone();
+        peers.push(Peer::new(
+            "histogram",
+            name,
+            full,
+            move |thread, i| {
+                recorder
+                    .register_histogram(&key, &METADATA)
+                    .record(value(thread, i));
+            },
+            || {},
+        ));
+    }
+    let registry = Registry::new();
+    let held = RegistryRecorder::new(registry.clone())
+        .buckets(BUCKETS.iter().copied())
+        .expect("buckets")
+        .register_histogram(&key, &METADATA);
+    peers.push(Peer::new(
+        "histogram",
+        "mvx-facade-held",
+        full,
+        move |thread, i| held.record(value(thread, i)),
+        || {},
+    ));
+    let histogram = registry
+        .histogram_with_labels("bench_histogram", &LABELS, BUCKETS.iter().copied())
+        .expect("the series");
+    let unchecked = metrics::Histogram::from_arc(Arc::new(Unchecked(histogram)));
+    peers.push(Peer::new(
+        "histogram",
+        "mvx-facade-held-unchecked",
+        full,
+        move |thread, i| unchecked.record(value(thread, i)),
+        || {},
     ));
     peers
 }
@@ -282,8 +508,8 @@ type Key = (&'static str, &'static str, usize);
 fn interleaved_rounds() -> BTreeMap<Key, Vec<f64>> {
     let mut results: BTreeMap<Key, Vec<f64>> = BTreeMap::new();
     // Kept alive to the end, so that every round's instruments get new addresses.
-    let mut earlier_rounds = Vec::with_capacity(ROUNDS);
-    for _ in 0..ROUNDS {
+    let mut earlier_rounds = Vec::with_capacity(rounds());
+    for _ in 0..rounds() {
         let peers = peers();
         for peer in &peers {
             for threads in THREADS {
@@ -313,8 +539,9 @@ fn median(values: &[f64]) -> f64 {
 fn print_summary(peers: &[Peer], results: &BTreeMap<Key, Vec<f64>>) {
     eprintln!();
     eprintln!(
-        "== instruments summary: median ns/record per thread over {ROUNDS} interleaved rounds \
-         (min-max in brackets) =="
+        "== instruments summary: median ns/record per thread over {} interleaved rounds \
+         (min-max in brackets) ==",
+        rounds()
     );
     eprintln!("| group | peer | 1 thread | 2 threads |");
     eprintln!("|---|---|---|---|");
@@ -339,42 +566,119 @@ fn print_summary(peers: &[Peer], results: &BTreeMap<Key, Vec<f64>>) {
     }
 
     eprintln!();
-    eprintln!("== mvx against the DESIGN.md section 7 targets: per-round ratios mvx / peer ==");
-    eprintln!("| target | threads | median ratio | lowest | highest | limit | |");
-    eprintln!("|---|---|---|---|---|---|---|");
+    eprintln!(
+        "== mvx against its targets (DESIGN.md section 7, issue 14): per-round ratios \
+         measured / baseline =="
+    );
+    eprintln!(
+        "| target | measured / baseline | threads | median ratio | lowest | highest | limit | |"
+    );
+    eprintln!("|---|---|---|---|---|---|---|---|");
+    // (target, group, measured peer, baseline peer, limit), at 1 and 2 threads.
     let targets = [
-        ("Counter::inc / fetch_add", "counter", "fetch_add", 1, 1.1),
-        ("Counter::inc / fetch_add", "counter", "fetch_add", 2, 1.1),
         (
-            "Histogram::observe / prometheus-client",
-            "histogram",
-            "prometheus-client",
-            1,
-            1.0,
+            "Counter::inc / fetch_add",
+            "counter",
+            "mvx",
+            "fetch_add",
+            1.1,
+            1.1,
         ),
         (
             "Histogram::observe / prometheus-client",
             "histogram",
+            "mvx",
             "prometheus-client",
-            2,
+            1.0,
             0.5,
         ),
+        (
+            "labeled series, held / unlabeled",
+            "counter",
+            "mvx-labeled",
+            "mvx",
+            1.1,
+            1.1,
+        ),
+        (
+            "labeled series, held / unlabeled",
+            "histogram",
+            "mvx-labeled",
+            "mvx",
+            1.1,
+            1.1,
+        ),
+        (
+            "registry lookup per record: series limit / no limit",
+            "counter",
+            "mvx-lookup",
+            "mvx-lookup-nolimit",
+            1.1,
+            1.1,
+        ),
+        (
+            "registry lookup per record: series limit / no limit",
+            "histogram",
+            "mvx-lookup",
+            "mvx-lookup-nolimit",
+            1.1,
+            1.1,
+        ),
+        (
+            "facade per record: series limit / no limit",
+            "counter",
+            "mvx-facade",
+            "mvx-facade-nolimit",
+            1.1,
+            1.1,
+        ),
+        (
+            "facade per record: series limit / no limit",
+            "histogram",
+            "mvx-facade",
+            "mvx-facade-nolimit",
+            1.1,
+            1.1,
+        ),
+        (
+            "facade handle held: unregistered check / none",
+            "counter",
+            "mvx-facade-held",
+            "mvx-facade-held-unchecked",
+            1.1,
+            1.1,
+        ),
+        (
+            "facade handle held: unregistered check / none",
+            "histogram",
+            "mvx-facade-held",
+            "mvx-facade-held-unchecked",
+            1.1,
+            1.1,
+        ),
     ];
-    for (target, group, peer, threads, limit) in targets {
-        let (Some(mvx), Some(other)) = (
-            results.get(&(group, "mvx", threads)),
-            results.get(&(group, peer, threads)),
-        ) else {
-            continue;
-        };
-        let ratios: Vec<f64> = mvx.iter().zip(other).map(|(a, b)| a / b).collect();
-        let ratio = median(&ratios);
-        let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
-        let high = ratios.iter().copied().fold(0.0, f64::max);
-        let verdict = if ratio <= limit { "met" } else { "NOT met" };
-        eprintln!(
-            "| {target} | {threads} | {ratio:.2} | {low:.2} | {high:.2} | <= {limit} | {verdict} |"
-        );
+    for (target, group, measured, baseline, one_thread, two_threads) in targets {
+        for (threads, limit) in [(1, one_thread), (2, two_threads)] {
+            let (Some(measured_ns), Some(baseline_ns)) = (
+                results.get(&(group, measured, threads)),
+                results.get(&(group, baseline, threads)),
+            ) else {
+                continue;
+            };
+            let ratios: Vec<f64> = measured_ns
+                .iter()
+                .zip(baseline_ns)
+                .map(|(a, b)| a / b)
+                .collect();
+            let ratio = median(&ratios);
+            let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+            let high = ratios.iter().copied().fold(0.0, f64::max);
+            let verdict = if ratio <= limit { "met" } else { "NOT met" };
+            eprintln!(
+                "| {target} ({group}) | {measured} / {baseline} | {threads} | {ratio:.2} | {low:.2} | \
+                 {high:.2} | <= {limit} | {verdict} |"
+            );
+        }
     }
     eprintln!();
 }

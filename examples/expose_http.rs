@@ -122,7 +122,7 @@ pub fn run(requests: u32, lookups: u32) -> Result<Scrape, Box<dyn std::error::Er
     registry.register_source("cache", Arc::new(cache))?;
 
     let server = ThreadedMetricsServer::start(registry, ServerConfig::new("127.0.0.1:0".parse()?))?;
-    let scrape = futures::executor::block_on(scrape(server.local_addr(), server.url()));
+    let scrape = futures::executor::block_on(scrape(server.local_addr(), server.metrics_url()));
     server.close()?;
     runtime.shutdown()?;
     scrape

@@ -3,7 +3,8 @@
 //! First, a recorder cannot be built on an executor that is gone: construction fails with
 //! `EventLoopUnavailable`. Then a recorder runs under a `futures` `LocalPool` the
 //! application owns: start, check the result, register a metric, record three save
-//! attempts, stop, check the result, print the snapshots as JSON.
+//! attempts, stop, check the result, print the snapshots as JSON in the document's shape,
+//! `{name, dimensions}` (`mvx::metrics::Detailed` would add the kind).
 //!
 //! Run with `cargo run --example manual_recorder_lifecycle`.
 
@@ -111,9 +112,18 @@ pub fn run_manual_recorder() -> Result<Snapshots, Box<dyn std::error::Error>> {
     })
 }
 
-pub fn main() -> Result<(), Box<dyn std::error::Error>> {
-    println!("{}", create_recorder_without_executor());
+/// Everything the example prints: the refused construction, then the snapshots as JSON in
+/// the shape of the MVX document's example (`{name, dimensions}` under each metric's name).
+pub fn output() -> Result<String, Box<dyn std::error::Error>> {
+    let refused = create_recorder_without_executor();
     let snapshots = run_manual_recorder()?;
-    println!("{}", serde_json::to_string_pretty(&snapshots)?);
+    Ok(format!(
+        "{refused}\n{}\n",
+        serde_json::to_string_pretty(&snapshots)?
+    ))
+}
+
+pub fn main() -> Result<(), Box<dyn std::error::Error>> {
+    print!("{}", output()?);
     Ok(())
 }

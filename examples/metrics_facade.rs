@@ -82,7 +82,7 @@ pub fn run(workers: usize, requests: u64) -> Result<Scrape, Box<dyn std::error::
         recorder.registry().clone(),
         ServerConfig::new("127.0.0.1:0".parse()?),
     )?;
-    let scrape = futures::executor::block_on(scrape(server.local_addr(), server.url()));
+    let scrape = futures::executor::block_on(scrape(server.local_addr(), server.metrics_url()));
     server.close()?;
     if recorder.rejected() > 0 {
         return Err(format!("the registry refused a series: {:?}", recorder.last_error()).into());

@@ -2,10 +2,15 @@
 //!
 //! Four workers fetch requests concurrently; some attempts fail and are retried, up to
 //! three times, after which the request fails for good. `Statistics` counts every start,
-//! retry, finish, failure, status code and error kind; it reports its figures every 20 ms
-//! through a log sink (printed to stdout), saves its state to a `FileStore` every 100 ms
-//! and on stop, and prints the final statistics. Run it twice: the second run resumes the
-//! counts of the first from the store.
+//! retry, finish, failure, status code and error kind; it reports its figures at the start
+//! and every 20 ms through a log sink (printed to stdout), saves its state to a `FileStore`
+//! every 100 ms and on stop, and prints the final statistics. Run it twice: the second run
+//! resumes the counts of the first from the store.
+//!
+//! The store is laid out as Crawlee for Python lays out its storage directory, and the
+//! state is under the key of a Python crawler's first statistics: a crawler run with
+//! `CRAWLEE_STORAGE_DIR` set to the same directory (and `CRAWLEE_PURGE_ON_START=false`)
+//! continues these counts, and this example continues the crawler's.
 //!
 //! Run with `cargo run --example request_statistics --features persist`.
 
@@ -18,6 +23,10 @@ use std::time::Duration;
 use mvx::BoxError;
 use mvx::sink::{Dispatch, LogEvent, SinkConfig};
 use mvx::stats::{FileStore, FinalStatistics, Statistics, StatsConfig};
+
+/// The key of the state: that of a Python crawler's first statistics (set explicitly, so
+/// that every run — also two in one process — continues the same state).
+pub const KEY: &str = "__CRAWLER_STATISTICS_0";
 
 /// Retries before a request fails for good.
 pub const MAX_RETRIES: u32 = 3;
@@ -34,22 +43,37 @@ pub fn attempt_fails(request: u64, attempt: u32) -> bool {
     x % 3 == 0
 }
 
-/// What `requests` requests must add up to: `(finished, failed, retries)`.
-pub fn expected(requests: u64) -> (u64, u64, u64) {
-    let (mut finished, mut failed, mut retries) = (0, 0, 0);
+/// What `requests` requests must add up to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Expected {
+    /// Requests that finished.
+    pub finished: u64,
+    /// Requests that failed after their last retry.
+    pub failed: u64,
+    /// Requests retried at least once (Crawlee's `requests_retries`).
+    pub requests_retries: u64,
+    /// Every retry (mvx's `retry_attempts`).
+    pub retry_attempts: u64,
+}
+
+/// What `requests` requests must add up to.
+pub fn expected(requests: u64) -> Expected {
+    let mut expected = Expected::default();
     for request in 0..requests {
-        match (0..=MAX_RETRIES).find(|&attempt| !attempt_fails(request, attempt)) {
+        let retries = match (0..=MAX_RETRIES).find(|&attempt| !attempt_fails(request, attempt)) {
             Some(attempt) => {
-                finished += 1;
-                retries += u64::from(attempt);
+                expected.finished += 1;
+                attempt
             }
             None => {
-                failed += 1;
-                retries += u64::from(MAX_RETRIES);
+                expected.failed += 1;
+                MAX_RETRIES
             }
-        }
+        };
+        expected.requests_retries += u64::from(retries > 0);
+        expected.retry_attempts += u64::from(retries);
     }
-    (finished, failed, retries)
+    expected
 }
 
 /// The log backend: prints each report line and tells the example it did.
@@ -87,7 +111,8 @@ pub fn run(storage: &Path, requests: u64, workers: u64) -> Result<Summary, Box<d
         mvx::rt::thread::create(printer, SinkConfig::default().namespace("report"))?;
 
     let config = StatsConfig::default()
-        .persist_to(FileStore::new(storage))
+        .persist_to(FileStore::crawlee(storage))
+        .persist_state_key(KEY)
         .persist_interval(Duration::from_millis(100))
         .log_to(log.clone())
         .log_interval(Duration::from_millis(20))

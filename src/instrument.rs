@@ -1,4 +1,5 @@
-//! Future instrumentation: time a future, count its errors, track how many are in progress.
+//! Future instrumentation: time a future, count its errors, track how many are in progress,
+//! as `prometheus_async.aio`'s `time`, `count_exceptions` and `track_inprogress` do.
 //!
 //! [`InstrumentExt`] adds three adapters to every [`Future`], and the functions [`timed`],
 //! [`count_errors`], [`count_errors_if`] and [`track_in_progress`] do the same for callers
@@ -6,25 +7,51 @@
 //!
 //! | adapter | records | when |
 //! |---|---|---|
-//! | [`timed`](InstrumentExt::timed) | seconds from the first poll into a [`Histogram`] | the future completes, with any output (`Ok` or `Err`) |
-//! | [`count_errors`](InstrumentExt::count_errors) | one into a [`Counter`] | the output is `Err` (or matches a predicate), or a panic unwinds through the future |
-//! | [`track_in_progress`](InstrumentExt::track_in_progress) | +1 / −1 on a [`Gauge`] | +1 on the first poll; −1 on completion, on a panic, or when dropped before completion |
+//! | [`timed`](InstrumentExt::timed) | the time since the adapter was built, into a [`Histogram`] (seconds) or a [`LatencyHistogram`] (nanoseconds; any [`ObserveDuration`]) | the future completes (`Ok` or `Err`), a panic unwinds through it, or it is dropped after its first poll |
+//! | [`count_errors`](InstrumentExt::count_errors) | one, into a [`Counter`] | the output is `Err`, a panic unwinds through the future, or it is dropped after its first poll (a cancellation) |
+//! | [`count_errors_if`](InstrumentExt::count_errors_if) | one, into a [`Counter`] | the output is an `Err` that the [`ErrorFilter`] accepts, a panic unwinds, or it is cancelled and the filter admits cancellation |
+//! | [`track_in_progress`](InstrumentExt::track_in_progress) | +1 / −1 on a [`Gauge`] | +1 when the adapter is built; −1 on completion, on a panic, or when dropped |
 //!
 //! Adapters compose: `request.timed(&latency).count_errors(&failures)` times the request
 //! and counts its failures.
 //!
-//! # What `timed` does on error, panic and early drop
+//! # prometheus_async's `finally` and `except`, in Rust
 //!
-//! `timed` observes a duration when the future **completes**, whatever its output: an `Err`
-//! is a completed operation and its latency is observed like any other (count errors apart
-//! with `count_errors`). A future that **panics** or is **dropped before completion**
-//! (cancelled by a timeout or a `select`, or abandoned) observes nothing: it did not
-//! complete, and its partial duration would skew the latency distribution. Count those with
-//! `count_errors` (panics) and see them in flight with `track_in_progress` (drops). A future
-//! that is never polled observes nothing either.
+//! `time` awaits the future inside a `try` and observes in its `finally`; `count_exceptions`
+//! counts in an `except exc`; `track_inprogress` increments when it wraps the future and
+//! decrements in a `finally`. The `try` is entered when the future first runs: in Rust, at
+//! its first poll. Then:
 //!
-//! The clock starts at the first poll, not when the adapter is built: a future created and
-//! awaited later is timed from when it started running.
+//! - **Completion**, whatever the output, leaves the `try`: `timed` observes; an `Err`
+//!   output is the exception that `count_errors` counts (when its filter accepts the error);
+//!   the gauge goes down.
+//! - **A panic** unwinding through the future is an exception that propagates: `timed`
+//!   observes, `count_errors` counts (whatever the filter: a panic has no error value to
+//!   filter), the gauge goes down — at once, while the panic unwinds, not when the future is
+//!   dropped later.
+//! - **A drop after the first poll, before completion**, is the cancellation (asyncio throws
+//!   `CancelledError` in at the `await`): `timed` observes the time until the drop, the
+//!   gauge goes down, and `count_errors` counts it if its filter admits cancellation.
+//!   prometheus_async's default filter, `exc=BaseException`, admits `CancelledError`; so
+//!   does [`AnyError`], the filter of [`count_errors`](InstrumentExt::count_errors). A
+//!   filter over error values — a closure, like `exc=Exception` or any narrower class — does
+//!   not: a cancellation is not an error value. [`WithCancellation`] makes a filter admit it.
+//! - **A drop before the first poll** is a coroutine never awaited: its `try` was never
+//!   entered, so nothing is observed or counted. The gauge, raised when the adapter was
+//!   built, goes down (a Python coroutine never awaited would leave it raised for ever).
+//!
+//! A cancelled call's partial duration is in the histogram, as it is in prometheus_async's.
+//! To time only the calls that end on their own, put the adapter outside the cancellation:
+//! `timeout(deadline, call).timed(&latency)` completes, in time or not, and is never dropped
+//! half-way by the timeout.
+//!
+//! # When the clock starts
+//!
+//! When the adapter is built, as `time(metric, future)` starts it when it wraps the future:
+//! a future built and awaited later is timed from when it was built. prometheus_async's
+//! decorator starts the clock when the call starts running; in Rust, build the adapter
+//! inside the `async` block, which runs at its first poll:
+//! `async move { lookup(key).timed(&latency).await }`.
 //!
 //! # Costs
 //!
@@ -60,6 +87,19 @@
 //! assert_eq!(latency.count(), 3); // errors are completed calls: timed too
 //! assert_eq!(failures.get(), 1);
 //! assert_eq!(in_flight.get(), 0.0);
+//!
+//! // A cancellation: polled once, then dropped. Timed, and counted by `count_errors`.
+//! let mut call = Box::pin(
+//!     std::future::pending::<Result<u32, String>>()
+//!         .track_in_progress(&in_flight)
+//!         .count_errors(&failures)
+//!         .timed(&latency),
+//! );
+//! assert_eq!(in_flight.get(), 1.0); // in progress from when it was wrapped
+//! let waker = futures::task::noop_waker();
+//! assert!(call.as_mut().poll(&mut std::task::Context::from_waker(&waker)).is_pending());
+//! drop(call);
+//! assert_eq!((latency.count(), failures.get(), in_flight.get()), (4, 2, 0.0));
 //! # Ok::<(), mvx::metrics::RegistryError>(())
 //! ```
 
@@ -67,9 +107,9 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::metrics::{Counter, Gauge, Histogram};
+use crate::metrics::{Counter, Gauge, Histogram, LatencyHistogram};
 
 /// Outputs that can be an error: implemented for `Result`.
 ///
@@ -92,21 +132,37 @@ impl<T, E> Fallible for Result<T, E> {
     }
 }
 
-/// Decides which errors [`CountErrors`] counts.
+/// Decides what [`CountErrors`] counts besides panics: which `Err` outputs, and whether a
+/// cancellation (see the [module docs](self#prometheus_asyncs-finally-and-except-in-rust)).
 ///
-/// Implemented by [`AnyError`] (every error) and by every `FnMut(&E) -> bool`.
+/// Implemented by [`AnyError`] (every error, and cancellation), by every
+/// `FnMut(&E) -> bool` (the errors it accepts; not cancellation) and by
+/// [`WithCancellation`] (its filter's errors, and cancellation).
 pub trait ErrorFilter<E> {
     /// Whether `error` is counted.
     fn matches(&mut self, error: &E) -> bool;
+
+    /// Whether a cancellation — the future dropped after its first poll, before it
+    /// completes — is counted. `false` unless the filter says otherwise. Asked once, when
+    /// the adapter is built.
+    fn admits_cancellation(&self) -> bool {
+        false
+    }
 }
 
-/// The [`ErrorFilter`] that counts every error.
+/// The [`ErrorFilter`] that counts every error and cancellation, as prometheus_async's
+/// default `exc=BaseException` counts every exception and `CancelledError`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AnyError;
 
 impl<E> ErrorFilter<E> for AnyError {
     #[inline]
     fn matches(&mut self, _: &E) -> bool {
+        true
+    }
+
+    #[inline]
+    fn admits_cancellation(&self) -> bool {
         true
     }
 }
@@ -118,14 +174,49 @@ impl<E, P: FnMut(&E) -> bool> ErrorFilter<E> for P {
     }
 }
 
+/// An [`ErrorFilter`] that counts the errors its filter counts, and cancellation.
+///
+/// # Examples
+///
+/// ```
+/// use mvx::BoxError;
+/// use mvx::instrument::{InstrumentExt, WithCancellation};
+/// use mvx::metrics::Counter;
+///
+/// // I/O errors and cancelled calls: `count_exceptions(c, exc=(OSError, CancelledError))`.
+/// let lost = Counter::new("calls.lost");
+/// let io_or_cancelled = WithCancellation(|error: &BoxError| error.is::<std::io::Error>());
+/// let mut call = Box::pin(
+///     std::future::pending::<Result<(), BoxError>>().count_errors_if(&lost, io_or_cancelled),
+/// );
+/// let waker = futures::task::noop_waker();
+/// assert!(call.as_mut().poll(&mut std::task::Context::from_waker(&waker)).is_pending());
+/// drop(call); // cancelled
+/// assert_eq!(lost.get(), 1);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WithCancellation<P>(pub P);
+
+impl<E, P: ErrorFilter<E>> ErrorFilter<E> for WithCancellation<P> {
+    #[inline]
+    fn matches(&mut self, error: &E) -> bool {
+        self.0.matches(error)
+    }
+
+    #[inline]
+    fn admits_cancellation(&self) -> bool {
+        true
+    }
+}
+
 /// Instrumentation adapters for every [`Future`].
 ///
 /// See the [module docs](self) for what each adapter records and when.
 pub trait InstrumentExt: Future + Sized {
-    /// Observes the seconds from the first poll to completion into `histogram`.
-    ///
-    /// Observed on every completion, `Ok` or `Err`; not on a panic, nor when the future is
-    /// dropped before it completes.
+    /// Observes the time from now until the future ends into `histogram` (a [`Histogram`],
+    /// in seconds, a [`LatencyHistogram`], to the nanosecond, or any [`ObserveDuration`]):
+    /// once, when it completes (`Ok` or `Err`), when a panic unwinds through it, or when it
+    /// is dropped after its first poll.
     ///
     /// # Examples
     ///
@@ -139,12 +230,12 @@ pub trait InstrumentExt: Future + Sized {
     /// assert_eq!(latency.count(), 1);
     /// # Ok::<(), mvx::metrics::RegistryError>(())
     /// ```
-    fn timed(self, histogram: &Histogram) -> Timed<Self> {
+    fn timed<H: ObserveDuration>(self, histogram: &H) -> Timed<Self, H> {
         timed(histogram, self)
     }
 
-    /// Adds one to `counter` for each `Err` output, and for a panic that unwinds through the
-    /// future.
+    /// Adds one to `counter` for an `Err` output, for a panic that unwinds through the
+    /// future, and for its cancellation (dropped after its first poll, before completion).
     ///
     /// # Examples
     ///
@@ -164,11 +255,13 @@ pub trait InstrumentExt: Future + Sized {
         count_errors(counter, self)
     }
 
-    /// Adds one to `counter` for each `Err` output that `filter` accepts, and for a panic
-    /// that unwinds through the future (a panic is never filtered: it has no error value).
+    /// Adds one to `counter` for an `Err` output that `filter` accepts, for a panic that
+    /// unwinds through the future (a panic is never filtered: it has no error value), and
+    /// for its cancellation if `filter` admits it.
     ///
-    /// `filter` is any `FnMut(&E) -> bool`. To count errors of one type out of a boxed
-    /// error, downcast: `|error: &BoxError| error.is::<std::io::Error>()`.
+    /// `filter` is any `FnMut(&E) -> bool`, which does not admit cancellation, or one in
+    /// [`WithCancellation`], which does. To count errors of one type out of a boxed error,
+    /// downcast: `|error: &BoxError| error.is::<std::io::Error>()`.
     ///
     /// # Examples
     ///
@@ -196,8 +289,8 @@ pub trait InstrumentExt: Future + Sized {
         count_errors_if(counter, self, filter)
     }
 
-    /// Adds one to `gauge` on the first poll, and subtracts it again when the future
-    /// completes, panics or is dropped before completion.
+    /// Adds one to `gauge` now, and subtracts it again when the future completes, panics or
+    /// is dropped.
     ///
     /// # Examples
     ///
@@ -206,8 +299,9 @@ pub trait InstrumentExt: Future + Sized {
     /// use mvx::metrics::Gauge;
     ///
     /// let in_flight = Gauge::new("work.in_flight");
-    /// let seen = futures::executor::block_on(async { in_flight.get() }.track_in_progress(&in_flight));
-    /// assert_eq!(seen, 1.0); // in progress while it ran
+    /// let work = async { 7 }.track_in_progress(&in_flight);
+    /// assert_eq!(in_flight.get(), 1.0); // in progress from when it was wrapped
+    /// assert_eq!(futures::executor::block_on(work), 7);
     /// assert_eq!(in_flight.get(), 0.0);
     /// ```
     fn track_in_progress(self, gauge: &Gauge) -> TrackInProgress<Self> {
@@ -219,16 +313,17 @@ impl<F: Future> InstrumentExt for F {}
 
 /// `future`, observing its duration into `histogram`: the function form of
 /// [`InstrumentExt::timed`].
-pub fn timed<F: Future>(histogram: &Histogram, future: F) -> Timed<F> {
+pub fn timed<F: Future, H: ObserveDuration>(histogram: &H, future: F) -> Timed<F, H> {
     Timed {
         future,
         histogram: histogram.clone(),
-        started: None,
+        started: Instant::now(),
+        phase: Phase::Wrapped,
     }
 }
 
-/// `future`, counting its errors and panics into `counter`: the function form of
-/// [`InstrumentExt::count_errors`].
+/// `future`, counting its errors, panics and cancellation into `counter`: the function
+/// form of [`InstrumentExt::count_errors`].
 pub fn count_errors<F>(counter: &Counter, future: F) -> CountErrors<F, AnyError>
 where
     F: Future,
@@ -237,8 +332,8 @@ where
     count_errors_if(counter, future, AnyError)
 }
 
-/// `future`, counting the errors `filter` accepts and its panics into `counter`: the
-/// function form of [`InstrumentExt::count_errors_if`].
+/// `future`, counting the errors `filter` accepts, its panics and, if `filter` admits it,
+/// its cancellation into `counter`: the function form of [`InstrumentExt::count_errors_if`].
 pub fn count_errors_if<F, P>(counter: &Counter, future: F, filter: P) -> CountErrors<F, P>
 where
     F: Future,
@@ -248,49 +343,102 @@ where
     CountErrors {
         future,
         counter: counter.clone(),
+        counts_cancellation: filter.admits_cancellation(),
         filter,
+        phase: Phase::Wrapped,
     }
 }
 
-/// `future`, tracked in progress on `gauge`: the function form of
+/// `future`, tracked in progress on `gauge` from now: the function form of
 /// [`InstrumentExt::track_in_progress`].
 pub fn track_in_progress<F: Future>(gauge: &Gauge, future: F) -> TrackInProgress<F> {
+    gauge.inc();
     TrackInProgress {
         future,
         gauge: gauge.clone(),
-        entered: false,
+        entered: true,
+    }
+}
+
+/// Where an instrumented future stands in prometheus_async's `try`: not entered (never
+/// polled), inside it, or out of it with its record made (completed, or a panic unwound
+/// through it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Wrapped,
+    Running,
+    Ended,
+}
+
+/// Makes a record once if dropped while a panic unwinds out of a poll (it is forgotten
+/// otherwise), and marks the future ended.
+struct OnUnwind<'a, R: FnMut()> {
+    phase: &'a mut Phase,
+    record: R,
+}
+
+impl<R: FnMut()> Drop for OnUnwind<'_, R> {
+    fn drop(&mut self) {
+        if *self.phase != Phase::Ended {
+            *self.phase = Phase::Ended;
+            (self.record)();
+        }
     }
 }
 
 pin_project_lite::pin_project! {
     /// The future returned by [`InstrumentExt::timed`].
     #[must_use = "futures do nothing unless you .await or poll them"]
-    pub struct Timed<F> {
+    pub struct Timed<F, H: ObserveDuration = Histogram> {
         #[pin]
         future: F,
-        histogram: Histogram,
-        started: Option<Instant>,
+        histogram: H,
+        started: Instant,
+        phase: Phase,
+    }
+
+    impl<F, H: ObserveDuration> PinnedDrop for Timed<F, H> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // Cancelled inside the `try`: the `finally` observes.
+            if *this.phase == Phase::Running {
+                this.histogram.observe_duration(this.started.elapsed());
+            }
+        }
     }
 }
 
-impl<F: Future> Future for Timed<F> {
+impl<F: Future, H: ObserveDuration> Future for Timed<F, H> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let started = *this.started.get_or_insert_with(Instant::now);
-        // A panic unwinds from here: nothing is observed.
-        let output = std::task::ready!(this.future.poll(cx));
-        this.histogram.observe(started.elapsed().as_secs_f64());
+        if *this.phase == Phase::Wrapped {
+            *this.phase = Phase::Running;
+        }
+        let (histogram, started) = (&*this.histogram, *this.started);
+        let observe = || histogram.observe_duration(started.elapsed());
+        let guard = OnUnwind {
+            phase: &mut *this.phase,
+            record: observe,
+        };
+        let polled = this.future.poll(cx);
+        std::mem::forget(guard);
+        let output = std::task::ready!(polled);
+        if *this.phase != Phase::Ended {
+            *this.phase = Phase::Ended;
+            observe();
+        }
         Poll::Ready(output)
     }
 }
 
-impl<F> fmt::Debug for Timed<F> {
+impl<F, H: ObserveDuration> fmt::Debug for Timed<F, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timed")
             .field("histogram", &self.histogram.name())
             .field("started", &self.started)
+            .field("phase", &self.phase)
             .finish_non_exhaustive()
     }
 }
@@ -304,15 +452,19 @@ pin_project_lite::pin_project! {
         future: F,
         counter: Counter,
         filter: P,
+        // The filter's `admits_cancellation`, asked when built: `drop` has no bound on `P`.
+        counts_cancellation: bool,
+        phase: Phase,
     }
-}
 
-/// Adds one to a counter if dropped while a panic unwinds (it is forgotten otherwise).
-struct OnUnwind<'a>(&'a Counter);
-
-impl Drop for OnUnwind<'_> {
-    fn drop(&mut self) {
-        self.0.inc();
+    impl<F, P> PinnedDrop for CountErrors<F, P> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // Cancelled inside the `try`: the `except` counts if the filter admits it.
+            if *this.phase == Phase::Running && *this.counts_cancellation {
+                this.counter.inc();
+            }
+        }
     }
 }
 
@@ -326,13 +478,23 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let guard = OnUnwind(this.counter);
+        if *this.phase == Phase::Wrapped {
+            *this.phase = Phase::Running;
+        }
+        let counter = &*this.counter;
+        let guard = OnUnwind {
+            phase: &mut *this.phase,
+            record: || counter.inc(),
+        };
         let polled = this.future.poll(cx);
         std::mem::forget(guard);
         let output = std::task::ready!(polled);
-        if let Some(error) = output.error() {
-            if this.filter.matches(error) {
-                this.counter.inc();
+        if *this.phase != Phase::Ended {
+            *this.phase = Phase::Ended;
+            if let Some(error) = output.error() {
+                if this.filter.matches(error) {
+                    counter.inc();
+                }
             }
         }
         Poll::Ready(output)
@@ -343,6 +505,8 @@ impl<F, P> fmt::Debug for CountErrors<F, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CountErrors")
             .field("counter", &self.counter.name())
+            .field("counts_cancellation", &self.counts_cancellation)
+            .field("phase", &self.phase)
             .finish_non_exhaustive()
     }
 }
@@ -354,7 +518,7 @@ pin_project_lite::pin_project! {
         #[pin]
         future: F,
         gauge: Gauge,
-        // Whether this future holds +1 on the gauge.
+        // Whether this future holds +1 on the gauge: from when it is built until it ends.
         entered: bool,
     }
 
@@ -376,8 +540,10 @@ struct Leave<'a> {
 
 impl Drop for Leave<'_> {
     fn drop(&mut self) {
-        self.gauge.dec();
-        *self.entered = false;
+        if *self.entered {
+            self.gauge.dec();
+            *self.entered = false;
+        }
     }
 }
 
@@ -386,10 +552,6 @@ impl<F: Future> Future for TrackInProgress<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        if !*this.entered {
-            this.gauge.inc();
-            *this.entered = true;
-        }
         let leave = Leave {
             gauge: this.gauge,
             entered: this.entered,
@@ -411,5 +573,41 @@ impl<F> fmt::Debug for TrackInProgress<F> {
             .field("gauge", &self.gauge.name())
             .field("entered", &self.entered)
             .finish_non_exhaustive()
+    }
+}
+
+/// An instrument that [`timed`](InstrumentExt::timed) can record a duration into.
+///
+/// Implemented by [`Histogram`], which observes the duration in seconds (an `f64`), and by
+/// [`LatencyHistogram`], which records it to the nanosecond. Implement it to time futures
+/// into an instrument of your own; the adapter keeps a clone of the instrument.
+pub trait ObserveDuration: Clone {
+    /// Records `elapsed`. Called once per timed future, on the thread that polls it to its
+    /// end or drops it: it should be as cheap as a record of the instrument.
+    fn observe_duration(&self, elapsed: Duration);
+
+    /// The instrument's name, for `Debug` output.
+    fn name(&self) -> &str;
+}
+
+impl ObserveDuration for Histogram {
+    #[inline]
+    fn observe_duration(&self, elapsed: Duration) {
+        self.observe(elapsed.as_secs_f64());
+    }
+
+    fn name(&self) -> &str {
+        Histogram::name(self)
+    }
+}
+
+impl ObserveDuration for LatencyHistogram {
+    #[inline]
+    fn observe_duration(&self, elapsed: Duration) {
+        self.record(elapsed);
+    }
+
+    fn name(&self) -> &str {
+        LatencyHistogram::name(self)
     }
 }

@@ -20,7 +20,7 @@ use mvx::{ErrorReason, State};
 fn core_reasons() {
     let codes = [
         (ErrorReason::EventLoopUnavailable, "EVENT_LOOP_UNAVAILABLE"),
-        (ErrorReason::InvalidState, "INVALID_STATE"),
+        (ErrorReason::InvalidState, "INVALID_LOG_SINK_STATE"),
         (ErrorReason::OnStartingHookFailed, "ON_STARTING_HOOK_FAILED"),
         (ErrorReason::OnStoppedHookFailed, "ON_STOPPED_HOOK_FAILED"),
         (ErrorReason::QueueOverflow, "QUEUE_OVERFLOW"),
@@ -33,7 +33,10 @@ fn core_reasons() {
         (ErrorReason::DispatcherPanicked, "DISPATCHER_PANICKED"),
         (ErrorReason::DispatcherRestarted, "DISPATCHER_RESTARTED"),
         (ErrorReason::LossReportFailed, "LOSS_REPORT_FAILED"),
-        (ErrorReason::DispatcherCancelled, "DISPATCHER_CANCELLED"),
+        (
+            ErrorReason::DispatcherCancelled,
+            "DISPATCHER_UNEXPECTEDLY_CANCELLED",
+        ),
         (ErrorReason::StopTimedOut, "STOP_TIMED_OUT"),
         (ErrorReason::StartTimedOut, "START_TIMED_OUT"),
         (ErrorReason::DescriptorConflict, "DESCRIPTOR_CONFLICT"),
@@ -46,7 +49,7 @@ fn core_reasons() {
         (ErrorReason::WaitTimedOut, "WAIT_TIMED_OUT"),
         (ErrorReason::TerminateTimedOut, "TERMINATE_TIMED_OUT"),
         (ErrorReason::WouldDeadlock, "WOULD_DEADLOCK"),
-        (ErrorReason::Unexpected, "UNEXPECTED"),
+        (ErrorReason::Unexpected, "UNEXPECTED_ERROR"),
     ];
     for (reason, code) in codes {
         assert_eq!(reason.as_str(), code);
@@ -58,6 +61,47 @@ fn core_reasons() {
         ErrorReason::ALL,
         "the table lists every core reason"
     );
+}
+
+/// Every code of `AsyncioLogSinkErrorReason` in the MVX AsyncioLogSink document
+/// (`shared/reference/mvx-asyncio-log-sink.txt`), with the sink error that carries it: the
+/// strings are the document's.
+#[test]
+fn the_asyncio_log_sink_documents_codes_are_the_core_codes() {
+    let documented = [
+        (SinkError::EventLoopUnavailable, "EVENT_LOOP_UNAVAILABLE"),
+        (
+            SinkError::InvalidState {
+                actual: State::Virgin,
+                expected: &[State::Running],
+            },
+            "INVALID_LOG_SINK_STATE",
+        ),
+        (
+            SinkError::OnStartingHookFailed(cause()),
+            "ON_STARTING_HOOK_FAILED",
+        ),
+        (
+            SinkError::OnStoppedHookFailed(cause()),
+            "ON_STOPPED_HOOK_FAILED",
+        ),
+        (
+            SinkError::DispatcherCancelled,
+            "DISPATCHER_UNEXPECTEDLY_CANCELLED",
+        ),
+        (SinkError::Unexpected(cause()), "UNEXPECTED_ERROR"),
+    ];
+    for (error, code) in documented {
+        assert_eq!(error.reason().as_str(), code, "{error:?}");
+    }
+    let overflow = LogError::QueueOverflow(1u32);
+    assert_eq!(overflow.reason().as_str(), "QUEUE_OVERFLOW");
+    // A log() refused by the lifecycle state is the document's invalid state too.
+    let refused = LogError::NotAccepting {
+        event: 1u32,
+        state: State::Stopped,
+    };
+    assert_eq!(refused.reason().as_str(), "INVALID_LOG_SINK_STATE");
 }
 
 #[test]
@@ -97,6 +141,7 @@ fn agent_reasons() {
     let codes = [
         (AgentReason::ConnectFailed, "CONNECT_FAILED"),
         (AgentReason::AgentStopped, "AGENT_STOPPED"),
+        (AgentReason::ReceivedSignal, "RECEIVED_SIGNAL"),
         (AgentReason::TaskFailed, "TASK_FAILED"),
         (AgentReason::TeardownFailed, "TEARDOWN_FAILED"),
         (AgentReason::TeardownTimedOut, "TEARDOWN_TIMED_OUT"),
@@ -110,7 +155,10 @@ fn agent_reasons() {
 
 #[test]
 fn expose_reasons() {
-    let codes = [(ExposeReason::InvalidArgument, "INVALID_ARGUMENT")];
+    let codes = [
+        (ExposeReason::InvalidArgument, "INVALID_ARGUMENT"),
+        (ExposeReason::RegistrationRefused, "REGISTRATION_REFUSED"),
+    ];
     check_own(&codes, ExposeReason::OWN);
     check_core(|reason| ExposeReason::from(reason).as_str());
 }
@@ -123,6 +171,105 @@ fn redis_sink_reasons() {
     let codes = [(RedisSinkReason::InvalidArgument, "INVALID_ARGUMENT")];
     check_own(&codes, RedisSinkReason::OWN);
     check_core(|reason| RedisSinkReason::from(reason).as_str());
+}
+
+#[cfg(feature = "metricq")]
+#[test]
+fn metricq_reasons() {
+    use mvx::agent::metricq::{MetricqError, MetricqReason};
+    use mvx::metrics::SelectorError;
+
+    let codes = [
+        (MetricqReason::InvalidConfig, "INVALID_CONFIG"),
+        (MetricqReason::InvalidArgument, "INVALID_ARGUMENT"),
+        (MetricqReason::ConnectFailed, "CONNECT_FAILED"),
+        (MetricqReason::ConnectTimedOut, "CONNECT_TIMED_OUT"),
+        (MetricqReason::ReconnectTimedOut, "RECONNECT_TIMED_OUT"),
+        (MetricqReason::NotConnected, "NOT_CONNECTED"),
+        (MetricqReason::Stopped, "STOPPED"),
+        (MetricqReason::Amqp, "AMQP"),
+        (MetricqReason::PublishFailed, "PUBLISH_FAILED"),
+        (MetricqReason::RpcError, "RPC_ERROR"),
+        (MetricqReason::RpcTimedOut, "RPC_TIMED_OUT"),
+        (MetricqReason::InvalidResponse, "INVALID_RESPONSE"),
+    ];
+    check_own(&codes, MetricqReason::OWN);
+    check_core(|reason| MetricqReason::from(reason).as_str());
+
+    let errors = [
+        (
+            MetricqError::InvalidConfig { detail: "x".into() },
+            MetricqReason::InvalidConfig,
+        ),
+        (
+            MetricqError::InvalidArgument { detail: "x".into() },
+            MetricqReason::InvalidArgument,
+        ),
+        (
+            MetricqError::InvalidSelector(SelectorError::EmptyNameList),
+            MetricqReason::InvalidArgument,
+        ),
+        (
+            MetricqError::ConnectTimedOut {
+                connection: "management",
+                url: "amqp://127.0.0.1/".into(),
+                timeout: Duration::from_secs(1),
+            },
+            MetricqReason::ConnectTimedOut,
+        ),
+        (
+            MetricqError::ReconnectTimedOut {
+                connection: "data",
+                timeout: Duration::from_secs(1),
+            },
+            MetricqReason::ReconnectTimedOut,
+        ),
+        (
+            MetricqError::NotConnected {
+                connection: "management",
+            },
+            MetricqReason::NotConnected,
+        ),
+        (MetricqError::Stopped, MetricqReason::Stopped),
+        (
+            MetricqError::PublishFailed {
+                what: "a data chunk of x".into(),
+                detail: "nack".into(),
+                source: None,
+            },
+            MetricqReason::PublishFailed,
+        ),
+        (
+            MetricqError::Rpc {
+                function: "f".into(),
+                message: "m".into(),
+            },
+            MetricqReason::RpcError,
+        ),
+        (
+            MetricqError::RpcTimedOut {
+                function: "f".into(),
+                timeout: Duration::from_secs(1),
+            },
+            MetricqReason::RpcTimedOut,
+        ),
+        (
+            MetricqError::InvalidResponse {
+                function: "f".into(),
+                detail: "d".into(),
+            },
+            MetricqReason::InvalidResponse,
+        ),
+    ];
+    for (error, reason) in &errors {
+        assert_eq!(error.reason(), *reason, "{error:?}");
+    }
+    let refused = MetricqError::InvalidSelector(SelectorError::PrefixAndInfix);
+    assert_eq!(refused.to_string(), "the selector is refused");
+    assert_eq!(
+        refused.source().map(ToString::to_string),
+        Some("cannot select by both prefix and infix".into())
+    );
 }
 
 /// A component error that carries a core error reports the core error's reason.
@@ -140,7 +287,10 @@ fn component_errors_pass_the_core_reason_on() {
 
     let stats = StatsError::Recorder(SinkError::DispatcherCancelled);
     assert_eq!(stats.reason(), ErrorReason::DispatcherCancelled);
-    assert_eq!(stats.reason().to_string(), "DISPATCHER_CANCELLED");
+    assert_eq!(
+        stats.reason().to_string(),
+        "DISPATCHER_UNEXPECTEDLY_CANCELLED"
+    );
 
     let expose = ExposeError::Runtime(TerminateError::RuntimePanicked(Cause::from_error(
         "thread panicked",
@@ -501,6 +651,12 @@ fn agent_errors_map_to_their_reason_codes() {
             AgentReason::SignalsUnavailable,
         ),
         (AgentError::Cancelled, AgentReason::AgentCancelled),
+        (
+            AgentError::ReceivedSignal {
+                signal: mvx::agent::SIGTERM,
+            },
+            AgentReason::ReceivedSignal,
+        ),
     ];
     for (error, reason) in &agent_errors {
         assert_eq!(error.reason(), *reason, "{error:?}");

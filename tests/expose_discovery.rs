@@ -1,114 +1,27 @@
 //! Service discovery: the Consul agent client against a local HTTP endpoint that records
-//! what it receives (no Consul server can run here), and a custom `ServiceDiscovery`.
+//! what it receives (no Consul server can run here; `support/consul_agent.rs`), and a
+//! custom `ServiceDiscovery`.
 #![cfg(not(loom))]
 
+#[path = "support/consul_agent.rs"]
+mod consul_agent;
 #[path = "support/http_client.rs"]
 mod http_client;
 #[path = "support/watchdog.rs"]
 mod watchdog;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use async_io::Async;
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
+use consul_agent::FakeAgent;
+
 use mvx::BoxError;
-use mvx::expose::ExposeError;
 use mvx::expose::discovery::{
-    BoxFuture, ConsulAgent, ConsulError, Deregistration, ServerInfo, ServiceDiscovery,
+    BoxFuture, ConsulAgent, ConsulError, Deregistration, Registration, ServerInfo, ServiceDiscovery,
 };
 use mvx::expose::http::{MetricsServer, ServerConfig, ThreadedMetricsServer};
+use mvx::expose::{ExposeError, ExposeReason};
 use mvx::metrics::Registry;
-
-/// One request the fake agent received.
-#[derive(Clone, Debug)]
-struct Received {
-    method: String,
-    path: String,
-    token: Option<String>,
-    body: String,
-}
-
-/// A local HTTP endpoint answering like a Consul agent and recording every request.
-struct FakeAgent {
-    addr: SocketAddr,
-    received: Arc<Mutex<Vec<Received>>>,
-    stop: async_channel::Sender<()>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl FakeAgent {
-    /// Answers `status(path)` to each request.
-    fn start(status: fn(&str) -> u16) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let listener = Async::new(listener).expect("async listener");
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let (stop, stopped) = async_channel::bounded::<()>(1);
-        let record = received.clone();
-        let thread = std::thread::spawn(move || {
-            smol::block_on(async move {
-                let serve = async {
-                    loop {
-                        let (stream, _) = listener.accept().await.expect("accept");
-                        let record = record.clone();
-                        let service =
-                            hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                                let record = record.clone();
-                                async move {
-                                    let method = request.method().to_string();
-                                    let path = request.uri().path().to_owned();
-                                    let token = request
-                                        .headers()
-                                        .get("x-consul-token")
-                                        .map(|value| value.to_str().unwrap_or("?").to_owned());
-                                    let body = request.into_body().collect().await?.to_bytes();
-                                    let answer = status(&path);
-                                    record.lock().unwrap().push(Received {
-                                        method,
-                                        path,
-                                        token,
-                                        body: String::from_utf8_lossy(&body).into_owned(),
-                                    });
-                                    let mut response = hyper::Response::new(Full::new(
-                                        Bytes::from_static(b"agent says no"),
-                                    ));
-                                    *response.status_mut() =
-                                        hyper::StatusCode::from_u16(answer).unwrap();
-                                    Ok::<_, hyper::Error>(response)
-                                }
-                            });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(smol_hyper::rt::FuturesIo::new(stream), service)
-                            .await;
-                    }
-                };
-                futures::future::select(std::pin::pin!(serve), std::pin::pin!(stopped.recv()))
-                    .await;
-            })
-        });
-        Self {
-            addr,
-            received,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-}
-
-impl Drop for FakeAgent {
-    fn drop(&mut self) {
-        let _ = self.stop.try_send(());
-        if let Some(thread) = self.thread.take() {
-            thread.join().expect("fake agent thread");
-        }
-    }
-}
 
 fn config() -> ServerConfig {
     ServerConfig::new("127.0.0.1:0".parse().expect("address"))
@@ -143,7 +56,8 @@ fn consul_registers_with_the_metrics_url_and_deregisters_on_close() {
             "Address": "127.0.0.1",
             "Port": port,
             "Meta": {"metrics_path": "/metrics", "scheme": "http"},
-            "Check": {"HTTP": server.url(), "Interval": "10s"},
+            // prometheus_async's check: the server's `url`, its root page.
+            "Check": {"HTTP": format!("http://127.0.0.1:{port}/"), "Interval": "10s"},
         })
     );
 
@@ -157,28 +71,106 @@ fn consul_registers_with_the_metrics_url_and_deregisters_on_close() {
     assert_eq!(received[1].token.as_deref(), Some("secret"));
 }
 
+/// As prometheus_async's `ConsulAgent`, whose `register` returns `None` on an answer other
+/// than 200: the server runs, not registered; mvx keeps the refusal readable.
 #[test]
-fn a_refused_registration_fails_the_start_and_releases_the_port() {
+fn a_refused_registration_leaves_the_server_running_unregistered() {
     let agent = FakeAgent::start(|_| 403);
-    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = taken.local_addr().expect("address");
-    drop(taken);
     let consul = ConsulAgent::new(agent.addr);
-    let error = ThreadedMetricsServer::start(
-        Registry::new(),
-        ServerConfig::new(addr).service_discovery(consul),
-    )
-    .expect_err("registration refused");
-    let ExposeError::Registration(cause) = &error else {
+    let server = ThreadedMetricsServer::start(Registry::new(), config().service_discovery(consul))
+        .expect("the server starts all the same");
+    assert!(!server.is_registered());
+    let error = server.registration_error().expect("the refusal is kept");
+    assert_eq!(error.reason(), ExposeReason::RegistrationRefused);
+    assert_eq!(error.reason().as_str(), "REGISTRATION_REFUSED");
+    let ExposeError::RegistrationRefused(cause) = &error else {
         panic!("{error:?}");
     };
     let refusal = cause.downcast_ref::<ConsulError>().expect("a consul error");
     assert_eq!(refusal.status, 403);
     assert_eq!(refusal.body, "agent says no");
     assert_eq!(refusal.path, "/v1/agent/service/register");
-    assert!(std::net::TcpStream::connect(addr).is_err(), "closed");
-    // Nothing to deregister.
-    assert_eq!(agent.received().len(), 1);
+
+    let answer = http_client::get(server.local_addr(), "/metrics").expect("scrape");
+    assert_eq!(answer.status, 200);
+    server.close().expect("closes: nothing to deregister");
+    assert_eq!(agent.received().len(), 1, "no deregistration");
+}
+
+/// A registration asked for on demand reports the refusal as its error, and a later
+/// successful one clears it.
+#[test]
+fn register_on_demand_reports_a_refusal_and_a_success_clears_it() {
+    let refusing = FakeAgent::start(|_| 500);
+    let accepting = FakeAgent::start(|_| 200);
+    let executor = smol::Executor::new();
+    smol::block_on(executor.run(async {
+        let server = MetricsServer::start(
+            Registry::new(),
+            config().service_discovery(ConsulAgent::new(refusing.addr)),
+            &SmolSpawner(&executor),
+        )
+        .await
+        .expect("starts, not registered");
+        assert!(!server.is_registered());
+        assert!(matches!(
+            server.registration_error(),
+            Some(ExposeError::RegistrationRefused(_))
+        ));
+
+        let again = server
+            .register(&ConsulAgent::new(refusing.addr))
+            .await
+            .expect_err("refused again");
+        let ExposeError::RegistrationRefused(cause) = &again else {
+            panic!("{again:?}");
+        };
+        assert_eq!(
+            cause.downcast_ref::<ConsulError>().expect("consul").status,
+            500
+        );
+        assert!(!server.is_registered());
+
+        server
+            .register(&ConsulAgent::new(accepting.addr))
+            .await
+            .expect("registered");
+        assert!(server.is_registered());
+        assert!(server.registration_error().is_none());
+        server.close().await.expect("closes");
+    }));
+    assert_eq!(refusing.received().len(), 2);
+    let paths: Vec<String> = accepting.received().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1/agent/service/register",
+            "/v1/agent/service/deregister/app-metrics"
+        ]
+    );
+}
+
+/// A discovery of one's own refuses with `Registration::Refused`.
+struct Refusing;
+
+impl ServiceDiscovery for Refusing {
+    fn register<'a>(&'a self, _: &'a ServerInfo) -> BoxFuture<'a, Result<Registration, BoxError>> {
+        Box::pin(async { Ok(Registration::Refused("not today".into())) })
+    }
+}
+
+#[test]
+fn a_custom_discovery_can_refuse() {
+    let server =
+        ThreadedMetricsServer::start(Registry::new(), config().service_discovery(Refusing))
+            .expect("starts");
+    assert!(!server.is_registered());
+    let error = server.registration_error().expect("refused");
+    assert_eq!(
+        mvx::error::Report(&error).to_string(),
+        "service discovery did not register the server: not today"
+    );
+    server.close().expect("closes");
 }
 
 #[test]
@@ -258,7 +250,7 @@ impl ServiceDiscovery for Recording {
     fn register<'a>(
         &'a self,
         server: &'a ServerInfo,
-    ) -> BoxFuture<'a, Result<Deregistration, BoxError>> {
+    ) -> BoxFuture<'a, Result<Registration, BoxError>> {
         Box::pin(async move {
             self.events
                 .lock()
@@ -269,7 +261,8 @@ impl ServiceDiscovery for Recording {
             Ok(Deregistration::new(async move {
                 events.lock().unwrap().push(format!("deregister {url}"));
                 Ok(())
-            }))
+            })
+            .into())
         })
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures::task::SpawnExt;
 use http_client::{get, get_when_a_slot_is_free, raw, read_to_end, request, send_and_read_to_end};
-use mvx::expose::http::{MetricsServer, ServerConfig, ServerStats, ThreadedMetricsServer};
+use mvx::expose::http::{MetricsServer, ServerConfig, ThreadedMetricsServer};
 use mvx::expose::{Format, TextEncoder};
 use mvx::metrics::Registry;
 
@@ -57,7 +57,9 @@ fn a_scrape_gets_the_registry_in_the_negotiated_format() {
         .expect("server starts");
     let addr = server.local_addr();
     assert_ne!(addr.port(), 0, "port 0 picks a free port");
-    assert_eq!(server.url(), format!("http://{addr}/metrics"));
+    // As prometheus_async's `url`: the server's root, whose page links to the metrics.
+    assert_eq!(server.url(), format!("http://{addr}/"));
+    assert_eq!(server.metrics_url(), format!("http://{addr}/metrics"));
     assert!(!server.is_https());
     assert!(!server.is_registered());
 
@@ -126,18 +128,79 @@ fn a_threaded_server_starts_and_closes_inside_another_executors_block_on() {
     assert!(is_closed);
 }
 
+/// The page prometheus_async serves at `/`, letter for letter (`aio.web._REF`).
+const ROOT_PAGE: &str = r#"<html><body><a href="/metrics">Metrics</a></body></html>"#;
+
+#[test]
+fn the_root_page_links_to_the_metrics() {
+    let server = ThreadedMetricsServer::start(registry(), ServerConfig::new(loopback()))
+        .expect("server starts");
+    let addr = server.local_addr();
+    let answer = get(addr, "/").expect("root page");
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(answer.body, ROOT_PAGE);
+    let head = futures::executor::block_on(request(addr, "HEAD", "/", None)).expect("HEAD");
+    assert_eq!(head.status, 200);
+    assert_eq!(head.body, "");
+    assert_eq!(head.headers["content-length"], ROOT_PAGE.len().to_string());
+    let post = futures::executor::block_on(request(addr, "POST", "/", None)).expect("POST");
+    assert_eq!(post.status, 405);
+    assert_eq!(post.headers["allow"], "GET, HEAD");
+    server.close().expect("closes");
+}
+
 #[test]
 fn unknown_paths_get_404_and_the_path_is_configurable() {
     let config = ServerConfig::new(loopback()).path("internal/metrics");
     let server = ThreadedMetricsServer::start(registry(), config).expect("server starts");
     let addr = server.local_addr();
-    assert!(server.url().ends_with("/internal/metrics"));
-    for path in ["/", "/metrics", "/internal/metrics/", "/favicon.ico"] {
+    assert_eq!(server.url(), format!("http://{addr}/"));
+    assert_eq!(
+        server.metrics_url(),
+        format!("http://{addr}/internal/metrics")
+    );
+    for path in [
+        "/metrics",
+        "/internal/metrics/",
+        "/favicon.ico",
+        "/index.html",
+    ] {
         assert_eq!(get(addr, path).expect(path).status, 404, "{path}");
     }
     let answer = get(addr, "/internal/metrics?x=1").expect("scrape");
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body, PROMETHEUS_TEXT);
+    // The root page links to the configured path, escaped for HTML.
+    let root = get(addr, "/").expect("root page");
+    assert_eq!(
+        root.body,
+        r#"<html><body><a href="/internal/metrics">Metrics</a></body></html>"#
+    );
+    server.close().expect("closes");
+
+    let config = ServerConfig::new(loopback()).path("/m\"<&>");
+    let server = ThreadedMetricsServer::start(registry(), config).expect("server starts");
+    let root = get(server.local_addr(), "/").expect("root page");
+    assert_eq!(
+        root.body,
+        r#"<html><body><a href="/m&quot;&lt;&amp;&gt;">Metrics</a></body></html>"#
+    );
+    server.close().expect("closes");
+}
+
+/// A server whose metrics are at `/` serves them there, not the page.
+#[test]
+fn metrics_at_the_root_replace_the_page() {
+    let config = ServerConfig::new(loopback()).path("/");
+    let server = ThreadedMetricsServer::start(registry(), config).expect("server starts");
+    let addr = server.local_addr();
+    assert_eq!(server.url(), server.metrics_url());
+    let answer = get(addr, "/").expect("scrape");
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (200, PROMETHEUS_TEXT)
+    );
     server.close().expect("closes");
 }
 
@@ -521,45 +584,8 @@ fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
     server.close().expect("closes");
 }
 
-#[test]
-fn connections_above_the_limit_are_closed_at_once_and_slots_come_back() {
-    let config = ServerConfig::new(loopback())
-        .max_connections(2)
-        .header_read_timeout(watchdog::GUARD);
-    let server = ThreadedMetricsServer::start(registry(), config).expect("server starts");
-    let addr = server.local_addr();
-
-    // Two idle clients hold both slots (the header timeout is long).
-    let mut holders = vec![raw(addr), raw(addr)];
-    // Make sure the server has accepted both: a keep-alive request on each.
-    for holder in &mut holders {
-        holder
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            .expect("write");
-        let mut answer = vec![0u8; 12];
-        std::io::Read::read_exact(holder, &mut answer).expect("answer");
-        assert_eq!(&answer, b"HTTP/1.1 200");
-    }
-    // A third connection is closed without an answer.
-    let mut refused = raw(addr);
-    assert_eq!(
-        send_and_read_to_end(&mut refused, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
-        ""
-    );
-    assert!(get(addr, "/metrics").is_err());
-    assert!(server.stats().refused >= 2);
-
-    // A client leaves: its slot serves scrapes again.
-    drop(holders.pop());
-    let answer = get_when_a_slot_is_free(addr, "/metrics");
-    assert_eq!(answer.body, PROMETHEUS_TEXT);
-    let ServerStats {
-        accepted, active, ..
-    } = server.stats();
-    assert!(accepted >= 3);
-    assert!(active <= 2);
-    server.close().expect("closes");
-}
+// The limit on connections, and which connection makes room for a newcomer: see
+// tests/expose_http_attacks.rs.
 
 #[test]
 fn many_concurrent_clients_get_answers_or_refusals_and_the_server_goes_on() {

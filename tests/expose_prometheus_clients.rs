@@ -199,7 +199,8 @@ fn sample<'a>(
 #[test]
 fn the_official_python_parser_reads_names_types_and_values() {
     let (server, runtime) = serve();
-    let (content_type, parsed) = parse_with_python(server.url(), "text/plain", "prometheus");
+    let (content_type, parsed) =
+        parse_with_python(server.metrics_url(), "text/plain", "prometheus");
     assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
 
     // The Python parser strips `_total` from counter family names, as Prometheus does.
@@ -320,7 +321,7 @@ fn help_carries_the_description_escaped_in_both_formats() {
         ("application/openmetrics-text;version=1.0.0", "openmetrics"),
     ];
     for (accept, parser) in cases {
-        let (_, parsed) = parse_with_python(server.url(), accept, parser);
+        let (_, parsed) = parse_with_python(server.metrics_url(), accept, parser);
         // The parser unescapes HELP: the description comes back as it was given.
         assert_eq!(
             sample(&parsed, "queue_depth", None).2,
@@ -362,7 +363,7 @@ fn help_carries_the_description_escaped_in_both_formats() {
 fn the_official_openmetrics_parser_reads_the_negotiated_openmetrics_text() {
     let (server, runtime) = serve();
     let (content_type, parsed) = parse_with_python(
-        server.url(),
+        server.metrics_url(),
         "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3",
         "openmetrics",
     );

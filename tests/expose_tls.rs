@@ -67,8 +67,9 @@ fn serves_https_with_a_self_signed_certificate() {
     let config = ServerConfig::new("127.0.0.1:0".parse().expect("address")).tls(tls);
     let server = ThreadedMetricsServer::start(registry, config).expect("server starts");
     assert!(server.is_https());
+    assert_eq!(server.url(), format!("https://{}/", server.local_addr()));
     assert_eq!(
-        server.url(),
+        server.metrics_url(),
         format!("https://{}/metrics", server.local_addr())
     );
 

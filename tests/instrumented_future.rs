@@ -1,16 +1,19 @@
 //! Future instrumentation: `timed`, `count_errors` and `track_in_progress` under tokio, smol
-//! and `futures`, on success, error, panic and early drop.
+//! and `futures`, on success, error, panic and early drop (a cancellation), with
+//! prometheus_async's semantics: what its `finally` and `except` do, mvx does on completion,
+//! panic and drop (`instrumented_future_prometheus_async.rs` runs both side by side).
 #![cfg(not(loom))]
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::task::noop_waker;
 use mvx::BoxError;
-use mvx::instrument::{self, InstrumentExt};
+use mvx::instrument::{self, InstrumentExt, WithCancellation};
 use mvx::metrics::{Counter, Gauge, Histogram};
 
 fn instruments() -> (Histogram, Counter, Gauge) {
@@ -145,21 +148,38 @@ fn records_under_smol() {
     assert_recorded(&instruments, 10, 5);
 }
 
+/// As prometheus_async's `time(metric, future)`: the clock starts when the future is wrapped.
 #[test]
-fn timed_observes_the_elapsed_seconds_from_the_first_poll() {
-    let latency = Histogram::new("sleep.seconds", [0.01, 60.0]).expect("valid bounds");
-    let future = async {
-        async_io::Timer::after(std::time::Duration::from_millis(20)).await;
-    }
-    .timed(&latency);
-    let before = std::time::Instant::now();
+fn timed_starts_its_clock_when_the_future_is_wrapped() {
+    let latency = Histogram::new("wait.seconds", [0.01, 60.0]).expect("valid bounds");
+    let before = Instant::now();
+    let future = async {}.timed(&latency);
+    std::thread::sleep(Duration::from_millis(20));
     futures::executor::block_on(future);
     let outer = before.elapsed().as_secs_f64();
     assert_eq!(latency.count(), 1);
-    // At least the sleep, at most the time the whole block_on took.
+    // The time before the first poll counts; at most the time since it was wrapped.
     assert!(latency.sum() >= 0.02, "{}", latency.sum());
     assert!(latency.sum() <= outer, "{} > {outer}", latency.sum());
     assert_eq!(latency.buckets()[0], (0.01, 0));
+}
+
+/// As prometheus_async's decorator form, which starts the clock when the call starts
+/// running: wrap inside the `async` block, which runs at its first poll.
+#[test]
+fn timed_inside_an_async_block_starts_its_clock_at_the_first_poll() {
+    let latency = Histogram::new("work.seconds", [0.01, 60.0]).expect("valid bounds");
+    let call = async { async {}.timed(&latency).await };
+    std::thread::sleep(Duration::from_millis(20));
+    let polled = Instant::now();
+    futures::executor::block_on(call);
+    let since_polled = polled.elapsed().as_secs_f64();
+    assert_eq!(latency.count(), 1);
+    assert!(
+        latency.sum() <= since_polled,
+        "{} > {since_polled}",
+        latency.sum()
+    );
 }
 
 #[test]
@@ -192,8 +212,10 @@ fn count_errors_if_counts_only_matching_errors() {
     assert_eq!(big.get(), 2);
 }
 
+/// A panic is the exception that unwinds: prometheus_async's `finally` observes, its `except`
+/// counts, and the gauge is given back.
 #[test]
-fn a_panic_is_counted_as_an_error_and_leaves_the_gauge_and_timer_alone() {
+fn a_panic_is_counted_timed_and_gives_the_gauge_back() {
     let (latency, errors, in_progress) = instruments();
     let mut future = Box::pin(
         async {
@@ -213,15 +235,15 @@ fn a_panic_is_counted_as_an_error_and_leaves_the_gauge_and_timer_alone() {
     let unwound = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
     let payload = unwound.expect_err("the panic unwinds through the adapters");
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
-    // Counted once, the +1 given back at once (before the future is dropped), not timed.
+    // Counted, timed and given back at once, while the panic unwinds (before the drop).
     assert_eq!(errors.get(), 1);
+    assert_eq!(latency.count(), 1);
     assert_eq!(in_progress.get(), 0.0);
-    assert_eq!(latency.count(), 0);
     drop(future);
     assert_eq!(
-        in_progress.get(),
-        0.0,
-        "the drop does not give it back twice"
+        (errors.get(), latency.count(), in_progress.get()),
+        (1, 1, 0.0),
+        "the drop after the panic records nothing twice"
     );
 }
 
@@ -248,8 +270,10 @@ fn a_panic_inside_a_spawned_task_is_counted_under_tokio() {
     assert_eq!(in_progress.get(), 0.0);
 }
 
+/// A drop after the first poll is the Rust cancellation: prometheus_async observes it in
+/// `finally` and counts the `CancelledError` its default filter (`BaseException`) admits.
 #[test]
-fn early_drop_gives_the_gauge_back_and_observes_nothing() {
+fn a_dropped_future_is_cancelled_timed_counted_and_gives_the_gauge_back() {
     let (latency, errors, in_progress) = instruments();
     let mut future = Box::pin(
         yield_then(10, Err::<(), &str>("never seen"))
@@ -262,14 +286,77 @@ fn early_drop_gives_the_gauge_back_and_observes_nothing() {
     assert!(future.as_mut().poll(&mut cx).is_pending());
     assert!(future.as_mut().poll(&mut cx).is_pending());
     assert_eq!(in_progress.get(), 1.0, "+1 once, however many polls");
+    assert_eq!(
+        (errors.get(), latency.count()),
+        (0, 0),
+        "nothing until it ends"
+    );
     drop(future);
     assert_eq!(in_progress.get(), 0.0);
-    assert_eq!(errors.get(), 0);
-    assert_eq!(latency.count(), 0);
+    assert_eq!(errors.get(), 1);
+    assert_eq!(latency.count(), 1);
 }
 
+/// A filter over the error values, like prometheus_async's `exc=Exception` or any narrower
+/// class, does not admit the cancellation; `WithCancellation` makes it.
 #[test]
-fn a_future_never_polled_records_nothing() {
+fn a_filter_counts_the_cancellation_only_with_cancellation() {
+    let waker = noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut counted_on_drop = |filtered: &Counter, with_cancellation: &Counter| {
+        let mut filtered_call = Box::pin(
+            yield_then(1, Err::<(), u32>(7)).count_errors_if(filtered, |error: &u32| *error > 5),
+        );
+        let mut cancelled_too = Box::pin(yield_then(1, Err::<(), u32>(7)).count_errors_if(
+            with_cancellation,
+            WithCancellation(|error: &u32| *error > 5),
+        ));
+        assert!(filtered_call.as_mut().poll(&mut cx).is_pending());
+        assert!(cancelled_too.as_mut().poll(&mut cx).is_pending());
+        drop(filtered_call);
+        drop(cancelled_too);
+        (filtered.get(), with_cancellation.get())
+    };
+    let filtered = Counter::new("filtered.errors");
+    let with_cancellation = Counter::new("cancelled.too");
+    assert_eq!(counted_on_drop(&filtered, &with_cancellation), (0, 1));
+
+    // Completed, both count the errors they admit and only those.
+    futures::executor::block_on(async {
+        for value in [1u32, 7] {
+            let _ = yield_then(1, Err::<(), u32>(value))
+                .count_errors_if(&filtered, |error: &u32| *error > 5)
+                .await;
+            let _ = yield_then(1, Err::<(), u32>(value))
+                .count_errors_if(
+                    &with_cancellation,
+                    WithCancellation(|error: &u32| *error > 5),
+                )
+                .await;
+        }
+    });
+    assert_eq!((filtered.get(), with_cancellation.get()), (1, 2));
+}
+
+/// As prometheus_async's `track_inprogress(metric, future)`: +1 when wrapped. Unlike its
+/// coroutine, which is never closed if never awaited, a future dropped unpolled gives the
+/// +1 back.
+#[test]
+fn track_in_progress_counts_from_when_the_future_is_wrapped() {
+    let in_progress = Gauge::new("wrapped.in_progress");
+    let first = yield_then(1, ()).track_in_progress(&in_progress);
+    let second = yield_then(1, ()).track_in_progress(&in_progress);
+    assert_eq!(in_progress.get(), 2.0);
+    futures::executor::block_on(first);
+    assert_eq!(in_progress.get(), 1.0);
+    drop(second);
+    assert_eq!(in_progress.get(), 0.0);
+}
+
+/// A future never polled never entered its `try`: no time observed, nothing counted (a
+/// prometheus_async coroutine never awaited runs neither its `finally` nor its `except`).
+#[test]
+fn a_future_never_polled_is_neither_timed_nor_counted() {
     let (latency, errors, in_progress) = instruments();
     let future = instrument::timed(
         &latency,
@@ -278,6 +365,7 @@ fn a_future_never_polled_records_nothing() {
             instrument::track_in_progress(&in_progress, async { Err::<(), ()>(()) }),
         ),
     );
+    assert_eq!(in_progress.get(), 1.0);
     drop(future);
     assert_eq!(
         (latency.count(), errors.get(), in_progress.get()),
@@ -286,23 +374,26 @@ fn a_future_never_polled_records_nothing() {
 }
 
 #[test]
-fn a_timeout_that_cancels_the_future_leaves_it_untimed_but_tracked() {
-    let (latency, _, in_progress) = instruments();
+fn a_timeout_that_cancels_the_future_has_it_timed_and_counted() {
+    let (latency, errors, in_progress) = instruments();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .expect("tokio runtime");
     let outcome = runtime.block_on(async {
         tokio::time::timeout(
-            std::time::Duration::from_millis(10),
-            futures::future::pending::<()>()
+            Duration::from_millis(10),
+            futures::future::pending::<Result<(), ()>>()
                 .track_in_progress(&in_progress)
+                .count_errors(&errors)
                 .timed(&latency),
         )
         .await
     });
     assert!(outcome.is_err(), "timed out");
-    assert_eq!(latency.count(), 0);
+    assert_eq!(latency.count(), 1);
+    assert!(latency.sum() >= 0.01, "{}", latency.sum());
+    assert_eq!(errors.get(), 1);
     assert_eq!(in_progress.get(), 0.0);
 }
 

@@ -1,5 +1,6 @@
 //! Wrapping a future in `timed`, `count_errors` and `track_in_progress` and running it to
-//! completion allocates nothing: proved with a counting global allocator.
+//! completion, or dropping it before (a cancellation), allocates nothing: proved with a
+//! counting global allocator.
 //!
 //! Allocations are counted on the polling thread alone (a thread-local counter), so that
 //! nothing else the test harness does is counted.
@@ -82,8 +83,9 @@ fn wrapped_calls_allocate_nothing() {
             let waker = noop_waker();
             let mut cx = Context::from_waker(&waker);
             let mut abandoned = pin!(
-                std::future::pending::<()>()
+                std::future::pending::<Result<(), u64>>()
                     .track_in_progress(&in_progress)
+                    .count_errors(&errors)
                     .timed(&latency)
             );
             assert!(abandoned.as_mut().poll(&mut cx).is_pending());
@@ -92,8 +94,10 @@ fn wrapped_calls_allocate_nothing() {
     let allocations = on_this_thread() - before;
     assert_eq!(allocations, 0, "{allocations} allocations in {CALLS} calls");
 
-    assert_eq!(latency.count(), 1 + CALLS);
-    assert_eq!(errors.get(), failed);
+    // Every call and every abandoned future is timed; each abandoned one is a cancellation,
+    // which `count_errors` counts.
+    assert_eq!(latency.count(), 1 + 2 * CALLS);
+    assert_eq!(errors.get(), failed + CALLS);
     assert_eq!(failed, CALLS.div_ceil(3));
     assert_eq!(in_progress.get(), 0.0);
     // The counting allocator does see allocations.

@@ -4,7 +4,8 @@
 
 use futures::executor::{LocalPool, block_on};
 use mvx::metrics::{
-    Metric, MetricEvent, MetricKind, MetricsReason, MetricsRecorder, RecorderError, Snapshot,
+    Detailed, Metric, MetricEvent, MetricKind, MetricsReason, MetricsRecorder, RecorderError,
+    Snapshot, Snapshots,
 };
 use mvx::queue::LogOutcome;
 use mvx::sink::SinkConfig;
@@ -323,23 +324,66 @@ fn a_recorder_runs_under_tokio() {
     });
 }
 
+/// By default a snapshot is JSON in the MVX document's shape, `{name, dimensions}`; every
+/// field on request, with `Detailed`.
 #[test]
-fn snapshots_serialize_as_documented() {
+fn snapshots_serialize_in_the_documents_shape_and_in_detail_on_request() {
     let snapshot = Snapshot::new("m", MetricKind::Histogram)
         .with("count", 2u64)
         .with("sum", 1.5f64)
-        .with("delta", -3i64);
-    let json = serde_json::to_value(&snapshot).unwrap();
+        .with("delta", -3i64)
+        .with_created(1_700_000_000.25);
     assert_eq!(
-        json,
+        serde_json::to_string(&snapshot).unwrap(),
+        r#"{"name":"m","dimensions":{"count":2,"delta":-3,"sum":1.5}}"#
+    );
+    let detailed = serde_json::to_value(Detailed(&snapshot)).unwrap();
+    assert_eq!(
+        detailed,
         serde_json::json!({
             "name": "m",
+            "dimensions": {"count": 2, "delta": -3, "sum": 1.5},
             "kind": "histogram",
-            "dimensions": {"count": 2, "delta": -3, "sum": 1.5}
+            "created": 1_700_000_000.25,
         })
     );
-    let back: Snapshot = serde_json::from_value(json).unwrap();
+    assert_eq!(serde_json::to_value(snapshot.detailed()).unwrap(), detailed);
+    // The detailed form reads back whole.
+    let back: Snapshot = serde_json::from_value(detailed).unwrap();
     assert_eq!(back, snapshot);
+
+    // The document's shape reads back as a gauge: it says nothing of the kind.
+    let document: Snapshot =
+        serde_json::from_str(r#"{"name":"m","dimensions":{"total":3}}"#).unwrap();
+    assert_eq!(
+        document,
+        Snapshot::new("m", MetricKind::Gauge).with("total", 3u64)
+    );
+
+    // A map of snapshots, both ways.
+    let snapshots = Snapshots::from([(snapshot.key(), snapshot.clone())]);
+    assert_eq!(
+        serde_json::to_string(&snapshots).unwrap(),
+        r#"{"m":{"name":"m","dimensions":{"count":2,"delta":-3,"sum":1.5}}}"#
+    );
+    assert_eq!(
+        serde_json::to_value(Detailed(&snapshots)).unwrap()["m"]["kind"],
+        "histogram"
+    );
+
+    // A labeled series keeps its labels in either form: without them two series of one
+    // metric would read the same.
+    let labeled = Snapshot::new("requests", MetricKind::Counter)
+        .with("value", 1u64)
+        .with_label("code", "200");
+    assert_eq!(
+        serde_json::to_string(&labeled).unwrap(),
+        r#"{"name":"requests","dimensions":{"value":1},"labels":{"code":"200"}}"#
+    );
+    assert_eq!(
+        serde_json::to_string(&labeled.detailed()).unwrap(),
+        r#"{"name":"requests","dimensions":{"value":1},"kind":"counter","labels":{"code":"200"}}"#
+    );
 }
 
 /// An event type of one kind: nothing to write for `event_type`.

@@ -1,5 +1,5 @@
 //! The metrics `Registry`: get-or-create by name, shared clones, conflicts of name, kind
-//! and buckets, snapshot sources (duplicates, order, unregistering, a panicking source, a
+//! and buckets, names whose exposed samples collide, snapshot sources (duplicates, order, unregistering, a panicking source, a
 //! source that uses the registry) and racing get-or-create calls.
 #![cfg(not(loom))]
 
@@ -8,7 +8,8 @@ use std::thread;
 
 use mvx::ErrorReason;
 use mvx::metrics::{
-    Counter, MetricKind, Registry, RegistryError, Snapshot, SnapshotSource, Snapshots, Value,
+    Counter, MetricKind, MetricsReason, Registry, RegistryError, Snapshot, SnapshotSource,
+    Snapshots, Value,
 };
 
 #[test]
@@ -335,4 +336,215 @@ fn registry_get_or_create_races_to_one_instrument() {
         registry.histogram("raced.h", [1.0]).expect("found").count(),
         THREADS * PER_THREAD
     );
+}
+
+/// Registrations of `(kind, name)`, in order.
+type Steps<'a> = &'a [(MetricKind, &'a str)];
+
+/// Registers every `(kind, name)` in order on a fresh registry and returns the result of
+/// the last one.
+fn register_in_order(steps: Steps<'_>) -> (Registry, Result<(), RegistryError>) {
+    let registry = Registry::new();
+    let mut last = Ok(());
+    for &(kind, name) in steps {
+        last = match kind {
+            MetricKind::Counter => registry.counter(name).map(drop),
+            MetricKind::Gauge => registry.gauge(name).map(drop),
+            _ => registry.histogram(name, [1.0]).map(drop),
+        };
+    }
+    (registry, last)
+}
+
+#[test]
+fn a_name_whose_exposed_samples_collide_with_another_metric_is_refused() {
+    let registry = Registry::new();
+    registry.histogram("x", [1.0]).expect("created");
+    let error = registry.gauge("x_count").unwrap_err();
+    match &error {
+        RegistryError::SampleNameCollision {
+            name,
+            requested,
+            exposed,
+            existing,
+            existing_kind,
+        } => {
+            assert_eq!(
+                (name.as_str(), *requested, exposed.as_str()),
+                ("x_count", MetricKind::Gauge, "x_count")
+            );
+            assert_eq!(
+                (existing.as_str(), *existing_kind),
+                ("x", MetricKind::Histogram)
+            );
+        }
+        other => panic!("expected SampleNameCollision, got {other:?}"),
+    }
+    assert_eq!(error.reason(), MetricsReason::NameConflict);
+    assert_eq!(error.reason().as_str(), "NAME_CONFLICT");
+    assert_eq!(error.name(), "x_count");
+    assert_eq!(
+        error.to_string(),
+        r#"metric "x_count" (a gauge) would be exposed under the name "x_count", which the histogram "x" takes"#
+    );
+    // Nothing was created.
+    assert_eq!(registry.names(), ["x"]);
+
+    // Every name a family takes: the bare name, and each sample suffix of its type,
+    // whatever the characters that fit the mvx name to the Prometheus grammar.
+    let refused: [(Steps<'_>, &str, &str); 12] = [
+        (
+            &[
+                (MetricKind::Histogram, "x"),
+                (MetricKind::Gauge, "x_bucket"),
+            ],
+            "x_bucket",
+            "x",
+        ),
+        (
+            &[(MetricKind::Histogram, "x"), (MetricKind::Gauge, "x.sum")],
+            "x_sum",
+            "x",
+        ),
+        (
+            &[
+                (MetricKind::Histogram, "x"),
+                (MetricKind::Counter, "x_created"),
+            ],
+            "x_created",
+            "x",
+        ),
+        (
+            &[
+                (MetricKind::Histogram, "x"),
+                (MetricKind::Counter, "x_bucket"),
+            ],
+            "x_bucket",
+            "x",
+        ),
+        (
+            &[(MetricKind::Counter, "y"), (MetricKind::Gauge, "y_total")],
+            "y_total",
+            "y",
+        ),
+        (
+            &[(MetricKind::Counter, "y"), (MetricKind::Gauge, "y_created")],
+            "y_created",
+            "y",
+        ),
+        // `y` and `y_total` are one counter family `y` in OpenMetrics.
+        (
+            &[(MetricKind::Counter, "y"), (MetricKind::Counter, "y_total")],
+            "y",
+            "y",
+        ),
+        (
+            &[(MetricKind::Gauge, "y"), (MetricKind::Counter, "y_total")],
+            "y",
+            "y",
+        ),
+        // The later one is refused, whichever it is.
+        (
+            &[(MetricKind::Gauge, "x_count"), (MetricKind::Histogram, "x")],
+            "x_count",
+            "x_count",
+        ),
+        (
+            &[(MetricKind::Gauge, "y_total"), (MetricKind::Counter, "y")],
+            "y_total",
+            "y_total",
+        ),
+        // Two names that the grammar fits to one.
+        (
+            &[(MetricKind::Gauge, "a.x"), (MetricKind::Gauge, "a_x")],
+            "a_x",
+            "a.x",
+        ),
+        (
+            &[(MetricKind::Gauge, "a-x"), (MetricKind::Counter, "a x")],
+            "a_x",
+            "a-x",
+        ),
+    ];
+    for (steps, exposed_name, taken_by) in refused {
+        let (registry, last) = register_in_order(steps);
+        match last {
+            Err(RegistryError::SampleNameCollision {
+                exposed, existing, ..
+            }) => {
+                assert_eq!(
+                    (exposed.as_str(), existing.as_str()),
+                    (exposed_name, taken_by),
+                    "{steps:?}"
+                );
+            }
+            other => panic!("{steps:?}: expected SampleNameCollision, got {other:?}"),
+        }
+        assert_eq!(registry.names().len(), steps.len() - 1, "{steps:?}");
+    }
+
+    // Names that only look alike are accepted.
+    let accepted: [Steps<'_>; 5] = [
+        &[(MetricKind::Gauge, "x"), (MetricKind::Gauge, "x_total")],
+        &[(MetricKind::Gauge, "x"), (MetricKind::Gauge, "x_count")],
+        &[
+            (MetricKind::Counter, "c"),
+            (MetricKind::Counter, "c_seconds"),
+        ],
+        &[
+            (MetricKind::Histogram, "h"),
+            (MetricKind::Histogram, "h_seconds"),
+        ],
+        &[
+            (MetricKind::Histogram, "h"),
+            (MetricKind::Gauge, "h_count_max"),
+        ],
+    ];
+    for steps in accepted {
+        let (registry, last) = register_in_order(steps);
+        assert!(last.is_ok(), "{steps:?}: {last:?}");
+        assert_eq!(registry.names().len(), steps.len(), "{steps:?}");
+    }
+}
+
+#[test]
+fn the_series_of_a_name_share_its_exposed_names_until_the_last_is_unregistered() {
+    let registry = Registry::new();
+    registry
+        .counter_with_labels("http.requests", &[("code", "200")])
+        .expect("series");
+    registry
+        .counter_with_labels("http.requests", &[("code", "500")])
+        .expect("another series of the same name");
+    registry
+        .counter("http.requests")
+        .expect("the unlabeled series");
+    assert!(matches!(
+        registry.gauge("http_requests_total").unwrap_err(),
+        RegistryError::SampleNameCollision { exposed, existing, .. }
+            if exposed == "http_requests_total" && existing == "http.requests"
+    ));
+    assert!(matches!(
+        registry
+            .gauge_with_labels("http.requests.created", &[("code", "200")])
+            .unwrap_err(),
+        RegistryError::SampleNameCollision { exposed, .. } if exposed == "http_requests_created"
+    ));
+
+    assert!(registry.unregister(r#"http.requests{code="200"}"#));
+    assert!(registry.unregister("http.requests"));
+    assert!(
+        registry.gauge("http_requests_total").is_err(),
+        "a series of the name is left"
+    );
+    assert!(registry.unregister(r#"http.requests{code="500"}"#));
+    registry
+        .gauge("http_requests_total")
+        .expect("the names are free once no series of the name is left");
+
+    // Unregistering frees a plain instrument's names too.
+    registry.histogram("x", [1.0]).expect("created");
+    assert!(registry.gauge("x_count").is_err());
+    assert!(registry.unregister("x"));
+    registry.gauge("x_count").expect("free again");
 }

@@ -112,7 +112,11 @@ fn statistics_persist_resume_and_set_a_corrupt_state_aside_on_redis() {
         let server = Server::get();
         let store = server.store();
         let key = store.redis_key("default", "statistics");
-        let config = || StatsConfig::default().persist_to(store_clone(&server, &key));
+        let config = || {
+            StatsConfig::default()
+                .persist_to(store_clone(&server, &key))
+                .persist_state_key("statistics")
+        };
 
         let (stats, driver) = Statistics::new(config()).unwrap();
         let driver = std::thread::spawn(move || block_on(driver));
@@ -127,7 +131,7 @@ fn statistics_persist_resume_and_set_a_corrupt_state_aside_on_redis() {
         let mut direct = server.direct();
         let text: String = redis::cmd("GET").arg(&key).query(&mut direct).unwrap();
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(json["requests_finished"], 6);
+        assert_eq!(json["requestsFinished"], 6);
 
         // Resumed by new statistics on the same key.
         let (stats, driver) = Statistics::new(config()).unwrap();

@@ -66,7 +66,8 @@ fn four_threads_recording_give_exact_totals() {
         assert_eq!(figures.requests_total, total);
         assert_eq!(figures.requests_failed, failed);
         assert_eq!(figures.requests_finished, total - failed);
-        assert_eq!(figures.retries, retried);
+        assert_eq!(figures.retry_attempts, retried);
+        assert_eq!(figures.requests_retries, retried, "each retried once");
         assert_eq!(figures.requests_in_progress, 0);
         assert_eq!(figures.retry_histogram, vec![total - retried, retried]);
         let state = stats.state();
@@ -191,7 +192,7 @@ fn reset_clears_every_count_and_collection_goes_on() {
         );
         let state = stats.state();
         assert!(state.requests_with_status_code.is_empty());
-        assert!(state.runtime_started_at.is_some(), "still collecting");
+        assert!(state.crawler_started_at.is_some(), "still collecting");
 
         // The requests started before the reset are unknown to it now.
         stats.record_request_processing_finish(7u64).unwrap();
@@ -265,14 +266,17 @@ fn the_runtime_stops_with_collection() {
         driver.join().unwrap();
         let first = stats.calculate_blocking().unwrap();
         let second = stats.calculate_blocking().unwrap();
-        assert_eq!(first.runtime, second.runtime, "frozen at the stop");
-        assert!(first.runtime > Duration::ZERO);
+        assert_eq!(
+            first.crawler_runtime, second.crawler_runtime,
+            "frozen at the stop"
+        );
+        assert!(first.crawler_runtime > Duration::ZERO);
         let state = stats.state();
-        assert!(state.runtime_finished_at.is_some());
-        assert!(state.runtime_finished_at >= state.runtime_last_started_at);
+        assert!(state.crawler_finished_at.is_some());
+        assert!(state.crawler_finished_at >= state.crawler_last_started_at);
         assert_eq!(
             first.requests_finished_per_minute,
-            1.0 / (first.runtime.as_secs_f64() / 60.0)
+            per_minute(1, first.crawler_runtime)
         );
     });
 }
@@ -370,7 +374,10 @@ fn op() -> impl Strategy<Value = Op> {
 struct Expected {
     finished: u64,
     failed: u64,
-    retries: u64,
+    /// Every retry, when it happens.
+    retry_attempts: u64,
+    /// Requests that ended after one retry or more.
+    requests_retries: u64,
     unmatched: u64,
     finished_total: Duration,
     failed_total: Duration,
@@ -395,11 +402,11 @@ fn reference(ops: &[(Op, u8, u64)]) -> Expected {
                 Some((since, retries)) => {
                     *since = now;
                     *retries += 1;
-                    expected.retries += 1;
+                    expected.retry_attempts += 1;
                 }
                 None => {
                     let retries = u64::from(matches!(op, Op::Retry));
-                    expected.retries += retries;
+                    expected.retry_attempts += retries;
                     open.insert(id, (now, retries));
                 }
             },
@@ -408,6 +415,7 @@ fn reference(ops: &[(Op, u8, u64)]) -> Expected {
                 Some((since, retries)) => {
                     let duration = Duration::from_micros(now - since);
                     ended.push(retries);
+                    expected.requests_retries += u64::from(retries > 0);
                     let finished = matches!(op, Op::Finish);
                     let (count, total, min, max) = if finished {
                         (
@@ -432,18 +440,34 @@ fn reference(ops: &[(Op, u8, u64)]) -> Expected {
             },
         }
     }
-    if let Some(most) = ended.iter().max() {
-        expected.histogram = vec![0; *most as usize + 1];
-        for retries in ended {
-            expected.histogram[retries as usize] += 1;
-        }
+    // `[0]` before any request ended, as in Crawlee.
+    let most = ended.iter().copied().max().unwrap_or(0);
+    expected.histogram = vec![0; most as usize + 1];
+    for retries in ended {
+        expected.histogram[retries as usize] += 1;
     }
     expected.in_progress = open.len() as u64;
     expected
 }
 
+/// `total / count` to the nearest microsecond, ties to even (Python's `timedelta / int`).
 fn average(total: Duration, count: u64) -> Option<Duration> {
-    (count > 0).then(|| Duration::from_nanos((total.as_nanos() / u128::from(count)) as u64))
+    (count > 0).then(|| {
+        let (total, count) = (total.as_micros(), u128::from(count));
+        let (quotient, remainder) = (total / count, total % count);
+        let micros = match (2 * remainder).cmp(&count) {
+            std::cmp::Ordering::Greater => quotient + 1,
+            std::cmp::Ordering::Equal => quotient + quotient % 2,
+            std::cmp::Ordering::Less => quotient,
+        };
+        Duration::from_micros(micros as u64)
+    })
+}
+
+/// `count` per minute of `runtime` (to the microsecond), rounded ties to even.
+fn per_minute(count: u64, runtime: Duration) -> u64 {
+    let minutes = runtime.as_micros() as f64 / 1e6 / 60.0;
+    (count as f64 / minutes).round_ties_even() as u64
 }
 
 proptest! {
@@ -482,7 +506,8 @@ proptest! {
         prop_assert_eq!(figures.requests_finished, expected.finished);
         prop_assert_eq!(figures.requests_failed, expected.failed);
         prop_assert_eq!(figures.requests_total, expected.finished + expected.failed);
-        prop_assert_eq!(figures.retries, expected.retries);
+        prop_assert_eq!(figures.retry_attempts, expected.retry_attempts);
+        prop_assert_eq!(figures.requests_retries, expected.requests_retries);
         prop_assert_eq!(figures.requests_in_progress, expected.in_progress);
         prop_assert_eq!(figures.request_total_duration, expected.finished_total + expected.failed_total);
         prop_assert_eq!(figures.request_avg_finished_duration, average(expected.finished_total, expected.finished));
@@ -495,13 +520,13 @@ proptest! {
         prop_assert_eq!(state.requests_unmatched, expected.unmatched);
         prop_assert_eq!(state.request_total_finished_duration, expected.finished_total);
         prop_assert_eq!(state.request_total_failed_duration, expected.failed_total);
-        prop_assert_eq!(state.request_min_finished_duration, expected.finished_min);
-        prop_assert_eq!(state.request_max_finished_duration, expected.finished_max);
+        prop_assert_eq!(state.request_min_duration, expected.finished_min);
+        prop_assert_eq!(state.request_max_duration, expected.finished_max);
         prop_assert_eq!(state.request_min_failed_duration, expected.failed_min);
         prop_assert_eq!(state.request_max_failed_duration, expected.failed_max);
-        let minutes = figures.runtime.as_secs_f64() / 60.0;
+        let minutes = figures.crawler_runtime.as_micros() as f64 / 1e6 / 60.0;
         prop_assert!(minutes > 0.0);
-        prop_assert_eq!(figures.requests_finished_per_minute, expected.finished as f64 / minutes);
-        prop_assert_eq!(figures.requests_failed_per_minute, expected.failed as f64 / minutes);
+        prop_assert_eq!(figures.requests_finished_per_minute, per_minute(expected.finished, figures.crawler_runtime));
+        prop_assert_eq!(figures.requests_failed_per_minute, (expected.failed as f64 / minutes).floor() as u64);
     }
 }

@@ -142,7 +142,11 @@ fn a_read_removes_the_temporaries_of_its_key_whose_writer_is_gone() {
 fn statistics_that_load_their_state_clean_up_after_a_killed_save() {
     within_guard(|| {
         let root = tempfile::tempdir().unwrap();
-        let config = || StatsConfig::default().persist_to(FileStore::new(root.path()));
+        let config = || {
+            StatsConfig::default()
+                .persist_to(FileStore::new(root.path()))
+                .persist_state_key("statistics")
+        };
 
         let (stats, driver) = Statistics::new(config()).unwrap();
         let driver = std::thread::spawn(move || block_on(driver));
@@ -170,4 +174,30 @@ fn statistics_that_load_their_state_clean_up_after_a_killed_save() {
         driver.join().unwrap();
         assert_eq!(names(&directory), vec!["statistics.json".to_owned()]);
     });
+}
+
+#[test]
+fn in_crawlee_s_layout_a_read_removes_the_temporaries_of_the_value_and_its_description() {
+    let storage = tempfile::tempdir().unwrap();
+    let store = FileStore::crawlee(storage.path());
+    let key = "__CRAWLER_STATISTICS_0";
+    block_on(store.set("default", key, &json!({"requestsFinished": 7}))).unwrap();
+    let directory = storage.path().join("key_value_stores").join("default");
+    let dead = dead_pid();
+    let value_temporary = format!(".{key}.{dead}.3.tmp");
+    let description_temporary = format!(".{key}.__metadata__.json.{dead}.4.tmp");
+    leave(&directory, &value_temporary, "{\"requestsFin");
+    leave(&directory, &description_temporary, "{\"key\"");
+    // Another key's temporaries are not this read's to remove.
+    let other = format!(".other.{dead}.5.tmp");
+    leave(&directory, &other, "{");
+
+    assert_eq!(
+        block_on(store.get("default", key)).unwrap(),
+        Some(json!({"requestsFinished": 7}))
+    );
+    assert_eq!(
+        names(&directory),
+        vec![other, key.to_owned(), format!("{key}.__metadata__.json"),]
+    );
 }

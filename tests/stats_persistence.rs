@@ -22,6 +22,9 @@ use serde_json::{Value, json};
 use store_contract::check_store_contract;
 use watchdog::within_guard;
 
+/// The key every test persists under (by default each statistics have a key of their own).
+const KEY: &str = "statistics";
+
 /// Started statistics on `config`, with their driver on a thread of its own.
 fn running(config: StatsConfig) -> (Statistics, std::thread::JoinHandle<()>) {
     let (stats, driver) = Statistics::new(config).unwrap();
@@ -80,6 +83,11 @@ fn the_file_and_memory_stores_keep_the_store_contract() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
     block_on(check_store_contract(&MemoryStore::new(), "contract"));
+    let crawlee_layout = tempfile::tempdir().unwrap();
+    block_on(check_store_contract(
+        &FileStore::crawlee(crawlee_layout.path()),
+        "contract",
+    ));
 
     // Names that cannot be file names are refused before anything is touched.
     let refused = block_on(files.set("../escape", "k", &json!(1))).unwrap_err();
@@ -103,7 +111,11 @@ fn the_file_and_memory_stores_keep_the_store_contract() {
 fn the_state_survives_a_restart_on_a_file_store() {
     within_guard(|| {
         let dir = tempfile::tempdir().unwrap();
-        let config = || StatsConfig::default().persist_to(FileStore::new(dir.path()));
+        let config = || {
+            StatsConfig::default()
+                .persist_to(FileStore::new(dir.path()))
+                .persist_state_key(KEY)
+        };
 
         let (stats, driver) = running(config());
         record(&stats, 0, 7, 3);
@@ -111,21 +123,20 @@ fn the_state_survives_a_restart_on_a_file_store() {
         stop(stats.clone(), driver);
         let first = stats.calculate_blocking().unwrap();
 
-        // The file is the state, in its documented JSON shape.
+        // The file is the state, in its documented JSON shape: Crawlee's.
         let json: Value =
             serde_json::from_slice(&std::fs::read(state_file(dir.path())).unwrap()).unwrap();
-        assert_eq!(json["version"], 1);
-        assert_eq!(json["requests_finished"], 7);
-        assert_eq!(json["requests_failed"], 3);
-        assert_eq!(
-            json["requests_with_status_code"],
-            json!({"200": 7, "500": 3})
-        );
+        assert_eq!(json["mvx"]["version"], 2);
+        assert_eq!(json["requestsFinished"], 7);
+        assert_eq!(json["requestsFailed"], 3);
+        assert_eq!(json["requestsTotal"], 10);
+        assert_eq!(json["statsId"], json!(stats.id()));
+        assert_eq!(json["requestsWithStatusCode"], json!({"200": 7, "500": 3}));
         assert_eq!(json["errors"], json!({"server error": 3}));
-        assert!(json["persisted_at_unix_ms"].as_u64().unwrap() > 0);
-        assert!(json["runtime_finished_at_unix_ms"].as_u64().is_some());
+        assert!(json["statsPersistedAt"].as_str().unwrap().ends_with('Z'));
+        assert!(json["crawlerFinishedAt"].is_string());
         let saved = read_state(dir.path());
-        assert_eq!(stats.state().persisted_at, saved.persisted_at);
+        assert_eq!(stats.state().stats_persisted_at, saved.stats_persisted_at);
 
         // A new process on the same store resumes the counts.
         let (stats, driver) = running(config());
@@ -137,11 +148,11 @@ fn the_state_survives_a_restart_on_a_file_store() {
             "in-progress requests are not persisted"
         );
         assert!(
-            resumed.runtime >= first.runtime,
+            resumed.crawler_runtime >= first.crawler_runtime,
             "the runtime goes on from the saved one"
         );
-        assert_eq!(stats.state().runtime_started_at, saved.runtime_started_at);
-        assert_eq!(stats.state().runtime_finished_at, None);
+        assert_eq!(stats.state().crawler_started_at, saved.crawler_started_at);
+        assert_eq!(stats.state().crawler_finished_at, None);
         record(&stats, 100, 1, 1);
         stats.record_request_processing_finish(99u64).unwrap(); // started before the restart
         stop(stats.clone(), driver);
@@ -190,6 +201,7 @@ fn the_state_is_saved_every_persist_interval() {
         };
         let config = StatsConfig::default()
             .persist_to(store)
+            .persist_state_key(KEY)
             .persist_interval(Duration::from_millis(20));
         let (stats, driver) = running(config);
         record(&stats, 0, 5, 0);
@@ -198,17 +210,22 @@ fn the_state_is_saved_every_persist_interval() {
         // later one has them all.
         let next = loop {
             let value = saved.recv().unwrap();
-            if value["requests_finished"] == 5 {
+            if value["requestsFinished"] == 5 {
                 break value;
             }
-            assert!(value["requests_finished"].as_u64() < Some(5));
+            assert!(value["requestsFinished"].as_u64() < Some(5));
         };
         assert_eq!(read_state(dir.path()).requests_finished, 5);
         let another = saved.recv().unwrap();
-        assert!(another["persisted_at_unix_ms"].as_u64() >= next["persisted_at_unix_ms"].as_u64());
+        let persisted_at = |value: Value| {
+            serde_json::from_value::<StatisticsState>(value)
+                .unwrap()
+                .stats_persisted_at
+        };
+        assert!(persisted_at(another) >= persisted_at(next));
         stop(stats, driver);
         let last = saved.try_iter().last().expect("the stop saves");
-        assert!(last["runtime_finished_at_unix_ms"].as_u64().is_some());
+        assert!(last["crawlerFinishedAt"].is_string());
         // Nothing is saved after the stop.
         assert!(saved.try_recv().is_err());
     });
@@ -218,7 +235,11 @@ fn the_state_is_saved_every_persist_interval() {
 fn reset_removes_the_persisted_state() {
     within_guard(|| {
         let dir = tempfile::tempdir().unwrap();
-        let config = || StatsConfig::default().persist_to(FileStore::new(dir.path()));
+        let config = || {
+            StatsConfig::default()
+                .persist_to(FileStore::new(dir.path()))
+                .persist_state_key(KEY)
+        };
         let (stats, driver) = running(config());
         record(&stats, 0, 4, 1);
         stop(stats.clone(), driver);
@@ -261,7 +282,11 @@ fn a_corrupt_state_fails_the_start_and_is_moved_aside() {
         let dir = tempfile::tempdir().unwrap();
         let garbage = b"{\"version\": 1, \"requests_fini";
         plant(dir.path(), garbage);
-        let config = || StatsConfig::default().persist_to(FileStore::new(dir.path()));
+        let config = || {
+            StatsConfig::default()
+                .persist_to(FileStore::new(dir.path()))
+                .persist_state_key(KEY)
+        };
 
         let (stats, driver) = Statistics::new(config()).unwrap();
         let driver = std::thread::spawn(move || block_on(driver));
@@ -310,13 +335,18 @@ fn with_the_opt_in_a_corrupt_state_is_moved_aside_and_collection_starts_afresh()
                 "invalid type",
             ),
             (json!({"version": 99}), "state version 99 is not supported"),
-            (json!([1, 2, 3]), "expected struct StatisticsState"),
+            (json!([1, 2, 3]), "the state is not a JSON object"),
+            (
+                json!({"requestsFinished": -1}),
+                "requestsFinished: expected a count",
+            ),
         ] {
             let dir = tempfile::tempdir().unwrap();
             let bytes = serde_json::to_vec(&planted).unwrap();
             plant(dir.path(), &bytes);
             let config = StatsConfig::default()
                 .persist_to(FileStore::new(dir.path()))
+                .persist_state_key(KEY)
                 .reset_on_corrupt_state(true);
             let (stats, driver) = running(config);
             let error = stats.last_error().expect("the corrupt state is reported");
@@ -340,6 +370,7 @@ fn an_unreadable_state_fails_the_start_and_is_left_alone() {
         std::fs::create_dir_all(state_file(dir.path())).unwrap();
         let config = StatsConfig::default()
             .persist_to(FileStore::new(dir.path()))
+            .persist_state_key(KEY)
             .reset_on_corrupt_state(true);
         let (stats, driver) = Statistics::new(config).unwrap();
         let driver = std::thread::spawn(move || block_on(driver));

@@ -14,11 +14,15 @@ use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mvx::stats::{FileStore, KeyValueStore, Statistics, StatisticsState, StatsConfig, StoreError};
+use mvx::stats::{
+    FileStore, KeyValueStore, ReportTo, Statistics, StatisticsState, StatsConfig, StoreError,
+};
 use serde_json::Value;
 
 const CHILD_STORE: &str = "MVX_RESURRECTION_STORE";
 const TEST_NAME: &str = "counts_resume_from_the_last_persisted_state_after_sigkill";
+/// The key of the state, the same in every process.
+const KEY: &str = "statistics";
 
 #[test]
 fn counts_resume_from_the_last_persisted_state_after_sigkill() {
@@ -45,7 +49,7 @@ fn counts_resume_from_the_last_persisted_state_after_sigkill() {
         "the file holds the last save: {at_kill:?}, {seen:?}"
     );
     assert!(at_kill.0 > 0);
-    assert!(persisted.runtime_finished_at.is_none(), "it never stopped");
+    assert!(persisted.crawler_finished_at.is_none(), "it never stopped");
 
     // Second life: loads exactly what the first one persisted last, and goes on from it.
     let (mut second, mut lines) = spawn_child(storage.path());
@@ -60,14 +64,16 @@ fn counts_resume_from_the_last_persisted_state_after_sigkill() {
     check_consistent(&resumed);
     assert!((resumed.requests_finished, resumed.requests_failed) >= saved);
     assert!(
-        resumed.runtime > persisted.runtime,
+        resumed.crawler_runtime > persisted.crawler_runtime,
         "the runtime adds up over lives"
     );
-    assert_eq!(resumed.runtime_started_at, persisted.runtime_started_at);
+    assert_eq!(resumed.crawler_started_at, persisted.crawler_started_at);
 
     // And this process, on the same store, sees the same counts.
-    let (stats, driver) =
-        Statistics::new(StatsConfig::default().persist_to(FileStore::new(storage.path()))).unwrap();
+    let config = StatsConfig::default()
+        .persist_to(FileStore::new(storage.path()))
+        .persist_state_key(KEY);
+    let (stats, driver) = Statistics::new(config).unwrap();
     let driver = std::thread::spawn(move || futures::executor::block_on(driver));
     stats.start().wait().unwrap();
     let figures = stats.calculate_blocking().unwrap();
@@ -157,7 +163,7 @@ impl KeyValueStore for Announcing {
         self.0.set(store, key, value).await?;
         say(&format!(
             "saved finished={} failed={}",
-            value["requests_finished"], value["requests_failed"]
+            value["requestsFinished"], value["requestsFailed"]
         ));
         Ok(())
     }
@@ -182,6 +188,8 @@ fn say(line: &str) {
 fn child(storage: &Path) -> ! {
     let config = StatsConfig::default()
         .persist_to(Announcing(FileStore::new(storage)))
+        .persist_state_key(KEY)
+        .report_to(ReportTo::Off)
         .persist_interval(Duration::from_millis(20));
     let (stats, driver) = Statistics::new(config).unwrap();
     std::thread::spawn(move || futures::executor::block_on(driver));

@@ -6,7 +6,15 @@ use std::fmt;
 /// A stable code naming why an operation of the core failed: a sink's queue, lifecycle,
 /// dispatcher or registry, or a runtime adapter.
 ///
-/// The codes do not change between releases; new ones may be added. The components have
+/// The codes do not change between releases; new ones may be added. The seven codes of the
+/// MVX `AsyncioLogSinkErrorReason` are its strings, letter for letter, whatever the
+/// variant is called: `EVENT_LOOP_UNAVAILABLE`, `INVALID_LOG_SINK_STATE`
+/// ([`InvalidState`](Self::InvalidState)), `ON_STARTING_HOOK_FAILED`,
+/// `ON_STOPPED_HOOK_FAILED`, `QUEUE_OVERFLOW`, `DISPATCHER_UNEXPECTEDLY_CANCELLED`
+/// ([`DispatcherCancelled`](Self::DispatcherCancelled)) and `UNEXPECTED_ERROR`
+/// ([`Unexpected`](Self::Unexpected)); the others are mvx's own. Every component reports
+/// these (a recorder's or a runtime's invalid state is `INVALID_LOG_SINK_STATE` too: each
+/// runs on a sink). The components have
 /// reasons of their own — [`MetricsReason`](crate::metrics::MetricsReason),
 /// [`StatsReason`](crate::stats::StatsReason), [`AgentReason`](crate::agent::AgentReason),
 /// [`ExposeReason`](crate::expose::ExposeReason), and the Redis sink's `RedisSinkReason` —
@@ -116,7 +124,7 @@ impl ErrorReason {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::EventLoopUnavailable => "EVENT_LOOP_UNAVAILABLE",
-            Self::InvalidState => "INVALID_STATE",
+            Self::InvalidState => "INVALID_LOG_SINK_STATE",
             Self::OnStartingHookFailed => "ON_STARTING_HOOK_FAILED",
             Self::OnStoppedHookFailed => "ON_STOPPED_HOOK_FAILED",
             Self::QueueOverflow => "QUEUE_OVERFLOW",
@@ -126,7 +134,7 @@ impl ErrorReason {
             Self::DispatcherPanicked => "DISPATCHER_PANICKED",
             Self::DispatcherRestarted => "DISPATCHER_RESTARTED",
             Self::LossReportFailed => "LOSS_REPORT_FAILED",
-            Self::DispatcherCancelled => "DISPATCHER_CANCELLED",
+            Self::DispatcherCancelled => "DISPATCHER_UNEXPECTEDLY_CANCELLED",
             Self::StopTimedOut => "STOP_TIMED_OUT",
             Self::StartTimedOut => "START_TIMED_OUT",
             Self::DescriptorConflict => "DESCRIPTOR_CONFLICT",
@@ -136,7 +144,7 @@ impl ErrorReason {
             Self::WaitTimedOut => "WAIT_TIMED_OUT",
             Self::TerminateTimedOut => "TERMINATE_TIMED_OUT",
             Self::WouldDeadlock => "WOULD_DEADLOCK",
-            Self::Unexpected => "UNEXPECTED",
+            Self::Unexpected => "UNEXPECTED_ERROR",
         }
     }
 }
@@ -182,7 +190,7 @@ macro_rules! component_reason {
                 $variant,
             )+
             /// A reason of the core: passed on from a core error that this component's
-            /// error carries (a sink's, a runtime's), or one the core names (`UNEXPECTED`).
+            /// error carries (a sink's, a runtime's), or one the core names (`UNEXPECTED_ERROR`).
             Core($crate::error::ErrorReason),
         }
 

@@ -1,14 +1,24 @@
 //! Service discovery: announce a metrics server so that Prometheus finds it.
 //!
-//! A [`ServiceDiscovery`] registers a server ([`ServerInfo`]) and returns a
-//! [`Deregistration`], which the server runs when it is closed
-//! ([`MetricsServer::close`](super::http::MetricsServer::close)). [`ConsulAgent`] speaks to
-//! a local Consul agent.
+//! A [`ServiceDiscovery`] registers a server ([`ServerInfo`]) and answers with a
+//! [`Registration`]: registered, with the [`Deregistration`] the server runs when it is
+//! closed ([`MetricsServer::close`](super::http::MetricsServer::close)), or refused.
+//! [`ConsulAgent`] speaks to a local Consul agent.
 //!
 //! A server registers from `start` (`MetricsServer::start`, `ThreadedMetricsServer::start`),
-//! once its socket is bound and served, so that a health check finds it up; a failed
-//! registration closes the server and fails the start. When `close()` deregisters: see
-//! [closing](super::http#closing).
+//! once its socket is bound and served, so that a health check finds it up. Then, as in
+//! prometheus_async, whose `register` returns `None` when Consul answers anything but 200
+//! and raises when the agent cannot be reached:
+//!
+//! - a **refused** registration ([`Registration::Refused`]; Consul's non-2xx answer) leaves
+//!   the server running, not registered: `is_registered()` is false, and
+//!   `registration_error()` is [`ExposeError::RegistrationRefused`](super::ExposeError::RegistrationRefused)
+//!   with the refusal;
+//! - a **failed** registration (`register` returns `Err`: the agent unreachable, no answer
+//!   in time) closes the server and fails the start with
+//!   [`ExposeError::Registration`](super::ExposeError::Registration).
+//!
+//! When `close()` deregisters: see [closing](super::http#closing).
 //! [`MetricsServer::bind`](super::http::MetricsServer::bind) registers nothing:
 //! [`MetricsServer::register`](super::http::MetricsServer::register) does it on demand.
 //!
@@ -38,8 +48,12 @@ use crate::BoxError;
 pub struct ServerInfo {
     /// The address the server listens on (a real port, never 0).
     pub local_addr: SocketAddr,
-    /// The URL of the metrics endpoint, such as `http://127.0.0.1:9100/metrics`.
+    /// The server's URL, its root, such as `http://127.0.0.1:9100/`: prometheus_async's
+    /// `url`, whose page links to the metrics (see
+    /// [`MetricsServer::url`](super::http::MetricsServer::url)).
     pub url: String,
+    /// The URL of the metrics endpoint, such as `http://127.0.0.1:9100/metrics`.
+    pub metrics_url: String,
     /// The path of the metrics endpoint, such as `/metrics`.
     pub path: String,
     /// Whether the server speaks HTTPS.
@@ -51,14 +65,14 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Registers metrics servers with a service discovery system.
 ///
-/// The returned [`Deregistration`] is run once by the server's `close()`; its error, if
-/// any, is `close()`'s error.
+/// The [`Deregistration`] of a [`Registration::Registered`] is run once by the server's
+/// `close()`; its error, if any, is `close()`'s error.
 ///
 /// # Examples
 ///
 /// ```
 /// use mvx::BoxError;
-/// use mvx::expose::discovery::{BoxFuture, Deregistration, ServerInfo, ServiceDiscovery};
+/// use mvx::expose::discovery::{BoxFuture, Deregistration, Registration, ServerInfo, ServiceDiscovery};
 ///
 /// /// Announces servers in a log line, and their end in another.
 /// struct LogAnnouncer;
@@ -67,28 +81,48 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///     fn register<'a>(
 ///         &'a self,
 ///         server: &'a ServerInfo,
-///     ) -> BoxFuture<'a, Result<Deregistration, BoxError>> {
-///         let url = server.url.clone();
+///     ) -> BoxFuture<'a, Result<Registration, BoxError>> {
+///         let url = server.metrics_url.clone();
 ///         Box::pin(async move {
 ///             println!("metrics at {url}");
-///             Ok(Deregistration::new(async move {
+///             Ok(Registration::Registered(Deregistration::new(async move {
 ///                 println!("metrics at {url} are gone");
 ///                 Ok(())
-///             }))
+///             })))
 ///         })
 ///     }
 /// }
 /// ```
 pub trait ServiceDiscovery: Send + Sync + 'static {
-    /// Registers `server`; returns what undoes it.
+    /// Registers `server`: [`Registration::Registered`] with what undoes it, or
+    /// [`Registration::Refused`] with the reason the system gave for not registering it
+    /// (the server runs unregistered).
     ///
     /// # Errors
     ///
-    /// Any error the discovery system reports; the server does not start.
+    /// The registration could not be made (the system unreachable, no answer): a server
+    /// that registers from `start` does not start.
     fn register<'a>(
         &'a self,
         server: &'a ServerInfo,
-    ) -> BoxFuture<'a, Result<Deregistration, BoxError>>;
+    ) -> BoxFuture<'a, Result<Registration, BoxError>>;
+}
+
+/// What [`ServiceDiscovery::register`] came to, when the discovery system answered.
+#[derive(Debug)]
+#[must_use = "a registration's deregistration does nothing unless it is run"]
+pub enum Registration {
+    /// The server is registered; the deregistration is run by the server's `close()`.
+    Registered(Deregistration),
+    /// The system answered and did not register the server (Consul's non-2xx answer): the
+    /// server runs unregistered, and its `registration_error()` holds this reason.
+    Refused(BoxError),
+}
+
+impl From<Deregistration> for Registration {
+    fn from(deregistration: Deregistration) -> Self {
+        Self::Registered(deregistration)
+    }
 }
 
 /// Undoes a registration: returned by [`ServiceDiscovery::register`], run by the server's
@@ -137,13 +171,17 @@ impl fmt::Debug for Deregistration {
 /// Registers the server as a service named [`name`](Self::name) (default `app-metrics`)
 /// with the ID [`service_id`](Self::service_id) (default: the name), the server's address
 /// and port, the [`tags`](Self::tags), `Meta` entries `metrics_path` and `scheme`, and an
-/// HTTP health check on the metrics URL every 10 s. When the server listens on an
+/// HTTP health check on the server's [`url`](ServerInfo::url) every 10 s — its root page,
+/// as prometheus_async's `ConsulAgent` registers it: a cheap check that renders no
+/// metrics. When the server listens on an
 /// unspecified address (`0.0.0.0` or `::`), the registration leaves `Address` empty and the
 /// agent uses its node's address. Closing the server deregisters the service, unless
 /// [`deregister(false)`](Self::deregister) was set.
 ///
 /// Requests carry the [`token`](Self::token) in `X-Consul-Token` if one is set, and time
-/// out after [`timeout`](Self::timeout) (default 10 s).
+/// out after [`timeout`](Self::timeout) (default 10 s). An answer other than 2xx to the
+/// registration is a [`Registration::Refused`] carrying a [`ConsulError`]; no answer is an
+/// error (see the [module docs](self)).
 ///
 /// See the [module docs](self) for how this is tested.
 ///
@@ -159,7 +197,9 @@ impl fmt::Debug for Deregistration {
 ///     .tags(["billing", "prod"]);
 /// let config = ServerConfig::new("0.0.0.0:0".parse()?).service_discovery(consul);
 /// let server = ThreadedMetricsServer::start(Registry::new(), config)?; // registers
-/// assert!(server.is_registered());
+/// if let Some(refused) = server.registration_error() {
+///     eprintln!("serving, not registered: {refused}");
+/// }
 /// server.close()?; // deregisters
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -254,8 +294,9 @@ impl ConsulAgent {
         )
     }
 
-    /// Sends a `PUT` to the agent; succeeds on a 2xx answer.
-    async fn put(&self, path: String, body: Vec<u8>) -> Result<(), BoxError> {
+    /// Sends a `PUT` to the agent: `Err` if no answer came, `Ok(Err)` for an answer other
+    /// than 2xx.
+    async fn put(&self, path: String, body: Vec<u8>) -> Result<Result<(), ConsulError>, BoxError> {
         let mut request = Request::builder()
             .method(Method::PUT)
             .uri(path.as_str())
@@ -286,14 +327,13 @@ impl ConsulAgent {
                 futures::future::Either::Right((Err(error), _)) => return Err(error.into()),
             };
             if status.is_success() {
-                Ok(())
+                Ok(Ok(()))
             } else {
-                Err(ConsulError {
+                Ok(Err(ConsulError {
                     path: path.clone(),
                     status,
                     body: String::from_utf8_lossy(&body).into_owned(),
-                }
-                .into())
+                }))
             }
         };
         match super::http::timeout(self.timeout, exchange).await {
@@ -309,13 +349,17 @@ impl ServiceDiscovery for ConsulAgent {
     fn register<'a>(
         &'a self,
         server: &'a ServerInfo,
-    ) -> BoxFuture<'a, Result<Deregistration, BoxError>> {
+    ) -> BoxFuture<'a, Result<Registration, BoxError>> {
         Box::pin(async move {
             let body = self.registration(server).into_bytes();
-            self.put("/v1/agent/service/register".to_owned(), body)
-                .await?;
+            if let Err(refused) = self
+                .put("/v1/agent/service/register".to_owned(), body)
+                .await?
+            {
+                return Ok(Registration::Refused(refused.into()));
+            }
             if !self.deregister {
-                return Ok(Deregistration::nothing());
+                return Ok(Deregistration::nothing().into());
             }
             let agent = self.clone();
             Ok(Deregistration::new(async move {
@@ -323,8 +367,9 @@ impl ServiceDiscovery for ConsulAgent {
                     "/v1/agent/service/deregister/{}",
                     percent_encode(agent.id())
                 );
-                agent.put(path, Vec::new()).await
-            }))
+                Ok(agent.put(path, Vec::new()).await??)
+            })
+            .into())
         })
     }
 }
@@ -396,13 +441,14 @@ mod tests {
             .tags(["a", "b\""]);
         let server = ServerInfo {
             local_addr: "10.1.2.3:9100".parse().unwrap(),
-            url: "http://10.1.2.3:9100/metrics".into(),
+            url: "http://10.1.2.3:9100/".into(),
+            metrics_url: "http://10.1.2.3:9100/metrics".into(),
             path: "/metrics".into(),
             https: false,
         };
         assert_eq!(
             agent.registration(&server),
-            r#"{"Name":"api","ID":"api","Tags":["a","b\""],"Address":"10.1.2.3","Port":9100,"Meta":{"metrics_path":"/metrics","scheme":"http"},"Check":{"HTTP":"http://10.1.2.3:9100/metrics","Interval":"10s"}}"#
+            r#"{"Name":"api","ID":"api","Tags":["a","b\""],"Address":"10.1.2.3","Port":9100,"Meta":{"metrics_path":"/metrics","scheme":"http"},"Check":{"HTTP":"http://10.1.2.3:9100/","Interval":"10s"}}"#
         );
         let unspecified = ServerInfo {
             local_addr: "0.0.0.0:9100".parse().unwrap(),

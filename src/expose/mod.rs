@@ -25,7 +25,7 @@ pub mod text;
 pub use futures_rustls::rustls;
 
 pub use self::sanitize::sanitize_name;
-pub use self::text::{Encoded, Format, TextEncoder, encode};
+pub use self::text::{Encoded, Format, SKIPPED_FAMILIES, Skipped, TextEncoder, encode};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,9 +66,14 @@ pub enum ExposeError {
     /// A blocking `close()` was called on the server's own thread, which it would join.
     #[error("close() was called from the server's own thread, which it cannot join")]
     CalledFromRuntimeThread,
-    /// Service discovery refused or failed to register the server.
+    /// Service discovery could not register the server (no answer): a server that
+    /// registers from `start` does not start (see the `discovery` module).
     #[error("service discovery registration failed")]
     Registration(#[source] Cause),
+    /// Service discovery answered and did not register the server: the server runs
+    /// unregistered (see the `discovery` module).
+    #[error("service discovery did not register the server")]
+    RegistrationRefused(#[source] Cause),
     /// The deregistration run by `close()` failed; the server is closed all the same.
     #[error("service discovery deregistration failed")]
     Deregistration(#[source] Cause),
@@ -76,11 +81,13 @@ pub enum ExposeError {
 
 impl ExposeError {
     /// The stable reason code of this error: [`ExposeReason::InvalidArgument`] for a label
-    /// name, the core's reason for everything else (`UNEXPECTED` for a failed bind or
-    /// service discovery).
+    /// name, [`ExposeReason::RegistrationRefused`] for a refused registration, the core's
+    /// reason for everything else (`UNEXPECTED_ERROR` for a failed bind or service
+    /// discovery).
     pub fn reason(&self) -> ExposeReason {
         match self {
             Self::InvalidLabelName { .. } => ExposeReason::InvalidArgument,
+            Self::RegistrationRefused(_) => ExposeReason::RegistrationRefused,
             Self::Bind { .. } | Self::Registration(_) | Self::Deregistration(_) => {
                 ErrorReason::Unexpected.into()
             }
@@ -98,5 +105,8 @@ crate::error::component_reason! {
     pub enum ExposeReason {
         /// An argument was rejected: a label name Prometheus does not accept.
         InvalidArgument = "INVALID_ARGUMENT",
+        /// Service discovery answered and did not register the server, which runs
+        /// unregistered.
+        RegistrationRefused = "REGISTRATION_REFUSED",
     }
 }

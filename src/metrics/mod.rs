@@ -8,8 +8,10 @@
 //!   queues the event (`register_event`, no allocation) and the recorder's driver applies it
 //!   to every metric. A recorder is a sink underneath: same lifecycle, queue, overflow
 //!   policy, counters and error reasons. [`MetricsRuntime`] owns a thread for recorders.
-//! - **Instruments** ([`Counter`], [`Gauge`], [`Histogram`]) for hot code that needs no
-//!   queue: lock-free, no allocation per record, readable at any time.
+//! - **Instruments** ([`Counter`], [`Gauge`], [`Histogram`], [`LatencyHistogram`]) for hot
+//!   code that needs no queue: lock-free, no allocation per record, readable at any time.
+//!   A [`LatencyHistogram`] keeps every percentile within a bounded relative error, for
+//!   benchmark harnesses (examples/bench_harness.rs).
 //!
 //! Both produce [`Snapshot`]s; a [`Registry`] gathers them by name for exposition.
 //!
@@ -27,6 +29,12 @@
 //! event, and the panic is reported ([`RecorderError::MetricPanicked`]) in
 //! [`MetricsRecorder::last_error`] and [`MetricsRecorder::disabled_metrics`]. The recorder
 //! and its other metrics go on — unlike a sink, whose dispatcher's panic fails the sink.
+//!
+//! A [`Registry`] bounds the labeled series of each name: past its
+//! [series limit](Registry#series-limit), new label sets share the name's overflow series,
+//! so what they record is kept and exposed under the label `mvx_overflow="true"` rather
+//! than under its own labels, and each such request is counted
+//! ([`Registry::series_refused`]).
 
 use std::collections::BTreeMap;
 
@@ -38,13 +46,21 @@ mod runtime;
 pub mod selector;
 mod snapshot;
 
-pub use self::instruments::{Counter, Gauge, Histogram};
+pub use self::instruments::{
+    Counter, Gauge, Histogram, LatencyConfig, LatencyConfigError, LatencyDistribution,
+    LatencyHistogram, LatencyMetric, Percentile, Percentiles, Recorded,
+};
 pub use self::metadata::{Metadata, MetadataError, RESERVED_KEYS};
 pub use self::recorder::{Metric, MetricEvent, MetricHookError, MetricsRecorder, RecorderError};
+// For the exposition, which `--cfg loom` builds leave out.
+#[cfg(not(loom))]
+pub(crate) use self::registry::exposed_names;
 pub use self::registry::{Registry, RegistryError};
 pub use self::runtime::{MetricsRuntime, ShutdownError};
 pub use self::selector::{Selector, SelectorError};
-pub use self::snapshot::{MetricKind, Snapshot, SnapshotNow, Snapshots, Value, series_key};
+pub use self::snapshot::{
+    Detailed, MetricKind, Snapshot, SnapshotNow, Snapshots, Value, series_key,
+};
 
 crate::error::component_reason! {
     /// A stable code naming why an operation of the metrics failed: the `reason()` of
@@ -52,7 +68,7 @@ crate::error::component_reason! {
     ///
     /// A recorder's error that is its sink's error reports the sink's reason, as
     /// `Core(ErrorReason)`; so do the registry's name conflicts (`DESCRIPTOR_CONFLICT`) and
-    /// its other failures (`UNEXPECTED`).
+    /// its other failures (`UNEXPECTED_ERROR`).
     ///
     /// # Examples
     ///
@@ -74,7 +90,9 @@ crate::error::component_reason! {
     pub enum MetricsReason {
         /// A name (of a metric, a recorder) is already taken.
         DuplicateName = "DUPLICATE_NAME",
-        /// A name is taken by something of another kind or type.
+        /// A name is taken by something of another kind or type, or a metric would be
+        /// exposed under a name that another metric's exposition takes
+        /// ([`RegistryError::SampleNameCollision`]).
         NameConflict = "NAME_CONFLICT",
         /// A metric's `handle_event` or `snapshot` panicked; the metric is disabled.
         MetricPanicked = "METRIC_PANICKED",

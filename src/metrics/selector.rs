@@ -1,9 +1,10 @@
 //! Selecting metrics by name and metadata: what
 //! [`Registry::get_metrics`](crate::metrics::Registry::get_metrics) answers and the
-//! exposition server serves as JSON at `/api/metrics`.
+//! exposition server serves as JSON at `/api/metrics`, with the meaning metricq's manager
+//! gives its `get_metrics` arguments.
 //!
 //! A [`Selector`] picks metric names from a list of candidates, each with its [`Metadata`],
-//! and returns the selected names in name order, with their metadata or without it.
+//! and returns the selected names with their metadata or without it.
 //!
 //! # The filters, precisely
 //!
@@ -12,21 +13,35 @@
 //! 1. **Names** — one of:
 //!    - a regular expression ([`Selector::regex`], syntax of the [`regex`] crate): the name
 //!      is selected if the expression matches *any part* of it (a search, not a full match:
-//!      `cpu` selects `host.cpu.load`; anchor with `^` and `$` to match the whole name);
+//!      `cpu` selects `host.cpu.load`; anchor with `^` and `$` to match the whole name), as
+//!      the manager's `$regex` does;
 //!    - an explicit list ([`Selector::names`]): the name is in the list. Names in the list
 //!      that are not candidates are left out of the answer, without an error;
 //!    - neither (the default): every name.
 //! 2. **`prefix`**: the name starts with it.
-//! 3. **`infix`**: the name contains it.
-//! 4. **`hidden`** (when set): the metric's [`Metadata::is_hidden`] equals it. Unset, hidden
-//!    and visible metrics alike are selected.
-//! 5. **`historic`** (when set): the metric's [`Metadata::is_historic`] equals it.
-//! 6. **`limit`** (when set): of the names that passed 1–5, the first `limit` in name order
-//!    (byte order of the UTF-8 names) are kept. `0` selects nothing.
+//! 3. **`infix`**: a dot-separated component of the name starts with it, as the manager's
+//!    component index matches: `infix=cpu` and `infix=cpu.lo` select `host.cpu.load`,
+//!    `infix=pu` does not.
+//! 4. **`hidden`** (when set): the metric's metadata *stores* `hidden` with that value
+//!    ([`Metadata::get_hidden`]). As in the manager's database, `hidden=false` does not
+//!    select a metric whose metadata says nothing about `hidden`.
+//! 5. **`historic`** (when set): likewise, the metadata stores `historic` with that value.
+//! 6. **`limit`** (when set): of the names that passed 1–5, the first `limit` in metricq's
+//!    name order ([`name_order`]: letters compared without their case, lower case first
+//!    between names that differ only in case) are kept. `0` selects nothing.
+//!
+//! The manager refuses some combinations, and so does a selector, with a typed error from
+//! [`Selector::check`] (which [`select`](Selector::select) and `get_metrics` call):
+//! `prefix` with `infix` ([`SelectorError::PrefixAndInfix`]), a regular expression or a
+//! list of names with `prefix` or `infix` ([`SelectorError::SelectorAndFix`]), and an empty
+//! list of names ([`SelectorError::EmptyNameList`]). mvx answers two combinations the
+//! manager has not implemented (`infix` without `historic`, and `hidden=true` without a
+//! regular expression or names) by the same rules.
 //!
 //! Matching is on the mvx name (`http.requests`, not the sanitized Prometheus name) and is
 //! case-sensitive. With [`metadata(false)`](Selector::metadata) every selected name maps to
-//! empty metadata, which serializes as `{}`; the filters still read the real metadata.
+//! empty metadata, which serializes as `{}`; the filters still read the real metadata. The
+//! answer is a map by name; `/api/metrics` writes it in metricq's name order.
 //!
 //! # In a URL
 //!
@@ -36,11 +51,26 @@
 //! `limit` (decimal digits), `hidden`, `historic` and `metadata` (`true` or `false`),
 //! encoded as `application/x-www-form-urlencoded`. The exposition server (feature `http`)
 //! reads it back with `Selector::from_query`, which says how each parameter is read.
+//!
+//! # The budget of a regular expression
+//!
+//! A selector's regular expression may come from anyone who can reach `/api/metrics`, so it
+//! has a budget: at most [`Selector::MAX_REGEX_LEN`] bytes of pattern, compiling to at most
+//! [`Selector::REGEX_SIZE_LIMIT`] bytes of automaton (the `regex` crate's
+//! [`size_limit`](regex::RegexBuilder::size_limit)), matching with a lazy DFA of at most
+//! [`Selector::REGEX_DFA_SIZE_LIMIT`] bytes ([`dfa_size_limit`](regex::RegexBuilder::dfa_size_limit)).
+//! The `regex` crate matches in time linear in the name's length, for a cost per byte
+//! bounded by the automaton's size; within the budget, refusing or compiling any pattern
+//! takes about a millisecond, and matching a name about a microsecond (measured on metric
+//! names of 50 bytes; an optimised build). A pattern over the budget is
+//! [`SelectorError::RegexTooLong`] or [`SelectorError::RegexTooLarge`]: ASCII classes
+//! (`[a-z0-9_]`, `(?-u:\w)`) are far smaller than Unicode ones (`\w`, `\p{L}`).
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
 
 use crate::metrics::{Metadata, MetricsReason};
 
@@ -57,24 +87,28 @@ use crate::metrics::{Metadata, MetricsReason};
 /// use mvx::metrics::{Metadata, Selector};
 ///
 /// let candidates = [
-///     ("host.cpu.load", Metadata::new().unit("%").historic(true)),
-///     ("host.cpu.temperature", Metadata::new().unit("°C")),
+///     ("host.cpu.load", Metadata::new().unit("%").historic(true).hidden(false)),
+///     ("host.cpu.temperature", Metadata::new().unit("°C").hidden(false)),
 ///     ("host.disk.free", Metadata::new().unit("bytes").historic(true)),
 ///     ("debug.cpu.samples", Metadata::new().hidden(true)),
 /// ];
 /// let candidates = || candidates.iter().map(|(name, m)| (name.to_string(), m.clone()));
 ///
-/// // "cpu" anywhere in the name, not hidden.
+/// // "cpu" anywhere in the name, stored as not hidden.
 /// let selector = Selector::regex("cpu")?.hidden(false);
-/// let selected = selector.select(candidates());
+/// let selected = selector.select(candidates())?;
 /// assert_eq!(selected.keys().collect::<Vec<_>>(), ["host.cpu.load", "host.cpu.temperature"]);
 /// assert_eq!(selected["host.cpu.load"].get_unit(), Some("%"));
 ///
 /// // Historic metrics under "host.", names only, at most one.
 /// let selector = Selector::all().prefix("host.").historic(true).limit(1).metadata(false);
-/// let selected = selector.select(candidates());
+/// let selected = selector.select(candidates())?;
 /// assert_eq!(selected.keys().collect::<Vec<_>>(), ["host.cpu.load"]);
 /// assert_eq!(selected["host.cpu.load"], Metadata::new());
+///
+/// // A component starting with "cpu": not "pu", which starts none.
+/// assert_eq!(Selector::all().infix("cpu").select(candidates())?.len(), 3);
+/// assert!(Selector::all().infix("pu").select(candidates())?.is_empty());
 ///
 /// // The same selector as the query string of a URL.
 /// assert_eq!(selector.to_string(), "prefix=host.&limit=1&historic=true&metadata=false");
@@ -131,6 +165,20 @@ impl Default for Selector {
 }
 
 impl Selector {
+    /// The longest regular expression a selector takes, in bytes (see
+    /// [the budget](self#the-budget-of-a-regular-expression)).
+    pub const MAX_REGEX_LEN: usize = 4 * 1024;
+
+    /// The most a selector's regular expression may compile to, in bytes: the `regex`
+    /// crate's [`size_limit`](regex::RegexBuilder::size_limit), whose default is 10 MiB (see
+    /// [the budget](self#the-budget-of-a-regular-expression)).
+    pub const REGEX_SIZE_LIMIT: usize = 128 * 1024;
+
+    /// The most memory, in bytes, the lazy DFA of a selector's regular expression may use
+    /// while matching: the `regex` crate's
+    /// [`dfa_size_limit`](regex::RegexBuilder::dfa_size_limit), whose default is 2 MiB.
+    pub const REGEX_DFA_SIZE_LIMIT: usize = 1024 * 1024;
+
     /// Every metric, with its metadata.
     pub fn all() -> Self {
         Self {
@@ -149,20 +197,40 @@ impl Selector {
     ///
     /// # Errors
     ///
-    /// [`SelectorError::InvalidRegex`] if `pattern` is not a valid expression or compiles
-    /// to more than the `regex` crate's default size limit.
+    /// - [`SelectorError::RegexTooLong`] if `pattern` is longer than
+    ///   [`MAX_REGEX_LEN`](Self::MAX_REGEX_LEN) bytes;
+    /// - [`SelectorError::InvalidRegex`] if it is not a valid expression;
+    /// - [`SelectorError::RegexTooLarge`] if it compiles to more than
+    ///   [`REGEX_SIZE_LIMIT`](Self::REGEX_SIZE_LIMIT) bytes.
     pub fn regex(pattern: &str) -> Result<Self, SelectorError> {
-        let regex = Regex::new(pattern).map_err(|source| SelectorError::InvalidRegex {
-            pattern: pattern.to_owned(),
-            source,
-        })?;
+        if pattern.len() > Self::MAX_REGEX_LEN {
+            return Err(SelectorError::RegexTooLong {
+                length: pattern.len(),
+                limit: Self::MAX_REGEX_LEN,
+            });
+        }
+        let regex = RegexBuilder::new(pattern)
+            .size_limit(Self::REGEX_SIZE_LIMIT)
+            .dfa_size_limit(Self::REGEX_DFA_SIZE_LIMIT)
+            .build()
+            .map_err(|source| match source {
+                regex::Error::CompiledTooBig(limit) => SelectorError::RegexTooLarge {
+                    pattern: pattern.to_owned(),
+                    limit,
+                },
+                source => SelectorError::InvalidRegex {
+                    pattern: pattern.to_owned(),
+                    source,
+                },
+            })?;
         Ok(Self {
             names: Names::Regex(regex),
             ..Self::all()
         })
     }
 
-    /// The metrics named in `names` (those that exist; the others are left out).
+    /// The metrics named in `names` (those that exist; the others are left out). An empty
+    /// list is refused by [`check`](Self::check), as the manager refuses it.
     pub fn names(names: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Self {
             names: Names::List(names.into_iter().map(Into::into).collect()),
@@ -170,32 +238,37 @@ impl Selector {
         }
     }
 
-    /// Keeps only names that start with `prefix`.
+    /// Keeps only names that start with `prefix`. Refused with `infix`, a regular expression
+    /// or names, by [`check`](Self::check).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Some(prefix.into());
         self
     }
 
-    /// Keeps only names that contain `infix`.
+    /// Keeps only names with a dot-separated component that starts with `infix` (see
+    /// [the filters](self#the-filters-precisely)). Refused with `prefix`, a regular
+    /// expression or names, by [`check`](Self::check).
     pub fn infix(mut self, infix: impl Into<String>) -> Self {
         self.infix = Some(infix.into());
         self
     }
 
-    /// Keeps at most `limit` names, the first in name order after the other filters;
-    /// `None` keeps every one.
+    /// Keeps at most `limit` names, the first in metricq's name order ([`name_order`])
+    /// after the other filters; `None` keeps every one.
     pub fn limit(mut self, limit: impl Into<Option<usize>>) -> Self {
         self.limit = limit.into();
         self
     }
 
-    /// Keeps only metrics whose `hidden` flag is `hidden`; `None` keeps both.
+    /// Keeps only metrics whose metadata stores `hidden` with this value; `None` keeps
+    /// every metric (see [the filters](self#the-filters-precisely)).
     pub fn hidden(mut self, hidden: impl Into<Option<bool>>) -> Self {
         self.hidden = hidden.into();
         self
     }
 
-    /// Keeps only metrics whose `historic` flag is `historic`; `None` keeps both.
+    /// Keeps only metrics whose metadata stores `historic` with this value; `None` keeps
+    /// every metric.
     pub fn historic(mut self, historic: impl Into<Option<bool>>) -> Self {
         self.historic = historic.into();
         self
@@ -224,9 +297,39 @@ impl Selector {
         }
     }
 
+    /// The prefix, if set.
+    pub fn get_prefix(&self) -> Option<&str> {
+        self.prefix.as_deref()
+    }
+
+    /// The infix, if set.
+    pub fn get_infix(&self) -> Option<&str> {
+        self.infix.as_deref()
+    }
+
     /// The limit, if set.
     pub fn get_limit(&self) -> Option<usize> {
         self.limit
+    }
+
+    /// Whether this selector is one metricq's manager answers: not `prefix` with `infix`,
+    /// not a regular expression or names with either, not an empty list of names.
+    ///
+    /// # Errors
+    ///
+    /// [`SelectorError::PrefixAndInfix`], [`SelectorError::SelectorAndFix`] or
+    /// [`SelectorError::EmptyNameList`].
+    pub fn check(&self) -> Result<(), SelectorError> {
+        if self.prefix.is_some() && self.infix.is_some() {
+            return Err(SelectorError::PrefixAndInfix);
+        }
+        if !matches!(self.names, Names::Any) && (self.prefix.is_some() || self.infix.is_some()) {
+            return Err(SelectorError::SelectorAndFix);
+        }
+        if matches!(&self.names, Names::List(names) if names.is_empty()) {
+            return Err(SelectorError::EmptyNameList);
+        }
+        Ok(())
     }
 
     /// Whether `name`, with `metadata`, passes every filter but the limit.
@@ -244,32 +347,39 @@ impl Selector {
             && self
                 .infix
                 .as_deref()
-                .is_none_or(|infix| name.contains(infix))
+                .is_none_or(|infix| has_component_starting_with(name, infix))
             && self
                 .hidden
-                .is_none_or(|hidden| metadata.is_hidden() == hidden)
+                .is_none_or(|hidden| metadata.get_hidden() == Some(hidden))
             && self
                 .historic
-                .is_none_or(|historic| metadata.is_historic() == historic)
+                .is_none_or(|historic| metadata.get_historic() == Some(historic))
     }
 
-    /// The selected candidates, by name in name order: those that pass every filter, the
-    /// first `limit` of them, with their metadata (or empty metadata without
+    /// The selected candidates, by name: those that pass every filter, the first `limit`
+    /// of them in [`name_order`], with their metadata (or empty metadata without
     /// [`metadata`](Self::metadata)). A name given twice keeps its last metadata.
+    ///
+    /// # Errors
+    ///
+    /// What [`check`](Self::check) refuses.
     pub fn select(
         &self,
         candidates: impl IntoIterator<Item = (String, Metadata)>,
-    ) -> BTreeMap<String, Metadata> {
+    ) -> Result<BTreeMap<String, Metadata>, SelectorError> {
+        self.check()?;
         let mut selected: BTreeMap<String, Metadata> = candidates
             .into_iter()
             .filter(|(name, metadata)| self.matches(name, metadata))
             .collect();
         if let Some(limit) = self.limit {
             if limit < selected.len() {
-                // The names in order after the first `limit` go.
-                let first_dropped = selected.keys().nth(limit).cloned();
-                if let Some(first_dropped) = first_dropped {
-                    selected.split_off(&first_dropped);
+                let mut names: Vec<&String> = selected.keys().collect();
+                names.sort_by(|a, b| name_order(a, b));
+                let dropped: Vec<String> =
+                    names[limit..].iter().map(|&name| name.clone()).collect();
+                for name in dropped {
+                    selected.remove(&name);
                 }
             }
         }
@@ -278,8 +388,40 @@ impl Selector {
                 .values_mut()
                 .for_each(|metadata| *metadata = Metadata::default());
         }
-        selected
+        Ok(selected)
     }
+}
+
+/// metricq's order of metric names, as its manager lists them from its database's views:
+/// letters compared without their case (`a` < `B` < `c`), and between names that differ
+/// only in case, lower case first (`cpu` < `Cpu` < `CPU`). Other characters compare by
+/// code point.
+///
+/// # Examples
+///
+/// ```
+/// use mvx::metrics::selector::name_order;
+///
+/// let mut names = ["b.load", "CPU", "a.load", "cpu", "B.idle"];
+/// names.sort_by(|a, b| name_order(a, b));
+/// assert_eq!(names, ["a.load", "B.idle", "b.load", "cpu", "CPU"]);
+/// ```
+pub fn name_order(a: &str, b: &str) -> Ordering {
+    let fold = |name: &str| {
+        name.chars()
+            .flat_map(char::to_lowercase)
+            .collect::<Vec<_>>()
+    };
+    fold(a).cmp(&fold(b)).then_with(|| b.cmp(a))
+}
+
+/// Whether a dot-separated component of `name` starts with `infix` (the text from that
+/// component on, as the manager's component index keys it).
+fn has_component_starting_with(name: &str, infix: &str) -> bool {
+    name.starts_with(infix)
+        || name
+            .match_indices('.')
+            .any(|(dot, _)| name[dot + 1..].starts_with(infix))
 }
 
 /// A selector could not be built: an invalid regular expression, or a query string that
@@ -295,6 +437,30 @@ pub enum SelectorError {
         /// Why the `regex` crate refused it.
         #[source]
         source: regex::Error,
+    },
+    /// The regular expression is longer than the budget of a selector,
+    /// [`Selector::MAX_REGEX_LEN`] bytes (see
+    /// [the budget](self#the-budget-of-a-regular-expression)).
+    #[error(
+        "regular expression of {length} bytes is longer than the selector budget of {limit} bytes: select by name, prefix or infix"
+    )]
+    RegexTooLong {
+        /// The length of the expression refused, in bytes.
+        length: usize,
+        /// The most a selector takes, in bytes.
+        limit: usize,
+    },
+    /// The regular expression compiles to more than the budget of a selector,
+    /// [`Selector::REGEX_SIZE_LIMIT`] bytes (see
+    /// [the budget](self#the-budget-of-a-regular-expression)).
+    #[error(
+        "regular expression {pattern:?} compiles to more than the selector budget of {limit} bytes: narrow its repetitions and Unicode classes (ASCII classes such as [a-z0-9_] or (?-u:\\w) are small), or select by name, prefix or infix"
+    )]
+    RegexTooLarge {
+        /// The expression refused.
+        pattern: String,
+        /// The most a selector's expression may compile to, in bytes.
+        limit: usize,
     },
     /// `limit` is not a non-negative decimal number that fits a `usize`.
     #[error("invalid limit {value:?}: want a non-negative decimal number")]
@@ -316,6 +482,16 @@ pub enum SelectorError {
     /// Both a regular expression (`selector`) and explicit names (`name`) were given.
     #[error("selector and name cannot be combined: give a regular expression or names")]
     RegexAndNames,
+    /// Both `prefix` and `infix` were given: metricq's manager refuses the pair.
+    #[error("cannot select by both prefix and infix")]
+    PrefixAndInfix,
+    /// A regular expression or a list of names was given with `prefix` or `infix`:
+    /// metricq's manager refuses the combination.
+    #[error("cannot combine a regular expression or names with prefix or infix")]
+    SelectorAndFix,
+    /// An explicit list of names is empty: metricq's manager refuses it.
+    #[error("empty list of names")]
+    EmptyNameList,
     /// A parameter that may be given once was given more than once.
     #[error("parameter {parameter:?} is given more than once")]
     RepeatedParameter {
@@ -333,15 +509,21 @@ pub enum SelectorError {
 }
 
 impl SelectorError {
-    /// The stable reason code: [`MetricsReason::InvalidRegex`] for an invalid regular
-    /// expression, [`MetricsReason::InvalidArgument`] for every other refusal.
+    /// The stable reason code: [`MetricsReason::InvalidRegex`] for a regular expression
+    /// that is invalid or over the budget, [`MetricsReason::InvalidArgument`] for every
+    /// other refusal.
     pub fn reason(&self) -> MetricsReason {
         match self {
-            Self::InvalidRegex { .. } => MetricsReason::InvalidRegex,
+            Self::InvalidRegex { .. } | Self::RegexTooLong { .. } | Self::RegexTooLarge { .. } => {
+                MetricsReason::InvalidRegex
+            }
             Self::InvalidLimit { .. }
             | Self::InvalidBool { .. }
             | Self::EmptyName
             | Self::RegexAndNames
+            | Self::PrefixAndInfix
+            | Self::SelectorAndFix
+            | Self::EmptyNameList
             | Self::RepeatedParameter { .. }
             | Self::UnknownParameter { .. } => MetricsReason::InvalidArgument,
         }
@@ -401,14 +583,17 @@ mod tests {
         );
         assert_eq!(
             Selector::names(["x y", "ü+&="])
-                .prefix("x")
-                .infix(" ")
                 .hidden(true)
                 .historic(false)
                 .metadata(false)
                 .to_string(),
-            "name=x+y&name=%C3%BC%2B%26%3D&prefix=x&infix=+&hidden=true&historic=false&metadata=false"
+            "name=x+y&name=%C3%BC%2B%26%3D&hidden=true&historic=false&metadata=false"
         );
+        assert_eq!(
+            Selector::all().prefix("x").limit(1).to_string(),
+            "prefix=x&limit=1"
+        );
+        assert_eq!(Selector::all().infix(" ").to_string(), "infix=+");
     }
 
     #[test]

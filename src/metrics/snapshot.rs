@@ -8,7 +8,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::{MetricsRecorder, RecorderError};
 use crate::sink::wait::Flush;
@@ -23,6 +24,9 @@ pub enum MetricKind {
     Gauge,
     /// Observations counted into buckets, with their sum and count.
     Histogram,
+    /// Quantiles of observations, with their sum and count (a
+    /// [`LatencyHistogram`](super::LatencyHistogram)).
+    Summary,
     /// Information that is not a measurement (versions, labels); values are usually 1.
     Info,
 }
@@ -34,6 +38,7 @@ impl MetricKind {
             Self::Counter => "counter",
             Self::Gauge => "gauge",
             Self::Histogram => "histogram",
+            Self::Summary => "summary",
             Self::Info => "info",
         }
     }
@@ -151,30 +156,119 @@ impl From<f64> for Value {
 /// that exposition can read them: `count`, `sum`, and one `le:<bound>` per bucket with the
 /// cumulative count of observations `<=` that bound, the last being `le:+Inf`.
 ///
+/// # JSON
+///
+/// A snapshot serializes in the shape of the MVX Metrics documents, `{"name": ...,
+/// "dimensions": {...}}`, and nothing else — but for `labels`, written when a series has
+/// some (the documents' metrics never do), since without them two series of one metric
+/// would read the same. [`Detailed`] writes every field: `kind`, and `created` when set.
+/// Deserializing reads either form; a snapshot without `kind` reads as a
+/// [`Gauge`](MetricKind::Gauge), which says nothing more of its values than they are
+/// numbers.
+///
 /// # Examples
 ///
 /// ```
-/// use mvx::metrics::{MetricKind, Snapshot};
+/// use mvx::metrics::{Detailed, MetricKind, Snapshot};
 ///
 /// let snapshot = Snapshot::new("document_storage.save.attempts", MetricKind::Counter)
 ///     .with("total", 3u64)
 ///     .with("success_total", 2u64);
 /// assert_eq!(
 ///     serde_json::to_string(&snapshot).unwrap(),
+///     r#"{"name":"document_storage.save.attempts","dimensions":{"success_total":2,"total":3}}"#
+/// );
+/// assert_eq!(
+///     serde_json::to_string(&Detailed(&snapshot)).unwrap(),
 ///     r#"{"name":"document_storage.save.attempts","dimensions":{"success_total":2,"total":3},"kind":"counter"}"#
 /// );
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Snapshot {
     /// The metric's name.
     pub name: String,
     /// Named values.
     pub dimensions: BTreeMap<String, Value>,
     /// What the metric measures.
+    #[serde(default = "unstated_kind")]
     pub kind: MetricKind,
-    /// The labels of this series, by name; empty (and left out of JSON) for most snapshots.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// The labels of this series, by name; empty for most snapshots.
+    #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// When the series was created (its counts started), in seconds since the Unix epoch:
+    /// the OpenMetrics `_created` sample of a counter or a histogram. Set by
+    /// [`Counter`](super::Counter) and [`Histogram`](super::Histogram) snapshots to the time
+    /// the instrument was made; `None` otherwise.
+    #[serde(default)]
+    pub created: Option<f64>,
+}
+
+/// The kind of a snapshot read from JSON that has none (see [`Snapshot`]'s JSON).
+fn unstated_kind() -> MetricKind {
+    MetricKind::Gauge
+}
+
+impl Serialize for Snapshot {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let labeled = !self.labels.is_empty();
+        let mut fields = serializer.serialize_struct("Snapshot", 2 + usize::from(labeled))?;
+        fields.serialize_field("name", &self.name)?;
+        fields.serialize_field("dimensions", &self.dimensions)?;
+        if labeled {
+            fields.serialize_field("labels", &self.labels)?;
+        }
+        fields.end()
+    }
+}
+
+/// A [`Snapshot`], or [`Snapshots`], serialized with every field: `name`, `dimensions`,
+/// `kind`, and `labels` and `created` when they are set.
+///
+/// See [`Snapshot`]'s JSON for the default form, which leaves `kind` and `created` out.
+///
+/// # Examples
+///
+/// ```
+/// use mvx::metrics::{Detailed, MetricKind, Snapshot, Snapshots};
+///
+/// let snapshot = Snapshot::new("jobs", MetricKind::Counter).with("value", 1u64);
+/// let snapshots = Snapshots::from([(snapshot.key(), snapshot)]);
+/// assert_eq!(
+///     serde_json::to_string(&Detailed(&snapshots)).unwrap(),
+///     r#"{"jobs":{"name":"jobs","dimensions":{"value":1},"kind":"counter"}}"#
+/// );
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Detailed<'a, T: ?Sized>(pub &'a T);
+
+impl Serialize for Detailed<'_, Snapshot> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let snapshot = self.0;
+        let mut fields = serializer.serialize_struct("Snapshot", 5)?;
+        fields.serialize_field("name", &snapshot.name)?;
+        fields.serialize_field("dimensions", &snapshot.dimensions)?;
+        fields.serialize_field("kind", &snapshot.kind)?;
+        if snapshot.labels.is_empty() {
+            fields.skip_field("labels")?;
+        } else {
+            fields.serialize_field("labels", &snapshot.labels)?;
+        }
+        match snapshot.created {
+            Some(created) => fields.serialize_field("created", &created)?,
+            None => fields.skip_field("created")?,
+        }
+        fields.end()
+    }
+}
+
+impl Serialize for Detailed<'_, Snapshots> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(
+            self.0
+                .iter()
+                .map(|(key, snapshot)| (key, Detailed(snapshot))),
+        )
+    }
 }
 
 impl Snapshot {
@@ -185,13 +279,26 @@ impl Snapshot {
             dimensions: BTreeMap::new(),
             kind,
             labels: BTreeMap::new(),
+            created: None,
         }
+    }
+
+    /// Sets the time the series was created, in seconds since the Unix epoch (see
+    /// [`created`](Self::created)).
+    pub fn with_created(mut self, created: f64) -> Self {
+        self.created = Some(created);
+        self
     }
 
     /// Adds (or replaces) a label.
     pub fn with_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.labels.insert(name.into(), value.into());
         self
+    }
+
+    /// This snapshot serialized with every field (see [`Detailed`]).
+    pub fn detailed(&self) -> Detailed<'_, Self> {
+        Detailed(self)
     }
 
     /// The key of this snapshot in [`Snapshots`]: [`series_key`] of its name and labels.

@@ -12,7 +12,7 @@ use super::store::{KeyValueStore, SharedStore, check_name};
 /// How often the state is saved by default while collecting.
 pub const DEFAULT_PERSIST_INTERVAL: Duration = Duration::from_secs(60);
 
-/// How often the figures are reported by default, when a log sink is set.
+/// How often the figures are reported by default (Crawlee's `log_interval`).
 pub const DEFAULT_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The message of the periodic report by default.
@@ -21,8 +21,10 @@ pub const DEFAULT_LOG_MESSAGE: &str = "Statistics";
 /// The store name used by default.
 pub const DEFAULT_STORE_NAME: &str = "default";
 
-/// The key the state is saved under by default.
-pub const DEFAULT_PERSIST_STATE_KEY: &str = "statistics";
+/// The key the state is saved under by default is this prefix and the statistics'
+/// [`id`](super::Statistics::id): `__CRAWLER_STATISTICS_0` for the first statistics of a
+/// process, as in Crawlee for Python 1.x.
+pub const DEFAULT_PERSIST_STATE_KEY_PREFIX: &str = "__CRAWLER_STATISTICS_";
 
 /// The longest key accepted, so that `<key>.corrupt-<unix ms>` is a valid key too.
 const MAX_KEY_LEN: usize = 170;
@@ -53,9 +55,12 @@ pub struct StatsConfig {
     pub store: Option<SharedStore>,
     /// The store name (a namespace within the store). Default [`DEFAULT_STORE_NAME`].
     pub store_name: String,
-    /// The key of the state within the store. Default [`DEFAULT_PERSIST_STATE_KEY`]; at
-    /// most 170 bytes.
-    pub persist_state_key: String,
+    /// The key of the state within the store. Default `None`: a key of the statistics'
+    /// own, [`DEFAULT_PERSIST_STATE_KEY_PREFIX`] and their [`id`](super::Statistics::id)
+    /// (`__CRAWLER_STATISTICS_0`, `__CRAWLER_STATISTICS_1`, ... in the order statistics
+    /// are created in the process), so that two statistics of one process never share a
+    /// state. At most 170 bytes.
+    pub persist_state_key: Option<String>,
     /// How often the state is saved while collecting. Default
     /// [`DEFAULT_PERSIST_INTERVAL`]; must not be zero. An interval past the clock's range
     /// (`Duration::MAX`) never comes: the state is saved on stop only.
@@ -64,13 +69,14 @@ pub struct StatsConfig {
     /// [`StatsError::CorruptState`], when the persisted state is not valid (see
     /// [the module docs](super#persistence)). Default `false`.
     pub reset_on_corrupt_state: bool,
-    /// Where the periodic report goes: every `log_interval` while collecting, the
-    /// [`calculate()`](super::Statistics::calculate) figures as one `Info` event with
-    /// target [`REPORT_TARGET`](super::REPORT_TARGET), the message `log_message` and one
-    /// field per figure. Default none: no report.
-    pub log_sink: Option<AsyncSink<LogEvent>>,
-    /// How often the report is sent. Default [`DEFAULT_LOG_INTERVAL`]; must not be zero. An
-    /// interval past the clock's range (`Duration::MAX`) never comes: no report is sent.
+    /// Where the periodic report of the [`calculate()`](super::Statistics::calculate)
+    /// figures goes: once when collection starts, then every `log_interval` (see
+    /// [`ReportTo`]). Default [`ReportTo::Default`]: the `log` crate with the feature `log`,
+    /// standard error without it.
+    pub report_to: ReportTo,
+    /// How often the report is sent after the first. Default [`DEFAULT_LOG_INTERVAL`]; must
+    /// not be zero. An interval past the clock's range (`Duration::MAX`) never comes: the
+    /// report is sent once, at the start.
     pub log_interval: Duration,
     /// The message of the report event. Default [`DEFAULT_LOG_MESSAGE`].
     pub log_message: Cow<'static, str>,
@@ -90,10 +96,10 @@ impl Default for StatsConfig {
             persistence_enabled: false,
             store: None,
             store_name: DEFAULT_STORE_NAME.to_owned(),
-            persist_state_key: DEFAULT_PERSIST_STATE_KEY.to_owned(),
+            persist_state_key: None,
             persist_interval: DEFAULT_PERSIST_INTERVAL,
             reset_on_corrupt_state: false,
-            log_sink: None,
+            report_to: ReportTo::Default,
             log_interval: DEFAULT_LOG_INTERVAL,
             log_message: Cow::Borrowed(DEFAULT_LOG_MESSAGE),
             sink: SinkConfig::default()
@@ -123,9 +129,10 @@ impl StatsConfig {
         self
     }
 
-    /// Sets [`persist_state_key`](Self::persist_state_key).
+    /// Sets [`persist_state_key`](Self::persist_state_key): the state is kept under `key`
+    /// rather than under a key of the statistics' own.
     pub fn persist_state_key(mut self, key: impl Into<String>) -> Self {
-        self.persist_state_key = key.into();
+        self.persist_state_key = Some(key.into());
         self
     }
 
@@ -141,9 +148,15 @@ impl StatsConfig {
         self
     }
 
-    /// Reports to `sink`: sets [`log_sink`](Self::log_sink).
+    /// Reports to `sink`: sets [`report_to`](Self::report_to) to [`ReportTo::Sink`].
     pub fn log_to(mut self, sink: AsyncSink<LogEvent>) -> Self {
-        self.log_sink = Some(sink);
+        self.report_to = ReportTo::Sink(sink);
+        self
+    }
+
+    /// Sets [`report_to`](Self::report_to).
+    pub fn report_to(mut self, report_to: ReportTo) -> Self {
+        self.report_to = report_to;
         self
     }
 
@@ -176,7 +189,7 @@ impl StatsConfig {
     ///
     /// [`StatsError::InvalidConfig`] naming the first value rejected: persistence enabled
     /// without a store, a zero interval, a store name or key that is not a valid name
-    /// (see [`check_name`](super::check_name)), a key longer than 170 bytes.
+    /// (see [`check_name`](super::check_name)), an explicit key longer than 170 bytes.
     ///
     /// ```
     /// use mvx::stats::StatsReason;
@@ -200,11 +213,13 @@ impl StatsConfig {
         if let Err(error) = check_name("store name", &self.store_name) {
             return invalid("store_name", problem_of(&error));
         }
-        if let Err(error) = check_name("key", &self.persist_state_key) {
-            return invalid("persist_state_key", problem_of(&error));
-        }
-        if self.persist_state_key.len() > MAX_KEY_LEN {
-            return invalid("persist_state_key", "must be at most 170 bytes");
+        if let Some(key) = &self.persist_state_key {
+            if let Err(error) = check_name("key", key) {
+                return invalid("persist_state_key", problem_of(&error));
+            }
+            if key.len() > MAX_KEY_LEN {
+                return invalid("persist_state_key", "must be at most 170 bytes");
+            }
         }
         Ok(())
     }
@@ -215,4 +230,42 @@ fn problem_of(error: &super::StoreError) -> &'static str {
         super::StoreError::InvalidName { problem, .. } => problem,
         _ => "is invalid",
     }
+}
+
+/// Where the periodic report goes ([`StatsConfig::report_to`]).
+///
+/// Each report is the [`calculate()`](super::Statistics::calculate) figures under the
+/// configured `log_message`, at level `Info` with target [`REPORT_TARGET`](super::REPORT_TARGET):
+/// once when collection starts, after the persisted state is loaded — handed over before
+/// [`start()`](super::Statistics::start) completes, as Crawlee logs its statistics before
+/// it activates them — then every `log_interval`.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub enum ReportTo {
+    /// With the feature `log`: through the `log` crate, as [`ReportTo::Log`] — to whatever
+    /// logger the application installed, and nowhere if it installed none. Without it: to
+    /// standard error, as [`ReportTo::Stderr`].
+    #[default]
+    Default,
+    /// One line on standard error: `<time> INFO mvx::stats: <log_message> <figures>`, the
+    /// figures as [`FinalStatistics`](super::FinalStatistics)'s `Display` writes them. The
+    /// write runs on the `blocking` crate's thread pool, never on the driver's thread; a
+    /// report waits for the one before it, and a stop for a line still being written
+    /// (within its `stop_timeout`). A failed write is kept in
+    /// [`Statistics::last_error`](super::Statistics::last_error) as
+    /// [`StatsError::ReportRefused`] (`DISPATCH_FAILED`).
+    Stderr,
+    /// `log::info!` with target [`REPORT_TARGET`](super::REPORT_TARGET), the message
+    /// `<log_message> <figures>` and one key-value per figure (the `log` crate's `kv`; an
+    /// average of nothing is `null`). A logger that panics is caught: the panic is kept in
+    /// [`Statistics::last_error`](super::Statistics::last_error).
+    #[cfg(feature = "log")]
+    Log,
+    /// One `Info` [`LogEvent`] on this sink, with the message `log_message` and one field
+    /// per figure. A sink whose overflow policy is `Block` is waited for asynchronously; a
+    /// refusal is kept in [`Statistics::last_error`](super::Statistics::last_error) as
+    /// [`StatsError::ReportRefused`].
+    Sink(AsyncSink<LogEvent>),
+    /// No report.
+    Off,
 }

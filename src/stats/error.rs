@@ -62,10 +62,11 @@ pub enum StatsError {
         #[source]
         cause: Cause,
     },
-    /// The log sink refused a periodic report (it was not running, or its queue was full
-    /// under `RaiseError`); `reason` is the sink's reason code. The next report is sent on
+    /// A periodic report was not delivered: the log sink refused it (it was not running,
+    /// or its queue was full under `RaiseError`) and `reason` is the sink's reason code; or
+    /// the write to standard error failed (`DISPATCH_FAILED`). The next report is sent on
     /// schedule.
-    #[error("the log sink refused the periodic report ({reason})")]
+    #[error("the periodic report was not delivered ({reason})")]
     ReportRefused {
         /// Why the sink refused it.
         reason: ErrorReason,

@@ -1,12 +1,16 @@
 //! The statistics' background work: periodic persistence and reports.
 
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::task::Poll;
+
 use async_io::Timer;
 use event_listener::listener;
 
-use super::report::report_event;
+use super::config::ReportTo;
+use super::persist;
+use super::report::report;
 use super::statistics::Inner;
-use super::{StatsError, persist};
-use crate::queue::OverflowPolicy;
 use crate::sync::Arc;
 
 /// Once collection has begun, saves and reports, each loop on its own (the rules: the
@@ -32,25 +36,25 @@ async fn persist_loop(inner: &Inner) {
     }
 }
 
-/// Sends the figures to the log sink; a refusal is kept as [`StatsError::ReportRefused`].
+/// Reports at once, then every `log_interval` (the rules: [`ReportTo`]'s docs). The first
+/// report is handed over before the start completes: `inner.reported` is raised once it
+/// has been polled once (the figures taken, the line written or its write under way, the
+/// event queued or waiting for room).
 async fn report_loop(inner: &Inner) {
-    let Some(sink) = &inner.config.log_sink else {
+    if matches!(inner.config.report_to, ReportTo::Off) {
+        inner.reported.raise();
         return;
-    };
+    }
     let every = inner.config.log_interval;
     loop {
+        let mut reporting = pin!(report(inner));
+        let first = poll_fn(|cx| Poll::Ready(reporting.as_mut().poll(cx))).await;
+        inner.reported.raise();
+        if first.is_pending() {
+            reporting.await;
+        }
         // `Duration::MAX` (or any interval past the clock's range) never fires.
         Timer::after(every).await;
-        let event = report_event(inner.config.log_message.clone(), &inner.figures());
-        let sent = match sink.config().overflow {
-            OverflowPolicy::Block => sink.send(event).await,
-            _ => sink.log(event),
-        };
-        if let Err(error) = sent {
-            inner.record_error(StatsError::ReportRefused {
-                reason: error.reason(),
-            });
-        }
     }
 }
 

@@ -8,7 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use super::state::{STATE_VERSION, now_millis};
+use super::document;
+use super::state::now_micros;
 use super::statistics::Inner;
 use super::store::{SharedStore, StoreError};
 use super::{StatisticsState, StatsError, StoreOperation};
@@ -46,17 +47,10 @@ fn target(inner: &Inner) -> Option<Target<'_>> {
         (Some(store), true) => Some(Target {
             store,
             name: &config.store_name,
-            key: &config.persist_state_key,
+            key: &inner.persist_state_key,
         }),
         _ => None,
     }
-}
-
-/// A persisted state written by another version of mvx.
-#[derive(Debug, thiserror::Error)]
-#[error("state version {found} is not supported (this mvx reads version {STATE_VERSION})")]
-struct UnsupportedVersion {
-    found: u64,
 }
 
 /// Loads the persisted state, if persistence is enabled and there is one, into the
@@ -86,12 +80,7 @@ pub(crate) async fn load(inner: &Inner) -> Result<(), StatsError> {
 }
 
 fn decode(value: Value) -> Result<StatisticsState, Cause> {
-    match value.get("version").and_then(Value::as_u64) {
-        Some(found) if found != u64::from(STATE_VERSION) => {
-            Err(Cause::from_error(UnsupportedVersion { found }))
-        }
-        _ => serde_json::from_value(value).map_err(Cause::from_error),
-    }
+    document::read(value).map_err(Cause::from_error)
 }
 
 /// Moves a corrupt state to `<key>.corrupt-<unix ms>`, never deleting it; fails the start
@@ -134,21 +123,20 @@ pub(crate) async fn save(inner: &Inner, last: bool) -> Result<(), StatsError> {
         return Ok(());
     }
     gate.closed = last;
-    let at = now_millis();
+    let at = now_micros();
     let value = {
         let mut aggregator = lock(&inner.aggregator);
         aggregator.refresh();
         let mut state = aggregator.state.clone();
-        state.persisted_at = Some(at);
-        serde_json::to_value(&state)
-    }
-    .map_err(|error| target.error(StoreOperation::Save, StoreError::InvalidJson(error.into())))?;
+        state.stats_persisted_at = Some(at);
+        document::write(&state)
+    };
     target
         .store
         .set(target.name, target.key, &value)
         .await
         .map_err(|source| target.error(StoreOperation::Save, source))?;
-    lock(&inner.aggregator).state.persisted_at = Some(at);
+    lock(&inner.aggregator).state.stats_persisted_at = Some(at);
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -14,9 +15,12 @@ use futures::task::{FutureObj, Spawn};
 use super::event::{ErrorKind, RequestId, StatsEvent};
 use super::periodic::{self, Flag};
 use super::persist::{self, Gate};
+use super::report;
 use super::state::Aggregator;
 use super::wait::{Calculate, StatsWait};
-use super::{FinalStatistics, StatisticsState, StatsConfig, StatsError};
+use super::{
+    DEFAULT_PERSIST_STATE_KEY_PREFIX, FinalStatistics, StatisticsState, StatsConfig, StatsError,
+};
 use crate::error::{BoxError, Cause, LogError, SinkError};
 use crate::lifecycle::State;
 use crate::queue::QueueStats;
@@ -57,15 +61,26 @@ pub struct Statistics {
     inner: Arc<Inner>,
 }
 
+/// The id of the next statistics created in this process (Crawlee's `Statistics.__next_id`).
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
 /// What the handles, the dispatcher and the periodic tasks share.
 pub(crate) struct Inner {
     pub(crate) config: StatsConfig,
+    /// The statistics' id in this process.
+    pub(crate) id: u64,
+    /// The key the state is persisted under: the configured one, or the statistics' own.
+    pub(crate) persist_state_key: String,
     pub(crate) aggregator: Mutex<Aggregator>,
     pub(crate) last_error: Mutex<Option<StatsError>>,
     /// Orders loads, saves and removals of the persisted state.
     pub(crate) persist_gate: futures::lock::Mutex<Gate>,
     /// Raised once the state is loaded and collection has begun.
     pub(crate) collecting: Flag,
+    /// Raised once the first report has been handed over (or there is none to make).
+    pub(crate) reported: Flag,
+    /// The outcome of the report being written to standard error, if one is.
+    pub(crate) report_in_flight: Mutex<Option<async_channel::Receiver<bool>>>,
 }
 
 impl Inner {
@@ -77,7 +92,7 @@ impl Inner {
     pub(crate) fn figures(&self) -> FinalStatistics {
         let mut aggregator = lock(&self.aggregator);
         aggregator.refresh();
-        FinalStatistics::from_state(&aggregator.state, aggregator.in_progress())
+        FinalStatistics::from_state(&aggregator.state).with_in_progress(aggregator.in_progress())
     }
 }
 
@@ -100,16 +115,21 @@ impl Dispatch<StatsEvent> for Collector {
         Ok(())
     }
 
-    /// Loads the persisted state; calls recorded meanwhile wait in the queue.
+    /// Loads the persisted state; calls recorded meanwhile wait in the queue. The start
+    /// completes once the first report is handed over, as Crawlee logs its statistics
+    /// before it activates them.
     async fn on_starting(&mut self) -> Result<(), BoxError> {
         persist::load(&self.inner).await?;
         lock(&self.inner.aggregator).begin_run();
         self.inner.collecting.raise();
+        self.inner.reported.wait().await;
         Ok(())
     }
 
-    /// Stops the runtime clock and saves the final state.
+    /// Waits for a report still being written to standard error, then stops the runtime
+    /// clock and saves the final state.
     async fn on_stopped(&mut self) -> Result<(), BoxError> {
+        report::finish_in_flight(&self.inner).await;
         lock(&self.inner.aggregator).end_run();
         persist::save(&self.inner, true).await?;
         Ok(())
@@ -161,6 +181,7 @@ async fn drive(mut queue: Driver, inner: Arc<Inner>) {
                     // Not expected (store panics are caught where they are called), but
                     // never silent: kept in `last_error()`; collection goes on.
                     periodic_done = true;
+                    inner.reported.raise();
                     inner.record_error(StatsError::Recorder(SinkError::Unexpected(
                         Cause::from_panic(payload),
                     )));
@@ -184,12 +205,21 @@ impl Statistics {
     /// refused).
     pub fn new(config: StatsConfig) -> Result<(Self, StatsDriver), StatsError> {
         config.validate()?;
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let persist_state_key = match &config.persist_state_key {
+            Some(key) => key.clone(),
+            None => format!("{DEFAULT_PERSIST_STATE_KEY_PREFIX}{id}"),
+        };
         let inner = Arc::new(Inner {
             config,
-            aggregator: Mutex::new(Aggregator::default()),
+            id,
+            persist_state_key,
+            aggregator: Mutex::new(Aggregator::new(id)),
             last_error: Mutex::new(None),
             persist_gate: futures::lock::Mutex::new(Gate::default()),
             collecting: Flag::default(),
+            reported: Flag::default(),
+            report_in_flight: Mutex::new(None),
         });
         let collector = Collector {
             inner: inner.clone(),
@@ -224,7 +254,8 @@ impl Statistics {
     }
 
     /// Begins collection: loads the persisted state (with persistence enabled), then the
-    /// runtime counts from now on top of the persisted runtime, and the state is saved every
+    /// runtime counts from now on top of the persisted runtime, the first report is handed
+    /// over ([`ReportTo`](super::ReportTo)), and the state is saved every
     /// `persist_interval`.
     ///
     /// Returns at once; the driver does the work. Recording calls are accepted from this
@@ -469,7 +500,7 @@ impl Statistics {
         self.inner.figures()
     }
 
-    /// The state as applied so far, with `runtime` and the per-minute rates as of now.
+    /// The state as applied so far, with `crawler_runtime` and the per-minute rates as of now.
     ///
     /// Not a barrier: calls still queued are not in it. After [`calculate`](Self::calculate)
     /// returned, every call recorded before it is.
@@ -525,6 +556,20 @@ impl Statistics {
     /// The configuration.
     pub fn config(&self) -> &StatsConfig {
         &self.inner.config
+    }
+
+    /// The statistics' id: 0 for the first statistics created in the process, then 1, 2,
+    /// ... (Crawlee's `Statistics._id`). It is the `stats_id` of their fresh state and
+    /// names the key they persist under unless one is configured.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// The key the state is persisted under: [`StatsConfig::persist_state_key`] if set,
+    /// else [`DEFAULT_PERSIST_STATE_KEY_PREFIX`](super::DEFAULT_PERSIST_STATE_KEY_PREFIX)
+    /// and the [`id`](Self::id), such as `__CRAWLER_STATISTICS_0`.
+    pub fn persist_state_key(&self) -> &str {
+        &self.inner.persist_state_key
     }
 }
 

@@ -1,6 +1,6 @@
-"""Python metricq peers for the metricq tests (tests/metricq.rs, tests/metricq_faults.rs,
-tests/examples.rs; started by metricq_peer.rs beside it), on the packaged `metricq` client
-(PyPI).
+"""Python metricq peers for the metricq client's tests (tests/agent_metricq_network.rs,
+tests/agent_metricq_faults.rs, tests/examples.rs; started by metricq_peer.rs beside it), on
+the packaged `metricq` client (PyPI).
 
     python3 metricq_peer.py manager URL
                                        the test manager (below); prints `ready`

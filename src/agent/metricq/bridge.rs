@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use futures::future::{Either, select};
 
-use super::client::lock;
 use super::error::MetricqError;
-use super::source::{DataPoint, Source, SourceHandle};
+use super::lock;
+use super::publisher::DataPoint;
+use super::source::{Source, SourceHandle};
 use super::time::Timestamp;
 use crate::BoxError;
 use crate::agent::{Agent, AgentHandle};

@@ -3,64 +3,55 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A stable code naming why a metricq operation failed.
-///
-/// The codes do not change between releases; new ones may be added. They are the metricq
-/// client's own, beside mvx's [`ErrorReason`](crate::ErrorReason): match on them, log or
-/// count them independently of the message text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum MetricqReason {
-    /// A URL or a setting was refused before anything was sent.
-    InvalidConfig,
-    /// An argument was refused (an RPC's arguments are not a JSON object, a routing key is
-    /// longer than 255 bytes, an empty metric name).
-    InvalidArgument,
-    /// The broker could not be reached, or refused the connection or the login.
-    ConnectFailed,
-    /// Connecting did not finish within the connect timeout.
-    ConnectTimedOut,
-    /// A lost connection was not re-established within the connection timeout.
-    ReconnectTimedOut,
-    /// The client is not connected (never connected, or stopped).
-    NotConnected,
-    /// The agent was stopped while the operation waited.
-    Stopped,
-    /// An AMQP operation (declare, bind, consume, close) failed.
-    Amqp,
-    /// A message could not be published, or the broker refused it.
-    PublishFailed,
-    /// The remote answered an RPC with an error.
-    RpcError,
-    /// No answer to an RPC came within its timeout.
-    RpcTimedOut,
-    /// An answer could not be understood (not JSON, a field missing or of another type).
-    InvalidResponse,
-}
+use crate::metrics::SelectorError;
 
-impl MetricqReason {
-    /// The code as an upper-case string, such as `"RPC_TIMED_OUT"`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidConfig => "INVALID_CONFIG",
-            Self::InvalidArgument => "INVALID_ARGUMENT",
-            Self::ConnectFailed => "CONNECT_FAILED",
-            Self::ConnectTimedOut => "CONNECT_TIMED_OUT",
-            Self::ReconnectTimedOut => "RECONNECT_TIMED_OUT",
-            Self::NotConnected => "NOT_CONNECTED",
-            Self::Stopped => "STOPPED",
-            Self::Amqp => "AMQP",
-            Self::PublishFailed => "PUBLISH_FAILED",
-            Self::RpcError => "RPC_ERROR",
-            Self::RpcTimedOut => "RPC_TIMED_OUT",
-            Self::InvalidResponse => "INVALID_RESPONSE",
-        }
-    }
-}
-
-impl std::fmt::Display for MetricqReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+crate::error::component_reason! {
+    /// A stable code naming why a metricq operation failed: the `reason()` of
+    /// [`MetricqError`].
+    ///
+    /// The codes do not change between releases; new ones may be added. Match on them, log
+    /// or count them independently of the message text. The metricq client carries no core
+    /// error, so `Core` is never its reason.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mvx::agent::metricq::{MetricqError, MetricqReason};
+    ///
+    /// let error = MetricqError::RpcTimedOut {
+    ///     function: "get_metrics".into(),
+    ///     timeout: Duration::from_secs(60),
+    /// };
+    /// assert_eq!(error.reason(), MetricqReason::RpcTimedOut);
+    /// assert_eq!(error.reason().as_str(), "RPC_TIMED_OUT");
+    /// ```
+    pub enum MetricqReason {
+        /// A URL or a setting was refused before anything was sent.
+        InvalidConfig = "INVALID_CONFIG",
+        /// An argument was refused (an RPC's arguments are not a JSON object, a routing key
+        /// is longer than 255 bytes, an empty metric name, a selector the manager refuses).
+        InvalidArgument = "INVALID_ARGUMENT",
+        /// The broker could not be reached, or refused the connection or the login.
+        ConnectFailed = "CONNECT_FAILED",
+        /// Connecting did not finish within the connect timeout.
+        ConnectTimedOut = "CONNECT_TIMED_OUT",
+        /// A lost connection was not re-established within the connection timeout.
+        ReconnectTimedOut = "RECONNECT_TIMED_OUT",
+        /// The client is not connected (never connected, or stopped).
+        NotConnected = "NOT_CONNECTED",
+        /// The agent was stopped while the operation waited.
+        Stopped = "STOPPED",
+        /// An AMQP operation (declare, bind, consume, close) failed.
+        Amqp = "AMQP",
+        /// A message could not be published, or the broker refused it.
+        PublishFailed = "PUBLISH_FAILED",
+        /// The remote answered an RPC with an error.
+        RpcError = "RPC_ERROR",
+        /// No answer to an RPC came within its timeout.
+        RpcTimedOut = "RPC_TIMED_OUT",
+        /// An answer could not be understood (not JSON, a field missing or of another type).
+        InvalidResponse = "INVALID_RESPONSE",
     }
 }
 
@@ -135,6 +126,11 @@ pub enum MetricqError {
         #[source]
         source: AmqpError,
     },
+    /// A selector that metricq's manager refuses (see
+    /// [`Selector::check`](crate::metrics::Selector::check)), refused before it is sent, as
+    /// [`Registry::get_metrics`](crate::metrics::Registry::get_metrics) refuses it.
+    #[error("the selector is refused")]
+    InvalidSelector(#[source] SelectorError),
     /// A message could not be published, or the broker did not take it.
     #[error("publishing {what} failed: {detail}")]
     PublishFailed {
@@ -178,7 +174,9 @@ impl MetricqError {
     pub fn reason(&self) -> MetricqReason {
         match self {
             Self::InvalidConfig { .. } => MetricqReason::InvalidConfig,
-            Self::InvalidArgument { .. } => MetricqReason::InvalidArgument,
+            Self::InvalidArgument { .. } | Self::InvalidSelector(_) => {
+                MetricqReason::InvalidArgument
+            }
             Self::ConnectFailed { .. } => MetricqReason::ConnectFailed,
             Self::ConnectTimedOut { .. } => MetricqReason::ConnectTimedOut,
             Self::ReconnectTimedOut { .. } => MetricqReason::ReconnectTimedOut,
@@ -209,46 +207,6 @@ impl MetricqError {
         Self::InvalidResponse {
             function: function.to_owned(),
             detail: detail.into(),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_reason_has_its_code() {
-        let cases = [
-            (
-                MetricqError::invalid_argument("x").reason(),
-                "INVALID_ARGUMENT",
-            ),
-            (MetricqError::Stopped.reason(), "STOPPED"),
-            (
-                MetricqError::Rpc {
-                    function: "f".into(),
-                    message: "m".into(),
-                }
-                .reason(),
-                "RPC_ERROR",
-            ),
-            (
-                MetricqError::RpcTimedOut {
-                    function: "f".into(),
-                    timeout: Duration::from_secs(1),
-                }
-                .reason(),
-                "RPC_TIMED_OUT",
-            ),
-            (
-                MetricqError::invalid_response("f", "d").reason(),
-                "INVALID_RESPONSE",
-            ),
-        ];
-        for (reason, code) in cases {
-            assert_eq!(reason.as_str(), code);
-            assert_eq!(reason.to_string(), code);
         }
     }
 }

@@ -86,8 +86,8 @@
 //! - **Metadata both ways.** [`Metadata`](crate::metrics::Metadata) goes out as metricq's
 //!   flat metadata object (`unit`, `description`, `rate`, `hidden`, free-form fields;
 //!   `historic` is left out, the manager owns it). Metadata coming back from `get_metrics`
-//!   keeps metricq's free-form values: strings as they are, other JSON values as their
-//!   JSON text; the database's `_id`/`_rev` are left out.
+//!   keeps metricq's free-form values as the JSON values they are (`bounds: [0, 300]`);
+//!   the database's `_id`/`_rev` are left out.
 //! - **A stop during connect** abandons the attempt at once; `connect` then returns `Ok`
 //!   with nothing connected, and teardown has nothing to close.
 //! - **Every wait has a deadline**: connecting ([`MetricqConfig::connect_timeout`]),
@@ -102,7 +102,10 @@ mod client;
 mod config;
 mod connection;
 mod error;
+mod management;
+mod metadata;
 pub mod proto;
+mod publisher;
 mod rpc;
 mod sink;
 mod source;
@@ -116,9 +119,10 @@ pub use self::config::{
 };
 pub use self::error::{AmqpError, MetricqError, MetricqReason};
 pub use self::proto::{ChunkBuilder, ChunkDecodeError, ChunkPoints, decode_chunk};
+pub use self::publisher::{ChunkPublisher, DataPoint};
 pub use self::rpc::{RpcHandlers, RpcRequest, RpcResult};
 pub use self::sink::{DataHandler, Sink, SinkHandle, SinkStats};
-pub use self::source::{ChunkPublisher, DataPoint, Source, SourceHandle};
+pub use self::source::{Source, SourceHandle};
 pub use self::time::Timestamp;
 
 /// The exchange of RPCs to the manager (routing key: the function).
@@ -127,3 +131,12 @@ pub const MANAGEMENT_EXCHANGE: &str = "metricq.management";
 pub const BROADCAST_EXCHANGE: &str = "metricq.broadcast";
 /// The data exchange the manager names in `source.register` answers.
 pub const DATA_EXCHANGE: &str = "metricq.data";
+
+/// Locks `mutex`, whether or not a holder panicked: what the metricq client keeps behind
+/// its locks (waiters, links, names) stays consistent across a panic, which user code
+/// (handlers) can only raise outside them.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

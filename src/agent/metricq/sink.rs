@@ -14,10 +14,12 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use serde_json::{Map, Value};
 
-use super::client::{ClientHandle, Core, lock};
+use super::client::ClientHandle;
 use super::config::MetricqConfig;
 use super::connection::{Link, Setup};
 use super::error::MetricqError;
+use super::lock;
+use super::management::Core;
 use super::proto::decode_chunk;
 use super::time::Timestamp;
 use crate::BoxError;

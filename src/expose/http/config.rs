@@ -83,6 +83,11 @@ impl ServerConfig {
     /// The path of the list of metrics as JSON (default [`DEFAULT_API_PATH`]; see
     /// [`get_metrics_response`](super::get_metrics_response)); a leading `/` is added if
     /// missing. If it is the metrics path too, that path serves the metrics text.
+    ///
+    /// A regular expression in its query is held to the
+    /// [selector budget](crate::metrics::selector#the-budget-of-a-regular-expression), so that
+    /// no request for the list of metrics holds the scrapes up for more than about a
+    /// millisecond beyond the listing.
     pub fn api_path(mut self, path: impl Into<String>) -> Self {
         let path = path.into();
         self.api_path = Some(if path.starts_with('/') {
@@ -129,6 +134,11 @@ impl ServerConfig {
 
     /// How many connections are served at once (default [`DEFAULT_MAX_CONNECTIONS`]); a
     /// value of 0 is raised to 1.
+    ///
+    /// At the limit, a new connection evicts one that is waiting for a request head (one
+    /// that never completed a request, the oldest first, else the keep-alive connection idle
+    /// the longest) and is refused only when every connection is answering a request (see
+    /// the [module docs](super#bad-clients)).
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections.max(1);
         self

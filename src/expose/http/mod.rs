@@ -16,6 +16,12 @@
 //!
 //! # What the server answers
 //!
+//! - `GET` or `HEAD` on `/`: `200` with prometheus_async's page,
+//!   `<html><body><a href="/metrics">Metrics</a></body></html>` (`text/html; charset=utf-8`),
+//!   linking to the configured path — for people, and for cheap health checks (the Consul
+//!   check polls it). This root is the server's [`url`](MetricsServer::url), as it is
+//!   prometheus_async's; scrapers use [`metrics_url`](MetricsServer::metrics_url). A metrics
+//!   or API path configured as `/` serves that instead;
 //! - `GET` or `HEAD` on the configured path (default `/metrics`): `200` with everything in
 //!   the registry, in the format negotiated from `Accept` ([`Format::negotiate`](crate::expose::Format::negotiate));
 //! - `GET` or `HEAD` on the API path (default `/api/metrics`, see
@@ -24,8 +30,9 @@
 //!   or repeated `name=` parameters for an explicit list (see
 //!   [`Selector::from_query`](crate::metrics::Selector::from_query) for the parameters and
 //!   [`get_metrics_response`] for the answer); `400` with a JSON body
-//!   `{"error": "...", "reason": "..."}` for a query that is not valid;
-//! - any other method on either path: `405 Method Not Allowed` with `Allow: GET, HEAD`;
+//!   `{"error": "...", "reason": "..."}` for a query that is not valid, among them a
+//!   regular expression over the selector budget (see below);
+//! - any other method on these paths: `405 Method Not Allowed` with `Allow: GET, HEAD`;
 //! - any other path: `404 Not Found`;
 //! - a malformed request: `400 Bad Request` (from hyper), and the connection is closed;
 //! - request headers larger than [`ServerConfig::max_header_bytes`]:
@@ -40,15 +47,27 @@
 //! - A client that stops reading its answer is disconnected once a write has made no
 //!   progress for [`write_timeout`](ServerConfig::write_timeout) (default 10 s).
 //! - At most [`max_connections`](ServerConfig::max_connections) connections (default 64)
-//!   are served at once. A connection accepted above the limit is closed at once, without
-//!   an answer: the client sees the connection end and may retry; the server never queues
-//!   it behind slow clients.
+//!   are served at once. At the limit, a new connection takes the slot of a connection
+//!   that is waiting for a request head — one that has never completed a request, the
+//!   oldest first, else the keep-alive connection idle the longest — which is closed
+//!   ([`ServerStats::evicted`]); a connection whose request is being answered keeps its
+//!   slot, and only when every connection is answering one is the newcomer closed at once,
+//!   without an answer ([`ServerStats::refused`]). So connections that send nothing, or a
+//!   request head a byte at a time (a slowloris), cannot lock a scraper out: a newcomer
+//!   whose request head arrives is served.
+//! - A regular expression in a `/api/metrics` query has a budget (at most
+//!   [`MAX_REGEX_LEN`](crate::metrics::Selector::MAX_REGEX_LEN) bytes of pattern, compiling
+//!   to at most [`REGEX_SIZE_LIMIT`](crate::metrics::Selector::REGEX_SIZE_LIMIT) bytes; see
+//!   [the selector budget](crate::metrics::selector#the-budget-of-a-regular-expression)):
+//!   refusing or compiling one takes about a millisecond, so a request for the list of
+//!   metrics delays the scrapes served beside it by no more than that plus the listing,
+//!   which costs less than a scrape of the same registry.
 //! - Request bodies are not read.
 //!
 //! Each connection is served inside the driver future (no task per connection), so the
-//! server needs nothing from the executor but to be polled; a panic while serving a
-//! connection (a bug) closes that connection only and is counted in
-//! [`ServerStats::failed`].
+//! server needs nothing from the executor but to be polled; the driver answers one request
+//! at a time. A panic while serving a connection (a bug) closes that connection only and is
+//! counted in [`ServerStats::failed`].
 //!
 //! # Closing
 //!
@@ -65,6 +84,7 @@ mod negotiation;
 mod query;
 mod response;
 mod server;
+mod slots;
 mod threaded;
 
 use std::time::Duration;

@@ -34,12 +34,16 @@ impl Selector {
     ///
     /// # Errors
     ///
-    /// - [`SelectorError::InvalidRegex`] for a `selector` that is not a valid expression;
+    /// - [`SelectorError::InvalidRegex`] for a `selector` that is not a valid expression,
+    ///   [`SelectorError::RegexTooLong`] and [`SelectorError::RegexTooLarge`] for one over
+    ///   the [budget](crate::metrics::selector#the-budget-of-a-regular-expression);
     /// - [`SelectorError::InvalidLimit`] for a `limit` that is not a non-negative decimal
     ///   number that fits a `usize`;
     /// - [`SelectorError::InvalidBool`] for a flag other than `true` or `false`;
     /// - [`SelectorError::EmptyName`] for an empty `name`;
     /// - [`SelectorError::RegexAndNames`] for `selector` together with `name`;
+    /// - what [`Selector::check`] refuses, as metricq's manager does: `prefix` with `infix`,
+    ///   `selector` or `name` with either, an empty list of names;
     /// - [`SelectorError::RepeatedParameter`] for a parameter other than `name` given twice;
     /// - [`SelectorError::UnknownParameter`] for any other parameter.
     ///
@@ -107,11 +111,13 @@ impl Selector {
         if let Some(infix) = infix {
             selector = selector.infix(infix);
         }
-        Ok(selector
+        let selector = selector
             .limit(limit)
             .hidden(hidden)
             .historic(historic)
-            .metadata(metadata))
+            .metadata(metadata);
+        selector.check()?;
+        Ok(selector)
     }
 }
 
@@ -173,15 +179,17 @@ mod tests {
             ("metadata=false", Selector::all().metadata(false)),
             ("metadata=true", Selector::all()),
             (
-                "selector=x&prefix=p&infix=i&limit=3&hidden=false&historic=true&metadata=false",
+                "selector=x&limit=3&hidden=false&historic=true&metadata=false",
                 Selector::regex("x")
                     .unwrap()
-                    .prefix("p")
-                    .infix("i")
                     .limit(3)
                     .hidden(false)
                     .historic(true)
                     .metadata(false),
+            ),
+            (
+                "infix=i&limit=3&hidden=true",
+                Selector::all().infix("i").limit(3).hidden(true),
             ),
         ];
         for (query, expected) in cases {
@@ -254,6 +262,9 @@ mod tests {
             ),
             ("name=", SelectorError::EmptyName),
             ("name=a&selector=b", SelectorError::RegexAndNames),
+            ("prefix=a&infix=b", SelectorError::PrefixAndInfix),
+            ("selector=a&prefix=b", SelectorError::SelectorAndFix),
+            ("name=a&infix=b", SelectorError::SelectorAndFix),
             (
                 "prefix=a&prefix=b",
                 SelectorError::RepeatedParameter {
@@ -293,11 +304,6 @@ mod tests {
             ("selector=%5B", "["),
             ("selector=a%7B2%2C1%7D", "a{2,1}"),
             ("selector=%5Cp%7BNope%7D", r"\p{Nope}"),
-            // Compiles to more than the regex crate's size limit.
-            (
-                "selector=%28%3F%3A%5Cw%7B1000%7D%29%7B1000%7D",
-                r"(?:\w{1000}){1000}",
-            ),
         ] {
             let error = Selector::from_query(query).unwrap_err();
             assert_eq!(error.reason(), MetricsReason::InvalidRegex, "{query:?}");
@@ -317,16 +323,68 @@ mod tests {
     }
 
     #[test]
+    fn a_regex_over_the_budget_is_a_typed_error() {
+        // 40 bytes of query that compile, without a budget, to megabytes.
+        let error = Selector::from_query("selector=%5B%5Cs%5CS%5D%7B5000%7D").unwrap_err();
+        assert_eq!(
+            error,
+            SelectorError::RegexTooLarge {
+                pattern: r"[\s\S]{5000}".into(),
+                limit: Selector::REGEX_SIZE_LIMIT,
+            }
+        );
+        assert_eq!(error.reason(), MetricsReason::InvalidRegex);
+        for pattern in [r"(?:\w{1000}){1000}", r"\w{3}", r"(?:.?){200}x"] {
+            assert_eq!(
+                Selector::regex(pattern).unwrap_err(),
+                SelectorError::RegexTooLarge {
+                    pattern: pattern.into(),
+                    limit: Selector::REGEX_SIZE_LIMIT,
+                },
+                "{pattern}"
+            );
+        }
+        // Within the budget: Unicode classes without large repetitions, ASCII classes.
+        for pattern in [r"\w+", r"\p{L}+\.\w+", r"(?-u:\w){100}", r"[\s\S]{50}"] {
+            let selector = Selector::regex(pattern).expect(pattern);
+            assert_eq!(selector.get_regex(), Some(pattern));
+        }
+
+        // The longest pattern taken (spaces that the `x` flag ignores, then `y`), and one
+        // byte more.
+        let longest = format!("(?x){}y", " ".repeat(Selector::MAX_REGEX_LEN - 5));
+        assert_eq!(longest.len(), Selector::MAX_REGEX_LEN);
+        assert_eq!(
+            Selector::regex(&longest).unwrap().get_regex(),
+            Some(&*longest)
+        );
+        let query = format!("selector={}y", longest.replace(' ', "%20"));
+        let error = Selector::from_query(&query).unwrap_err();
+        assert_eq!(
+            error,
+            SelectorError::RegexTooLong {
+                length: Selector::MAX_REGEX_LEN + 1,
+                limit: Selector::MAX_REGEX_LEN,
+            }
+        );
+        assert_eq!(error.reason(), MetricsReason::InvalidRegex);
+        assert_eq!(
+            error.to_string(),
+            "regular expression of 4097 bytes is longer than the selector budget of 4096 bytes: select by name, prefix or infix"
+        );
+    }
+
+    #[test]
     fn display_is_a_query_that_reads_back() {
         let selectors = [
             Selector::all(),
             Selector::regex(r"^a+b\.c$ d&e=f").unwrap().limit(0),
             Selector::names(["x y", "ü+&="])
-                .prefix("x")
-                .infix(" ")
                 .hidden(true)
                 .historic(false)
                 .metadata(false),
+            Selector::all().prefix("x y&").limit(2),
+            Selector::all().infix(" +").historic(true),
         ];
         for selector in selectors {
             let query = selector.to_string();

@@ -63,7 +63,31 @@ pub fn metrics_response<B>(
     response
 }
 
-/// A plain-text response.
+/// The page at `/`, as prometheus_async serves it: a link to the metrics at `path`, for
+/// people and for cheap health checks. `405` for methods other than GET and HEAD.
+pub(super) fn root_page<B>(path: &str, request: &Request<B>) -> Response<Full<Bytes>> {
+    if let Some(refused) = refuse_method(request) {
+        return refused;
+    }
+    let mut href = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '&' => href.push_str("&amp;"),
+            '"' => href.push_str("&quot;"),
+            '<' => href.push_str("&lt;"),
+            '>' => href.push_str("&gt;"),
+            c => href.push(c),
+        }
+    }
+    let page = format!(r#"<html><body><a href="{href}">Metrics</a></body></html>"#);
+    let mut response = Response::new(Full::new(Bytes::from(page)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
 /// `405 Method Not Allowed` (with `Allow: GET, HEAD`) for any method but GET and HEAD.
 pub(super) fn refuse_method<B>(request: &Request<B>) -> Option<Response<Full<Bytes>>> {
     if request.method() == Method::GET || request.method() == Method::HEAD {
@@ -76,6 +100,7 @@ pub(super) fn refuse_method<B>(request: &Request<B>) -> Option<Response<Full<Byt
     Some(response)
 }
 
+/// A plain-text response.
 pub(super) fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;

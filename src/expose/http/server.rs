@@ -19,7 +19,7 @@ use super::ServerConfig;
 use super::connection::serve;
 use crate::error::Cause;
 use crate::expose::ExposeError;
-use crate::expose::discovery::{Deregistration, ServerInfo, ServiceDiscovery};
+use crate::expose::discovery::{Deregistration, Registration, ServerInfo, ServiceDiscovery};
 use crate::metrics::Registry;
 
 /// Counters of a server's connections.
@@ -27,8 +27,13 @@ use crate::metrics::Registry;
 pub struct ServerStats {
     /// Connections accepted and served.
     pub accepted: u64,
-    /// Connections closed at once because `max_connections` were being served.
+    /// Connections closed at once because `max_connections` were being served, each
+    /// answering a request.
     pub refused: u64,
+    /// Connections closed to make room for a newcomer when `max_connections` were being
+    /// served: each the one that had waited the longest for a request head (see the
+    /// [module docs](super#bad-clients)).
+    pub evicted: u64,
     /// Connections that ended with an error: a malformed request, oversized headers, a
     /// header read timeout, a failed TLS handshake, a reset, or a panic while serving.
     pub failed: u64,
@@ -55,6 +60,7 @@ pub struct ServerStats {
 ///     let (server, driver) = MetricsServer::bind(registry, config)?;
 ///     executor.spawn(driver).detach(); // or tokio::spawn(driver), or any executor
 ///     assert!(server.url().starts_with("http://127.0.0.1:"));
+///     assert!(server.metrics_url().ends_with("/metrics"));
 ///     assert_ne!(server.local_addr().port(), 0);
 ///     server.close().await?;
 ///     server.close().await?; // idempotent
@@ -84,6 +90,8 @@ pub(super) struct Shared {
     pub(super) closed: OnceLock<Result<(), ExposeError>>,
     pub(super) close_done: Event,
     pub(super) deregistration: Mutex<Option<Deregistration>>,
+    /// The error of the last registration, if it did not register the server.
+    pub(super) registration_error: Mutex<Option<ExposeError>>,
     pub(super) counters: Counters,
 }
 
@@ -91,6 +99,7 @@ pub(super) struct Shared {
 pub(super) struct Counters {
     pub(super) accepted: AtomicU64,
     pub(super) refused: AtomicU64,
+    pub(super) evicted: AtomicU64,
     pub(super) failed: AtomicU64,
     pub(super) active: AtomicU64,
 }
@@ -178,7 +187,8 @@ impl MetricsServer {
         let https = config.https();
         let info = ServerInfo {
             local_addr,
-            url: url_of(local_addr, https, &config.path),
+            url: url_of(local_addr, https, "/"),
+            metrics_url: url_of(local_addr, https, &config.path),
             path: config.path.clone(),
             https,
         };
@@ -197,6 +207,7 @@ impl MetricsServer {
             closed: OnceLock::new(),
             close_done: Event::new(),
             deregistration: Mutex::new(None),
+            registration_error: Mutex::new(None),
             counters: Counters::default(),
         });
         let driver = ServerDriver {
@@ -213,6 +224,10 @@ impl MetricsServer {
 
     /// Binds `config`'s address, spawns the driver with `spawner`, and registers the server
     /// with the configured service discovery.
+    ///
+    /// A registration the discovery refuses leaves the server running, not registered,
+    /// with the refusal in [`registration_error`](Self::registration_error) (see
+    /// [discovery](crate::expose::discovery)).
     ///
     /// # Errors
     ///
@@ -231,9 +246,12 @@ impl MetricsServer {
             .spawn(driver)
             .map_err(|_| ExposeError::EventLoopUnavailable)?;
         if let Some(discovery) = discovery {
-            if let Err(error) = server.register(&*discovery).await {
-                let _ = server.close().await;
-                return Err(error);
+            match server.register(&*discovery).await {
+                Ok(()) | Err(ExposeError::RegistrationRefused(_)) => {}
+                Err(error) => {
+                    let _ = server.close().await;
+                    return Err(error);
+                }
             }
         }
         Ok(server)
@@ -241,26 +259,43 @@ impl MetricsServer {
 
     /// Registers the server with `discovery`; `close()` runs the deregistration.
     ///
-    /// A server registered twice runs both deregistrations on close, the latest first.
+    /// A server registered twice runs both deregistrations on close, the latest first. The
+    /// outcome is kept: [`registration_error`](Self::registration_error) is this call's
+    /// error, or `None` after a success.
     ///
     /// # Errors
     ///
-    /// [`ExposeError::Registration`] with the discovery's error.
+    /// - [`ExposeError::RegistrationRefused`] with the reason the discovery gave for not
+    ///   registering the server;
+    /// - [`ExposeError::Registration`] with the discovery's error.
     pub async fn register(&self, discovery: &dyn ServiceDiscovery) -> Result<(), ExposeError> {
-        let deregistration = discovery
-            .register(&self.shared.info)
-            .await
-            .map_err(|error| ExposeError::Registration(Cause::from_error(error)))?;
-        let mut slot = lock(&self.shared.deregistration);
-        *slot = Some(match slot.take() {
-            None => deregistration,
-            Some(earlier) => Deregistration::new(async move {
-                let latest = deregistration.run().await;
-                let first = earlier.run().await;
-                latest.and(first)
-            }),
-        });
-        Ok(())
+        let outcome = match discovery.register(&self.shared.info).await {
+            Ok(Registration::Registered(deregistration)) => {
+                let mut slot = lock(&self.shared.deregistration);
+                *slot = Some(match slot.take() {
+                    None => deregistration,
+                    Some(earlier) => Deregistration::new(async move {
+                        let latest = deregistration.run().await;
+                        let first = earlier.run().await;
+                        latest.and(first)
+                    }),
+                });
+                Ok(())
+            }
+            Ok(Registration::Refused(reason)) => {
+                Err(ExposeError::RegistrationRefused(Cause::from_error(reason)))
+            }
+            Err(error) => Err(ExposeError::Registration(Cause::from_error(error))),
+        };
+        *lock(&self.shared.registration_error) = outcome.as_ref().err().cloned();
+        outcome
+    }
+
+    /// Why the last registration did not register the server — refused
+    /// ([`ExposeError::RegistrationRefused`]) or failed ([`ExposeError::Registration`]) —
+    /// or `None` if it did, or none was made.
+    pub fn registration_error(&self) -> Option<ExposeError> {
+        lock(&self.shared.registration_error).clone()
     }
 
     /// The address the server listens on (with the real port when bound to port 0).
@@ -268,12 +303,19 @@ impl MetricsServer {
         self.shared.info.local_addr
     }
 
-    /// The URL of the metrics endpoint, such as `http://127.0.0.1:9100/metrics`.
+    /// The server's URL, its root, such as `http://127.0.0.1:9100/`, as prometheus_async's
+    /// `url`: the root answers a page that links to the metrics (see the
+    /// [module docs](super#what-the-server-answers)); scrape [`metrics_url`](Self::metrics_url).
     ///
     /// A server listening on an unspecified address (`0.0.0.0`, `::`) gives the loopback
-    /// address of the same family in its URL, which reaches it from this machine.
+    /// address of the same family in its URLs, which reaches it from this machine.
     pub fn url(&self) -> &str {
         &self.shared.info.url
+    }
+
+    /// The URL of the metrics endpoint, such as `http://127.0.0.1:9100/metrics`.
+    pub fn metrics_url(&self) -> &str {
+        &self.shared.info.metrics_url
     }
 
     /// The URL of the list of metrics as JSON, such as
@@ -305,6 +347,7 @@ impl MetricsServer {
         ServerStats {
             accepted: counters.accepted.load(Ordering::Relaxed),
             refused: counters.refused.load(Ordering::Relaxed),
+            evicted: counters.evicted.load(Ordering::Relaxed),
             failed: counters.failed.load(Ordering::Relaxed),
             active: counters.active.load(Ordering::Relaxed),
         }

@@ -32,7 +32,7 @@ use crate::rt::RuntimeThread;
 /// let registry = Registry::new();
 /// registry.gauge("temperature")?.set(21.5);
 /// let server = ThreadedMetricsServer::start(registry, ServerConfig::new("127.0.0.1:0".parse()?))?;
-/// println!("scrape {}", server.url());
+/// println!("scrape {}", server.metrics_url());
 /// server.close()?; // stops, joins the thread
 /// server.close()?; // idempotent
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -47,6 +47,10 @@ impl ThreadedMetricsServer {
     /// Binds `config`'s address, serves it on a new thread named `mvx-metrics-http`, and
     /// registers the server with the configured service discovery (from the calling
     /// thread, which waits for the registration).
+    ///
+    /// A registration the discovery refuses leaves the server running, not registered,
+    /// with the refusal in [`registration_error`](Self::registration_error) (see
+    /// [discovery](crate::expose::discovery)).
     ///
     /// # Errors
     ///
@@ -68,10 +72,12 @@ impl ThreadedMetricsServer {
             .spawn(driver)
             .map_err(|_| ExposeError::EventLoopUnavailable)?;
         if let Some(discovery) = discovery {
-            let registered = async_io::block_on(threaded.server.register(&*discovery));
-            if let Err(error) = registered {
-                let _ = threaded.close();
-                return Err(error);
+            match async_io::block_on(threaded.server.register(&*discovery)) {
+                Ok(()) | Err(ExposeError::RegistrationRefused(_)) => {}
+                Err(error) => {
+                    let _ = threaded.close();
+                    return Err(error);
+                }
             }
         }
         Ok(threaded)
@@ -82,9 +88,14 @@ impl ThreadedMetricsServer {
         self.server.local_addr()
     }
 
-    /// The URL of the metrics endpoint (see [`MetricsServer::url`]).
+    /// The server's URL, its root (see [`MetricsServer::url`]).
     pub fn url(&self) -> &str {
         self.server.url()
+    }
+
+    /// The URL of the metrics endpoint (see [`MetricsServer::metrics_url`]).
+    pub fn metrics_url(&self) -> &str {
+        self.server.metrics_url()
     }
 
     /// The URL of the list of metrics as JSON (see [`MetricsServer::api_url`]).
@@ -100,6 +111,12 @@ impl ThreadedMetricsServer {
     /// Whether the server is registered with a service discovery system.
     pub fn is_registered(&self) -> bool {
         self.server.is_registered()
+    }
+
+    /// Why the last registration did not register the server (see
+    /// [`MetricsServer::registration_error`]).
+    pub fn registration_error(&self) -> Option<ExposeError> {
+        self.server.registration_error()
     }
 
     /// The connection counters.

@@ -3,6 +3,15 @@
 use super::*;
 use crate::metrics::{Histogram, MetricKind, Snapshot};
 
+/// `(family, origin)` of each family `encoded` left out.
+fn skipped(encoded: &Encoded) -> Vec<(&str, &str)> {
+    encoded
+        .skipped
+        .iter()
+        .map(|skipped| (skipped.family.as_str(), skipped.origin.as_str()))
+        .collect()
+}
+
 fn snapshots(list: impl IntoIterator<Item = Snapshot>) -> Snapshots {
     list.into_iter()
         .map(|snapshot| (snapshot.name.clone(), snapshot))
@@ -75,9 +84,12 @@ fn descriptions_are_the_help_text_escaped_and_origins_name_what_was_skipped() {
             "# HELP jobs_ok_total jobs \"run\" (ok_total)",
             "# HELP latency C:\\\\dir\\nnext",
             "# HELP plain plain",
+            "# HELP mvx_exposition_skipped_families Families left out of this exposition \
+             because a name of theirs is taken by a family before them: a_x (its sample a_x \
+             collides with gauge a_x).",
         ]
     );
-    assert_eq!(encoded.skipped, [("a_x".to_owned(), "a_x".to_owned())]);
+    assert_eq!(skipped(&encoded), [("a_x", "a_x")]);
 
     let openmetrics =
         TextEncoder::new().encode_with_metadata(&list, &metadata, Format::OpenMetrics);
@@ -133,7 +145,7 @@ fn histogram_buckets_are_cumulative_in_bound_order_with_inf_last() {
          latency_bucket{le=\"10.0\"} 4\n\
          latency_bucket{le=\"100.0\"} 5\n\
          latency_bucket{le=\"+Inf\"} 6\n\
-         latency_sum 1000000048.75\n\
+         latency_sum 1.00000004875e+09\n\
          latency_count 6\n"
     );
 }
@@ -143,7 +155,10 @@ fn openmetrics_leaves_a_negative_histogram_sum_out() {
     let histogram = Histogram::new("delta", [0.0]).expect("valid");
     histogram.observe(-2.0);
     let list = snapshots([histogram.snapshot()]);
-    let openmetrics = TextEncoder::new().encode(&list, Format::OpenMetrics).text;
+    let openmetrics = TextEncoder::new()
+        .created(false)
+        .encode(&list, Format::OpenMetrics)
+        .text;
     assert_eq!(
         openmetrics,
         "# HELP delta delta\n# TYPE delta histogram\n\
@@ -229,9 +244,15 @@ fn order_is_deterministic_and_collisions_keep_the_first() {
         first.text,
         "# HELP a_x a.x\n# TYPE a_x gauge\na_x 2\n\
          # HELP b b\n# TYPE b gauge\nb 1\n\
-         # HELP info info\n# TYPE info gauge\ninfo 1\n"
+         # HELP info info\n# TYPE info gauge\ninfo 1\n\
+         # mvx: skipped family a_x: its sample a_x collides with gauge a_x\n\
+         # HELP mvx_exposition_skipped_families Families left out of this exposition because \
+         a name of theirs is taken by a family before them: a_x (its sample a_x collides with \
+         gauge a_x).\n\
+         # TYPE mvx_exposition_skipped_families gauge\n\
+         mvx_exposition_skipped_families 1\n"
     );
-    assert_eq!(first.skipped, [("a_x".to_owned(), "a_x".to_owned())]);
+    assert_eq!(skipped(&first), [("a_x", "a_x")]);
     let reversed: Snapshots = list.into_iter().rev().collect();
     assert_eq!(
         TextEncoder::new().encode(&reversed, Format::Prometheus),
@@ -273,7 +294,9 @@ fn the_series_of_one_name_are_one_family_with_labels_on_every_sample() {
          rpc_seconds_sum{method=\"ignored-by-series\",a_b=\"q\\\"\",label_le=\"x\"} 0.5\n\
          rpc_seconds_count{method=\"ignored-by-series\",a_b=\"q\\\"\",label_le=\"x\"} 1\n"
     );
-    let openmetrics = TextEncoder::new().encode_registry(&registry, Format::OpenMetrics);
+    let openmetrics = TextEncoder::new()
+        .created(false)
+        .encode_registry(&registry, Format::OpenMetrics);
     assert!(
         openmetrics.text.contains(
             "# TYPE http_requests counter\nhttp_requests_total 7\n\
@@ -300,7 +323,69 @@ fn series_of_one_name_with_another_kind_are_skipped() {
     let encoded = TextEncoder::new().encode(&list, Format::OpenMetrics);
     assert_eq!(
         encoded.text,
-        "# HELP jobs jobs\n# TYPE jobs gauge\njobs{queue=\"a\"} 1\n# EOF\n"
+        "# HELP jobs jobs\n# TYPE jobs gauge\njobs{queue=\"a\"} 1\n\
+         # HELP mvx_exposition_skipped_families Families left out of this exposition because \
+         a name of theirs is taken by a family before them: jobs (its name jobs collides \
+         with gauge jobs).\n\
+         # TYPE mvx_exposition_skipped_families gauge\n\
+         mvx_exposition_skipped_families 1\n# EOF\n"
     );
-    assert_eq!(encoded.skipped, [("jobs".to_owned(), "jobs".to_owned())]);
+    assert_eq!(skipped(&encoded), [("jobs", "jobs")]);
+}
+
+#[test]
+fn a_family_named_like_the_self_metric_keeps_its_name() {
+    let list = snapshots([
+        Snapshot::new("mvx_exposition_skipped_families", MetricKind::Gauge).with("value", 9u64),
+        Snapshot::new("a.x", MetricKind::Gauge).with("value", 1u64),
+        Snapshot::new("a_x", MetricKind::Gauge).with("value", 2u64),
+    ]);
+    let encoded = TextEncoder::new().encode(&list, Format::Prometheus);
+    assert_eq!(
+        encoded.text,
+        "# HELP a_x a.x\n# TYPE a_x gauge\na_x 1\n\
+         # HELP mvx_exposition_skipped_families mvx_exposition_skipped_families\n\
+         # TYPE mvx_exposition_skipped_families gauge\n\
+         mvx_exposition_skipped_families 9\n\
+         # mvx: skipped family a_x: its sample a_x collides with gauge a_x\n"
+    );
+    assert_eq!(skipped(&encoded), [("a_x", "a_x")]);
+}
+
+#[test]
+fn a_report_names_the_sample_or_the_family_name_that_collides() {
+    let list = snapshots([
+        Snapshot::new("y", MetricKind::Gauge).with("value", 1u64),
+        Snapshot::new("y_total", MetricKind::Counter).with("value", 2u64),
+        Snapshot::new("h", MetricKind::Counter).with("value", 3u64),
+        Snapshot::new("h_created", MetricKind::Histogram)
+            .with("le:1", 1u64)
+            .with("count", 1u64),
+    ]);
+    let reports: Vec<String> = TextEncoder::new()
+        .encode(&list, Format::OpenMetrics)
+        .skipped
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        reports,
+        [
+            "skipped family h_created: its name h_created collides with counter h",
+            "skipped family y: its name y collides with gauge y",
+        ]
+    );
+    let reports: Vec<String> = TextEncoder::new()
+        .encode(&list, Format::Prometheus)
+        .skipped
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        reports,
+        [
+            "skipped family h_created: its name h_created collides with counter h_total",
+            "skipped family y_total: its name y collides with gauge y",
+        ]
+    );
 }

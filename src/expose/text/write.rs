@@ -4,10 +4,13 @@
 use std::fmt::Write as _;
 
 use super::families::{Family, Samples};
+use super::number::{write_float, write_value};
 use super::{Format, TextEncoder};
 use crate::metrics::{MetricKind, Value};
 
 impl TextEncoder {
+    /// Writes `family` under `name` (its name in `format`): HELP, TYPE, in OpenMetrics its
+    /// UNIT if it has one, then the samples of each series.
     pub(super) fn write_family(
         &self,
         name: &str,
@@ -21,16 +24,27 @@ impl TextEncoder {
         escape_help(&family.help, format, out);
         out.push('\n');
         let _ = writeln!(out, "# TYPE {name} {}", family.kind.as_str());
+        let openmetrics = format == Format::OpenMetrics;
+        if let (true, Some(unit)) = (openmetrics, family.unit) {
+            let _ = writeln!(out, "# UNIT {name} {unit}");
+        }
+        // In OpenMetrics, a counter family `y` has the sample `y_total` (in the Prometheus
+        // format, `name` is `y_total` already).
+        let suffix = match (openmetrics, family.kind) {
+            (true, MetricKind::Counter) => "_total",
+            _ => "",
+        };
+        // `_created` only in OpenMetrics, and only for counters, histograms and summaries.
+        let with_created = openmetrics
+            && self.created
+            && matches!(
+                family.kind,
+                MetricKind::Counter | MetricKind::Histogram | MetricKind::Summary
+            );
         for series in &family.series {
             let labels = series.labels.as_str();
             match &series.samples {
                 Samples::Single(value) => {
-                    let suffix =
-                        if format == Format::OpenMetrics && family.kind == MetricKind::Counter {
-                            "_total"
-                        } else {
-                            ""
-                        };
                     self.write_sample(name, suffix, labels, None, *value, out);
                 }
                 Samples::Histogram {
@@ -39,31 +53,52 @@ impl TextEncoder {
                     count,
                 } => {
                     for (bound, cumulative) in buckets {
-                        self.write_sample(name, "_bucket", labels, Some(*bound), **cumulative, out);
+                        let le = Some(("le", *bound));
+                        self.write_sample(name, "_bucket", labels, le, **cumulative, out);
                     }
                     // OpenMetrics treats a histogram's sum like a counter: never negative.
-                    if format == Format::Prometheus || sum.as_f64() >= 0.0 || sum.as_f64().is_nan()
-                    {
+                    if !openmetrics || sum.as_f64() >= 0.0 || sum.as_f64().is_nan() {
+                        self.write_sample(name, "_sum", labels, None, *sum, out);
+                    }
+                    self.write_sample(name, "_count", labels, None, *count, out);
+                }
+                Samples::Summary {
+                    quantiles,
+                    sum,
+                    count,
+                } => {
+                    for (quantile, value) in quantiles {
+                        let label = Some(("quantile", *quantile));
+                        self.write_sample(name, "", labels, label, *value, out);
+                    }
+                    // OpenMetrics treats a summary's sum like a counter: never negative.
+                    if !openmetrics || sum.as_f64() >= 0.0 || sum.as_f64().is_nan() {
                         self.write_sample(name, "_sum", labels, None, *sum, out);
                     }
                     self.write_sample(name, "_count", labels, None, *count, out);
                 }
             }
+            if let (true, Some(created)) = (with_created, series.created) {
+                self.write_sample(name, "_created", labels, None, Value::F64(created), out);
+            }
         }
     }
 
-    fn write_sample(
+    /// Writes the sample `name` + `suffix` with the encoder's labels, then
+    /// `series_labels`, then `bound` if given: the label `le` of a histogram bucket or
+    /// `quantile` of a summary, and its number.
+    pub(super) fn write_sample(
         &self,
         name: &str,
         suffix: &str,
         series_labels: &str,
-        le: Option<f64>,
+        bound: Option<(&str, f64)>,
         value: Value,
         out: &mut String,
     ) {
         out.push_str(name);
         out.push_str(suffix);
-        if !self.labels.is_empty() || !series_labels.is_empty() || le.is_some() {
+        if !self.labels.is_empty() || !series_labels.is_empty() || bound.is_some() {
             out.push('{');
             out.push_str(&self.labels);
             if !series_labels.is_empty() {
@@ -72,11 +107,12 @@ impl TextEncoder {
                 }
                 out.push_str(series_labels);
             }
-            if let Some(bound) = le {
+            if let Some((label, bound)) = bound {
                 if !self.labels.is_empty() || !series_labels.is_empty() {
                     out.push(',');
                 }
-                out.push_str("le=\"");
+                out.push_str(label);
+                out.push_str("=\"");
                 write_float(bound, out);
                 out.push('"');
             }
@@ -101,62 +137,13 @@ pub(super) fn escape_label_value(value: &str, out: &mut String) {
 }
 
 /// Escapes HELP text: `\` and line feed, and in OpenMetrics `"` too.
-fn escape_help(help: &str, format: Format, out: &mut String) {
+pub(super) fn escape_help(help: &str, format: Format, out: &mut String) {
     for c in help.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '"' if format == Format::OpenMetrics => out.push_str("\\\""),
             c => out.push(c),
-        }
-    }
-}
-
-fn write_value(value: Value, out: &mut String) {
-    match value {
-        Value::U64(value) => {
-            let _ = write!(out, "{value}");
-        }
-        Value::I64(value) => {
-            let _ = write!(out, "{value}");
-        }
-        Value::F64(value) => write_float(value, out),
-    }
-}
-
-fn write_float(value: f64, out: &mut String) {
-    if value.is_nan() {
-        out.push_str("NaN");
-    } else if value == f64::INFINITY {
-        out.push_str("+Inf");
-    } else if value == f64::NEG_INFINITY {
-        out.push_str("-Inf");
-    } else {
-        let _ = write!(out, "{value:?}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn special_floats_and_integers_are_written_in_the_grammar() {
-        let cases = [
-            (Value::F64(f64::NAN), "NaN"),
-            (Value::F64(f64::INFINITY), "+Inf"),
-            (Value::F64(f64::NEG_INFINITY), "-Inf"),
-            (Value::F64(1.0), "1.0"),
-            (Value::F64(-0.25), "-0.25"),
-            (Value::F64(1e-7), "1e-7"),
-            (Value::F64(1e21), "1e21"),
-            (Value::U64(u64::MAX), "18446744073709551615"),
-            (Value::I64(-3), "-3"),
-        ];
-        for (value, expected) in cases {
-            let mut out = String::new();
-            write_value(value, &mut out);
-            assert_eq!(out, expected);
         }
     }
 }

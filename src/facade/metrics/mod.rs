@@ -26,6 +26,26 @@
 //!   nothing, and the refusal is counted ([`RegistryRecorder::rejected`],
 //!   [`RegistryRecorder::last_error`]): the facade has no way to return an error.
 //!
+//! # When the registry changes
+//!
+//! - **Unregistered series.** A series removed by [`Registry::unregister`] is found again
+//!   on its next update through the facade: the macros' call sites and the handles they
+//!   returned (held across the `unregister`) look the series up in the registry again,
+//!   creating it anew, and count into it, so the exposition sees every later update. Each
+//!   handle checks whether its instrument was unregistered before each update (one
+//!   relaxed load of a word that only `unregister` writes). If the registry refuses the new
+//!   lookup (the name taken by another kind meanwhile), that is counted as any refusal and
+//!   the handle does nothing from then on.
+//! - **The series limit.** Past the registry's
+//!   [series limit](crate::metrics::Registry#series-limit), a new label set is answered with
+//!   the name's overflow series, as for direct callers. The recorder does not keep a handle
+//!   for such a label set (keeping one per label set would grow without bound, which is
+//!   what the limit prevents): each update of it looks the series up in the registry again,
+//!   and is counted there as a refused request
+//!   ([`Registry::series_refused`](crate::metrics::Registry::series_refused)). Those
+//!   updates cost a registry lookup each (a lock, a few allocations) instead of the map
+//!   lookup below.
+//!
 //! `describe_counter!` and its siblings are kept by the recorder
 //! ([`RegistryRecorder::description`]) and become the registry's metadata for that name
 //! (`description`, and `unit` as the `metrics` crate's canonical label), which
@@ -38,11 +58,11 @@
 //! keyed by the facade's `Key`, hashed with the hash the key already carries, under a read
 //! lock: no allocation once a series exists (the facade itself allocates for labels whose
 //! values are not `'static`). The first call of a series creates its instrument in the
-//! registry. Recording is the mvx instrument's: a relaxed atomic add for counters, a
-//! per-thread stripe for histograms, after one thread-local read: an update made in a
-//! suppression scope (inside a sink's dispatcher code, or under
-//! [`suppress`](crate::facade::suppress)) is left out and counted
-//! ([`RegistryRecorder::suppressed`]; see
+//! registry. Recording is the mvx instrument's, after the check that it is still
+//! registered: a relaxed atomic add for counters, a per-thread stripe for histograms; and
+//! before both, one thread-local read: an update made in a suppression scope (inside a
+//! sink's dispatcher code, or under [`suppress`](crate::facade::suppress)) is left out and
+//! counted ([`RegistryRecorder::suppressed`]; see
 //! [the facade docs](crate::facade#telemetry-does-not-feed-on-itself-suppression)).
 //!
 //! # Examples
@@ -69,13 +89,15 @@ mod handles;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use metrics::{Key, KeyName, Metadata, Recorder, SetRecorderError, SharedString, Unit};
 
-use self::handles::{CounterHandle, GaugeHandle, HistogramHandle, KeyMap, SuppressedUpdates};
+use self::handles::{Handle, KeyMap, Lookup, Rejections, Series, SuppressedUpdates};
 use crate::metrics::{Histogram, Registry, RegistryError};
+
+/// A cached handle: `None` for a series the registry refused (its call sites do nothing).
+type Cached<T> = Option<Arc<Handle<T>>>;
 
 /// A `metrics` [`Recorder`] whose metrics are instruments in an mvx [`Registry`].
 ///
@@ -90,12 +112,12 @@ struct Inner {
     registry: Registry,
     buckets: Vec<f64>,
     buckets_for: HashMap<String, Vec<f64>>,
-    counters: RwLock<KeyMap<metrics::Counter>>,
-    gauges: RwLock<KeyMap<metrics::Gauge>>,
-    histograms: RwLock<KeyMap<metrics::Histogram>>,
+    counters: RwLock<KeyMap<Cached<crate::metrics::Counter>>>,
+    gauges: RwLock<KeyMap<Cached<crate::metrics::Gauge>>>,
+    histograms: RwLock<KeyMap<Cached<Histogram>>>,
     descriptions: RwLock<HashMap<String, Description>>,
-    rejected: AtomicU64,
-    last_error: Mutex<Option<RegistryError>>,
+    /// Shared with the handles, which count the refusals of their lookups again.
+    rejections: Arc<Rejections>,
     suppressed: SuppressedUpdates,
 }
 
@@ -136,8 +158,7 @@ impl RegistryRecorder {
                 gauges: RwLock::default(),
                 histograms: RwLock::default(),
                 descriptions: RwLock::default(),
-                rejected: AtomicU64::new(0),
-                last_error: Mutex::new(None),
+                rejections: Arc::default(),
                 suppressed: SuppressedUpdates::default(),
             }),
         }
@@ -220,9 +241,12 @@ impl RegistryRecorder {
 
     /// How many series the registry refused (a name taken by another kind, histogram
     /// buckets that conflict); each is counted once, its call sites get a handle that
-    /// does nothing.
+    /// does nothing. A series looked up again after it was unregistered (see
+    /// [When the registry changes](self#when-the-registry-changes)) and refused is counted
+    /// the same way, once per handle. A description the registry refused counts too. The
+    /// overflow series past the registry's series limit is no refusal.
     pub fn rejected(&self) -> u64 {
-        self.inner.rejected.load(Ordering::Relaxed)
+        self.inner.rejections.count()
     }
 
     /// How many updates (`increment`, `absolute`, `set`, `record`, ...) were left out
@@ -235,11 +259,7 @@ impl RegistryRecorder {
 
     /// The registry's last refusal, if any.
     pub fn last_error(&self) -> Option<RegistryError> {
-        self.inner
-            .last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.inner.rejections.last()
     }
 
     fn describe(
@@ -256,12 +276,7 @@ impl RegistryRecorder {
             metadata = metadata.unit(unit.as_canonical_label());
         }
         if let Err(error) = self.inner.registry.describe(key.as_str(), metadata) {
-            self.inner.rejected.fetch_add(1, Ordering::Relaxed);
-            *self
-                .inner
-                .last_error
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(error);
+            self.inner.rejections.record(error);
         }
         write(&self.inner.descriptions).insert(
             key.as_str().to_owned(),
@@ -273,39 +288,74 @@ impl RegistryRecorder {
         );
     }
 
-    /// The handle of `key` in `map`, created with `create` on the first call.
-    fn handle<T: Clone>(
+    /// The handle of `key` in `map`: the cached one while its instrument is registered,
+    /// else one for the instrument the registry finds (or creates) now, cached unless it
+    /// is the overflow series; `None` if the registry refuses the series.
+    fn handle<T: Series>(
         &self,
-        map: &RwLock<KeyMap<T>>,
+        map: &RwLock<KeyMap<Cached<T>>>,
         key: &Key,
-        create: impl FnOnce(&str, &[(&str, &str)]) -> Result<T, RegistryError>,
-        noop: T,
-    ) -> T {
-        if let Some(handle) = read(map).get(key) {
-            return handle.clone();
+        bounds: &[f64],
+    ) -> Cached<T> {
+        let cached = |cached: Option<&Cached<T>>| match cached {
+            Some(None) => Some(None),
+            Some(Some(handle)) if handle.is_current() => Some(Some(Arc::clone(handle))),
+            // Not looked up yet, or its instrument was unregistered: look it up (again).
+            Some(Some(_)) | None => None,
+        };
+        let stale = {
+            let map = read(map);
+            let found = map.get(key);
+            if let Some(handle) = cached(found) {
+                return handle;
+            }
+            found.is_some()
+        };
+        let lookup = Lookup {
+            registry: self.inner.registry.clone(),
+            key: key.clone(),
+            bounds: bounds.to_vec(),
+        };
+        // Looked up without the map's lock: a lookup past the series limit, repeated on
+        // every update, must not hold up the call sites of other series.
+        let found = T::find(&lookup);
+        if let Ok(series) = &found {
+            if series.is_overflow() && !stale {
+                return Some(Arc::new(Handle::new(
+                    series.clone(),
+                    lookup,
+                    Arc::clone(&self.inner.rejections),
+                    self.inner.suppressed.clone(),
+                )));
+            }
         }
         let mut map = write(map);
-        if let Some(handle) = map.get(key) {
-            return handle.clone();
+        // Another call may have looked the series up meanwhile: its handle wins.
+        if let Some(handle) = cached(map.get(key)) {
+            return handle;
         }
-        let labels: Vec<(&str, &str)> = key
-            .labels()
-            .map(|label| (label.key(), label.value()))
-            .collect();
-        let handle = match create(key.name(), &labels) {
-            Ok(handle) => handle,
-            Err(error) => {
-                self.inner.rejected.fetch_add(1, Ordering::Relaxed);
-                *self
-                    .inner
-                    .last_error
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(error);
-                noop
+        match found {
+            Ok(series) => {
+                let overflow = series.is_overflow();
+                let handle = Arc::new(Handle::new(
+                    series,
+                    lookup,
+                    Arc::clone(&self.inner.rejections),
+                    self.inner.suppressed.clone(),
+                ));
+                if overflow {
+                    map.remove(key);
+                } else {
+                    map.insert(key.clone(), Some(Arc::clone(&handle)));
+                }
+                Some(handle)
             }
-        };
-        map.insert(key.clone(), handle.clone());
-        handle
+            Err(error) => {
+                self.inner.rejections.record(error);
+                map.insert(key.clone(), None);
+                None
+            }
+        }
     }
 
     fn bounds_of(&self, name: &str) -> &[f64] {
@@ -343,52 +393,19 @@ impl Recorder for RegistryRecorder {
     }
 
     fn register_counter(&self, key: &Key, _metadata: &Metadata<'_>) -> metrics::Counter {
-        self.handle(
-            &self.inner.counters,
-            key,
-            |name, labels| {
-                let counter = self.inner.registry.counter_with_labels(name, labels)?;
-                Ok(metrics::Counter::from_arc(Arc::new(CounterHandle {
-                    counter,
-                    suppressed: self.inner.suppressed.clone(),
-                })))
-            },
-            metrics::Counter::noop(),
-        )
+        self.handle(&self.inner.counters, key, &[])
+            .map_or_else(metrics::Counter::noop, metrics::Counter::from_arc)
     }
 
     fn register_gauge(&self, key: &Key, _metadata: &Metadata<'_>) -> metrics::Gauge {
-        self.handle(
-            &self.inner.gauges,
-            key,
-            |name, labels| {
-                let gauge = self.inner.registry.gauge_with_labels(name, labels)?;
-                Ok(metrics::Gauge::from_arc(Arc::new(GaugeHandle {
-                    gauge,
-                    suppressed: self.inner.suppressed.clone(),
-                })))
-            },
-            metrics::Gauge::noop(),
-        )
+        self.handle(&self.inner.gauges, key, &[])
+            .map_or_else(metrics::Gauge::noop, metrics::Gauge::from_arc)
     }
 
     fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> metrics::Histogram {
-        self.handle(
-            &self.inner.histograms,
-            key,
-            |name, labels| {
-                let bounds = self.bounds_of(name).iter().copied();
-                let histogram = self
-                    .inner
-                    .registry
-                    .histogram_with_labels(name, labels, bounds)?;
-                Ok(metrics::Histogram::from_arc(Arc::new(HistogramHandle {
-                    histogram,
-                    suppressed: self.inner.suppressed.clone(),
-                })))
-            },
-            metrics::Histogram::noop(),
-        )
+        let bounds = self.bounds_of(key.name());
+        self.handle(&self.inner.histograms, key, bounds)
+            .map_or_else(metrics::Histogram::noop, metrics::Histogram::from_arc)
     }
 }
 

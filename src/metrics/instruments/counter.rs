@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::{NO_LABELS, VALUE, label_map, labeled};
+use super::{NO_LABELS, Registration, VALUE, label_map, labeled, unix_now};
 use crate::metrics::{MetricKind, Snapshot, SnapshotSource, Snapshots};
 use crate::sync::{Arc, AtomicU64, CachePadded, Ordering};
 
@@ -42,6 +42,9 @@ struct CounterInner {
     value: CachePadded<AtomicU64>,
     name: Box<str>,
     labels: BTreeMap<String, String>,
+    registration: Registration,
+    /// When the counter was made, in seconds since the Unix epoch.
+    created: Option<f64>,
 }
 
 impl Counter {
@@ -73,13 +76,45 @@ impl Counter {
         K: Into<String>,
         V: Into<String>,
     {
+        Self::registered(name.into(), label_map(labels), false)
+    }
+
+    /// A counter at zero made by a [`Registry`](crate::metrics::Registry): the overflow
+    /// series of its name if `overflow`.
+    pub(crate) fn registered(
+        name: String,
+        labels: BTreeMap<String, String>,
+        overflow: bool,
+    ) -> Self {
         Self {
             inner: Arc::new(CounterInner {
                 value: CachePadded(AtomicU64::new(0)),
-                name: name.into().into_boxed_str(),
-                labels: label_map(labels),
+                name: name.into_boxed_str(),
+                labels,
+                registration: Registration::new(overflow),
+                created: unix_now(),
             }),
         }
+    }
+
+    /// Whether this is the overflow series of its name: the series a
+    /// [`Registry`](crate::metrics::Registry) hands out for label sets past its
+    /// [series limit](crate::metrics::Registry#series-limit).
+    pub fn is_overflow(&self) -> bool {
+        self.inner.registration.overflow
+    }
+
+    /// Whether the [`Registry`](crate::metrics::Registry) that made this counter has
+    /// unregistered it since ([`Registry::unregister`](crate::metrics::Registry::unregister)):
+    /// the counter still counts, but no exposition reads it any more. Always `false` for a
+    /// counter made outside a registry.
+    pub fn is_unregistered(&self) -> bool {
+        self.inner.registration.is_unregistered()
+    }
+
+    /// Marks the counter unregistered (see [`is_unregistered`](Self::is_unregistered)).
+    pub(crate) fn mark_unregistered(&self) {
+        self.inner.registration.mark_unregistered();
     }
 
     /// Raises the count to `value` if it is below it (an atomic maximum): for counts kept
@@ -116,12 +151,12 @@ impl Counter {
         &self.inner.name
     }
 
-    /// The current count as a [`Snapshot`] of kind `counter` with the dimension `value`.
+    /// The current count as a [`Snapshot`] of kind `counter` with the dimension `value`,
+    /// and the time the counter was made as its [`created`](Snapshot::created).
     pub fn snapshot(&self) -> Snapshot {
-        labeled(
-            Snapshot::new(self.name(), MetricKind::Counter).with(VALUE, self.get()),
-            &self.inner.labels,
-        )
+        let mut snapshot = Snapshot::new(self.name(), MetricKind::Counter).with(VALUE, self.get());
+        snapshot.created = self.inner.created;
+        labeled(snapshot, &self.inner.labels)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::{NO_LABELS, VALUE, add_f64, label_map, labeled};
+use super::{NO_LABELS, Registration, VALUE, add_f64, label_map, labeled};
 use crate::metrics::{MetricKind, Snapshot, SnapshotSource, Snapshots};
 use crate::sync::{Arc, AtomicU64, CachePadded, Ordering};
 
@@ -40,6 +40,7 @@ struct GaugeInner {
     bits: CachePadded<AtomicU64>,
     name: Box<str>,
     labels: BTreeMap<String, String>,
+    registration: Registration,
 }
 
 impl Gauge {
@@ -60,13 +61,44 @@ impl Gauge {
         K: Into<String>,
         V: Into<String>,
     {
+        Self::registered(name.into(), label_map(labels), false)
+    }
+
+    /// A gauge at `0.0` made by a [`Registry`](crate::metrics::Registry): the overflow series
+    /// of its name if `overflow`.
+    pub(crate) fn registered(
+        name: String,
+        labels: BTreeMap<String, String>,
+        overflow: bool,
+    ) -> Self {
         Self {
             inner: Arc::new(GaugeInner {
                 bits: CachePadded(AtomicU64::new(0.0_f64.to_bits())),
-                name: name.into().into_boxed_str(),
-                labels: label_map(labels),
+                name: name.into_boxed_str(),
+                labels,
+                registration: Registration::new(overflow),
             }),
         }
+    }
+
+    /// Whether this is the overflow series of its name: the series a
+    /// [`Registry`](crate::metrics::Registry) hands out for label sets past its
+    /// [series limit](crate::metrics::Registry#series-limit).
+    pub fn is_overflow(&self) -> bool {
+        self.inner.registration.overflow
+    }
+
+    /// Whether the [`Registry`](crate::metrics::Registry) that made this gauge has
+    /// unregistered it since ([`Registry::unregister`](crate::metrics::Registry::unregister)):
+    /// the gauge still works, but no exposition reads it any more. Always `false` for a gauge
+    /// made outside a registry.
+    pub fn is_unregistered(&self) -> bool {
+        self.inner.registration.is_unregistered()
+    }
+
+    /// Marks the gauge unregistered (see [`is_unregistered`](Self::is_unregistered)).
+    pub(crate) fn mark_unregistered(&self) {
+        self.inner.registration.mark_unregistered();
     }
 
     /// The labels of the gauge's series; empty for most gauges.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::stripes::{SHARED_STRIPE, current_stripe, stripe_count};
-use super::{NO_LABELS, add_f64, label_map, labeled};
+use super::{NO_LABELS, Registration, add_f64, label_map, labeled, unix_now};
 use crate::metrics::{MetricKind, RegistryError, Snapshot, SnapshotSource, Snapshots};
 use crate::sync::{Arc, AtomicU64, CachePadded, Ordering};
 
@@ -106,6 +106,9 @@ struct HistogramInner {
     stripes: usize,
     name: Box<str>,
     labels: BTreeMap<String, String>,
+    registration: Registration,
+    /// When the histogram was made, in seconds since the Unix epoch.
+    created: Option<f64>,
 }
 
 impl Histogram {
@@ -161,10 +164,48 @@ impl Histogram {
         K: Into<String>,
         V: Into<String>,
     {
-        let name = name.into();
-        let bounds: Vec<f64> = bounds.into_iter().collect();
+        Self::registered(
+            name.into(),
+            label_map(labels),
+            bounds.into_iter().collect(),
+            false,
+        )
+    }
+
+    /// A histogram made by a [`Registry`](crate::metrics::Registry): the overflow series of
+    /// its name if `overflow`.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub(crate) fn registered(
+        name: String,
+        labels: BTreeMap<String, String>,
+        bounds: Vec<f64>,
+        overflow: bool,
+    ) -> Result<Self, RegistryError> {
         validate_bounds(&name, &bounds)?;
-        Ok(Self::from_valid(name, bounds, label_map(labels)))
+        Ok(Self::from_valid(name, bounds, labels, overflow))
+    }
+
+    /// Whether this is the overflow series of its name: the series a
+    /// [`Registry`](crate::metrics::Registry) hands out for label sets past its
+    /// [series limit](crate::metrics::Registry#series-limit).
+    pub fn is_overflow(&self) -> bool {
+        self.inner.registration.overflow
+    }
+
+    /// Whether the [`Registry`](crate::metrics::Registry) that made this histogram has
+    /// unregistered it since ([`Registry::unregister`](crate::metrics::Registry::unregister)):
+    /// the histogram still records, but no exposition reads it any more. Always `false` for
+    /// a histogram made outside a registry.
+    pub fn is_unregistered(&self) -> bool {
+        self.inner.registration.is_unregistered()
+    }
+
+    /// Marks the histogram unregistered (see [`is_unregistered`](Self::is_unregistered)).
+    pub(crate) fn mark_unregistered(&self) {
+        self.inner.registration.mark_unregistered();
     }
 
     /// The labels of the histogram's series; empty for most histograms.
@@ -173,7 +214,12 @@ impl Histogram {
     }
 
     /// Builds a histogram from bounds already validated.
-    fn from_valid(name: String, bounds: Vec<f64>, labels: BTreeMap<String, String>) -> Self {
+    fn from_valid(
+        name: String,
+        bounds: Vec<f64>,
+        labels: BTreeMap<String, String>,
+        overflow: bool,
+    ) -> Self {
         let cells = bounds.len() + 3;
         let stride = cells.div_ceil(CELLS_PER_BLOCK) * CELLS_PER_BLOCK;
         let stripes = stripe_count();
@@ -187,6 +233,8 @@ impl Histogram {
             stripes,
             name: name.into_boxed_str(),
             labels,
+            registration: Registration::new(overflow),
+            created: unix_now(),
         };
         // Every sum starts at +0.0, whose bits are 0: nothing more to initialize.
         debug_assert_eq!(0.0_f64.to_bits(), 0);
@@ -273,7 +321,8 @@ impl Histogram {
     }
 
     /// The current state as a [`Snapshot`] of kind `histogram`: `count`, `sum`, cumulative
-    /// `le:<bound>` counts ending with `le:+Inf`, and `nan`.
+    /// `le:<bound>` counts ending with `le:+Inf`, and `nan`; the time the histogram was made
+    /// is its [`created`](Snapshot::created).
     ///
     /// # Examples
     ///
@@ -306,6 +355,7 @@ impl Histogram {
             .with("count", count)
             .with("sum", self.sum())
             .with("nan", self.nan_count());
+        snapshot.created = self.inner.created;
         for (bound, cumulative) in buckets {
             let dimension = if bound == f64::INFINITY {
                 String::from("le:+Inf")

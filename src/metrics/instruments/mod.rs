@@ -1,5 +1,5 @@
-//! Direct instruments: [`Counter`], [`Gauge`] and [`Histogram`], recorded in place by the
-//! calling thread, without a queue.
+//! Direct instruments: [`Counter`], [`Gauge`], [`Histogram`] and [`LatencyHistogram`],
+//! recorded in place by the calling thread, without a queue.
 //!
 //! Every instrument is a cheap handle (`Clone + Send + Sync`, an `Arc` inside): clones share
 //! one state. Recording is lock-free and never allocates. Reads (`get`, `count`, `sum`,
@@ -7,12 +7,13 @@
 //!
 //! The state a histogram's records contend on is striped per thread ([`stripes`]); the
 //! public docs of [`Histogram`] say how (this module is private: its docs are for
-//! maintainers). This module holds what the three instruments share: their labels and the
-//! atomic `f64` addition.
+//! maintainers). This module holds what the three instruments share: their labels, their
+//! [`Registration`] and the atomic `f64` addition.
 
 mod counter;
 mod gauge;
 mod histogram;
+mod latency;
 mod stripes;
 
 use std::collections::BTreeMap;
@@ -21,9 +22,13 @@ pub use self::counter::Counter;
 pub use self::gauge::Gauge;
 pub use self::histogram::Histogram;
 pub(super) use self::histogram::validate_bounds;
+pub use self::latency::{
+    LatencyConfig, LatencyConfigError, LatencyDistribution, LatencyHistogram, LatencyMetric,
+    Percentile, Percentiles, Recorded,
+};
 
 use super::Snapshot;
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// The dimension under which a counter or a gauge reports its value in a [`Snapshot`].
 const VALUE: &str = "value";
@@ -41,6 +46,45 @@ where
         .into_iter()
         .map(|(name, value)| (name.into(), value.into()))
         .collect()
+}
+
+/// What a [`Registry`](super::Registry) says about an instrument it made: whether it is the
+/// overflow series of its name, and whether it has been unregistered since.
+///
+/// Read on no recording path of the instrument itself: the `metrics` facade's handles check
+/// [`is_unregistered`](Self::is_unregistered) (a relaxed load of a word that is written once,
+/// at `unregister`, on another cache line than the instrument's values) before each update.
+#[derive(Debug, Default)]
+struct Registration {
+    unregistered: AtomicBool,
+    overflow: bool,
+}
+
+impl Registration {
+    /// The registration of a new instrument, the overflow series of its name or not.
+    fn new(overflow: bool) -> Self {
+        Self {
+            unregistered: AtomicBool::new(false),
+            overflow,
+        }
+    }
+
+    fn is_unregistered(&self) -> bool {
+        self.unregistered.load(Ordering::Relaxed)
+    }
+
+    fn mark_unregistered(&self) {
+        self.unregistered.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Now, in seconds since the Unix epoch: the creation time of a counter or a histogram
+/// (its snapshots' [`created`](Snapshot::created)); `None` if the clock is before 1970.
+fn unix_now() -> Option<f64> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|since| since.as_secs_f64())
 }
 
 /// `snapshot` with the labels of its series.

@@ -41,6 +41,26 @@ pub enum RegistryError {
         /// The name.
         name: String,
     },
+    /// Once exposed, the metric would take a name that another registered metric takes:
+    /// a histogram `x` and a gauge `x_count` would both expose a sample `x_count`, a
+    /// counter `y` and a gauge `y_total` a sample `y_total`, a gauge `a.x` and a gauge
+    /// `a_x` the family `a_x`. Each family takes its name and every sample name of its type
+    /// (see [`crate::expose::text`]); the metric registered first keeps them.
+    #[error(
+        "metric {name:?} (a {requested}) would be exposed under the name {exposed:?}, which the {existing_kind} {existing:?} takes"
+    )]
+    SampleNameCollision {
+        /// The name refused.
+        name: String,
+        /// The kind asked for.
+        requested: MetricKind,
+        /// The exposed (family or sample) name both would take.
+        exposed: String,
+        /// The registered metric that takes it.
+        existing: String,
+        /// That metric's kind.
+        existing_kind: MetricKind,
+    },
     /// The name is described with other metadata than the one asked for.
     #[error("metric {name:?} is described with other metadata")]
     MetadataConflict {
@@ -81,6 +101,25 @@ pub enum RegistryError {
         /// The bound.
         bound: f64,
     },
+    /// A latency histogram's configuration is not valid.
+    #[error("latency histogram {name:?}: invalid configuration")]
+    LatencyConfig {
+        /// The histogram's name.
+        name: String,
+        /// What is wrong with the configuration.
+        #[source]
+        error: crate::metrics::LatencyConfigError,
+    },
+    /// The name is a latency histogram with another configuration.
+    #[error("latency histogram {name:?} has another configuration")]
+    LatencyConfigConflict {
+        /// The name.
+        name: String,
+        /// The configuration registered under the name.
+        existing: Box<crate::metrics::LatencyConfig>,
+        /// The configuration asked for.
+        requested: Box<crate::metrics::LatencyConfig>,
+    },
     /// A snapshot source panicked in `collect`; its snapshots were skipped.
     #[error("snapshot source {name:?} panicked")]
     SourcePanicked {
@@ -95,13 +134,18 @@ pub enum RegistryError {
 impl RegistryError {
     /// The stable reason code of this error.
     ///
-    /// Name conflicts (`KindConflict`, `BucketsConflict`, `Duplicate`, `MetadataConflict`) are
-    /// the core's [`ErrorReason::DescriptorConflict`]; invalid names and bucket bounds and
-    /// panicking sources are [`ErrorReason::Unexpected`].
+    /// Name conflicts (`KindConflict`, `BucketsConflict`, `LatencyConfigConflict`,
+    /// `Duplicate`, `MetadataConflict`) are the core's [`ErrorReason::DescriptorConflict`]; a
+    /// collision of exposed names (`SampleNameCollision`) is [`MetricsReason::NameConflict`];
+    /// an invalid latency configuration is [`MetricsReason::InvalidArgument`]; invalid names
+    /// and bucket bounds and panicking sources are [`ErrorReason::Unexpected`].
     pub fn reason(&self) -> MetricsReason {
         match self {
+            Self::SampleNameCollision { .. } => MetricsReason::NameConflict,
+            Self::LatencyConfig { error, .. } => error.reason(),
             Self::KindConflict { .. }
             | Self::BucketsConflict { .. }
+            | Self::LatencyConfigConflict { .. }
             | Self::Duplicate { .. }
             | Self::MetadataConflict { .. } => ErrorReason::DescriptorConflict.into(),
             Self::InvalidName { .. }
@@ -120,9 +164,12 @@ impl RegistryError {
             | Self::BucketsConflict { name, .. }
             | Self::Duplicate { name }
             | Self::MetadataConflict { name, .. }
+            | Self::SampleNameCollision { name, .. }
             | Self::EmptyBuckets { name }
             | Self::NonFiniteBucket { name, .. }
             | Self::UnsortedBuckets { name, .. }
+            | Self::LatencyConfig { name, .. }
+            | Self::LatencyConfigConflict { name, .. }
             | Self::SourcePanicked { name, .. } => name,
         }
     }

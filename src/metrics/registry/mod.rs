@@ -1,11 +1,14 @@
 //! The registry: instruments and snapshot sources by name, read together as [`Snapshots`].
 //!
-//! This file holds the map and its reading; the labeled series (`series`), the descriptions
-//! set on names (`descriptions`), what the registry lists (`listing`) and its error
-//! (`error`) are in files of their own.
+//! This file holds the map and its reading; the labeled series and their limit (`series`),
+//! the descriptions set on names (`descriptions`), what the registry lists (`listing`), the
+//! names metrics take once exposed (`exposed_names`) and its error (`error`) are in files
+//! of their own.
 
 mod descriptions;
 mod error;
+pub(crate) mod exposed_names;
+mod latency;
 mod listing;
 mod series;
 
@@ -15,8 +18,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 pub use self::error::RegistryError;
 
+use self::exposed_names::ExposedNames;
+
 use super::instruments::validate_bounds;
-use super::{Counter, Gauge, Histogram, Metadata, MetricKind, SnapshotSource, Snapshots};
+use super::{
+    Counter, Gauge, Histogram, LatencyHistogram, Metadata, MetricKind, SnapshotSource, Snapshots,
+};
 use crate::error::Cause;
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
 
@@ -48,18 +55,79 @@ use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
 /// and its siblings keep it under its [`series_key`](super::series_key), and one name has
 /// one kind, whatever its labels. Metadata stays per name: the description of
 /// `http.requests` is the `HELP` of the one family that exposition writes for all its
-/// series. [`get_metrics`](Self::get_metrics) lists each series under its series key,
-/// with the metadata described under that key if any, not the metadata of its name (read
-/// that with [`metadata`](Self::metadata)).
+/// series. [`get_metrics`](Self::get_metrics) lists a labeled metric once, under its
+/// name, with the metadata of its name.
 ///
 /// **Names.** A valid name is any non-empty string. The registry does not restrict the
 /// characters: fitting a name to an exposition format (Prometheus allows
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`) is the exposition's job. Names are shared by instruments and
-/// sources: one name, one entry.
+/// sources: one name, one entry. The map is keyed by text — a name, or a series key — so
+/// a name or label names that read as the key of another metric's series (the name
+/// `a{x="1"}` beside the series of `a` labeled `x="1"`; the label name `x="1",y` beside the
+/// labels `x` and `y`) are refused with [`RegistryError::Duplicate`] rather than answered
+/// with that metric's instrument.
+/// Two instruments whose exposed names would collide — a
+/// histogram `x` and a gauge `x_count` (both expose a sample `x_count`), a counter `y` and
+/// a gauge `y_total`, a gauge `a.x` and a gauge `a_x` — cannot both be registered: the
+/// later is refused with [`RegistryError::SampleNameCollision`] (the rules of exposed names
+/// are in [`crate::expose::text`]). The names of a source's snapshots are known only when
+/// it is read; the exposition leaves out and reports those that collide.
 ///
 /// **Locking.** Looking up or creating an instrument takes a short lock on the map; record
 /// through the returned handle, which needs no lock. The registry never calls a source while
 /// holding its lock, so a source may use the registry from `collect`.
+///
+/// # Series limit
+///
+/// Each name has at most [`series_limit`](Self::series_limit) labeled series
+/// ([`DEFAULT_SERIES_LIMIT`](Self::DEFAULT_SERIES_LIMIT), 2,000, as OpenTelemetry's
+/// default cardinality limit, unless the registry was made by
+/// [`with_series_limit`](Self::with_series_limit)), so that label values taken from
+/// requests, users or errors cannot grow the registry (and each scrape) without bound.
+///
+/// - A series that exists is always found, whatever the limit.
+/// - Once a name has its limit of labeled series, [`counter_with_labels`](Self::counter_with_labels),
+///   [`gauge_with_labels`](Self::gauge_with_labels) and
+///   [`histogram_with_labels`](Self::histogram_with_labels) answer a request for a new
+///   label set with the name's **overflow series** rather than an error, so that
+///   instrumented code goes on recording: the series of the name labeled
+///   `mvx_overflow="true"` ([`OVERFLOW_LABEL`](Self::OVERFLOW_LABEL); OpenTelemetry's is
+///   `otel_metric_overflow="true"`) and no other label, created by the first such request
+///   (a histogram with that request's bounds). Everything recorded into it is exposed with
+///   the name's other series: nothing is dropped, and the total over the series of a name
+///   is every update. A handle tells which it is: [`Counter::is_overflow`] and its
+///   siblings.
+/// - Each such request is counted per name: [`series_refused`](Self::series_refused), and
+///   in [`snapshots`](Self::snapshots) (so in every exposition) as the counter
+///   `mvx.registry.series_refused` ([`SERIES_REFUSED`](Self::SERIES_REFUSED)) with the
+///   label `metric` naming the name — `mvx_registry_series_refused_total{metric="..."}` in
+///   Prometheus text — once a name has had one. A caller that looks its series up on every
+///   update, as the `metrics` facade does past the limit, counts every such update.
+/// - The unlabeled instrument of a name and its overflow series are not among its limited
+///   series. Asking for the overflow series' label set gives the overflow series.
+/// - [`unregister`](Self::unregister)ing a labeled series frees its place; unregistering
+///   the overflow series frees none, and the next refused request creates a new one.
+///
+/// A limit of 0 sends every labeled series to the overflow series; `usize::MAX` is no
+/// limit.
+///
+/// ```
+/// use mvx::metrics::Registry;
+///
+/// let registry = Registry::with_series_limit(2);
+/// for user in ["ann", "bob", "cy", "dee"] {
+///     registry.counter_with_labels("logins", &[("user", user)])?.inc();
+/// }
+/// assert_eq!(
+///     registry.names(),
+///     [r#"logins{mvx_overflow="true"}"#, r#"logins{user="ann"}"#, r#"logins{user="bob"}"#]
+/// );
+/// let overflow = registry.counter_with_labels("logins", &[("user", "eve")])?;
+/// assert!(overflow.is_overflow());
+/// assert_eq!(overflow.get(), 2); // cy's and dee's logins
+/// assert_eq!((registry.series_count("logins"), registry.series_refused("logins")), (2, 3));
+/// # Ok::<(), mvx::metrics::RegistryError>(())
+/// ```
 ///
 /// # Examples
 ///
@@ -95,6 +163,14 @@ struct Inner {
     last_error: Mutex<Option<RegistryError>>,
     /// How many times a source panicked during [`Registry::snapshots`].
     source_panics: AtomicU64,
+    /// The most labeled series of one name (see [Series limit](Registry#series-limit)).
+    series_limit: usize,
+    /// The labeled series of each name, and the requests refused by the limit. Lock order:
+    /// `entries`, then `series`; never the other way round.
+    series: Mutex<BTreeMap<String, series::SeriesCount>>,
+    /// The exposed names each registered instrument takes. Locked only with `entries`
+    /// held: lock order `descriptions`, `entries`, `exposed_names`.
+    exposed_names: Mutex<ExposedNames>,
 }
 
 #[derive(Clone)]
@@ -102,80 +178,118 @@ enum Entry {
     Counter(Counter),
     Gauge(Gauge),
     Histogram(Histogram),
+    Latency(LatencyHistogram),
     // A value of the user's, not a synchronization primitive: std's `Arc` under loom too.
     Source(std::sync::Arc<dyn SnapshotSource>),
 }
 
 impl Entry {
+    /// Marks the instrument of this entry unregistered: the `metrics` facade's handles then
+    /// look their series up again.
+    fn mark_unregistered(&self) {
+        match self {
+            Self::Counter(counter) => counter.mark_unregistered(),
+            Self::Gauge(gauge) => gauge.mark_unregistered(),
+            Self::Histogram(histogram) => histogram.mark_unregistered(),
+            Self::Latency(latency) => latency.mark_unregistered(),
+            Self::Source(_) => {}
+        }
+    }
+
     /// The instrument kind of this entry; `None` for a source.
     fn kind(&self) -> Option<MetricKind> {
         match self {
             Self::Counter(_) => Some(MetricKind::Counter),
             Self::Gauge(_) => Some(MetricKind::Gauge),
             Self::Histogram(_) => Some(MetricKind::Histogram),
+            Self::Latency(_) => Some(MetricKind::Summary),
+            Self::Source(_) => None,
+        }
+    }
+
+    /// The name and kind of this entry's instrument; `None` for a source.
+    fn instrument(&self) -> Option<(&str, MetricKind)> {
+        match self {
+            Self::Counter(counter) => Some((counter.name(), MetricKind::Counter)),
+            Self::Gauge(gauge) => Some((gauge.name(), MetricKind::Gauge)),
+            Self::Histogram(histogram) => Some((histogram.name(), MetricKind::Histogram)),
+            Self::Latency(latency) => Some((latency.name(), MetricKind::Summary)),
             Self::Source(_) => None,
         }
     }
 }
 
 impl Registry {
-    /// An empty registry.
+    /// The series limit of a registry made by [`new`](Self::new): 2,000 labeled series per
+    /// name, as OpenTelemetry's default cardinality limit (see
+    /// [Series limit](#series-limit)).
+    pub const DEFAULT_SERIES_LIMIT: usize = 2_000;
+
+    /// The label, and its value, of the overflow series of a name:
+    /// `name{mvx_overflow="true"}` (see [Series limit](#series-limit)).
+    pub const OVERFLOW_LABEL: (&'static str, &'static str) = ("mvx_overflow", "true");
+
+    /// The name of the registry's own counter of the requests refused by the series limit,
+    /// one series per name, labeled `metric` (see [Series limit](#series-limit)).
+    pub const SERIES_REFUSED: &'static str = "mvx.registry.series_refused";
+
+    /// An empty registry with the [`DEFAULT_SERIES_LIMIT`](Self::DEFAULT_SERIES_LIMIT).
     pub fn new() -> Self {
+        Self::with_series_limit(Self::DEFAULT_SERIES_LIMIT)
+    }
+
+    /// An empty registry whose names have at most `limit` labeled series each (see
+    /// [Series limit](#series-limit)): `0` sends every labeled series to the overflow
+    /// series, `usize::MAX` is no limit.
+    pub fn with_series_limit(limit: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
                 entries: Mutex::new(BTreeMap::new()),
                 descriptions: Mutex::new(BTreeMap::new()),
                 last_error: Mutex::new(None),
                 source_panics: AtomicU64::new(0),
+                series_limit: limit,
+                series: Mutex::new(BTreeMap::new()),
+                exposed_names: Mutex::new(ExposedNames::new()),
             }),
         }
     }
 
-    /// The counter named `name`, created at zero if there is none.
+    /// The counter named `name`, created at zero if there is none: the series of `name`
+    /// without labels ([`counter_with_labels`](Self::counter_with_labels) with none).
     ///
     /// # Errors
     ///
     /// - [`RegistryError::InvalidName`] if `name` is empty;
-    /// - [`RegistryError::KindConflict`] if `name` is a gauge or a histogram;
-    /// - [`RegistryError::Duplicate`] if `name` is a registered source.
+    /// - [`RegistryError::KindConflict`] if `name` (with any labels) is a gauge or a
+    ///   histogram;
+    /// - [`RegistryError::Duplicate`] if `name` is a registered source, or the key of
+    ///   another metric's series (such as `a{x="1"}`, a series of `a`);
+    /// - [`RegistryError::SampleNameCollision`] if the names `name` would take once exposed
+    ///   are taken by another instrument's (see the type docs, **Names**).
     pub fn counter(&self, name: &str) -> Result<Counter, RegistryError> {
-        self.get_or_create(
-            name,
-            MetricKind::Counter,
-            |entry| match entry {
-                Entry::Counter(counter) => Some(counter.clone()),
-                _ => None,
-            },
-            || {
-                let counter = Counter::new(name);
-                (Entry::Counter(counter.clone()), counter)
-            },
-        )
+        self.counter_with_labels(name, &[])
     }
 
-    /// The gauge named `name`, created at `0.0` if there is none.
+    /// The gauge named `name`, created at `0.0` if there is none: the series of `name`
+    /// without labels ([`gauge_with_labels`](Self::gauge_with_labels) with none).
     ///
     /// # Errors
     ///
     /// - [`RegistryError::InvalidName`] if `name` is empty;
-    /// - [`RegistryError::KindConflict`] if `name` is a counter or a histogram;
-    /// - [`RegistryError::Duplicate`] if `name` is a registered source.
+    /// - [`RegistryError::KindConflict`] if `name` (with any labels) is a counter or a
+    ///   histogram;
+    /// - [`RegistryError::Duplicate`] if `name` is a registered source, or the key of
+    ///   another metric's series;
+    /// - [`RegistryError::SampleNameCollision`] if the names `name` would take once exposed
+    ///   are taken by another instrument's (see the type docs, **Names**).
     pub fn gauge(&self, name: &str) -> Result<Gauge, RegistryError> {
-        self.get_or_create(
-            name,
-            MetricKind::Gauge,
-            |entry| match entry {
-                Entry::Gauge(gauge) => Some(gauge.clone()),
-                _ => None,
-            },
-            || {
-                let gauge = Gauge::new(name);
-                (Entry::Gauge(gauge.clone()), gauge)
-            },
-        )
+        self.gauge_with_labels(name, &[])
     }
 
-    /// The histogram named `name`, created with the bucket bounds `bounds` if there is none.
+    /// The histogram named `name`, created with the bucket bounds `bounds` if there is none:
+    /// the series of `name` without labels
+    /// ([`histogram_with_labels`](Self::histogram_with_labels) with none).
     ///
     /// # Errors
     ///
@@ -183,9 +297,13 @@ impl Registry {
     /// - [`RegistryError::EmptyBuckets`], [`RegistryError::NonFiniteBucket`] or
     ///   [`RegistryError::UnsortedBuckets`] if `bounds` are not valid (see
     ///   [`Histogram::new`]);
-    /// - [`RegistryError::KindConflict`] if `name` is a counter or a gauge;
+    /// - [`RegistryError::KindConflict`] if `name` (with any labels) is a counter or a
+    ///   gauge;
     /// - [`RegistryError::BucketsConflict`] if `name` is a histogram with other bounds;
-    /// - [`RegistryError::Duplicate`] if `name` is a registered source.
+    /// - [`RegistryError::Duplicate`] if `name` is a registered source, or the key of
+    ///   another metric's series;
+    /// - [`RegistryError::SampleNameCollision`] if the names `name` would take once exposed
+    ///   are taken by another instrument's (see the type docs, **Names**).
     ///
     /// # Examples
     ///
@@ -204,26 +322,7 @@ impl Registry {
         name: &str,
         bounds: impl IntoIterator<Item = f64>,
     ) -> Result<Histogram, RegistryError> {
-        validate_name(name)?;
-        let bounds: Vec<f64> = bounds.into_iter().collect();
-        validate_bounds(name, &bounds)?;
-        let mut entries = lock(&self.inner.entries);
-        if let Some(Entry::Histogram(existing)) = entries.get(name) {
-            if existing.bounds() != bounds.as_slice() {
-                return Err(RegistryError::BucketsConflict {
-                    name: name.to_owned(),
-                    existing: existing.bounds().to_vec(),
-                    requested: bounds,
-                });
-            }
-            return Ok(existing.clone());
-        }
-        if let Some(existing) = entries.get(name) {
-            return Err(conflict(name, existing, MetricKind::Histogram));
-        }
-        let histogram = Histogram::new(name, bounds)?;
-        entries.insert(name.to_owned(), Entry::Histogram(histogram.clone()));
-        Ok(histogram)
+        self.histogram_with_labels(name, &[], bounds)
     }
 
     /// Registers a source of snapshots under `name`.
@@ -277,14 +376,28 @@ impl Registry {
     /// Removes the instrument or source named `name`, and the metadata described under
     /// `name`; whether there was an instrument or a source.
     ///
+    /// `name` is a registry name: an instrument's name, a source's, or the
+    /// [`series_key`](super::series_key) of a labeled series (which frees its place under the
+    /// [series limit](#series-limit)).
+    ///
     /// Handles to a removed instrument keep working, but the registry no longer reads them:
-    /// asking for the name again creates a new instrument. Descriptions of the names of a
+    /// asking for the name again creates a new instrument. The removed instrument reports
+    /// [`is_unregistered`](Counter::is_unregistered), and the handles of the `metrics` facade
+    /// (feature `metrics`) look their series up again on their next update, so that the
+    /// facade goes on counting into the registry. Descriptions of the names of a
     /// removed source's snapshots stay (they are listed again if a metric of that name
     /// comes back).
     pub fn unregister(&self, name: &str) -> bool {
         let mut descriptions = lock(&self.inner.descriptions);
         descriptions.remove(name);
-        lock(&self.inner.entries).remove(name).is_some()
+        let mut entries = lock(&self.inner.entries);
+        let Some(removed) = entries.remove(name) else {
+            return false;
+        };
+        removed.mark_unregistered();
+        self.forget_series(&removed);
+        self.release_exposed_names(&entries, &removed);
+        true
     }
 
     /// The registered names (of instruments and sources), in order.
@@ -317,6 +430,12 @@ impl Registry {
                 Entry::Counter(counter) => counter.collect(&mut snapshots),
                 Entry::Gauge(gauge) => gauge.collect(&mut snapshots),
                 Entry::Histogram(histogram) => histogram.collect(&mut snapshots),
+                Entry::Latency(latency) => {
+                    latency.collect(&mut snapshots);
+                    if with_metadata {
+                        latency.collect_metadata(&mut metadata);
+                    }
+                }
                 Entry::Source(source) => {
                     let mut collected = Snapshots::new();
                     let mut described = BTreeMap::new();
@@ -342,6 +461,7 @@ impl Registry {
                 }
             }
         }
+        self.collect_series_refused(&mut snapshots, with_metadata.then_some(&mut metadata));
         if with_metadata {
             let descriptions = lock(&self.inner.descriptions);
             metadata.extend(
@@ -365,25 +485,6 @@ impl Registry {
     /// [`last_error`](Self::last_error)).
     pub fn source_panics(&self) -> u64 {
         self.inner.source_panics.load(Ordering::Relaxed)
-    }
-
-    /// Looks `name` up and returns its instrument if `existing` accepts it, or creates one
-    /// with `create` if the name is free.
-    fn get_or_create<T>(
-        &self,
-        name: &str,
-        requested: MetricKind,
-        existing: impl FnOnce(&Entry) -> Option<T>,
-        create: impl FnOnce() -> (Entry, T),
-    ) -> Result<T, RegistryError> {
-        validate_name(name)?;
-        let mut entries = lock(&self.inner.entries);
-        if let Some(entry) = entries.get(name) {
-            return existing(entry).ok_or_else(|| conflict(name, entry, requested));
-        }
-        let (entry, instrument) = create();
-        entries.insert(name.to_owned(), entry);
-        Ok(instrument)
     }
 }
 

@@ -270,6 +270,8 @@ fn get_metrics_over_the_network_answers_like_the_registry() {
                 Metadata::new()
                     .unit("bytes")
                     .field("scope", "root")
+                    .unwrap()
+                    .field("bounds", json!([0, 300]))
                     .unwrap(),
             ),
         ];
@@ -281,12 +283,14 @@ fn get_metrics_over_the_network_answers_like_the_registry() {
         let running = Running::start(source);
         assert!(async_io::block_on(source_handle.ready()));
         // What a bridge declares: the registry's metrics with their metadata.
-        async_io::block_on(source_handle.declare_metrics(registry.get_metrics(&Selector::all())))
-            .unwrap();
+        async_io::block_on(
+            source_handle.declare_metrics(registry.get_metrics(&Selector::all()).unwrap()),
+        )
+        .unwrap();
         let client = source_handle.client();
         let selector = Selector::regex(&format!("^{}\\.", prefix.replace('.', "\\."))).unwrap();
         let remote = async_io::block_on(client.get_metrics(&selector)).unwrap();
-        let local = registry.get_metrics(&selector);
+        let local = registry.get_metrics(&selector).unwrap();
         assert_eq!(
             remote.keys().collect::<Vec<_>>(),
             local.keys().collect::<Vec<_>>()
@@ -297,15 +301,15 @@ fn get_metrics_over_the_network_answers_like_the_registry() {
             assert_eq!(remote.get_description(), local.get_description(), "{name}");
             assert_eq!(remote.get_rate(), local.get_rate(), "{name}");
             assert_eq!(remote.is_hidden(), local.is_hidden(), "{name}");
-            assert_eq!(
-                remote.get_field("scope"),
-                local.get_field("scope"),
-                "{name}"
-            );
+            // Free-form fields come back as the JSON values they were declared with.
+            for field in ["scope", "bounds"] {
+                assert_eq!(remote.get_field(field), local.get_field(field), "{name}");
+            }
             // The manager records who declared it.
             assert!(
                 remote
                     .get_field("source")
+                    .and_then(Value::as_str)
                     .unwrap()
                     .starts_with("source-mvx-list")
             );
@@ -326,13 +330,25 @@ fn get_metrics_over_the_network_answers_like_the_registry() {
             named.keys().collect::<Vec<_>>(),
             [&format!("{prefix}.disk")]
         );
-        let none =
-            async_io::block_on(client.get_metrics(&Selector::names(Vec::<String>::new()))).unwrap();
-        assert!(none.is_empty());
-        // The manager refuses a selector with a prefix: the remote's error, typed.
-        let refused =
-            async_io::block_on(client.get_metrics(&selector.clone().prefix("x"))).unwrap_err();
-        assert_eq!(refused.reason(), MetricqReason::RpcError);
+        // What the manager refuses is refused before it is sent, as the registry refuses it.
+        let sent_before = client.stats().rpcs_sent;
+        for refused in [
+            Selector::names(Vec::<String>::new()),
+            selector.clone().prefix("x"),
+            Selector::all().prefix("x").infix("y"),
+        ] {
+            let remote = async_io::block_on(client.get_metrics(&refused)).unwrap_err();
+            let MetricqError::InvalidSelector(remote_refusal) = &remote else {
+                panic!("{refused}: {remote:?}");
+            };
+            assert_eq!(remote.reason(), MetricqReason::InvalidArgument);
+            assert_eq!(
+                Some(remote_refusal),
+                registry.get_metrics(&refused).err().as_ref(),
+                "{refused}"
+            );
+        }
+        assert_eq!(client.stats().rpcs_sent, sent_before);
         running.stop().unwrap();
     });
 }
