@@ -210,6 +210,8 @@
 //! | a loss report the dispatcher fails to take (`on_loss` returns an error) | none: the losses it reports are counted already; the error is in `last_error()` (`LOSS_REPORT_FAILED`) | [`sink::LossReport`] |
 //! | a target's flush fails (writer sink) | none more: its lines were counted `delivered` when written to the target | [`sink::sinks::WriterSink`] |
 //! | a new label set past a name's series limit (metrics registry) | none lost: recorded in the name's overflow series (`mvx_overflow="true"`), the request counted in `series_refused` | [`metrics::Registry`](metrics::Registry#series-limit) |
+//! | a data chunk of the metricq bridge the broker does not confirm within the delivery timeout (its connection down that long, or refused), or whose confirmation is lost with its connection (feature `metricq`) | `failed` in the bridge's sink: its points (at most once: a chunk whose confirmation was lost may have been routed) | `agent::metricq` (data chunks are confirmed) |
+//! | a data chunk a metricq `Sink`'s handler fails on | none lost: returned to the queue once and handed over again (`chunks_requeued`); failed again, dropped (`chunks_rejected`) | `agent::metricq::DataHandler` |
 //! | a metric family would be exposed under a name another family takes (a source's histogram `x` beside its gauge `x_count`) | the family is left out of the scrape, which says so: the gauge `mvx_exposition_skipped_families`, `Encoded::skipped`; a registry refuses such instruments when they are registered | [`expose::text`](expose::text#collisions-no-sample-is-lost-silently) |
 //!
 //! # Features
@@ -227,6 +229,7 @@
 //! | `tls` | no | `futures-rustls` and `rustls` with the `ring` provider, and `http` | HTTPS for the metrics server (`ServerConfig::tls`), `expose::rustls` |
 //! | `signals` | no | `signal-hook` | SIGINT / SIGTERM for [`agent::Runner::run`] |
 //! | `tokio` | no | `tokio` (`rt` only; mvx starts no runtime) | a blocking call on a tokio current-thread runtime that runs the driver it waits for returns `WouldDeadlock` instead of hanging ([which calls block](sink#which-calls-block)) |
+//! | `metricq` | no | `lapin` 3 (AMQP 0-9-1; its default runtime: `async-io`'s reactor, `async-global-executor`, which starts threads of its own, and one I/O thread per connection; `amqps://` by rustls with the `ring` provider and the system's roots), `prost` (the data chunks), `url`; no tokio runtime | `agent::metricq`: MetricQ `Client`, `Source`, `Sink` agents, `RegistryBridge` |
 //!
 //! The text encoders ([`expose::text`]) need no feature: they are pure functions. Neither do
 //! metric metadata and selectors ([`metrics::Metadata`], [`metrics::selector`]), which always
@@ -267,9 +270,12 @@
 //!
 //! ## metricq
 //!
-//! metricq 5.4's `Agent` → [`agent`] (checked side by side with the PyPI package), and the
+//! metricq 5.4's `Agent` → [`agent`] (checked side by side with the PyPI package), the
 //! manager's `get_metrics` → [`metrics::Selector`] (the rules:
-//! [the filters](metrics::selector#the-filters-precisely)).
+//! [the filters](metrics::selector#the-filters-precisely)), and its clients on a network,
+//! `Client`, `Source` and `Sink` → `agent::metricq` (feature `metricq`; the protocol's facts
+//! and where each comes from are in its module docs; interoperating with the PyPI package's
+//! clients over a real RabbitMQ is tested).
 //!
 //! | metricq | mvx |
 //! |---|---|
@@ -286,6 +292,14 @@
 //! | `hidden=false` / `historic=false`: only documents storing the field | the same: `Metadata::get_hidden()` / `get_historic()` is `None` when not stored |
 //! | names listed in CouchDB's collation (case-insensitive) | `selector::name_order`: the `limit` and `/api/metrics` follow it |
 //! | metadata documents: any JSON values (`bounds: [0, 300]`) | `Metadata::field(key, value)` takes any `serde_json::Value` |
+//! | `Client(token, url)`, `connect()`: the management connection and the `<token>-rpc` queue | `agent::metricq::Client`, run by a [`agent::Runner`]; `ClientHandle::connected().await` |
+//! | `await rpc(function, **arguments)` (60 s timeout); `RPCError` | `ClientHandle::rpc(function, json!({..}))`, `rpc_with_timeout`, `rpc_agent`; `MetricqError::Rpc` (`RPC_ERROR`), `RpcTimedOut` (`RPC_TIMED_OUT`) |
+//! | `@rpc_handler("config")`; `discover` answered by every client | `ClientHandle::handlers().register("config", ..)`; `discover` answered built in |
+//! | `await client.get_metrics(selector, ...)` | `ClientHandle::get_metrics(&Selector)`: `Registry::get_metrics`' types; a selector the manager refuses is refused before it is sent |
+//! | `Source`: `source.register`, `declare_metrics(...)`, `await send(metric, time, value)` | `agent::metricq::Source`; `SourceHandle::declare_metrics`, `send`, `send_chunk`; addition: `RegistryBridge` publishes a [`metrics::Registry`] at an interval through an mvx sink |
+//! | data chunks published without confirmation | confirmed: a point is `delivered` once the broker confirmed its chunk (addition) |
+//! | `Sink` (`add_uuid` to its token), `subscribe(metrics)`, `on_data(metric, timestamp, value)`, each message acknowledged after its points | `agent::metricq::Sink::new(config, metrics, handler)` with `MetricqConfig::add_uuid()`, `SinkHandle::subscribe`, `DataHandler::on_data`; the same acknowledgement |
+//! | `HistoryClient` | not provided; the history messages are in `agent::metricq::proto` |
 //!
 //! ## prometheus_async
 //!
@@ -335,7 +349,7 @@
 //! | [`stats`] | request statistics that survive restarts, as Crawlee's | `statistics.rs` the handle, its driver and the aggregating dispatcher; `state.rs`, `final_statistics.rs`, `event.rs`, `config.rs`, `error.rs`, `wait.rs`; `rounding.rs` Crawlee's arithmetic; `document/`: the persisted document (`mod.rs`), `iso8601.rs` its times and durations, `v1.rs` the shape earlier versions wrote; `persist.rs` load and save, `periodic.rs` timed saves and reports, `report.rs`; `store/`: [`stats::KeyValueStore`] (`mod.rs`), `memory.rs`, `file.rs` (mvx's layout and Crawlee's), `redis.rs` |
 //! | [`instrument`] | adapters that time a future, count its errors, track it in progress | |
 //! | [`expose`] | a registry as Prometheus or OpenMetrics text, served over HTTP | `sanitize.rs` names fitted to Prometheus; `text/`: the encoder (`mod.rs`), `families.rs` (snapshots to families, collisions left out), `skipped.rs` (their report), `write.rs` (families to text), `number.rs` (floats as the official clients write them); `http/`: `server.rs` (handle and driver), `connection.rs`, `config.rs`, `threaded.rs`, `response.rs` (`/metrics`), `negotiation.rs` (`Accept`), `api.rs` and `query.rs` (`/api/metrics`); `discovery.rs` |
-//! | [`agent`] | the lifecycle of a long-running client: run until stopped, stop once, teardown reported | `handle.rs`, `runner.rs`, `signals.rs`, `error.rs` |
+//! | [`agent`] | the lifecycle of a long-running client: run until stopped, stop once, teardown reported; and (feature `metricq`) agents on a MetricQ network | `handle.rs`, `runner.rs`, `signals.rs`, `error.rs`; `metricq/`: `mod.rs` the protocol's facts, `config.rs`, `connection.rs` (an AMQP connection re-established when lost), `management.rs` (the management connection: RPCs out and in), `rpc.rs` (handlers and requests), `client.rs` (`Client`, `ClientHandle`), `metadata.rs` (metadata on the wire, `get_metrics`), `source.rs`, `publisher.rs` (`DataPoint`, `ChunkPublisher`), `bridge.rs` (`RegistryBridge`), `sink.rs`, `proto.rs` (data chunks), `time.rs`, `error.rs` |
 //! | [`facade`] | mvx behind `log`, `tracing` and `metrics` | `log.rs`, `tracing.rs`, `metrics/` (`mod.rs` the recorder, `handles.rs` its handles) |
 //!
 //! Tests: one file per subject in `tests/`, shared helpers in `tests/support/` (README
@@ -353,7 +367,8 @@
 //!   `Block` asked to wait rather than lose an event or get it back. Under the other
 //!   policies `log()` returns at once.
 //! - **Reason codes are per component** ([`metrics::MetricsReason`], [`stats::StatsReason`],
-//!   [`agent::AgentReason`], [`expose::ExposeReason`], the Redis sink's `RedisSinkReason`),
+//!   [`agent::AgentReason`], [`expose::ExposeReason`], the Redis sink's `RedisSinkReason`,
+//!   the metricq client's `MetricqReason`),
 //!   each carrying the core's [`ErrorReason`] when the failure is the core's, rather than
 //!   one `ErrorReason` naming every component's failures: the core imports no component.
 //!   The strings are unchanged.

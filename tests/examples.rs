@@ -1,6 +1,9 @@
 //! Every example in `examples/` runs here.
 #![cfg(not(loom))]
 
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
 #[path = "../examples/quickstart.rs"]
 mod quickstart;
 
@@ -192,7 +195,8 @@ fn terminate_deadline_ends_on_time_and_counts_what_it_lost() {
     let summary = terminate_deadline::run(
         WriterSink::writer("sink", std::io::sink()),
         1_000,
-        watchdog_limit(),
+        // A deadline a writer that keeps up never reaches.
+        watchdog::GUARD,
     )
     .unwrap();
     let stats = summary.outcome.unwrap();
@@ -200,11 +204,6 @@ fn terminate_deadline_ends_on_time_and_counts_what_it_lost() {
         (stats.accepted, stats.delivered, stats.failed, stats.pending),
         (1_000, 1_000, 0, 0)
     );
-}
-
-/// A deadline a writer that keeps up never reaches.
-fn watchdog_limit() -> std::time::Duration {
-    std::time::Duration::from_secs(60)
 }
 
 #[cfg(feature = "persist")]
@@ -265,10 +264,6 @@ fn request_statistics_counts_every_request_and_resumes_them() {
 #[path = "../examples/bench_harness.rs"]
 #[allow(dead_code)] // `main`: the test gives its options to `Options::parse` itself.
 mod bench_harness;
-
-#[cfg(feature = "http")]
-#[path = "support/watchdog.rs"]
-mod watchdog;
 
 #[cfg(feature = "http")]
 #[path = "support/http_client.rs"]
@@ -723,4 +718,62 @@ fn tracing_to_redis_puts_every_event_in_the_stream() {
         .unwrap();
     assert_eq!(left, 0);
     tracing_to_redis::run_and_print(&url).unwrap();
+}
+
+#[cfg(any(all(feature = "tracing", feature = "redis"), feature = "metricq"))]
+#[path = "support/free_port.rs"]
+mod free_port;
+#[cfg(feature = "metricq")]
+#[path = "support/metricq_peer.rs"]
+mod metricq_peer;
+#[cfg(feature = "metricq")]
+#[path = "support/rabbitmq.rs"]
+mod rabbitmq;
+
+#[cfg(feature = "metricq")]
+#[path = "../examples/metricq_source.rs"]
+#[allow(dead_code)]
+// `main`: it only reads the URL from MVX_AMQP_URL; the test calls `run` with the broker's.
+mod metricq_source;
+
+/// The example publishes to the broker at `MVX_AMQP_URL` (`.ci/test` starts one, with the
+/// test manager on it) and examples/metricq_sink.py, the Python package's sink, prints its
+/// points; every point the example logged is delivered.
+#[cfg(feature = "metricq")]
+#[test]
+fn metricq_source_reaches_the_python_sink() {
+    watchdog::within_guard(|| {
+        let url = metricq_peer::shared_manager().to_owned();
+        let script = std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/metricq_sink.py"
+        ));
+        let args = ["--count", "4", &url, "example.requests", "example.load"];
+        let sink = metricq_peer::Peer::script(script, &args, "examples/metricq_sink.py");
+        assert_eq!(sink.next_line(), "subscribed");
+        let summary = metricq_source::run(&url, "source-mvx-example-test", 5).unwrap();
+        let stats = summary.stats;
+        assert_eq!(
+            (stats.delivered, stats.failed, stats.pending),
+            (stats.accepted, 0, 0)
+        );
+        // 9 points a tick: the counter, the gauge, the histogram's count, sum, nan and 4 buckets.
+        assert_eq!(stats.accepted % 9, 0, "{stats}");
+        let printed: Vec<String> = (0..4).map(|_| sink.next_line()).collect();
+        assert!(sink.finish());
+        for line in &printed {
+            let fields: Vec<&str> = line.split(' ').collect();
+            assert_eq!(fields.len(), 3, "{line}");
+            assert!(
+                ["example.requests", "example.load"].contains(&fields[0]),
+                "{line}"
+            );
+            assert!(
+                fields[1].parse::<i64>().unwrap() > 1_600_000_000_000_000_000,
+                "{line}"
+            );
+            let value: f64 = fields[2].parse().unwrap();
+            assert!((0.0..=500.0).contains(&value), "{line}");
+        }
+    });
 }

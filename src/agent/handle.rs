@@ -289,14 +289,15 @@ impl AgentHandle {
         self.shared.tasks.try_send(Box::pin(task)).is_ok()
     }
 
-    /// Resolves once a stop is requested.
-    pub(super) async fn stop_requested_wait(&self) {
+    /// Resolves once a stop has been requested (or the agent has stopped): what a
+    /// long `connect` races against, so that a stop during connect takes effect at once.
+    pub async fn stop_requested_wait(&self) {
         loop {
-            if self.shared.stop_requested() {
+            if self.stop_requested() {
                 return;
             }
             listener!(self.shared.changed => changed);
-            if self.shared.stop_requested() {
+            if self.stop_requested() {
                 return;
             }
             changed.await;

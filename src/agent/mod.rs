@@ -97,6 +97,9 @@ pub use self::handle::{AgentHandle, AgentTask, StopOutcome};
 pub use self::runner::Runner;
 use crate::error::BoxError;
 
+#[cfg(feature = "metricq")]
+pub mod metricq;
+
 // Selecting metrics is a query over the registry, in `metrics::selector`; its names stay
 // reachable here, where they were first.
 pub use crate::metrics::selector;
