@@ -351,7 +351,11 @@ impl<E: Send + 'static> AsyncSink<E> {
     /// once, when the limit is reached and only the calling thread could make room (see
     /// [which calls block](self#which-calls-block)).
     pub fn log_blocking(&self, event: E) -> Result<LogOutcome, LogError<E>> {
-        self.send(event).wait()
+        // The common case, room in the queue, without building the wait.
+        match self.try_accept(event, OverflowPolicy::Block) {
+            Err(LogError::QueueOverflow(event)) => self.send(event).wait(),
+            other => other,
+        }
     }
 
     /// Accepts an event, waiting while the pending-event limit is reached, whatever the
