@@ -2,7 +2,8 @@
 //! to a real RabbitMQ broker (confirmed by it), and the producer's cost per point.
 //!
 //! Needs a broker and a manager: `MVX_AMQP_URL` (`.ci/test` starts a broker; run
-//! `python3 tests/support/metricq_peer.py manager $MVX_AMQP_URL` beside it as the manager). Run
+//! `sleep infinity | python3 tests/support/metricq_peer.py manager $MVX_AMQP_URL` beside it as
+//! the manager, which stops when its standard input closes). Run
 //! with `cargo bench --bench metricq --features metricq`. Without `MVX_AMQP_URL` nothing
 //! is measured (the bench says so).
 
