@@ -1,6 +1,9 @@
 //! Future instrumentation: time a future, count its errors, track how many are in progress,
 //! as `prometheus_async.aio`'s `time`, `count_exceptions` and `track_inprogress` do.
 //!
+//! (For maintainers: one concept, the future adapters and their shared ending rules; some
+//! 610 lines, 40 % of them docs.)
+//!
 //! [`InstrumentExt`] adds three adapters to every [`Future`], and the functions [`timed`],
 //! [`count_errors`], [`count_errors_if`] and [`track_in_progress`] do the same for callers
 //! who prefer a function to a method:

@@ -3,6 +3,9 @@
 //! exposition server serves as JSON at `/api/metrics`, with the meaning metricq's manager
 //! gives its `get_metrics` arguments.
 //!
+//! (For maintainers: one concept, the selector and its refusals; some 620 lines, a third of
+//! them docs.)
+//!
 //! A [`Selector`] picks metric names from a list of candidates, each with its [`Metadata`],
 //! and returns the selected names with their metadata or without it.
 //!

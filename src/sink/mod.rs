@@ -1,5 +1,8 @@
 //! Sinks: a synchronous, thread-safe `log(event)` in front of an asynchronous dispatcher.
 //!
+//! (For maintainers: one concept, `AsyncSink`'s public face; some 620 lines, half of them
+//! docs: the state, the driver and the waits are in files of their own.)
+//!
 //! A sink is a handle, [`AsyncSink`], plus a [`Driver`] future. The handle is cheap to clone
 //! and can be used from any thread or task; the driver does the work wherever it is polled
 //! — spawn it on tokio, smol, a `futures` pool, or let [`crate::rt`] run it on a thread of

@@ -1,5 +1,8 @@
 //! The registry: instruments and snapshot sources by name, read together as [`Snapshots`].
 //!
+//! (For maintainers: one concept, the registry's instruments and sources; some 560 lines,
+//! half of them docs.)
+//!
 //! This file holds the map and its reading; the labeled series and their limit (`series`),
 //! the descriptions set on names (`descriptions`), what the registry lists (`listing`), the
 //! names metrics take once exposed (`exposed_names`) and its error (`error`) are in files
