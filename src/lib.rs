@@ -340,6 +340,7 @@
 //! | module | its concept | files |
 //! |---|---|---|
 //! | `sync` (private) | the primitives the core is built from, loom's under `--cfg loom`, and the one way mvx waits (`Wait`, `Signal`, `block_on`) | `driver_seat.rs` which thread polls a driver (a blocking wait that could only wait for itself is refused); `suppression.rs` the telemetry-suppression scope, public as [`facade::suppress`] |
+//! | `calendar` (private) | day numbers to Gregorian dates and back, for the timestamps the core and the components write and read | |
 //! | [`lifecycle`] | the states of a component, their transitions, the [`WaitHandle`] of an operation | |
 //! | [`queue`] | the ring, the pending-event limit, overflow policies, the counters | |
 //! | [`error`] | the core's errors, their reason codes, the shared [`error::Cause`] | `reason.rs`: [`ErrorReason`] and the macro that declares a component's reason enum |
@@ -426,6 +427,7 @@
 // come from async-io, which has no loom counterpart) are left out of `--cfg loom` builds.
 #[cfg(not(loom))]
 pub mod agent;
+mod calendar;
 pub mod error;
 #[cfg(not(loom))]
 pub mod expose;
