@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mvx::BoxError;
-use mvx::agent::{Agent, AgentConfig, AgentHandle, Runner};
+use mvx::agent::{Agent, AgentConfig, AgentError, AgentHandle, Runner};
 use mvx::expose::http::{ServerConfig, ThreadedMetricsServer};
 use mvx::metrics::{
     Counter, Metadata, Metric, MetricEvent, MetricKind, MetricsRuntime, Registry, Snapshot,
@@ -222,9 +222,16 @@ impl Agent for Recording {
     }
 }
 
-/// Runs the agent until SIGINT or SIGTERM.
+/// Runs the agent until SIGINT or SIGTERM. As in metricq, `run()` returns
+/// `ReceivedSignal` after a SIGTERM (SIGINT is a clean stop); this service takes SIGTERM as
+/// its normal end, once teardown has flushed everything.
 pub fn main() -> Result<(), BoxError> {
-    Runner::new(Recording::new()?, AgentConfig::default()).run()?;
-    println!("agent: stopped cleanly");
+    match Runner::new(Recording::new()?, AgentConfig::default()).run() {
+        Ok(()) => println!("agent: stopped cleanly"),
+        Err(AgentError::ReceivedSignal { signal }) => {
+            println!("agent: stopped cleanly on signal {signal}");
+        }
+        Err(error) => return Err(error.into()),
+    }
     Ok(())
 }

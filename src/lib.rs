@@ -210,6 +210,8 @@
 //! | a loss report the dispatcher fails to take (`on_loss` returns an error) | none: the losses it reports are counted already; the error is in `last_error()` (`LOSS_REPORT_FAILED`) | [`sink::LossReport`] |
 //! | a target's flush fails (writer sink) | none more: its lines were counted `delivered` when written to the target | [`sink::sinks::WriterSink`] |
 //! | a new label set past a name's series limit (metrics registry) | none lost: recorded in the name's overflow series (`mvx_overflow="true"`), the request counted in `series_refused` | [`metrics::Registry`](metrics::Registry#series-limit) |
+//! | a data chunk of the metricq bridge the broker does not confirm within the delivery timeout (its connection down that long, or refused), or whose confirmation is lost with its connection (feature `metricq`) | `failed` in the bridge's sink: its points (at most once: a chunk whose confirmation was lost may have been routed) | `agent::metricq` (data chunks are confirmed) |
+//! | a data chunk a metricq `Sink`'s handler fails on | none lost: returned to the queue once and handed over again (`chunks_requeued`); failed again, dropped (`chunks_rejected`) | `agent::metricq::DataHandler` |
 //! | a metric family would be exposed under a name another family takes (a source's histogram `x` beside its gauge `x_count`) | the family is left out of the scrape, which says so: the gauge `mvx_exposition_skipped_families`, `Encoded::skipped`; a registry refuses such instruments when they are registered | [`expose::text`](expose::text#collisions-no-sample-is-lost-silently) |
 //!
 //! # Features
@@ -227,6 +229,7 @@
 //! | `tls` | no | `futures-rustls` and `rustls` with the `ring` provider, and `http` | HTTPS for the metrics server (`ServerConfig::tls`), `expose::rustls` |
 //! | `signals` | no | `signal-hook` | SIGINT / SIGTERM for [`agent::Runner::run`] |
 //! | `tokio` | no | `tokio` (`rt` only; mvx starts no runtime) | a blocking call on a tokio current-thread runtime that runs the driver it waits for returns `WouldDeadlock` instead of hanging ([which calls block](sink#which-calls-block)) |
+//! | `metricq` | no | `lapin` 3 (AMQP 0-9-1; its default runtime: `async-io`'s reactor, `async-global-executor`, which starts threads of its own, and one I/O thread per connection; `amqps://` by rustls with the `ring` provider and the system's roots), `prost` (the data chunks), `url`; no tokio runtime | `agent::metricq`: MetricQ `Client`, `Source`, `Sink` agents, `RegistryBridge` |
 //!
 //! The text encoders ([`expose::text`]) need no feature: they are pure functions. Neither do
 //! metric metadata and selectors ([`metrics::Metadata`], [`metrics::selector`]), which always
@@ -264,6 +267,39 @@
 //! | `reset()` | [`stats::Statistics::reset`] |
 //! | `log_interval`, `log_message`, `periodic_message_logger` (logs at the start, then every interval) | `log_interval`, `log_message`, [`stats::ReportTo`] (the `log` crate with the feature `log`, stderr without it; a sink; off), at the start, then every interval |
 //! | `statistics_log_format='table'` | one line, `name=value` pairs |
+//!
+//! ## metricq
+//!
+//! metricq 5.4's `Agent` → [`agent`] (checked side by side with the PyPI package), the
+//! manager's `get_metrics` → [`metrics::Selector`] (the rules:
+//! [the filters](metrics::selector#the-filters-precisely)), and its clients on a network,
+//! `Client`, `Source` and `Sink` → `agent::metricq` (feature `metricq`; the protocol's facts
+//! and where each comes from are in its module docs; interoperating with the PyPI package's
+//! clients over a real RabbitMQ is tested).
+//!
+//! | metricq | mvx |
+//! |---|---|
+//! | `Agent(token, url, connection_timeout=600)`; `run(catch_signals=("SIGINT", "SIGTERM"), cancel_on_exception=False)` | `Runner::new(agent, AgentConfig::default())` (`close_timeout` 600 s, `catch_signals`, `cancel_on_error`); `run()` |
+//! | `connect()`, `teardown()`, `on_signal(signal)` overridden in a subclass | `impl Agent`: `connect(&handle)`, `teardown()`, `on_signal(signal, &handle)` |
+//! | `run()` raises `ConnectFailed` from a failed `connect()` | `AgentError::ConnectFailed` (`CONNECT_FAILED`), teardown not run, in both |
+//! | `await stop(exception, silent)`: the first call wins; waits for teardown; raises `AgentStopped` from the exception or from teardown's error unless `silent` | `stop_and_wait(error, silent).await`, the same; `stop(error, silent)` asks without waiting (callable from any thread) |
+//! | `run()` / `stopped()` raise the stop's exception, silent or not; else teardown's error | `run()` / `stopped().await` return it: `AgentError::Stopped`, `TeardownFailed`, `TeardownTimedOut` |
+//! | a `stop()` while `connect()` runs: teardown at once, `connect()` cancelled | the same; mvx drops the connect future before teardown starts (metricq cancels it when its loop closes) |
+//! | default `on_signal`: SIGINT stops cleanly, any other signal raises `ReceivedSignal` from `run()` | `AgentHandle::stop_on_signal`: the same, `AgentError::ReceivedSignal { signal }` (`RECEIVED_SIGNAL`) |
+//! | `get_metrics(selector=regex or [names], prefix=, infix=, historic=, hidden=, limit=, format=)` on the manager | `Registry::get_metrics(&Selector)`, `GET /api/metrics?...`: `Selector::regex` / `names`, `.prefix`, `.infix`, `.historic`, `.hidden`, `.limit`; `.metadata(false)` is the `array` format's names |
+//! | the manager refuses `prefix` with `infix`, either with `selector`, an empty name list | `SelectorError::PrefixAndInfix`, `SelectorAndFix`, `EmptyNameList` (`INVALID_ARGUMENT`; HTTP 400) |
+//! | `infix` matches from the start of a dot-separated component | the same (`infix=pu` does not select `host.cpu.load`) |
+//! | `hidden=false` / `historic=false`: only documents storing the field | the same: `Metadata::get_hidden()` / `get_historic()` is `None` when not stored |
+//! | names listed in CouchDB's collation (case-insensitive) | `selector::name_order`: the `limit` and `/api/metrics` follow it |
+//! | metadata documents: any JSON values (`bounds: [0, 300]`) | `Metadata::field(key, value)` takes any `serde_json::Value` |
+//! | `Client(token, url)`, `connect()`: the management connection and the `<token>-rpc` queue | `agent::metricq::Client`, run by a [`agent::Runner`]; `ClientHandle::connected().await` |
+//! | `await rpc(function, **arguments)` (60 s timeout); `RPCError` | `ClientHandle::rpc(function, json!({..}))`, `rpc_with_timeout`, `rpc_agent`; `MetricqError::Rpc` (`RPC_ERROR`), `RpcTimedOut` (`RPC_TIMED_OUT`) |
+//! | `@rpc_handler("config")`; `discover` answered by every client | `ClientHandle::handlers().register("config", ..)`; `discover` answered built in |
+//! | `await client.get_metrics(selector, ...)` | `ClientHandle::get_metrics(&Selector)`: `Registry::get_metrics`' types; a selector the manager refuses is refused before it is sent |
+//! | `Source`: `source.register`, `declare_metrics(...)`, `await send(metric, time, value)` | `agent::metricq::Source`; `SourceHandle::declare_metrics`, `send`, `send_chunk`; addition: `RegistryBridge` publishes a [`metrics::Registry`] at an interval through an mvx sink |
+//! | data chunks published without confirmation | confirmed: a point is `delivered` once the broker confirmed its chunk (addition) |
+//! | `Sink` (`add_uuid` to its token), `subscribe(metrics)`, `on_data(metric, timestamp, value)`, each message acknowledged after its points | `agent::metricq::Sink::new(config, metrics, handler)` with `MetricqConfig::add_uuid()`, `SinkHandle::subscribe`, `DataHandler::on_data`; the same acknowledgement |
+//! | `HistoryClient` | not provided; the history messages are in `agent::metricq::proto` |
 //!
 //! ## prometheus_async
 //!
@@ -304,16 +340,17 @@
 //! | module | its concept | files |
 //! |---|---|---|
 //! | `sync` (private) | the primitives the core is built from, loom's under `--cfg loom`, and the one way mvx waits (`Wait`, `Signal`, `block_on`) | `driver_seat.rs` which thread polls a driver (a blocking wait that could only wait for itself is refused); `suppression.rs` the telemetry-suppression scope, public as [`facade::suppress`] |
+//! | `calendar` (private) | day numbers to Gregorian dates and back, for the timestamps the core and the components write and read | |
 //! | [`lifecycle`] | the states of a component, their transitions, the [`WaitHandle`] of an operation | |
 //! | [`queue`] | the lanes (a ring per producer thread), the pending-event limit, overflow policies, the counters | |
 //! | [`error`] | the core's errors, their reason codes, the shared [`error::Cause`] | `reason.rs`: [`ErrorReason`] and the macro that declares a component's reason enum |
 //! | [`sink`] | `log(event)` in front of a dispatcher: [`sink::AsyncSink`] | `dispatch.rs` the trait users write; `driver.rs` the driver future; `shared.rs` what handles share with it; `wait.rs` the named waits; `config.rs`; `budget.rs` the poll budget (how long a busy driver keeps its executor); `loss.rs` loss reports; `restart.rs` the restart policy for dispatcher panics; `event.rs` [`sink::LogEvent`]; `format.rs` line formats; `registry.rs` one sink per backend resource; `sinks/` the built-in sinks: `writer.rs`, `memory.rs`, `redis/` (`entries.rs`, `delivery.rs`, `error.rs`) |
 //! | [`rt`] | running a driver: on smol, on a thread of its own; the [`rt::Terminator`] | `thread.rs`, `smol.rs`; `tokio.rs` (feature `tokio`): whether a thread runs a tokio current-thread runtime |
-//! | [`metrics`] | user-defined events aggregated by recorders; lock-free instruments; the registry that gathers them | `recorder.rs`, `runtime.rs`, `snapshot.rs`, `metadata.rs`, `selector.rs`; `instruments/`: `counter.rs`, `gauge.rs`, `histogram.rs`, `stripes.rs` (a histogram's per-thread state); `registry/`: the map (`mod.rs`), `series.rs` (labels and the series limit), `descriptions.rs` (metadata set on names), `listing.rs` (`get_metrics`), `exposed_names.rs` (the names a metric takes once exposed, and the index that refuses collisions), `error.rs` |
+//! | [`metrics`] | user-defined events aggregated by recorders; lock-free instruments; the registry that gathers them | `recorder.rs`, `runtime.rs`, `snapshot.rs`, `metadata.rs`, `selector.rs`; `instruments/`: `counter.rs`, `gauge.rs`, `histogram.rs`, `stripes.rs` (a histogram's per-thread state), `latency/` (the latency histogram: `mod.rs` its stripes and records, `layout.rs` the buckets and their error bound, `config.rs`, `distribution.rs` what is read, `hgrm.rs` HdrHistogram's text, `metric.rs` the recorder metric); `registry/`: the map (`mod.rs`), `series.rs` (labels and the series limit), `latency.rs` (latency histograms), `descriptions.rs` (metadata set on names), `listing.rs` (`get_metrics`), `exposed_names.rs` (the names a metric takes once exposed, and the index that refuses collisions), `error.rs` |
 //! | [`stats`] | request statistics that survive restarts, as Crawlee's | `statistics.rs` the handle, its driver and the aggregating dispatcher; `state.rs`, `final_statistics.rs`, `event.rs`, `config.rs`, `error.rs`, `wait.rs`; `rounding.rs` Crawlee's arithmetic; `document/`: the persisted document (`mod.rs`), `iso8601.rs` its times and durations, `v1.rs` the shape earlier versions wrote; `persist.rs` load and save, `periodic.rs` timed saves and reports, `report.rs`; `store/`: [`stats::KeyValueStore`] (`mod.rs`), `memory.rs`, `file.rs` (mvx's layout and Crawlee's), `redis.rs` |
 //! | [`instrument`] | adapters that time a future, count its errors, track it in progress | |
 //! | [`expose`] | a registry as Prometheus or OpenMetrics text, served over HTTP | `sanitize.rs` names fitted to Prometheus; `text/`: the encoder (`mod.rs`), `families.rs` (snapshots to families, collisions left out), `skipped.rs` (their report), `write.rs` (families to text), `number.rs` (floats as the official clients write them); `http/`: `server.rs` (handle and driver), `connection.rs`, `config.rs`, `threaded.rs`, `response.rs` (`/metrics`), `negotiation.rs` (`Accept`), `api.rs` and `query.rs` (`/api/metrics`); `discovery.rs` |
-//! | [`agent`] | the lifecycle of a long-running client: run until stopped, stop once, teardown reported | `handle.rs`, `runner.rs`, `signals.rs`, `error.rs` |
+//! | [`agent`] | the lifecycle of a long-running client: run until stopped, stop once, teardown reported; and (feature `metricq`) agents on a MetricQ network | `handle.rs`, `runner.rs`, `signals.rs`, `error.rs`; `metricq/`: `mod.rs` the protocol's facts, `config.rs`, `connection.rs` (an AMQP connection re-established when lost), `management.rs` (the management connection: RPCs out and in), `rpc.rs` (handlers and requests), `client.rs` (`Client`, `ClientHandle`), `metadata.rs` (metadata on the wire, `get_metrics`), `source.rs`, `publisher.rs` (`DataPoint`, `ChunkPublisher`), `bridge.rs` (`RegistryBridge`), `sink.rs`, `proto.rs` (data chunks), `time.rs`, `error.rs` |
 //! | [`facade`] | mvx behind `log`, `tracing` and `metrics` | `log.rs`, `tracing.rs`, `metrics/` (`mod.rs` the recorder, `handles.rs` its handles) |
 //!
 //! Tests: one file per subject in `tests/`, shared helpers in `tests/support/` (README
@@ -324,9 +361,10 @@
 //! DESIGN.md is the contract mvx started from; the code departs from it here, each time
 //! for the reason given:
 //!
-//! - **The ring** is `concurrent-queue`'s, not a bounded `async-channel`, for the cost
-//!   [`queue`] explains; and there is one per producer thread (a *lane*), so that producers
-//!   share no write. **The pending-event limit is therefore per producer thread**, not
+//! - **The ring** is not a bounded `async-channel` but one single-producer ring (`rtrb`, a
+//!   core dependency DESIGN.md does not list) per producer thread and sink (a *lane*), so
+//!   that producers share no write and an event costs two plain stores and one `fetch_add`
+//!   ([`queue`] explains). **The pending-event limit is therefore per producer thread**, not
 //!   global as DESIGN.md has it: a sink with `N` producer threads holds at most
 //!   `N × queue_capacity` pending events ([`queue`] has the bound and the memory).
 //! - **`log()` waits for room under [`OverflowPolicy::Block`]**, where DESIGN.md has it
@@ -334,7 +372,8 @@
 //!   `Block` asked to wait rather than lose an event or get it back. Under the other
 //!   policies `log()` returns at once.
 //! - **Reason codes are per component** ([`metrics::MetricsReason`], [`stats::StatsReason`],
-//!   [`agent::AgentReason`], [`expose::ExposeReason`], the Redis sink's `RedisSinkReason`),
+//!   [`agent::AgentReason`], [`expose::ExposeReason`], the Redis sink's `RedisSinkReason`,
+//!   the metricq client's `MetricqReason`),
 //!   each carrying the core's [`ErrorReason`] when the failure is the core's, rather than
 //!   one `ErrorReason` naming every component's failures: the core imports no component.
 //!   The strings are unchanged.
@@ -363,8 +402,9 @@
 //! - **`Stopping → Failure`** is a transition, and `Running → Failure` is a panic, not an
 //!   error (dispatch errors are counted, not fatal): a dispatcher may panic while a stop
 //!   drains.
-//! - **[`agent::AgentHandle::stop`] takes `(error, silent)`**, as metricq's does: a silent
-//!   stop keeps its error in [`agent::StopOutcome::silenced`].
+//! - **[`agent::AgentHandle::stop`] takes `(error, silent)`**, as metricq's does, with its
+//!   meaning: `run()` returns the error either way; `silent` keeps only the awaited form,
+//!   [`agent::AgentHandle::stop_and_wait`], from returning it.
 //! - **Statistics report by default** ([`stats::ReportTo::Default`]: the `log` crate, or
 //!   standard error without the `log` feature), where DESIGN.md reports through a log sink:
 //!   Crawlee logs its statistics by default, and a log sink is one destination among
@@ -391,6 +431,7 @@
 // come from async-io, which has no loom counterpart) are left out of `--cfg loom` builds.
 #[cfg(not(loom))]
 pub mod agent;
+mod calendar;
 pub mod error;
 #[cfg(not(loom))]
 pub mod expose;
@@ -408,9 +449,10 @@ pub mod stats;
 mod sync;
 
 /// What the loom models (`tests/loom_*.rs`) drive besides the public API: the core's own
-/// wake-up primitive, a terminator whose runtime thread is a loom thread, and the end of a
+/// wake-up primitive, a terminator whose runtime thread is a loom thread, the end of a
 /// sink from outside its driver that a terminator makes past its deadline (called directly:
-/// loom has no clock). Exists only under `--cfg loom`.
+/// loom has no clock), and a latency record into a given stripe. Exists only under
+/// `--cfg loom`.
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
@@ -440,6 +482,17 @@ pub mod __loom {
     /// then joins the runtime thread — which the driver must leave on its own.
     pub fn terminate_past_deadline(terminator: &Terminator) -> Result<QueueStats, TerminateError> {
         terminator.terminate_past_deadline()
+    }
+
+    /// Records `nanos` into stripe `stripe` of `histogram` as a thread that owns it does (or,
+    /// for stripe 0, as threads share it): loom runs its threads on one OS thread, so they
+    /// would share one thread-local stripe number, which real threads never do.
+    pub fn record_latency_in_stripe(
+        histogram: &crate::metrics::LatencyHistogram,
+        stripe: usize,
+        nanos: u64,
+    ) {
+        histogram.record_nanos_in_stripe(stripe, nanos);
     }
 
     /// Ends `sink` from outside its driver, as a terminator past its deadline does; returns

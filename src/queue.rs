@@ -1,12 +1,14 @@
 //! Bounded queue accounting: the pending-event limit, overflow policies and counters.
 //!
-//! A sink's queue is a set of *lanes*: one bounded ring per producer thread (and sink),
-//! `concurrent-queue`'s ring — the ring `async-channel` is built on — used directly. A
-//! thread's first event for a sink registers its lane: the ring is allocated then, once
-//! (see [Allocation](#allocation)); every later event of that thread goes into its own ring,
-//! which no other thread writes, so producers on different threads share no cache line on
-//! the way in. The driver drains every lane; the lanes of threads that have exited are
-//! drained like the others and then removed.
+//! (For maintainers: one concept, the bounded queue and its exact counters, the lanes'
+//! rings and their words in `queue/lanes.rs`, its tests in `queue/tests.rs`.)
+//!
+//! A sink's queue is a set of *lanes*: one bounded single-producer ring per producer thread
+//! (and sink), `rtrb`'s ring. A thread's first event for a sink registers its lane: the ring
+//! is allocated then, once (see [Allocation](#allocation)); every later event of that thread
+//! goes into its own ring, which no other thread writes, so producers on different threads
+//! share no cache line on the way in. The driver drains every lane, a chunk at a time; the
+//! lanes of threads that have exited are drained like the others and then removed.
 //!
 //! *Pending* events are those accepted and not yet finished: queued, or handed to a
 //! dispatch that has not returned. **The limit, `queue_capacity`, applies to each lane: the
@@ -20,11 +22,13 @@
 //!
 //! A producer checks its lane's limit against its own count of the events it pushed and a
 //! copy of what the driver finished of them, refreshed only when that bound says the limit
-//! may be reached: an accepted event costs its producer one compare-and-swap on its own
-//! ring's tail, and no write to a line another producer writes. A stop closes every ring in
-//! the same step that ends admission: an event pushed before is in a ring and is
-//! dispatched, a push after finds the ring closed and the event comes back, so no event
-//! slips in behind a stop unseen.
+//! may be reached: an accepted event costs its producer a push into its own ring (two plain
+//! stores) and one `fetch_add` on its lane's word, which counts it and tells whether the
+//! driver is parked or admission closed — no write to a line another producer writes, no
+//! compare-and-swap. A stop closes every lane in the same step that ends admission; the
+//! driver then *seals* each lane, fixing its final count: an event counted before the seal
+//! is dispatched, one counted after is taken back out of the ring by its producer and handed
+//! back, so no event slips in behind a stop unseen (`queue/lanes.rs` has the word's rules).
 //!
 //! **The shared lane.** Each sink also has one ring that any thread may push to, allocated
 //! when the sink is created: it takes the events of a thread that has no lane of its own —
@@ -38,7 +42,7 @@
 //! thread-local bookkeeping with it; nothing is allocated per event after that. A thread
 //! that exits frees its entry; the driver frees the ring once the lane is drained. A ring
 //! the allocator refuses is not an abort: that thread's events go to the shared lane.
-
+//!
 //! # What happens to each event
 //!
 //! | outcome | counted as | the caller gets |
@@ -68,7 +72,12 @@
 //! [loom](https://docs.rs/loom): the models in `tests/loom_*.rs` drive the real sink,
 //! driver and terminator (the crate's private `sync` module switches the core's primitives
 //! to loom's under `--cfg loom`) through every interleaving within a small preemption
-//! bound, one to six per model. README's CI section has the command.
+//! bound, one to six per model. README's CI section has the command. `rtrb`'s ring is
+//! outside the models (its atomics are the standard library's, which loom does not
+//! explore): the models check the lane's word, the seal and the wake-up around it, and take
+//! the ring's own single-producer, single-consumer order from `rtrb` (a push is visible to
+//! the consumer once its producer's count is; the producer writes the ring only from its
+//! own thread, the consumer reads it only under the lane's lock).
 
 mod lanes;
 

@@ -3,8 +3,9 @@
 //! Every atomic, lock, shared pointer, waker slot and thread of the core comes from here,
 //! so that the loom models (`RUSTFLAGS="--cfg loom"`, `tests/loom_*.rs`) exercise the real
 //! code rather than a copy of it. Under `cfg(loom)` they are loom's, with small stand-ins
-//! where loom has no equivalent (`OnceLock`, the stop `Timer`); `concurrent-queue` and
-//! `event-listener`, which the core also builds on, switch to loom with it.
+//! where loom has no equivalent (`OnceLock`, the stop `Timer`); `event-listener`, which the
+//! core also builds on, switches to loom with it. The lanes' `rtrb` rings do not (see the
+//! queue module's loom section).
 //!
 //! # Waiting
 //!

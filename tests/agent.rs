@@ -118,7 +118,7 @@ fn run_returns_ok_after_a_clean_stop_from_another_thread() {
         assert_eq!(probe.connects.load(Ordering::SeqCst), 1);
         assert_eq!(probe.teardowns.load(Ordering::SeqCst), 1);
         let outcome = handle.outcome().expect("stopped");
-        assert!(outcome.error.is_none() && outcome.silenced.is_none());
+        assert!(outcome.error.is_none() && !outcome.silent);
         assert!(outcome.teardown.is_ok() && outcome.task_errors.is_empty());
         block_on(handle.stopped()).expect("stopped() agrees with run()");
         assert!(!handle.stop(None, false), "a stop after the end is ignored");
@@ -148,18 +148,106 @@ fn the_first_stop_wins_and_its_error_is_returned() {
     });
 }
 
+/// metricq's `silent` keeps only the stop call from raising: `run()` and `stopped()` return
+/// the error all the same.
 #[test]
-fn a_silent_stop_returns_ok_and_keeps_its_error() {
+fn a_silent_stop_s_error_is_returned_by_run_and_stopped() {
     within_guard(|| {
         let (handle, _probe, thread) = running(Probe::default(), config());
         assert!(handle.stop(Some("quietly".into()), true));
-        thread
+        let error = thread
             .join()
             .unwrap()
-            .expect("a silent error is not returned");
+            .expect_err("run() returns a silent error");
+        assert!(matches!(&error, AgentError::Stopped(cause) if message(cause) == "quietly"));
         let outcome = handle.outcome().unwrap();
-        assert!(outcome.error.is_none());
-        assert_eq!(message(outcome.silenced.as_ref().unwrap()), "quietly");
+        assert!(outcome.silent);
+        let waited = block_on(handle.stopped()).expect_err("stopped() too");
+        assert!(matches!(waited, AgentError::Stopped(cause) if message(&cause) == "quietly"));
+    });
+}
+
+/// `stop_and_wait` (metricq's `await stop()`) waits for teardown and returns the error
+/// unless silent; a later call is ignored at once.
+#[test]
+fn stop_and_wait_returns_after_teardown_with_the_error_unless_silent() {
+    within_guard(|| {
+        for silent in [false, true] {
+            let (handle, probe, thread) = running(Probe::default(), config());
+            let returned = block_on(handle.stop_and_wait(Some("loud".into()), silent));
+            assert_eq!(
+                probe.teardowns.load(Ordering::SeqCst),
+                1,
+                "teardown ran first"
+            );
+            match (silent, returned) {
+                (true, Ok(())) => {}
+                (false, Err(AgentError::Stopped(cause))) => assert_eq!(message(&cause), "loud"),
+                (silent, other) => panic!("silent {silent}: {other:?}"),
+            }
+            assert!(
+                thread.join().unwrap().is_err(),
+                "run() returns it either way"
+            );
+            block_on(handle.stop_and_wait(Some("later".into()), false))
+                .expect("a later stop is ignored");
+        }
+    });
+}
+
+/// A stop requested while `connect` has not returned drops the connect future and runs
+/// teardown at once (metricq cancels `connect()`), instead of waiting for a connect that
+/// may never finish.
+#[test]
+fn a_stop_during_connect_cancels_it_and_runs_teardown() {
+    struct Hanging {
+        entered: Mutex<Option<mpsc::Sender<()>>>,
+        dropped: Arc<AtomicUsize>,
+        teardowns: Arc<AtomicUsize>,
+    }
+    struct OnDrop(Arc<AtomicUsize>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    impl Agent for Hanging {
+        async fn connect(&self, _agent: &AgentHandle) -> Result<(), BoxError> {
+            let _dropped = OnDrop(self.dropped.clone());
+            if let Some(entered) = self.entered.lock().unwrap().take() {
+                let _ = entered.send(());
+            }
+            futures::future::pending::<()>().await;
+            Ok(())
+        }
+        async fn teardown(&self) -> Result<(), BoxError> {
+            self.teardowns.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+    within_guard(|| {
+        let (entered_tx, entered_rx) = mpsc::channel();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let teardowns = Arc::new(AtomicUsize::new(0));
+        let runner = Runner::new(
+            Hanging {
+                entered: Mutex::new(Some(entered_tx)),
+                dropped: dropped.clone(),
+                teardowns: teardowns.clone(),
+            },
+            config(),
+        );
+        let handle = runner.handle();
+        let thread = thread::spawn(move || runner.run());
+        entered_rx.recv().expect("connect started");
+        assert!(handle.stop(None, false));
+        thread.join().unwrap().expect("a clean stop");
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            1,
+            "the connect future was dropped"
+        );
+        assert_eq!(teardowns.load(Ordering::SeqCst), 1);
     });
 }
 
@@ -485,10 +573,12 @@ impl Agent for Idle {
     }
 }
 
-/// The default `on_signal` stops the agent cleanly on the first caught signal.
+/// The default `on_signal` is metricq's: a signal other than SIGINT stops the agent with
+/// `ReceivedSignal`, which `run()` returns (SIGINT's clean stop: tests/agent_process.rs and
+/// tests/agent_metricq_parity.rs).
 #[cfg(feature = "signals")]
 #[test]
-fn the_default_on_signal_stops_the_agent() {
+fn the_default_on_signal_stops_with_received_signal_for_any_but_sigint() {
     within_guard(|| {
         const SIGUSR1: i32 = libc::SIGUSR1;
         let (connected_tx, connected_rx) = mpsc::channel();
@@ -502,10 +592,13 @@ fn the_default_on_signal_stops_the_agent() {
         connected_rx.recv().expect("connect returned");
         // SAFETY: kill(2) with our own pid and a signal whose handler is installed.
         assert_eq!(unsafe { libc::kill(std::process::id() as i32, SIGUSR1) }, 0);
-        thread
-            .join()
-            .unwrap()
-            .expect("a signal stops the agent cleanly");
+        let error = thread.join().unwrap().expect_err("SIGUSR1 is not SIGINT");
+        assert!(matches!(
+            error,
+            AgentError::ReceivedSignal { signal: SIGUSR1 }
+        ));
+        assert_eq!(error.reason(), AgentReason::ReceivedSignal);
+        assert_eq!(error.reason().as_str(), "RECEIVED_SIGNAL");
         assert_eq!(handle.outcome().unwrap().signals, [SIGUSR1]);
     });
 }

@@ -141,6 +141,7 @@ fn agent_reasons() {
     let codes = [
         (AgentReason::ConnectFailed, "CONNECT_FAILED"),
         (AgentReason::AgentStopped, "AGENT_STOPPED"),
+        (AgentReason::ReceivedSignal, "RECEIVED_SIGNAL"),
         (AgentReason::TaskFailed, "TASK_FAILED"),
         (AgentReason::TeardownFailed, "TEARDOWN_FAILED"),
         (AgentReason::TeardownTimedOut, "TEARDOWN_TIMED_OUT"),
@@ -170,6 +171,105 @@ fn redis_sink_reasons() {
     let codes = [(RedisSinkReason::InvalidArgument, "INVALID_ARGUMENT")];
     check_own(&codes, RedisSinkReason::OWN);
     check_core(|reason| RedisSinkReason::from(reason).as_str());
+}
+
+#[cfg(feature = "metricq")]
+#[test]
+fn metricq_reasons() {
+    use mvx::agent::metricq::{MetricqError, MetricqReason};
+    use mvx::metrics::SelectorError;
+
+    let codes = [
+        (MetricqReason::InvalidConfig, "INVALID_CONFIG"),
+        (MetricqReason::InvalidArgument, "INVALID_ARGUMENT"),
+        (MetricqReason::ConnectFailed, "CONNECT_FAILED"),
+        (MetricqReason::ConnectTimedOut, "CONNECT_TIMED_OUT"),
+        (MetricqReason::ReconnectTimedOut, "RECONNECT_TIMED_OUT"),
+        (MetricqReason::NotConnected, "NOT_CONNECTED"),
+        (MetricqReason::Stopped, "STOPPED"),
+        (MetricqReason::Amqp, "AMQP"),
+        (MetricqReason::PublishFailed, "PUBLISH_FAILED"),
+        (MetricqReason::RpcError, "RPC_ERROR"),
+        (MetricqReason::RpcTimedOut, "RPC_TIMED_OUT"),
+        (MetricqReason::InvalidResponse, "INVALID_RESPONSE"),
+    ];
+    check_own(&codes, MetricqReason::OWN);
+    check_core(|reason| MetricqReason::from(reason).as_str());
+
+    let errors = [
+        (
+            MetricqError::InvalidConfig { detail: "x".into() },
+            MetricqReason::InvalidConfig,
+        ),
+        (
+            MetricqError::InvalidArgument { detail: "x".into() },
+            MetricqReason::InvalidArgument,
+        ),
+        (
+            MetricqError::InvalidSelector(SelectorError::EmptyNameList),
+            MetricqReason::InvalidArgument,
+        ),
+        (
+            MetricqError::ConnectTimedOut {
+                connection: "management",
+                url: "amqp://127.0.0.1/".into(),
+                timeout: Duration::from_secs(1),
+            },
+            MetricqReason::ConnectTimedOut,
+        ),
+        (
+            MetricqError::ReconnectTimedOut {
+                connection: "data",
+                timeout: Duration::from_secs(1),
+            },
+            MetricqReason::ReconnectTimedOut,
+        ),
+        (
+            MetricqError::NotConnected {
+                connection: "management",
+            },
+            MetricqReason::NotConnected,
+        ),
+        (MetricqError::Stopped, MetricqReason::Stopped),
+        (
+            MetricqError::PublishFailed {
+                what: "a data chunk of x".into(),
+                detail: "nack".into(),
+                source: None,
+            },
+            MetricqReason::PublishFailed,
+        ),
+        (
+            MetricqError::Rpc {
+                function: "f".into(),
+                message: "m".into(),
+            },
+            MetricqReason::RpcError,
+        ),
+        (
+            MetricqError::RpcTimedOut {
+                function: "f".into(),
+                timeout: Duration::from_secs(1),
+            },
+            MetricqReason::RpcTimedOut,
+        ),
+        (
+            MetricqError::InvalidResponse {
+                function: "f".into(),
+                detail: "d".into(),
+            },
+            MetricqReason::InvalidResponse,
+        ),
+    ];
+    for (error, reason) in &errors {
+        assert_eq!(error.reason(), *reason, "{error:?}");
+    }
+    let refused = MetricqError::InvalidSelector(SelectorError::PrefixAndInfix);
+    assert_eq!(refused.to_string(), "the selector is refused");
+    assert_eq!(
+        refused.source().map(ToString::to_string),
+        Some("cannot select by both prefix and infix".into())
+    );
 }
 
 /// A component error that carries a core error reports the core error's reason.
@@ -551,6 +651,12 @@ fn agent_errors_map_to_their_reason_codes() {
             AgentReason::SignalsUnavailable,
         ),
         (AgentError::Cancelled, AgentReason::AgentCancelled),
+        (
+            AgentError::ReceivedSignal {
+                signal: mvx::agent::SIGTERM,
+            },
+            AgentReason::ReceivedSignal,
+        ),
     ];
     for (error, reason) in &agent_errors {
         assert_eq!(error.reason(), *reason, "{error:?}");

@@ -1,6 +1,9 @@
 //! Every example in `examples/` runs here.
 #![cfg(not(loom))]
 
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
 #[path = "../examples/quickstart.rs"]
 mod quickstart;
 
@@ -192,7 +195,8 @@ fn terminate_deadline_ends_on_time_and_counts_what_it_lost() {
     let summary = terminate_deadline::run(
         WriterSink::writer("sink", std::io::sink()),
         1_000,
-        watchdog_limit(),
+        // A deadline a writer that keeps up never reaches.
+        watchdog::GUARD,
     )
     .unwrap();
     let stats = summary.outcome.unwrap();
@@ -200,11 +204,6 @@ fn terminate_deadline_ends_on_time_and_counts_what_it_lost() {
         (stats.accepted, stats.delivered, stats.failed, stats.pending),
         (1_000, 1_000, 0, 0)
     );
-}
-
-/// A deadline a writer that keeps up never reaches.
-fn watchdog_limit() -> std::time::Duration {
-    std::time::Duration::from_secs(60)
 }
 
 #[cfg(feature = "persist")]
@@ -259,6 +258,326 @@ fn request_statistics_counts_every_request_and_resumes_them() {
     assert!(second.figures.crawler_runtime > first.figures.crawler_runtime);
 
     request_statistics::main().unwrap();
+}
+
+#[cfg(feature = "http")]
+#[path = "../examples/bench_harness.rs"]
+#[allow(dead_code)] // `main`: the test gives its options to `Options::parse` itself.
+mod bench_harness;
+
+#[cfg(feature = "http")]
+#[path = "support/http_client.rs"]
+mod http_client;
+
+/// The bench harness for two seconds: live figures on `/metrics` while the load runs, a
+/// line each second, the report, and both `.hgrm` tables in HdrHistogram's format, each
+/// consistent with what was recorded.
+#[cfg(feature = "http")]
+#[test]
+fn bench_harness_reports_serves_and_writes_hdrhistogram_tables() {
+    watchdog::within_guard(|| {
+        let directory = tempfile::tempdir().unwrap();
+        let hgrm = directory.path().join("run.hgrm");
+        let arguments = ["--seconds", "2", "--clients", "3", "--hgrm"]
+            .map(String::from)
+            .into_iter()
+            .chain([hgrm.display().to_string()])
+            .collect::<Vec<_>>();
+        let options = bench_harness::Options::parse(&arguments).unwrap();
+        assert!(bench_harness::Options::parse(&["--seconds".into()]).is_err());
+        assert!(bench_harness::Options::parse(&["--rate".into(), "1".into()]).is_err());
+        let harness = bench_harness::Harness::start(options).unwrap();
+
+        // Live: the summaries are served, and their counts grow while the load runs.
+        let url = harness.metrics_url().to_owned();
+        assert!(url.ends_with("/metrics"), "{url}");
+        let served_count = || {
+            let answer = http_client::get(harness.local_addr(), "/metrics").unwrap();
+            assert_eq!(answer.status, 200);
+            let body = answer.body;
+            assert!(
+                body.contains("# TYPE harness_request_seconds summary\n"),
+                "{body}"
+            );
+            assert!(
+                body.contains("# TYPE harness_request_corrected_seconds summary\n"),
+                "{body}"
+            );
+            sample(&body, "harness_request_seconds_count")
+        };
+        watchdog::wait_until(|| served_count() > 0);
+        let first = served_count();
+        watchdog::wait_until(|| served_count() > first);
+        let answer = http_client::get(harness.local_addr(), "/metrics").unwrap();
+        let quantile = sample_f64(&answer.body, "harness_request_seconds{quantile=\"0.99\"}");
+        assert!(quantile > 0.0, "{}", answer.body);
+
+        let mut out = Vec::new();
+        let summary = harness.run(&mut out).unwrap();
+        let output = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = output.lines().collect();
+        let (latency, corrected) = (&summary.latency, &summary.corrected);
+        let count = latency.count();
+        assert!(count > 0);
+        // The correction only adds records.
+        assert!(corrected.count() >= count);
+
+        assert!(
+            lines[0].starts_with(
+                "bench_harness: 3 clients, one request every 1000 µs each, for 2 s; \
+                 live figures on http://127.0.0.1:"
+            ),
+            "{output}"
+        );
+        assert!(lines[0].ends_with(&url), "{output}");
+        // A line each second, with running totals.
+        assert!(
+            lines[1].starts_with("[##########..........]   1/2 s "),
+            "{output}"
+        );
+        assert!(
+            lines[2].starts_with("[####################]   2/2 s "),
+            "{output}"
+        );
+        let totals: Vec<u64> = lines[1..3]
+            .iter()
+            .map(|line| line.rsplit(' ').next().unwrap().parse().unwrap())
+            .collect();
+        assert!(totals[0] <= totals[1] && totals[1] <= count, "{output}");
+        // The report: both histograms, as the distributions read them.
+        assert!(
+            lines[3].starts_with(&format!("{count} requests in ")),
+            "{output}"
+        );
+        assert!(lines[3].ends_with("; latency within 0.78 %"), "{output}");
+        let millis = |value: Option<std::time::Duration>| {
+            format!("{:.3} ms", value.unwrap().as_secs_f64() * 1e3)
+        };
+        let rows = [
+            ("min", latency.min(), corrected.min()),
+            ("p50", latency.quantile(0.5), corrected.quantile(0.5)),
+            ("p90", latency.quantile(0.9), corrected.quantile(0.9)),
+            ("p99", latency.quantile(0.99), corrected.quantile(0.99)),
+            ("p99.9", latency.quantile(0.999), corrected.quantile(0.999)),
+            (
+                "p99.99",
+                latency.quantile(0.9999),
+                corrected.quantile(0.9999),
+            ),
+            ("max", latency.max(), corrected.max()),
+            ("mean", latency.mean(), corrected.mean()),
+        ];
+        assert_eq!(
+            lines[4].split_whitespace().collect::<Vec<_>>(),
+            ["as", "measured", "corrected"]
+        );
+        for (line, (name, measured, with_correction)) in lines[5..13].iter().zip(rows) {
+            let expected = format!(
+                "{name:>8} {:>14} {:>14}",
+                millis(measured),
+                millis(with_correction)
+            );
+            assert_eq!(*line, expected, "{output}");
+        }
+        assert_eq!(
+            lines[13].split_whitespace().collect::<Vec<_>>(),
+            ["count", &count.to_string(), &corrected.count().to_string()],
+            "{output}"
+        );
+        let corrected_hgrm = directory.path().join("run.corrected.hgrm");
+        assert_eq!(summary.hgrm, [hgrm.clone(), corrected_hgrm.clone()]);
+        assert_eq!(
+            lines[14],
+            format!(
+                "percentile tables (µs): {} and {}; plot them with HdrHistogram's plotter, \
+                 https://hdrhistogram.github.io/HdrHistogram/plotFiles.html",
+                hgrm.display(),
+                corrected_hgrm.display()
+            )
+        );
+        assert_eq!(lines.len(), 15, "{output}");
+
+        for (path, distribution) in [(&hgrm, latency), (&corrected_hgrm, corrected)] {
+            let text = std::fs::read_to_string(path).unwrap();
+            let table = Hgrm::parse(&text).unwrap_or_else(|error| panic!("{error}:\n{text}"));
+            assert_eq!(table.total_count, distribution.count(), "{text}");
+            assert_eq!(table.rows.last().unwrap().total_count, distribution.count());
+            assert_eq!(
+                table.rows.len(),
+                distribution.percentiles(5).count(),
+                "{text}"
+            );
+            let micros = |value: std::time::Duration| value.as_nanos() as f64 / 1e3;
+            assert_eq!(
+                format!("{:.2}", table.max),
+                format!("{:.2}", micros(distribution.max().unwrap()))
+            );
+            assert_eq!(table.max, table.rows.last().unwrap().value);
+            let mean = distribution.sum_nanos() as f64 / distribution.count() as f64 / 1e3;
+            assert_eq!(format!("{:.2}", table.mean), format!("{mean:.2}"));
+            assert!(table.std_deviation >= 0.0);
+            assert_eq!((table.buckets, table.sub_buckets), (35, 256));
+            // Each row is a step of the distribution's percentile report, and holds at least
+            // its percentile of the records.
+            for (row, step) in table.rows.iter().zip(distribution.percentiles(5)) {
+                assert_eq!(
+                    (
+                        format!("{:.2}", row.value),
+                        format!("{:.12}", row.percentile),
+                        row.total_count
+                    ),
+                    (
+                        format!("{:.2}", micros(step.value)),
+                        format!("{:.12}", step.quantile),
+                        step.count
+                    )
+                );
+                let fraction = row.total_count as f64 / distribution.count() as f64;
+                assert!(fraction >= row.percentile - 1e-9, "{row:?}");
+            }
+        }
+    });
+}
+
+/// The value of the sample `name` (with its labels, if any) in `text`.
+#[cfg(feature = "http")]
+fn sample_f64(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+/// [`sample_f64`] for a count.
+#[cfg(feature = "http")]
+fn sample(text: &str, name: &str) -> u64 {
+    sample_f64(text, name) as u64
+}
+
+/// An HdrHistogram percentile distribution (`.hgrm`), as its plotting tools read it.
+#[cfg(feature = "http")]
+#[derive(Debug)]
+struct Hgrm {
+    rows: Vec<HgrmRow>,
+    mean: f64,
+    std_deviation: f64,
+    max: f64,
+    total_count: u64,
+    buckets: u64,
+    sub_buckets: u64,
+}
+
+/// A row of the table: `Value Percentile TotalCount 1/(1-Percentile)`.
+#[cfg(feature = "http")]
+#[derive(Debug)]
+struct HgrmRow {
+    value: f64,
+    percentile: f64,
+    total_count: u64,
+}
+
+#[cfg(feature = "http")]
+impl Hgrm {
+    /// Reads the header, the rows (non-decreasing, from percentile 0 to 1, the last without
+    /// `1/(1-Percentile)`) and the footer; says what is wrong otherwise.
+    fn parse(text: &str) -> Result<Self, String> {
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().ok_or("empty")?.split_whitespace().collect();
+        if header != ["Value", "Percentile", "TotalCount", "1/(1-Percentile)"] {
+            return Err(format!("header {header:?}"));
+        }
+        if lines.next() != Some("") {
+            return Err("no empty line after the header".into());
+        }
+        let number = |field: &str| {
+            field
+                .parse::<f64>()
+                .map_err(|error| format!("{field}: {error}"))
+        };
+        let mut rows: Vec<HgrmRow> = Vec::new();
+        let mut footer = Vec::new();
+        for line in lines {
+            if line.starts_with("#[") {
+                footer.push(line);
+                continue;
+            }
+            if !footer.is_empty() {
+                return Err(format!("a row after the footer: {line}"));
+            }
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let row = HgrmRow {
+                value: number(fields[0])?,
+                percentile: number(fields[1])?,
+                total_count: fields[2]
+                    .parse()
+                    .map_err(|error| format!("{line}: {error}"))?,
+            };
+            match fields.len() {
+                4 => {
+                    let inverse = number(fields[3])?;
+                    let expected = 1.0 / (1.0 - row.percentile);
+                    if (inverse - expected).abs() > 0.005 + 1e-9 * expected {
+                        return Err(format!("{line}: 1/(1-Percentile) is {expected}"));
+                    }
+                }
+                3 if row.percentile == 1.0 => {}
+                _ => return Err(format!("row {line:?}")),
+            }
+            if let Some(previous) = rows.last() {
+                if row.value < previous.value
+                    || row.percentile < previous.percentile
+                    || row.total_count < previous.total_count
+                {
+                    return Err(format!("{line}: decreases"));
+                }
+            }
+            rows.push(row);
+        }
+        if rows.first().map(|row| row.percentile) != Some(0.0)
+            || rows.last().map(|row| row.percentile) != Some(1.0)
+        {
+            return Err("the rows do not go from percentile 0 to 1".into());
+        }
+        // `#[Mean    = 25.68, StdDeviation   = 154.38]`: the numbers after each `=`.
+        let pairs = |line: &str, names: [&str; 2]| -> Result<[f64; 2], String> {
+            let inner = line
+                .strip_prefix("#[")
+                .and_then(|line| line.strip_suffix(']'))
+                .ok_or_else(|| format!("footer {line}"))?;
+            let mut values = [0.0; 2];
+            for (i, (part, expected)) in inner.split(',').zip(names).enumerate() {
+                let (name, value) = part
+                    .split_once('=')
+                    .ok_or_else(|| format!("footer {line}"))?;
+                if name.trim() != expected {
+                    return Err(format!("footer {line}: {expected} expected"));
+                }
+                values[i] = number(value.trim())?;
+            }
+            Ok(values)
+        };
+        let [mean, std_deviation] =
+            pairs(footer.first().ok_or("no footer")?, ["Mean", "StdDeviation"])?;
+        let [max, total_count] =
+            pairs(footer.get(1).ok_or("no Max line")?, ["Max", "Total count"])?;
+        let [buckets, sub_buckets] = pairs(
+            footer.get(2).ok_or("no Buckets line")?,
+            ["Buckets", "SubBuckets"],
+        )?;
+        if footer.len() != 3 {
+            return Err(format!("{} footer lines", footer.len()));
+        }
+        Ok(Self {
+            rows,
+            mean,
+            std_deviation,
+            max,
+            total_count: total_count as u64,
+            buckets: buckets as u64,
+            sub_buckets: sub_buckets as u64,
+        })
+    }
 }
 
 #[cfg(feature = "http")]
@@ -399,4 +718,62 @@ fn tracing_to_redis_puts_every_event_in_the_stream() {
         .unwrap();
     assert_eq!(left, 0);
     tracing_to_redis::run_and_print(&url).unwrap();
+}
+
+#[cfg(any(all(feature = "tracing", feature = "redis"), feature = "metricq"))]
+#[path = "support/free_port.rs"]
+mod free_port;
+#[cfg(feature = "metricq")]
+#[path = "support/metricq_peer.rs"]
+mod metricq_peer;
+#[cfg(feature = "metricq")]
+#[path = "support/rabbitmq.rs"]
+mod rabbitmq;
+
+#[cfg(feature = "metricq")]
+#[path = "../examples/metricq_source.rs"]
+#[allow(dead_code)]
+// `main`: it only reads the URL from MVX_AMQP_URL; the test calls `run` with the broker's.
+mod metricq_source;
+
+/// The example publishes to the broker at `MVX_AMQP_URL` (`.ci/test` starts one, with the
+/// test manager on it) and examples/metricq_sink.py, the Python package's sink, prints its
+/// points; every point the example logged is delivered.
+#[cfg(feature = "metricq")]
+#[test]
+fn metricq_source_reaches_the_python_sink() {
+    watchdog::within_guard(|| {
+        let url = metricq_peer::shared_manager().to_owned();
+        let script = std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/metricq_sink.py"
+        ));
+        let args = ["--count", "4", &url, "example.requests", "example.load"];
+        let sink = metricq_peer::Peer::script(script, &args, "examples/metricq_sink.py");
+        assert_eq!(sink.next_line(), "subscribed");
+        let summary = metricq_source::run(&url, "source-mvx-example-test", 5).unwrap();
+        let stats = summary.stats;
+        assert_eq!(
+            (stats.delivered, stats.failed, stats.pending),
+            (stats.accepted, 0, 0)
+        );
+        // 9 points a tick: the counter, the gauge, the histogram's count, sum, nan and 4 buckets.
+        assert_eq!(stats.accepted % 9, 0, "{stats}");
+        let printed: Vec<String> = (0..4).map(|_| sink.next_line()).collect();
+        assert!(sink.finish());
+        for line in &printed {
+            let fields: Vec<&str> = line.split(' ').collect();
+            assert_eq!(fields.len(), 3, "{line}");
+            assert!(
+                ["example.requests", "example.load"].contains(&fields[0]),
+                "{line}"
+            );
+            assert!(
+                fields[1].parse::<i64>().unwrap() > 1_600_000_000_000_000_000,
+                "{line}"
+            );
+            let value: f64 = fields[2].parse().unwrap();
+            assert!((0.0..=500.0).contains(&value), "{line}");
+        }
+    });
 }

@@ -43,7 +43,10 @@ fn registry() -> Registry {
     registry
         .gauge_with(
             "queue depth+1",
-            Metadata::new().field("owner", "ops").expect("field"),
+            Metadata::new()
+                .hidden(false)
+                .field("owner", "ops")
+                .expect("field"),
         )
         .expect("gauge");
     registry
@@ -79,7 +82,7 @@ fn good_queries_get_the_selection_as_json() {
         "http.in_flight": {"hidden": true},
         "http.requests": {"unit": "requests", "description": "requests served"},
         "http.seconds": {"unit": "s", "historic": true},
-        "queue depth+1": {"owner": "ops"},
+        "queue depth+1": {"hidden": false, "owner": "ops"},
     });
     let cases: Vec<(&str, Value)> = vec![
         ("/api/metrics", everything.clone()),
@@ -99,12 +102,13 @@ fn good_queries_get_the_selection_as_json() {
             json!({"http.requests": {}, "queue depth+1": {}}),
         ),
         (
-            "/api/metrics?prefix=http.&infix=i&metadata=false",
+            "/api/metrics?infix=in&metadata=false",
             json!({"http.in_flight": {}}),
         ),
+        // As in metricq, a flag set to false selects only metrics that store it.
         (
-            "/api/metrics?hidden=false&historic=false&metadata=false",
-            json!({"http.requests": {}, "queue depth+1": {}}),
+            "/api/metrics?hidden=false&metadata=false",
+            json!({"queue depth+1": {}}),
         ),
         (
             "/api/metrics?hidden=true",
@@ -314,5 +318,27 @@ fn a_labeled_metric_is_listed_once_under_its_name_with_its_metadata() {
         assert_eq!(status, 200, "{path}: {body}");
         assert_eq!(body, expected, "{path}");
     }
+    server.close().expect("closes");
+}
+
+/// The JSON object comes in metricq's name order (letters without their case, lower case
+/// first between names that differ only in case), and `limit` keeps the first names in
+/// that order, not in byte order (where every upper-case name comes first).
+#[test]
+fn the_list_comes_in_metricq_s_name_order() {
+    let registry = Registry::new();
+    for name in ["b.x", "B.x", "a.x", "C.x", "A.x"] {
+        registry.counter(name).expect("counter");
+    }
+    let server = ThreadedMetricsServer::start(registry, ServerConfig::new(loopback()))
+        .expect("server starts");
+    let addr = server.local_addr();
+    let all = get(addr, "/api/metrics?metadata=false").expect("GET");
+    assert_eq!(
+        all.body,
+        r#"{"a.x":{},"A.x":{},"b.x":{},"B.x":{},"C.x":{}}"#
+    );
+    let first = get(addr, "/api/metrics?metadata=false&limit=3").expect("GET");
+    assert_eq!(first.body, r#"{"a.x":{},"A.x":{},"b.x":{}}"#);
     server.close().expect("closes");
 }

@@ -256,7 +256,8 @@ fn read_back(registry: &Registry, model: &Model) -> Result<String, TestCaseError
     prop_assert_eq!(read, expected);
     // A series is listed under its series key, or under its name (a labeled metric listed
     // once).
-    let listed = bounded("get_metrics", || registry.get_metrics(&Selector::all()))?;
+    let listed = bounded("get_metrics", || registry.get_metrics(&Selector::all()))?
+        .expect("Selector::all() is a valid selector");
     for (key, series) in &model.series {
         prop_assert!(
             listed.contains_key(key) || listed.contains_key(&series.name),
@@ -332,7 +333,7 @@ proptest! {
         match bounded("field", || Metadata::new().field(key.as_str(), value.as_str()))? {
             Ok(metadata) => {
                 prop_assert!(!key.is_empty() && !RESERVED_KEYS.contains(&key.as_str()));
-                prop_assert_eq!(metadata.get_field(&key), Some(value.as_str()));
+                prop_assert_eq!(metadata.get_field(&key), Some(&serde_json::Value::from(value.as_str())));
                 let json = serde_json::to_string(&metadata).expect("metadata serializes");
                 let back: Metadata = serde_json::from_str(&json).expect("and reads back");
                 prop_assert_eq!(back, metadata);
@@ -471,7 +472,8 @@ proptest! {
         let read = bounded("snapshots", || registry.snapshots())?;
         prop_assert_eq!(format!("{read:?}"), format!("{snapshots:?}"));
         // Every snapshot listed, under its key or its name; nothing else.
-        let listed = bounded("get_metrics", || registry.get_metrics(&Selector::all()))?;
+        let listed = bounded("get_metrics", || registry.get_metrics(&Selector::all()))?
+        .expect("Selector::all() is a valid selector");
         for (key, snapshot) in &snapshots {
             prop_assert!(listed.contains_key(key) || listed.contains_key(&snapshot.name), "{key:?}");
         }

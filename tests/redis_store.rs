@@ -5,6 +5,8 @@
 //! `redis-server` this test starts (`support/redis_server.rs`).
 #![cfg(not(loom))]
 
+#[path = "support/free_port.rs"]
+mod free_port;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 #[path = "support/store_contract.rs"]
@@ -88,7 +90,7 @@ fn the_redis_store_keeps_the_store_contract_under_any_executor() {
 fn an_unreachable_server_is_a_store_error() {
     within_guard(|| {
         // A port nobody listens on.
-        let port = redis_server::free_port();
+        let port = free_port::free_port();
         let store = RedisStore::open(&format!("redis://127.0.0.1:{port}/")).unwrap();
         let error = block_on(store.get("default", "statistics")).unwrap_err();
         assert!(matches!(error, StoreError::Backend(_)), "{error:?}");

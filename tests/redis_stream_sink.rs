@@ -9,6 +9,8 @@
 //! (`.ci/test` starts one), else one they start (`support/redis_server.rs`).
 #![cfg(not(loom))]
 
+#[path = "support/free_port.rs"]
+mod free_port;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 #[path = "support/watchdog.rs"]
@@ -229,7 +231,7 @@ fn a_registry_creates_one_sink_per_server_and_stream() {
 #[test]
 fn an_unreachable_server_fails_the_start() {
     within_guard(|| {
-        let url = format!("redis://127.0.0.1:{}/", redis_server::free_port());
+        let url = format!("redis://127.0.0.1:{}/", free_port::free_port());
         let redis = RedisStreamSink::open(&url, "logs").expect("a valid URL");
         let created = mvx::rt::thread::create(redis, SinkConfig::default());
         match created {

@@ -14,6 +14,13 @@ pub enum AgentError {
     /// The agent was stopped with this error (not silent).
     #[error("the agent was stopped with an error")]
     Stopped(#[source] Cause),
+    /// A caught signal other than SIGINT stopped the agent: the default
+    /// [`on_signal`](super::Agent::on_signal), as metricq's raises `ReceivedSignal`.
+    #[error("the agent received signal {signal} while running")]
+    ReceivedSignal {
+        /// The signal's number (15 for SIGTERM).
+        signal: i32,
+    },
     /// An agent task returned an error or panicked, with `cancel_on_error` set.
     #[error("an agent task failed")]
     TaskFailed(#[source] Cause),
@@ -46,6 +53,7 @@ impl AgentError {
         match self {
             Self::ConnectFailed(_) => AgentReason::ConnectFailed,
             Self::Stopped(_) => AgentReason::AgentStopped,
+            Self::ReceivedSignal { .. } => AgentReason::ReceivedSignal,
             Self::TaskFailed(_) => AgentReason::TaskFailed,
             Self::TeardownFailed(_) => AgentReason::TeardownFailed,
             Self::TeardownTimedOut { .. } => AgentReason::TeardownTimedOut,
@@ -75,6 +83,8 @@ crate::error::component_reason! {
         ConnectFailed = "CONNECT_FAILED",
         /// An agent was stopped with an error.
         AgentStopped = "AGENT_STOPPED",
+        /// A caught signal other than SIGINT stopped an agent.
+        ReceivedSignal = "RECEIVED_SIGNAL",
         /// An agent task failed under `cancel_on_error`.
         TaskFailed = "TASK_FAILED",
         /// An agent's teardown failed.

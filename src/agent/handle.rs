@@ -16,12 +16,15 @@ use crate::sync::lock;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct StopOutcome {
-    /// The error the agent stopped with: the one given to the first `stop` (as
-    /// [`AgentError::Stopped`]), or [`AgentError::TaskFailed`] under `cancel_on_error`, or
+    /// The error the agent stopped with: the one given to the first `stop`, silent or not
+    /// (as [`AgentError::Stopped`]), [`AgentError::ReceivedSignal`] from the default
+    /// `on_signal`, [`AgentError::TaskFailed`] under `cancel_on_error`, or
     /// [`AgentError::ConnectFailed`] / [`AgentError::Cancelled`]. `None` for a clean stop.
     pub error: Option<AgentError>,
-    /// The error given to a *silent* stop: not returned, but kept.
-    pub silenced: Option<Cause>,
+    /// Whether the first stop was silent. As in metricq, `silent` only keeps the stop call
+    /// itself ([`AgentHandle::stop_and_wait`]) from returning the error; `run()` and
+    /// [`stopped`](AgentHandle::stopped) return it all the same.
+    pub silent: bool,
     /// What teardown returned: `Ok`, [`AgentError::TeardownFailed`] or
     /// [`AgentError::TeardownTimedOut`]. `Ok` when teardown did not run (failed connect).
     pub teardown: Result<(), AgentError>,
@@ -51,7 +54,7 @@ pub type AgentTask = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 
 /// What the first stop asked for.
 pub(super) struct StopRequest {
     pub(super) error: Option<AgentError>,
-    pub(super) silenced: Option<Cause>,
+    pub(super) silent: bool,
 }
 
 /// What happened to the agent so far.
@@ -61,6 +64,9 @@ pub(super) struct Status {
     task_errors: Vec<Cause>,
     /// The signals caught, in order (the signal thread adds them).
     pub(super) signals: Vec<i32>,
+    /// What teardown returned, once it has (before the outcome is set: the agent's tasks
+    /// still run, and a task awaiting `stop_and_wait` learns it).
+    torn_down: Option<Result<(), AgentError>>,
     outcome: Option<StopOutcome>,
 }
 
@@ -95,13 +101,31 @@ impl Shared {
         if self.cancel_on_error {
             let request = StopRequest {
                 error: Some(AgentError::TaskFailed(cause.clone())),
-                silenced: None,
+                silent: false,
             };
             if self.request_stop(request) {
                 return;
             }
         }
         lock(&self.status).task_errors.push(cause);
+    }
+
+    /// Teardown has returned `result`; wakes `stop_and_wait`.
+    pub(super) fn torn_down(&self, result: &Result<(), AgentError>) {
+        lock(&self.status).torn_down = Some(result.clone());
+        self.changed.notify(usize::MAX);
+    }
+
+    /// The first stop's error and teardown's result, once teardown has returned or the
+    /// outcome is set.
+    fn stop_result(&self) -> Option<(Option<AgentError>, Result<(), AgentError>)> {
+        let status = lock(&self.status);
+        if let Some(outcome) = &status.outcome {
+            return Some((outcome.error.clone(), outcome.teardown.clone()));
+        }
+        let torn_down = status.torn_down.clone()?;
+        let error = status.stop.as_ref().and_then(|stop| stop.error.clone());
+        Some((error, torn_down))
     }
 
     /// Sets the outcome (once): `error` first, else the first stop's.
@@ -111,13 +135,13 @@ impl Shared {
             return;
         }
         let request = status.stop.take();
-        let (stop_error, silenced) = match request {
-            Some(request) => (request.error, request.silenced),
-            None => (None, None),
+        let (stop_error, silent) = match request {
+            Some(request) => (request.error, request.silent),
+            None => (None, false),
         };
         status.outcome = Some(StopOutcome {
             error: error.or(stop_error),
-            silenced,
+            silent,
             teardown,
             task_errors: std::mem::take(&mut status.task_errors),
             signals: std::mem::take(&mut status.signals),
@@ -156,25 +180,65 @@ impl AgentHandle {
     }
 
     /// Stops the agent: the first call wins and returns `true`; later calls are ignored
-    /// and return `false`. `error`, unless `silent`, is what `run()` returns and what
-    /// [`stopped`](Self::stopped) yields; a silent error is kept in
-    /// [`StopOutcome::silenced`].
+    /// and return `false`. `error`, silent or not, is what `run()` returns and what
+    /// [`stopped`](Self::stopped) yields (as [`AgentError::Stopped`]); `silent` matters to
+    /// [`stop_and_wait`](Self::stop_and_wait) only, as it does to metricq's `stop`.
     ///
     /// Does not wait: the runner runs teardown; await [`stopped`](Self::stopped) for the end.
     pub fn stop(&self, error: Option<BoxError>, silent: bool) -> bool {
-        let cause = error.map(Cause::from_error);
-        let request = if silent {
-            StopRequest {
-                error: None,
-                silenced: cause,
-            }
-        } else {
-            StopRequest {
-                error: cause.map(AgentError::Stopped),
-                silenced: None,
-            }
+        let request = StopRequest {
+            error: error.map(|error| AgentError::Stopped(Cause::from_error(error))),
+            silent,
         };
         self.shared.request_stop(request)
+    }
+
+    /// metricq's `await agent.stop(exception, silent)`: stops the agent as
+    /// [`stop`](Self::stop) does and, if this was the first stop, waits until teardown has
+    /// finished — also from one of the agent's own tasks, which run until teardown has
+    /// returned and are polled once more after it. A later call is ignored and returns `Ok(())` at once (await
+    /// [`stopped`](Self::stopped) to wait for the end from anywhere).
+    ///
+    /// # Errors
+    ///
+    /// Unless `silent`: what [`StopOutcome::result`] says — `error` as
+    /// [`AgentError::Stopped`], else teardown's error (metricq raises `AgentStopped` from
+    /// the same two). A silent call returns `Ok(())`; `run()` still returns the error.
+    pub async fn stop_and_wait(
+        &self,
+        error: Option<BoxError>,
+        silent: bool,
+    ) -> Result<(), AgentError> {
+        if !self.stop(error, silent) {
+            return Ok(());
+        }
+        let (error, teardown) = loop {
+            if let Some(result) = self.shared.stop_result() {
+                break result;
+            }
+            listener!(self.shared.changed => changed);
+            if let Some(result) = self.shared.stop_result() {
+                break result;
+            }
+            changed.await;
+        };
+        match (silent, error) {
+            (true, _) => Ok(()),
+            (false, Some(error)) => Err(error),
+            (false, None) => teardown,
+        }
+    }
+
+    /// Stops the agent as metricq's default `on_signal` does, silently: cleanly on SIGINT,
+    /// with [`AgentError::ReceivedSignal`] on any other signal (so `run()` returns that
+    /// error after a SIGTERM). [`Agent::on_signal`](super::Agent::on_signal)'s default
+    /// calls it. Returns `true` if this was the first stop.
+    pub fn stop_on_signal(&self, signal: i32) -> bool {
+        let error = (signal != super::SIGINT).then_some(AgentError::ReceivedSignal { signal });
+        self.shared.request_stop(StopRequest {
+            error,
+            silent: true,
+        })
     }
 
     /// Whether a stop was requested (teardown may still be running).
@@ -225,14 +289,15 @@ impl AgentHandle {
         self.shared.tasks.try_send(Box::pin(task)).is_ok()
     }
 
-    /// Resolves once a stop is requested.
-    pub(super) async fn stop_requested_wait(&self) {
+    /// Resolves once a stop has been requested (or the agent has stopped): what a
+    /// long `connect` races against, so that a stop during connect takes effect at once.
+    pub async fn stop_requested_wait(&self) {
         loop {
-            if self.shared.stop_requested() {
+            if self.stop_requested() {
                 return;
             }
             listener!(self.shared.changed => changed);
-            if self.shared.stop_requested() {
+            if self.stop_requested() {
                 return;
             }
             changed.await;

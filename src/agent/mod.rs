@@ -10,8 +10,14 @@
 //!   `on_signal`. A connect failure returns [`AgentError::ConnectFailed`] with the cause.
 //!   [`Runner::run_async`] is the same without signals, as a future for any executor.
 //! - [`AgentHandle::stop`]`(error, silent)`: the first call wins, later calls are ignored.
-//!   The error, unless silent, is what `run()` returns and what
-//!   [`stopped().await`](AgentHandle::stopped) yields, to any number of waiters.
+//!   The error is what `run()` returns and what
+//!   [`stopped().await`](AgentHandle::stopped) yields, to any number of waiters; as in
+//!   metricq, `silent` only keeps the stop call itself
+//!   ([`stop_and_wait`](AgentHandle::stop_and_wait), metricq's `await stop()`) from
+//!   returning it.
+//! - A stop requested while `connect` runs cancels it (its future is dropped) and runs
+//!   teardown at once, as metricq's `stop` during `connect()` does: teardown must undo a
+//!   connect cut off anywhere.
 //! - The first stop runs `teardown` under [`AgentConfig::close_timeout`]. Its error, or
 //!   [`AgentError::TeardownTimedOut`] for a teardown cut off at the timeout, is reported in
 //!   the [`StopOutcome`] and by `run()`; never swallowed.
@@ -65,8 +71,13 @@
 //!   runs teardown; [`stopped`](AgentHandle::stopped) waits for the end. So `stop` can be
 //!   called from a signal handler's thread, a task, `connect`, or any other thread.
 //! - **A failed connect does not run teardown**: `connect` undoes what it did before it
-//!   failed. A stop requested during `connect` takes effect once it returns.
-//! - **Silent stops** keep their error in [`StopOutcome::silenced`] instead of dropping it.
+//!   failed. A stop requested during `connect` drops the connect future before teardown
+//!   starts (metricq cancels `connect()` only when its loop closes, after teardown: mvx
+//!   never runs the two at once).
+//! - **Signals, as metricq's default `on_signal`**: SIGINT stops the agent cleanly; any
+//!   other caught signal (SIGTERM) stops it with [`AgentError::ReceivedSignal`], which
+//!   `run()` returns — a service that treats SIGTERM as a normal end says so where it
+//!   handles `run()`'s result (`examples/agent.rs` does).
 //! - **A panic** in `connect`, `teardown`, `on_signal` or a task is caught and reported like
 //!   the error it stands for (`ConnectFailed`, `TeardownFailed`, a stop with that error, an
 //!   unhandled task error).
@@ -86,6 +97,9 @@ pub use self::handle::{AgentHandle, AgentTask, StopOutcome};
 pub use self::runner::Runner;
 use crate::error::BoxError;
 
+#[cfg(feature = "metricq")]
+pub mod metricq;
+
 // Selecting metrics is a query over the registry, in `metrics::selector`; its names stay
 // reachable here, where they were first.
 pub use crate::metrics::selector;
@@ -96,8 +110,9 @@ pub const SIGINT: i32 = 2;
 /// SIGTERM (termination request): 15 on every Unix.
 pub const SIGTERM: i32 = 15;
 
-/// How long teardown may take by default before it is cut off.
-pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long teardown may take by default before it is cut off: 600 s, metricq's default
+/// `connection_timeout`, which bounds its teardown.
+pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// A long-running client: what it does on connect, on teardown and on a signal.
 ///
@@ -125,10 +140,10 @@ pub trait Agent: Send + Sync + 'static {
     }
 
     /// Called on the signal thread when one of [`AgentConfig::catch_signals`] arrives. The
-    /// default stops the agent without an error.
+    /// default is metricq's: [`AgentHandle::stop_on_signal`] — a clean stop on SIGINT, a
+    /// stop with [`AgentError::ReceivedSignal`] on any other signal.
     fn on_signal(&self, signal: i32, agent: &AgentHandle) {
-        let _ = signal;
-        agent.stop(None, false);
+        agent.stop_on_signal(signal);
     }
 }
 

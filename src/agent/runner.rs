@@ -95,19 +95,25 @@ impl<A: Agent> Runner<A> {
         let cancelled = CancelOnDrop(Some(handle.shared.clone()));
         let shared = handle.shared.clone();
         let lifetime = async {
-            let connected = AssertUnwindSafe(agent.connect(&handle))
-                .catch_unwind()
-                .await;
+            // A stop requested while `connect` runs cancels it, as metricq's does.
+            let connect = AssertUnwindSafe(agent.connect(&handle)).catch_unwind();
+            let stop = handle.stop_requested_wait();
+            let connected = match futures::future::select(pin!(connect), pin!(stop)).await {
+                futures::future::Either::Left((connected, _)) => Some(connected),
+                futures::future::Either::Right(((), _)) => None,
+            };
             let connect_error = match connected {
-                Ok(Ok(())) => None,
-                Ok(Err(error)) => Some(Cause::from_error(error)),
-                Err(payload) => Some(Cause::from_panic(payload)),
+                Some(Ok(Ok(()))) | None => None,
+                Some(Ok(Err(error))) => Some(Cause::from_error(error)),
+                Some(Err(payload)) => Some(Cause::from_panic(payload)),
             };
             if let Some(cause) = connect_error {
                 return (Some(AgentError::ConnectFailed(cause)), Ok(()));
             }
             handle.stop_requested_wait().await;
-            (None, teardown(&*agent, config.close_timeout).await)
+            let torn_down = teardown(&*agent, config.close_timeout).await;
+            shared.torn_down(&torn_down);
+            (None, torn_down)
         };
         let (error, teardown) = with_tasks(lifetime, &tasks, &shared).await;
         tasks.close();
@@ -128,7 +134,9 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// Polls `main` and every task spawned meanwhile, until `main` completes.
+/// Polls `main` and every task spawned meanwhile, until `main` completes; then the tasks
+/// once more, so that those `main`'s end woke (a `stop_and_wait` waiting for teardown)
+/// finish, and their errors are counted.
 async fn with_tasks<T>(
     main: impl Future<Output = T>,
     tasks: &async_channel::Receiver<AgentTask>,
@@ -146,13 +154,12 @@ async fn with_tasks<T>(
             }
             while let Poll::Ready(Some(ended)) = running.poll_next_unpin(cx) {
                 progressed = true;
-                match ended {
-                    Ok(Ok(())) => {}
-                    Ok(Err(error)) => shared.unhandled(Cause::from_error(error)),
-                    Err(payload) => shared.unhandled(Cause::from_panic(payload)),
-                }
+                record(shared, ended);
             }
             if let Poll::Ready(output) = main.as_mut().poll(cx) {
+                while let Poll::Ready(Some(ended)) = running.poll_next_unpin(cx) {
+                    record(shared, ended);
+                }
                 return Poll::Ready(output);
             }
             if !progressed {
@@ -161,6 +168,15 @@ async fn with_tasks<T>(
         }
     })
     .await
+}
+
+/// How an agent task ended: an error or a panic is an unhandled error.
+fn record(shared: &Shared, ended: std::thread::Result<Result<(), crate::error::BoxError>>) {
+    match ended {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => shared.unhandled(Cause::from_error(error)),
+        Err(payload) => shared.unhandled(Cause::from_panic(payload)),
+    }
 }
 
 /// Runs `teardown` under `timeout`, catching a panic.

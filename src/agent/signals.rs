@@ -43,7 +43,7 @@ impl Catcher {
                         let cause = Cause::from_panic(payload);
                         handle.shared.request_stop(super::handle::StopRequest {
                             error: Some(AgentError::Stopped(cause)),
-                            silenced: None,
+                            silent: false,
                         });
                     }
                 }

@@ -1,16 +1,17 @@
 //! Names fitted to the Prometheus grammar: metric names, series label names, and the check
 //! of label names given to the encoder.
 
-use crate::metrics::exposed_names;
+use crate::metrics::{MetricKind, exposed_names};
 
 /// Whether `name` is a label name the encoder accepts: `[a-zA-Z_][a-zA-Z0-9_]*`, not
-/// starting with `__` (reserved), and not `le` (the histogram bucket label).
+/// starting with `__` (reserved), and neither `le` (the histogram bucket label) nor
+/// `quantile` (the summary quantile label).
 pub(super) fn is_label_name(name: &str) -> bool {
     let valid = name
         .chars()
         .enumerate()
         .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
-    !name.is_empty() && valid && !name.starts_with("__") && name != "le"
+    !name.is_empty() && valid && !name.starts_with("__") && name != "le" && name != "quantile"
 }
 
 /// `name` fitted to the Prometheus metric name grammar without `:`: every character outside
@@ -31,11 +32,16 @@ pub fn sanitize_name(name: &str) -> String {
 }
 
 /// A series label's name fitted to the label grammar `[a-zA-Z_][a-zA-Z0-9_]*`, as
-/// [`sanitize_name`] fits metric names; a reserved name (starting with `__`, or `le` in a
-/// histogram) gets the prefix `label_`.
-pub(super) fn exposed_label_name(name: &str, histogram: bool) -> String {
+/// [`sanitize_name`] fits metric names; a reserved name (starting with `__`, `le` in a
+/// histogram, `quantile` in a summary) gets the prefix `label_`.
+pub(super) fn exposed_label_name(name: &str, kind: MetricKind) -> String {
     let sanitized = sanitize_name(name);
-    if sanitized.starts_with("__") || (histogram && sanitized == "le") {
+    let reserved = match kind {
+        MetricKind::Histogram => sanitized == "le",
+        MetricKind::Summary => sanitized == "quantile",
+        _ => false,
+    };
+    if sanitized.starts_with("__") || reserved {
         format!("label_{sanitized}")
     } else {
         sanitized

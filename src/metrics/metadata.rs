@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::MetricsReason;
 
@@ -11,7 +12,8 @@ use super::MetricsReason;
 pub const RESERVED_KEYS: [&str; 5] = ["unit", "description", "rate", "hidden", "historic"];
 
 /// What a metric is: its unit, a description, its sampling rate, whether listings hide it,
-/// whether it is kept in a history, and free-form string fields.
+/// whether it is kept in a history, and free-form fields of any JSON value, as metricq's
+/// metadata documents are.
 ///
 /// Set on a [`Registry`](super::Registry) name with
 /// [`describe`](super::Registry::describe) or when the instrument is created
@@ -21,10 +23,13 @@ pub const RESERVED_KEYS: [&str; 5] = ["unit", "description", "rate", "hidden", "
 /// [`Registry::get_metrics`](super::Registry::get_metrics) lists it.
 ///
 /// **JSON.** Serializes as one flat object with the keys `unit`, `description`, `rate`,
-/// `hidden`, `historic` and one key per free-form field. A key is present only when set:
-/// `unit`, `description` and `rate` when given, `hidden` and `historic` when `true` (an
-/// absent flag reads as `false`). The default metadata is `{}`. Deserialization accepts
-/// the same shape: unknown keys become free-form fields and must have string values.
+/// `hidden`, `historic` and one key per free-form field. A key is present only when set,
+/// `hidden` and `historic` included: a flag set to `false` is stored as `false`, and an
+/// unset flag is absent (it reads as `false` through [`is_hidden`](Self::is_hidden), and
+/// as `None` through [`get_hidden`](Self::get_hidden), which is what a
+/// [`Selector`](crate::metrics::Selector) filters on, as metricq's manager does). The
+/// default metadata is `{}`. Deserialization accepts the same shape: unknown keys become
+/// free-form fields, with any JSON value (`"bounds": [0, 300]`, numbers, booleans).
 ///
 /// # Examples
 ///
@@ -36,11 +41,13 @@ pub const RESERVED_KEYS: [&str; 5] = ["unit", "description", "rate", "hidden", "
 ///     .description("time to answer a request")
 ///     .rate(0.5)?
 ///     .historic(true)
-///     .field("owner", "billing")?;
+///     .field("owner", "billing")?
+///     .field("bounds", serde_json::json!([0, 300]))?;
 /// assert_eq!(metadata.get_unit(), Some("s"));
+/// assert_eq!(metadata.get_field("bounds"), Some(&serde_json::json!([0, 300])));
 /// assert_eq!(
 ///     serde_json::to_string(&metadata).unwrap(),
-///     r#"{"unit":"s","description":"time to answer a request","rate":0.5,"historic":true,"owner":"billing"}"#
+///     r#"{"unit":"s","description":"time to answer a request","rate":0.5,"historic":true,"bounds":[0,300],"owner":"billing"}"#
 /// );
 /// assert_eq!(serde_json::to_string(&Metadata::new()).unwrap(), "{}");
 ///
@@ -54,9 +61,9 @@ pub struct Metadata {
     unit: Option<String>,
     description: Option<String>,
     rate: Option<f64>,
-    hidden: bool,
-    historic: bool,
-    fields: BTreeMap<String, String>,
+    hidden: Option<bool>,
+    historic: Option<bool>,
+    fields: BTreeMap<String, Value>,
 }
 
 impl Metadata {
@@ -91,20 +98,22 @@ impl Metadata {
 
     /// Sets whether listings hide the metric (see the `hidden` filter of
     /// [`Selector`](crate::metrics::Selector)). A hidden metric is still exposed to
-    /// Prometheus. Default `false`.
+    /// Prometheus. Unset by default (which reads as `false`, but is not selected by a
+    /// selector's `hidden=false`).
     pub fn hidden(mut self, hidden: bool) -> Self {
-        self.hidden = hidden;
+        self.hidden = Some(hidden);
         self
     }
 
     /// Sets whether the metric's values are kept in a history (a database that archives
-    /// them); listings can filter on it. Default `false`.
+    /// them); listings can filter on it. Unset by default.
     pub fn historic(mut self, historic: bool) -> Self {
-        self.historic = historic;
+        self.historic = Some(historic);
         self
     }
 
-    /// Adds (or replaces) the free-form field `key` with `value`.
+    /// Adds (or replaces) the free-form field `key` with `value`: any JSON value (a
+    /// string, a number, a boolean, `json!([0, 300])`).
     ///
     /// # Errors
     ///
@@ -112,7 +121,7 @@ impl Metadata {
     pub fn field(
         mut self,
         key: impl Into<String>,
-        value: impl Into<String>,
+        value: impl Into<Value>,
     ) -> Result<Self, MetadataError> {
         let key = key.into();
         validate_key(&key)?;
@@ -135,23 +144,33 @@ impl Metadata {
         self.rate
     }
 
-    /// Whether listings hide the metric.
+    /// Whether listings hide the metric (`false` when unset).
     pub fn is_hidden(&self) -> bool {
+        self.hidden.unwrap_or(false)
+    }
+
+    /// Whether the metric is kept in a history (`false` when unset).
+    pub fn is_historic(&self) -> bool {
+        self.historic.unwrap_or(false)
+    }
+
+    /// The `hidden` flag as stored: `None` when it was never set.
+    pub fn get_hidden(&self) -> Option<bool> {
         self.hidden
     }
 
-    /// Whether the metric is kept in a history.
-    pub fn is_historic(&self) -> bool {
+    /// The `historic` flag as stored: `None` when it was never set.
+    pub fn get_historic(&self) -> Option<bool> {
         self.historic
     }
 
     /// The free-form field `key`, if set.
-    pub fn get_field(&self, key: &str) -> Option<&str> {
-        self.fields.get(key).map(String::as_str)
+    pub fn get_field(&self, key: &str) -> Option<&Value> {
+        self.fields.get(key)
     }
 
     /// Every free-form field, by key.
-    pub fn fields(&self) -> &BTreeMap<String, String> {
+    pub fn fields(&self) -> &BTreeMap<String, Value> {
         &self.fields
     }
 }
@@ -209,16 +228,12 @@ struct Wire {
     description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rate: Option<f64>,
-    #[serde(default, skip_serializing_if = "is_false")]
-    hidden: bool,
-    #[serde(default, skip_serializing_if = "is_false")]
-    historic: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hidden: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    historic: Option<bool>,
     #[serde(flatten)]
-    fields: BTreeMap<String, String>,
-}
-
-fn is_false(flag: &bool) -> bool {
-    !*flag
+    fields: BTreeMap<String, Value>,
 }
 
 impl TryFrom<Wire> for Metadata {
@@ -291,8 +306,11 @@ mod tests {
             .unwrap()
             .field("scope", "b")
             .unwrap();
-        assert_eq!(metadata.get_field("Unit"), Some("case matters"));
-        assert_eq!(metadata.get_field("scope"), Some("b"));
+        assert_eq!(
+            metadata.get_field("Unit"),
+            Some(&Value::from("case matters"))
+        );
+        assert_eq!(metadata.get_field("scope"), Some(&Value::from("b")));
         assert_eq!(metadata.fields().len(), 2);
     }
 
@@ -322,15 +340,41 @@ mod tests {
         let back: Metadata = serde_json::from_value(json).unwrap();
         assert_eq!(back, metadata);
 
+        // A flag set to false is stored, and round-trips; an unset one is absent.
         let flags_off: Metadata =
             serde_json::from_str(r#"{"hidden":false,"historic":false}"#).unwrap();
-        assert_eq!(flags_off, Metadata::new());
-        assert_eq!(serde_json::to_string(&flags_off).unwrap(), "{}");
+        assert_eq!(flags_off, Metadata::new().hidden(false).historic(false));
+        assert_eq!(
+            (flags_off.get_hidden(), flags_off.is_hidden()),
+            (Some(false), false)
+        );
+        assert_eq!(
+            (Metadata::new().get_hidden(), Metadata::new().is_hidden()),
+            (None, false)
+        );
+        assert_eq!(
+            serde_json::to_string(&flags_off).unwrap(),
+            r#"{"hidden":false,"historic":false}"#
+        );
+        assert_eq!(serde_json::to_string(&Metadata::new()).unwrap(), "{}");
+
+        // Free-form values are any JSON, as metricq's metadata is.
+        let any: Metadata = serde_json::from_str(
+            r#"{"bounds":[0,300],"scale":2.5,"enabled":true,"none":null,"nested":{"a":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(any.get_field("bounds"), Some(&serde_json::json!([0, 300])));
+        assert_eq!(any.get_field("enabled"), Some(&Value::Bool(true)));
+        assert_eq!(any.get_field("none"), Some(&Value::Null));
+        assert_eq!(
+            serde_json::from_value::<Metadata>(serde_json::to_value(&any).unwrap()).unwrap(),
+            any
+        );
 
         for bad in [
             r#"{"rate":-1}"#,
             r#"{"rate":0}"#,
-            r#"{"extra":1}"#,
+            r#"{"rate":"fast"}"#,
             r#"{"hidden":"yes"}"#,
             r#"{"":"empty key"}"#,
         ] {

@@ -8,8 +8,10 @@
 //!   queues the event (`register_event`, no allocation) and the recorder's driver applies it
 //!   to every metric. A recorder is a sink underneath: same lifecycle, queue, overflow
 //!   policy, counters and error reasons. [`MetricsRuntime`] owns a thread for recorders.
-//! - **Instruments** ([`Counter`], [`Gauge`], [`Histogram`]) for hot code that needs no
-//!   queue: lock-free, no allocation per record, readable at any time.
+//! - **Instruments** ([`Counter`], [`Gauge`], [`Histogram`], [`LatencyHistogram`]) for hot
+//!   code that needs no queue: lock-free, no allocation per record, readable at any time.
+//!   A [`LatencyHistogram`] keeps every percentile within a bounded relative error, for
+//!   benchmark harnesses (examples/bench_harness.rs).
 //!
 //! Both produce [`Snapshot`]s; a [`Registry`] gathers them by name for exposition.
 //!
@@ -44,7 +46,10 @@ mod runtime;
 pub mod selector;
 mod snapshot;
 
-pub use self::instruments::{Counter, Gauge, Histogram};
+pub use self::instruments::{
+    Counter, Gauge, Histogram, LatencyConfig, LatencyConfigError, LatencyDistribution,
+    LatencyHistogram, LatencyMetric, Percentile, Percentiles, Recorded,
+};
 pub use self::metadata::{Metadata, MetadataError, RESERVED_KEYS};
 pub use self::recorder::{Metric, MetricEvent, MetricHookError, MetricsRecorder, RecorderError};
 // For the exposition, which `--cfg loom` builds leave out.

@@ -1,9 +1,13 @@
 //! Selecting metrics by name and metadata: what
 //! [`Registry::get_metrics`](crate::metrics::Registry::get_metrics) answers and the
-//! exposition server serves as JSON at `/api/metrics`.
+//! exposition server serves as JSON at `/api/metrics`, with the meaning metricq's manager
+//! gives its `get_metrics` arguments.
+//!
+//! (For maintainers: one concept, the selector and its refusals; some 620 lines, a third of
+//! them docs.)
 //!
 //! A [`Selector`] picks metric names from a list of candidates, each with its [`Metadata`],
-//! and returns the selected names in name order, with their metadata or without it.
+//! and returns the selected names with their metadata or without it.
 //!
 //! # The filters, precisely
 //!
@@ -12,21 +16,35 @@
 //! 1. **Names** — one of:
 //!    - a regular expression ([`Selector::regex`], syntax of the [`regex`] crate): the name
 //!      is selected if the expression matches *any part* of it (a search, not a full match:
-//!      `cpu` selects `host.cpu.load`; anchor with `^` and `$` to match the whole name);
+//!      `cpu` selects `host.cpu.load`; anchor with `^` and `$` to match the whole name), as
+//!      the manager's `$regex` does;
 //!    - an explicit list ([`Selector::names`]): the name is in the list. Names in the list
 //!      that are not candidates are left out of the answer, without an error;
 //!    - neither (the default): every name.
 //! 2. **`prefix`**: the name starts with it.
-//! 3. **`infix`**: the name contains it.
-//! 4. **`hidden`** (when set): the metric's [`Metadata::is_hidden`] equals it. Unset, hidden
-//!    and visible metrics alike are selected.
-//! 5. **`historic`** (when set): the metric's [`Metadata::is_historic`] equals it.
-//! 6. **`limit`** (when set): of the names that passed 1–5, the first `limit` in name order
-//!    (byte order of the UTF-8 names) are kept. `0` selects nothing.
+//! 3. **`infix`**: a dot-separated component of the name starts with it, as the manager's
+//!    component index matches: `infix=cpu` and `infix=cpu.lo` select `host.cpu.load`,
+//!    `infix=pu` does not.
+//! 4. **`hidden`** (when set): the metric's metadata *stores* `hidden` with that value
+//!    ([`Metadata::get_hidden`]). As in the manager's database, `hidden=false` does not
+//!    select a metric whose metadata says nothing about `hidden`.
+//! 5. **`historic`** (when set): likewise, the metadata stores `historic` with that value.
+//! 6. **`limit`** (when set): of the names that passed 1–5, the first `limit` in metricq's
+//!    name order ([`name_order`]: letters compared without their case, lower case first
+//!    between names that differ only in case) are kept. `0` selects nothing.
+//!
+//! The manager refuses some combinations, and so does a selector, with a typed error from
+//! [`Selector::check`] (which [`select`](Selector::select) and `get_metrics` call):
+//! `prefix` with `infix` ([`SelectorError::PrefixAndInfix`]), a regular expression or a
+//! list of names with `prefix` or `infix` ([`SelectorError::SelectorAndFix`]), and an empty
+//! list of names ([`SelectorError::EmptyNameList`]). mvx answers two combinations the
+//! manager has not implemented (`infix` without `historic`, and `hidden=true` without a
+//! regular expression or names) by the same rules.
 //!
 //! Matching is on the mvx name (`http.requests`, not the sanitized Prometheus name) and is
 //! case-sensitive. With [`metadata(false)`](Selector::metadata) every selected name maps to
-//! empty metadata, which serializes as `{}`; the filters still read the real metadata.
+//! empty metadata, which serializes as `{}`; the filters still read the real metadata. The
+//! answer is a map by name; `/api/metrics` writes it in metricq's name order.
 //!
 //! # In a URL
 //!
@@ -51,6 +69,7 @@
 //! [`SelectorError::RegexTooLong`] or [`SelectorError::RegexTooLarge`]: ASCII classes
 //! (`[a-z0-9_]`, `(?-u:\w)`) are far smaller than Unicode ones (`\w`, `\p{L}`).
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -71,24 +90,28 @@ use crate::metrics::{Metadata, MetricsReason};
 /// use mvx::metrics::{Metadata, Selector};
 ///
 /// let candidates = [
-///     ("host.cpu.load", Metadata::new().unit("%").historic(true)),
-///     ("host.cpu.temperature", Metadata::new().unit("°C")),
+///     ("host.cpu.load", Metadata::new().unit("%").historic(true).hidden(false)),
+///     ("host.cpu.temperature", Metadata::new().unit("°C").hidden(false)),
 ///     ("host.disk.free", Metadata::new().unit("bytes").historic(true)),
 ///     ("debug.cpu.samples", Metadata::new().hidden(true)),
 /// ];
 /// let candidates = || candidates.iter().map(|(name, m)| (name.to_string(), m.clone()));
 ///
-/// // "cpu" anywhere in the name, not hidden.
+/// // "cpu" anywhere in the name, stored as not hidden.
 /// let selector = Selector::regex("cpu")?.hidden(false);
-/// let selected = selector.select(candidates());
+/// let selected = selector.select(candidates())?;
 /// assert_eq!(selected.keys().collect::<Vec<_>>(), ["host.cpu.load", "host.cpu.temperature"]);
 /// assert_eq!(selected["host.cpu.load"].get_unit(), Some("%"));
 ///
 /// // Historic metrics under "host.", names only, at most one.
 /// let selector = Selector::all().prefix("host.").historic(true).limit(1).metadata(false);
-/// let selected = selector.select(candidates());
+/// let selected = selector.select(candidates())?;
 /// assert_eq!(selected.keys().collect::<Vec<_>>(), ["host.cpu.load"]);
 /// assert_eq!(selected["host.cpu.load"], Metadata::new());
+///
+/// // A component starting with "cpu": not "pu", which starts none.
+/// assert_eq!(Selector::all().infix("cpu").select(candidates())?.len(), 3);
+/// assert!(Selector::all().infix("pu").select(candidates())?.is_empty());
 ///
 /// // The same selector as the query string of a URL.
 /// assert_eq!(selector.to_string(), "prefix=host.&limit=1&historic=true&metadata=false");
@@ -209,7 +232,8 @@ impl Selector {
         })
     }
 
-    /// The metrics named in `names` (those that exist; the others are left out).
+    /// The metrics named in `names` (those that exist; the others are left out). An empty
+    /// list is refused by [`check`](Self::check), as the manager refuses it.
     pub fn names(names: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Self {
             names: Names::List(names.into_iter().map(Into::into).collect()),
@@ -217,32 +241,37 @@ impl Selector {
         }
     }
 
-    /// Keeps only names that start with `prefix`.
+    /// Keeps only names that start with `prefix`. Refused with `infix`, a regular expression
+    /// or names, by [`check`](Self::check).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Some(prefix.into());
         self
     }
 
-    /// Keeps only names that contain `infix`.
+    /// Keeps only names with a dot-separated component that starts with `infix` (see
+    /// [the filters](self#the-filters-precisely)). Refused with `prefix`, a regular
+    /// expression or names, by [`check`](Self::check).
     pub fn infix(mut self, infix: impl Into<String>) -> Self {
         self.infix = Some(infix.into());
         self
     }
 
-    /// Keeps at most `limit` names, the first in name order after the other filters;
-    /// `None` keeps every one.
+    /// Keeps at most `limit` names, the first in metricq's name order ([`name_order`])
+    /// after the other filters; `None` keeps every one.
     pub fn limit(mut self, limit: impl Into<Option<usize>>) -> Self {
         self.limit = limit.into();
         self
     }
 
-    /// Keeps only metrics whose `hidden` flag is `hidden`; `None` keeps both.
+    /// Keeps only metrics whose metadata stores `hidden` with this value; `None` keeps
+    /// every metric (see [the filters](self#the-filters-precisely)).
     pub fn hidden(mut self, hidden: impl Into<Option<bool>>) -> Self {
         self.hidden = hidden.into();
         self
     }
 
-    /// Keeps only metrics whose `historic` flag is `historic`; `None` keeps both.
+    /// Keeps only metrics whose metadata stores `historic` with this value; `None` keeps
+    /// every metric.
     pub fn historic(mut self, historic: impl Into<Option<bool>>) -> Self {
         self.historic = historic.into();
         self
@@ -271,9 +300,39 @@ impl Selector {
         }
     }
 
+    /// The prefix, if set.
+    pub fn get_prefix(&self) -> Option<&str> {
+        self.prefix.as_deref()
+    }
+
+    /// The infix, if set.
+    pub fn get_infix(&self) -> Option<&str> {
+        self.infix.as_deref()
+    }
+
     /// The limit, if set.
     pub fn get_limit(&self) -> Option<usize> {
         self.limit
+    }
+
+    /// Whether this selector is one metricq's manager answers: not `prefix` with `infix`,
+    /// not a regular expression or names with either, not an empty list of names.
+    ///
+    /// # Errors
+    ///
+    /// [`SelectorError::PrefixAndInfix`], [`SelectorError::SelectorAndFix`] or
+    /// [`SelectorError::EmptyNameList`].
+    pub fn check(&self) -> Result<(), SelectorError> {
+        if self.prefix.is_some() && self.infix.is_some() {
+            return Err(SelectorError::PrefixAndInfix);
+        }
+        if !matches!(self.names, Names::Any) && (self.prefix.is_some() || self.infix.is_some()) {
+            return Err(SelectorError::SelectorAndFix);
+        }
+        if matches!(&self.names, Names::List(names) if names.is_empty()) {
+            return Err(SelectorError::EmptyNameList);
+        }
+        Ok(())
     }
 
     /// Whether `name`, with `metadata`, passes every filter but the limit.
@@ -291,32 +350,39 @@ impl Selector {
             && self
                 .infix
                 .as_deref()
-                .is_none_or(|infix| name.contains(infix))
+                .is_none_or(|infix| has_component_starting_with(name, infix))
             && self
                 .hidden
-                .is_none_or(|hidden| metadata.is_hidden() == hidden)
+                .is_none_or(|hidden| metadata.get_hidden() == Some(hidden))
             && self
                 .historic
-                .is_none_or(|historic| metadata.is_historic() == historic)
+                .is_none_or(|historic| metadata.get_historic() == Some(historic))
     }
 
-    /// The selected candidates, by name in name order: those that pass every filter, the
-    /// first `limit` of them, with their metadata (or empty metadata without
+    /// The selected candidates, by name: those that pass every filter, the first `limit`
+    /// of them in [`name_order`], with their metadata (or empty metadata without
     /// [`metadata`](Self::metadata)). A name given twice keeps its last metadata.
+    ///
+    /// # Errors
+    ///
+    /// What [`check`](Self::check) refuses.
     pub fn select(
         &self,
         candidates: impl IntoIterator<Item = (String, Metadata)>,
-    ) -> BTreeMap<String, Metadata> {
+    ) -> Result<BTreeMap<String, Metadata>, SelectorError> {
+        self.check()?;
         let mut selected: BTreeMap<String, Metadata> = candidates
             .into_iter()
             .filter(|(name, metadata)| self.matches(name, metadata))
             .collect();
         if let Some(limit) = self.limit {
             if limit < selected.len() {
-                // The names in order after the first `limit` go.
-                let first_dropped = selected.keys().nth(limit).cloned();
-                if let Some(first_dropped) = first_dropped {
-                    selected.split_off(&first_dropped);
+                let mut names: Vec<&String> = selected.keys().collect();
+                names.sort_by(|a, b| name_order(a, b));
+                let dropped: Vec<String> =
+                    names[limit..].iter().map(|&name| name.clone()).collect();
+                for name in dropped {
+                    selected.remove(&name);
                 }
             }
         }
@@ -325,8 +391,40 @@ impl Selector {
                 .values_mut()
                 .for_each(|metadata| *metadata = Metadata::default());
         }
-        selected
+        Ok(selected)
     }
+}
+
+/// metricq's order of metric names, as its manager lists them from its database's views:
+/// letters compared without their case (`a` < `B` < `c`), and between names that differ
+/// only in case, lower case first (`cpu` < `Cpu` < `CPU`). Other characters compare by
+/// code point.
+///
+/// # Examples
+///
+/// ```
+/// use mvx::metrics::selector::name_order;
+///
+/// let mut names = ["b.load", "CPU", "a.load", "cpu", "B.idle"];
+/// names.sort_by(|a, b| name_order(a, b));
+/// assert_eq!(names, ["a.load", "B.idle", "b.load", "cpu", "CPU"]);
+/// ```
+pub fn name_order(a: &str, b: &str) -> Ordering {
+    let fold = |name: &str| {
+        name.chars()
+            .flat_map(char::to_lowercase)
+            .collect::<Vec<_>>()
+    };
+    fold(a).cmp(&fold(b)).then_with(|| b.cmp(a))
+}
+
+/// Whether a dot-separated component of `name` starts with `infix` (the text from that
+/// component on, as the manager's component index keys it).
+fn has_component_starting_with(name: &str, infix: &str) -> bool {
+    name.starts_with(infix)
+        || name
+            .match_indices('.')
+            .any(|(dot, _)| name[dot + 1..].starts_with(infix))
 }
 
 /// A selector could not be built: an invalid regular expression, or a query string that
@@ -387,6 +485,16 @@ pub enum SelectorError {
     /// Both a regular expression (`selector`) and explicit names (`name`) were given.
     #[error("selector and name cannot be combined: give a regular expression or names")]
     RegexAndNames,
+    /// Both `prefix` and `infix` were given: metricq's manager refuses the pair.
+    #[error("cannot select by both prefix and infix")]
+    PrefixAndInfix,
+    /// A regular expression or a list of names was given with `prefix` or `infix`:
+    /// metricq's manager refuses the combination.
+    #[error("cannot combine a regular expression or names with prefix or infix")]
+    SelectorAndFix,
+    /// An explicit list of names is empty: metricq's manager refuses it.
+    #[error("empty list of names")]
+    EmptyNameList,
     /// A parameter that may be given once was given more than once.
     #[error("parameter {parameter:?} is given more than once")]
     RepeatedParameter {
@@ -416,6 +524,9 @@ impl SelectorError {
             | Self::InvalidBool { .. }
             | Self::EmptyName
             | Self::RegexAndNames
+            | Self::PrefixAndInfix
+            | Self::SelectorAndFix
+            | Self::EmptyNameList
             | Self::RepeatedParameter { .. }
             | Self::UnknownParameter { .. } => MetricsReason::InvalidArgument,
         }
@@ -475,14 +586,17 @@ mod tests {
         );
         assert_eq!(
             Selector::names(["x y", "ü+&="])
-                .prefix("x")
-                .infix(" ")
                 .hidden(true)
                 .historic(false)
                 .metadata(false)
                 .to_string(),
-            "name=x+y&name=%C3%BC%2B%26%3D&prefix=x&infix=+&hidden=true&historic=false&metadata=false"
+            "name=x+y&name=%C3%BC%2B%26%3D&hidden=true&historic=false&metadata=false"
         );
+        assert_eq!(
+            Selector::all().prefix("x").limit(1).to_string(),
+            "prefix=x&limit=1"
+        );
+        assert_eq!(Selector::all().infix(" ").to_string(), "infix=+");
     }
 
     #[test]

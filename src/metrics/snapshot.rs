@@ -24,6 +24,9 @@ pub enum MetricKind {
     Gauge,
     /// Observations counted into buckets, with their sum and count.
     Histogram,
+    /// Quantiles of observations, with their sum and count (a
+    /// [`LatencyHistogram`](super::LatencyHistogram)).
+    Summary,
     /// Information that is not a measurement (versions, labels); values are usually 1.
     Info,
 }
@@ -35,6 +38,7 @@ impl MetricKind {
             Self::Counter => "counter",
             Self::Gauge => "gauge",
             Self::Histogram => "histogram",
+            Self::Summary => "summary",
             Self::Info => "info",
         }
     }

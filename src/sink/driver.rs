@@ -1,4 +1,7 @@
 //! The driver: the future that runs a sink's dispatcher wherever it is polled.
+//!
+//! (For maintainers: one concept, the driver's loop and every way it ends, restarts, serves
+//! flushes and waits for work, which share its state and invariants; some 760 lines.)
 
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -11,7 +11,8 @@
 //! has left it ([`leave_all`]). A thread whose allocations are timed — a bench's producer —
 //! leaves it, so that it pays for a thread-local increment only and does not contend with
 //! other threads on the shared counter; its allocations are then read with
-//! [`on_this_thread`].
+//! [`on_this_thread`]. The bytes the calling thread's allocations ask for are counted too
+//! ([`bytes_on_this_thread`]).
 
 #![allow(dead_code)] // Each binary reads the counters it needs.
 
@@ -25,12 +26,14 @@ static ALL: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     static ON_THIS_THREAD: Cell<u64> = const { Cell::new(0) };
+    static BYTES_ON_THIS_THREAD: Cell<u64> = const { Cell::new(0) };
     static LEFT_ALL: Cell<bool> = const { Cell::new(false) };
 }
 
-fn count_one() {
+fn count_one(bytes: usize) {
     // `try_with`: a thread being torn down has no thread-locals left to count in.
     let _ = ON_THIS_THREAD.try_with(|count| count.set(count.get() + 1));
+    let _ = BYTES_ON_THIS_THREAD.try_with(|count| count.set(count.get() + bytes as u64));
     if !LEFT_ALL.try_with(Cell::get).unwrap_or(false) {
         ALL.fetch_add(1, Ordering::Relaxed);
     }
@@ -40,13 +43,13 @@ fn count_one() {
 // atomic and const-initialized thread-local `Cell`s, none of which allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_one();
+        count_one(layout.size());
         // SAFETY: forwarded unchanged to the system allocator.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_one();
+        count_one(layout.size());
         // SAFETY: forwarded unchanged to the system allocator.
         unsafe { System.alloc_zeroed(layout) }
     }
@@ -57,7 +60,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_one();
+        count_one(new_size);
         // SAFETY: forwarded unchanged to the system allocator.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -69,6 +72,12 @@ static GLOBAL: Counting = Counting;
 /// Allocations made by the calling thread so far.
 pub fn on_this_thread() -> u64 {
     ON_THIS_THREAD.with(Cell::get)
+}
+
+/// The bytes the calling thread's allocations asked for so far (a reallocation counts its
+/// new size).
+pub fn bytes_on_this_thread() -> u64 {
+    BYTES_ON_THIS_THREAD.with(Cell::get)
 }
 
 /// Allocations made so far by every thread of the process but those that called

@@ -3,14 +3,16 @@
 //! `redis-server` of the test's own, which it may kill and restart. Without `redis-server`
 //! the tests fail and say how to get one: they never skip.
 //!
-//! Include it with `#[path = "support/redis_server.rs"] mod redis_server;`.
+//! Include it with `#[path = "support/redis_server.rs"] mod redis_server;`, and `free_port.rs`
+//! beside it (`support/free_port.rs`).
 
 #![allow(dead_code)] // Each test binary uses the part it needs.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+use crate::free_port::free_port;
 
 /// The URL of the server at `MVX_REDIS_URL`, or of one of our own, which is killed when the
 /// second element is dropped: keep it for as long as the server is used.
@@ -136,12 +138,4 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// A loopback port nobody listened on a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free loopback port")
-        .port()
 }

@@ -7,7 +7,10 @@ use serde::Serialize;
 
 use super::response::refuse_method;
 use crate::error::Report;
-use crate::metrics::{Registry, Selector};
+use std::collections::BTreeMap;
+
+use crate::metrics::selector::name_order;
+use crate::metrics::{Metadata, Registry, Selector};
 
 /// The `Content-Type` of the JSON answers.
 const JSON: &str = "application/json";
@@ -20,7 +23,9 @@ const JSON: &str = "application/json";
 /// [`Registry::get_metrics`](crate::metrics::Registry::get_metrics):
 ///
 /// - `GET` or `HEAD` with a valid query: `200`, `Content-Type: application/json`, a JSON
-///   object of the selected names, in name order (a labeled metric once, under its name),
+///   object of the selected names, in metricq's name order
+///   ([`name_order`](crate::metrics::selector::name_order); a labeled metric once, under
+///   its name),
 ///   each with its metadata (an object with
 ///   the keys `unit`, `description`, `rate`, `hidden`, `historic` and free-form fields,
 ///   each present only when set), or `{}` with `metadata=false`. For `HEAD`, hyper sends
@@ -28,7 +33,9 @@ const JSON: &str = "application/json";
 /// - `GET` or `HEAD` with an invalid query (an invalid regular expression or one over the
 ///   [selector budget](crate::metrics::selector#the-budget-of-a-regular-expression), a
 ///   `limit` that is not a number, a flag other than `true`/`false`, an unknown or
-///   repeated parameter, `selector` together with `name`): `400` with the JSON body
+///   repeated parameter, `selector` together with `name`, a combination metricq's manager
+///   refuses — see [`Selector::check`](crate::metrics::Selector::check)): `400` with the
+///   JSON body
 ///   `{"error": "<what is wrong>", "reason": "<code>"}`, the code being
 ///   [`SelectorError::reason`](crate::metrics::SelectorError::reason) (`INVALID_REGEX` or
 ///   `INVALID_ARGUMENT`);
@@ -57,17 +64,30 @@ pub fn get_metrics_response<B>(registry: &Registry, request: &Request<B>) -> Res
     if let Some(refused) = refuse_method(request) {
         return refused;
     }
-    let selector = match Selector::from_query(request.uri().query().unwrap_or_default()) {
-        Ok(selector) => selector,
+    let selected = Selector::from_query(request.uri().query().unwrap_or_default())
+        .and_then(|selector| registry.get_metrics(&selector));
+    match selected {
+        Ok(selected) => json(StatusCode::OK, &InNameOrder(&selected)),
         Err(error) => {
             let body = ErrorBody {
                 error: Report(&error).to_string(),
                 reason: error.reason().as_str(),
             };
-            return json(StatusCode::BAD_REQUEST, &body);
+            json(StatusCode::BAD_REQUEST, &body)
         }
-    };
-    json(StatusCode::OK, &registry.get_metrics(&selector))
+    }
+}
+
+/// The selected metrics as a JSON object whose keys come in metricq's name order
+/// ([`name_order`]).
+struct InNameOrder<'a>(&'a BTreeMap<String, Metadata>);
+
+impl Serialize for InNameOrder<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<(&String, &Metadata)> = self.0.iter().collect();
+        entries.sort_by(|(a, _), (b, _)| name_order(a, b));
+        serializer.collect_map(entries)
+    }
 }
 
 /// The body of an error answer.

@@ -42,6 +42,8 @@ impl Selector {
     /// - [`SelectorError::InvalidBool`] for a flag other than `true` or `false`;
     /// - [`SelectorError::EmptyName`] for an empty `name`;
     /// - [`SelectorError::RegexAndNames`] for `selector` together with `name`;
+    /// - what [`Selector::check`] refuses, as metricq's manager does: `prefix` with `infix`,
+    ///   `selector` or `name` with either, an empty list of names;
     /// - [`SelectorError::RepeatedParameter`] for a parameter other than `name` given twice;
     /// - [`SelectorError::UnknownParameter`] for any other parameter.
     ///
@@ -109,11 +111,13 @@ impl Selector {
         if let Some(infix) = infix {
             selector = selector.infix(infix);
         }
-        Ok(selector
+        let selector = selector
             .limit(limit)
             .hidden(hidden)
             .historic(historic)
-            .metadata(metadata))
+            .metadata(metadata);
+        selector.check()?;
+        Ok(selector)
     }
 }
 
@@ -175,15 +179,17 @@ mod tests {
             ("metadata=false", Selector::all().metadata(false)),
             ("metadata=true", Selector::all()),
             (
-                "selector=x&prefix=p&infix=i&limit=3&hidden=false&historic=true&metadata=false",
+                "selector=x&limit=3&hidden=false&historic=true&metadata=false",
                 Selector::regex("x")
                     .unwrap()
-                    .prefix("p")
-                    .infix("i")
                     .limit(3)
                     .hidden(false)
                     .historic(true)
                     .metadata(false),
+            ),
+            (
+                "infix=i&limit=3&hidden=true",
+                Selector::all().infix("i").limit(3).hidden(true),
             ),
         ];
         for (query, expected) in cases {
@@ -256,6 +262,9 @@ mod tests {
             ),
             ("name=", SelectorError::EmptyName),
             ("name=a&selector=b", SelectorError::RegexAndNames),
+            ("prefix=a&infix=b", SelectorError::PrefixAndInfix),
+            ("selector=a&prefix=b", SelectorError::SelectorAndFix),
+            ("name=a&infix=b", SelectorError::SelectorAndFix),
             (
                 "prefix=a&prefix=b",
                 SelectorError::RepeatedParameter {
@@ -371,11 +380,11 @@ mod tests {
             Selector::all(),
             Selector::regex(r"^a+b\.c$ d&e=f").unwrap().limit(0),
             Selector::names(["x y", "ü+&="])
-                .prefix("x")
-                .infix(" ")
                 .hidden(true)
                 .historic(false)
                 .metadata(false),
+            Selector::all().prefix("x y&").limit(2),
+            Selector::all().infix(" +").historic(true),
         ];
         for selector in selectors {
             let query = selector.to_string();

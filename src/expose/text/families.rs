@@ -42,6 +42,12 @@ pub(super) enum Samples<'a> {
         sum: Value,
         count: Value,
     },
+    /// Values by quantile (increasing), then sum and count.
+    Summary {
+        quantiles: Vec<(f64, Value)>,
+        sum: Value,
+        count: Value,
+    },
 }
 
 /// A family left out, by OpenMetrics names: see [`Skipped`](super::Skipped).
@@ -86,8 +92,7 @@ impl TextEncoder {
             let described = metadata.get(name.as_str());
             let description = described.and_then(Metadata::get_description);
             let unit = described.and_then(Metadata::get_unit);
-            let histogram = snapshot.kind == MetricKind::Histogram;
-            let labels = self.series_labels(&snapshot.labels, histogram);
+            let labels = self.series_labels(&snapshot.labels, snapshot.kind);
             let candidates: Vec<(String, String, String, MetricKind, Samples<'a>)> =
                 match snapshot.kind {
                     MetricKind::Histogram => histogram_samples(&snapshot.dimensions)
@@ -98,6 +103,19 @@ impl TextEncoder {
                                 name.clone(),
                                 help,
                                 MetricKind::Histogram,
+                                samples,
+                            )
+                        })
+                        .into_iter()
+                        .collect(),
+                    MetricKind::Summary => summary_samples(&snapshot.dimensions)
+                        .map(|samples| {
+                            let help = description.unwrap_or(name).to_owned();
+                            (
+                                base.clone(),
+                                name.clone(),
+                                help,
+                                MetricKind::Summary,
                                 samples,
                             )
                         })
@@ -190,14 +208,14 @@ impl TextEncoder {
         families
     }
 
-    /// The labels of a series, ready to write: names fitted to the label grammar, values
-    /// escaped; a name already added to the encoder, or seen before in the series, is left
-    /// out.
-    fn series_labels(&self, labels: &BTreeMap<String, String>, histogram: bool) -> String {
+    /// The labels of a series of a metric of `kind`, ready to write: names fitted to the
+    /// label grammar, values escaped; a name already added to the encoder, or seen before in
+    /// the series, is left out.
+    fn series_labels(&self, labels: &BTreeMap<String, String>, kind: MetricKind) -> String {
         let mut rendered = String::new();
         let mut written: Vec<String> = Vec::new();
         for (label, value) in labels {
-            let exposed = exposed_label_name(label, histogram);
+            let exposed = exposed_label_name(label, kind);
             if self.label_names.contains(&exposed) || written.contains(&exposed) {
                 continue;
             }
@@ -243,6 +261,27 @@ fn histogram_samples(dimensions: &BTreeMap<String, Value>) -> Option<Samples<'_>
     }
     Some(Samples::Histogram {
         buckets,
+        sum: dimensions.get("sum").copied().unwrap_or(Value::U64(0)),
+        count,
+    })
+}
+
+/// The samples of a summary snapshot (`quantile:<q>` dimensions, `sum`, `count`), or `None`
+/// if it has no count. Quantiles that do not parse as a number from 0 to 1 are left out.
+fn summary_samples(dimensions: &BTreeMap<String, Value>) -> Option<Samples<'_>> {
+    let count = dimensions.get("count").copied()?;
+    let mut quantiles: Vec<(f64, Value)> = dimensions
+        .iter()
+        .filter_map(|(dimension, value)| {
+            let quantile = dimension.strip_prefix("quantile:")?.parse::<f64>().ok()?;
+            (0.0..=1.0)
+                .contains(&quantile)
+                .then_some((quantile, *value))
+        })
+        .collect();
+    quantiles.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Some(Samples::Summary {
+        quantiles,
         sum: dimensions.get("sum").copied().unwrap_or(Value::U64(0)),
         count,
     })

@@ -34,10 +34,13 @@ impl TextEncoder {
             (true, MetricKind::Counter) => "_total",
             _ => "",
         };
-        // `_created` only in OpenMetrics, and only for counters and histograms.
+        // `_created` only in OpenMetrics, and only for counters, histograms and summaries.
         let with_created = openmetrics
             && self.created
-            && matches!(family.kind, MetricKind::Counter | MetricKind::Histogram);
+            && matches!(
+                family.kind,
+                MetricKind::Counter | MetricKind::Histogram | MetricKind::Summary
+            );
         for series in &family.series {
             let labels = series.labels.as_str();
             match &series.samples {
@@ -50,9 +53,25 @@ impl TextEncoder {
                     count,
                 } => {
                     for (bound, cumulative) in buckets {
-                        self.write_sample(name, "_bucket", labels, Some(*bound), **cumulative, out);
+                        let le = Some(("le", *bound));
+                        self.write_sample(name, "_bucket", labels, le, **cumulative, out);
                     }
                     // OpenMetrics treats a histogram's sum like a counter: never negative.
+                    if !openmetrics || sum.as_f64() >= 0.0 || sum.as_f64().is_nan() {
+                        self.write_sample(name, "_sum", labels, None, *sum, out);
+                    }
+                    self.write_sample(name, "_count", labels, None, *count, out);
+                }
+                Samples::Summary {
+                    quantiles,
+                    sum,
+                    count,
+                } => {
+                    for (quantile, value) in quantiles {
+                        let label = Some(("quantile", *quantile));
+                        self.write_sample(name, "", labels, label, *value, out);
+                    }
+                    // OpenMetrics treats a summary's sum like a counter: never negative.
                     if !openmetrics || sum.as_f64() >= 0.0 || sum.as_f64().is_nan() {
                         self.write_sample(name, "_sum", labels, None, *sum, out);
                     }
@@ -66,19 +85,20 @@ impl TextEncoder {
     }
 
     /// Writes the sample `name` + `suffix` with the encoder's labels, then
-    /// `series_labels`, then `le` if given.
+    /// `series_labels`, then `bound` if given: the label `le` of a histogram bucket or
+    /// `quantile` of a summary, and its number.
     pub(super) fn write_sample(
         &self,
         name: &str,
         suffix: &str,
         series_labels: &str,
-        le: Option<f64>,
+        bound: Option<(&str, f64)>,
         value: Value,
         out: &mut String,
     ) {
         out.push_str(name);
         out.push_str(suffix);
-        if !self.labels.is_empty() || !series_labels.is_empty() || le.is_some() {
+        if !self.labels.is_empty() || !series_labels.is_empty() || bound.is_some() {
             out.push('{');
             out.push_str(&self.labels);
             if !series_labels.is_empty() {
@@ -87,11 +107,12 @@ impl TextEncoder {
                 }
                 out.push_str(series_labels);
             }
-            if let Some(bound) = le {
+            if let Some((label, bound)) = bound {
                 if !self.labels.is_empty() || !series_labels.is_empty() {
                     out.push(',');
                 }
-                out.push_str("le=\"");
+                out.push_str(label);
+                out.push_str("=\"");
                 write_float(bound, out);
                 out.push('"');
             }

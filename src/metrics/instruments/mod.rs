@@ -1,5 +1,5 @@
-//! Direct instruments: [`Counter`], [`Gauge`] and [`Histogram`], recorded in place by the
-//! calling thread, without a queue.
+//! Direct instruments: [`Counter`], [`Gauge`], [`Histogram`] and [`LatencyHistogram`],
+//! recorded in place by the calling thread, without a queue.
 //!
 //! Every instrument is a cheap handle (`Clone + Send + Sync`, an `Arc` inside): clones share
 //! one state. Recording is lock-free and never allocates. Reads (`get`, `count`, `sum`,
@@ -13,6 +13,7 @@
 mod counter;
 mod gauge;
 mod histogram;
+mod latency;
 mod stripes;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,10 @@ pub use self::counter::Counter;
 pub use self::gauge::Gauge;
 pub use self::histogram::Histogram;
 pub(super) use self::histogram::validate_bounds;
+pub use self::latency::{
+    LatencyConfig, LatencyConfigError, LatencyDistribution, LatencyHistogram, LatencyMetric,
+    Percentile, Percentiles, Recorded,
+};
 
 use super::Snapshot;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};

@@ -63,7 +63,7 @@ impl Registry {
 
     /// Runs `create` and describes `name` with `metadata`, unless `name` is described with
     /// other metadata; one description lock held throughout.
-    fn create_described<T>(
+    pub(super) fn create_described<T>(
         &self,
         name: &str,
         metadata: Metadata,

@@ -101,6 +101,25 @@ pub enum RegistryError {
         /// The bound.
         bound: f64,
     },
+    /// A latency histogram's configuration is not valid.
+    #[error("latency histogram {name:?}: invalid configuration")]
+    LatencyConfig {
+        /// The histogram's name.
+        name: String,
+        /// What is wrong with the configuration.
+        #[source]
+        error: crate::metrics::LatencyConfigError,
+    },
+    /// The name is a latency histogram with another configuration.
+    #[error("latency histogram {name:?} has another configuration")]
+    LatencyConfigConflict {
+        /// The name.
+        name: String,
+        /// The configuration registered under the name.
+        existing: Box<crate::metrics::LatencyConfig>,
+        /// The configuration asked for.
+        requested: Box<crate::metrics::LatencyConfig>,
+    },
     /// A snapshot source panicked in `collect`; its snapshots were skipped.
     #[error("snapshot source {name:?} panicked")]
     SourcePanicked {
@@ -115,15 +134,18 @@ pub enum RegistryError {
 impl RegistryError {
     /// The stable reason code of this error.
     ///
-    /// Name conflicts (`KindConflict`, `BucketsConflict`, `Duplicate`, `MetadataConflict`) are
-    /// the core's [`ErrorReason::DescriptorConflict`]; a collision of exposed names
-    /// (`SampleNameCollision`) is [`MetricsReason::NameConflict`]; invalid names and bucket
-    /// bounds and panicking sources are [`ErrorReason::Unexpected`].
+    /// Name conflicts (`KindConflict`, `BucketsConflict`, `LatencyConfigConflict`,
+    /// `Duplicate`, `MetadataConflict`) are the core's [`ErrorReason::DescriptorConflict`]; a
+    /// collision of exposed names (`SampleNameCollision`) is [`MetricsReason::NameConflict`];
+    /// an invalid latency configuration is [`MetricsReason::InvalidArgument`]; invalid names
+    /// and bucket bounds and panicking sources are [`ErrorReason::Unexpected`].
     pub fn reason(&self) -> MetricsReason {
         match self {
             Self::SampleNameCollision { .. } => MetricsReason::NameConflict,
+            Self::LatencyConfig { error, .. } => error.reason(),
             Self::KindConflict { .. }
             | Self::BucketsConflict { .. }
+            | Self::LatencyConfigConflict { .. }
             | Self::Duplicate { .. }
             | Self::MetadataConflict { .. } => ErrorReason::DescriptorConflict.into(),
             Self::InvalidName { .. }
@@ -146,6 +168,8 @@ impl RegistryError {
             | Self::EmptyBuckets { name }
             | Self::NonFiniteBucket { name, .. }
             | Self::UnsortedBuckets { name, .. }
+            | Self::LatencyConfig { name, .. }
+            | Self::LatencyConfigConflict { name, .. }
             | Self::SourcePanicked { name, .. } => name,
         }
     }

@@ -47,6 +47,7 @@ pub(crate) fn sample_suffixes(kind: MetricKind) -> &'static [&'static str] {
     match kind {
         MetricKind::Counter => &["_total", "_created"],
         MetricKind::Histogram => &["_bucket", "_sum", "_count", "_created"],
+        MetricKind::Summary => &["_sum", "_count", "_created"],
         MetricKind::Gauge | MetricKind::Info => &[],
     }
 }

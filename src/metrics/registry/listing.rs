@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Registry;
-use crate::metrics::{Metadata, Selector};
+use crate::metrics::{Metadata, Selector, SelectorError};
 use crate::sync::lock;
 
 impl Registry {
@@ -21,8 +21,8 @@ impl Registry {
         self.read(true).1.remove(name)
     }
 
-    /// The metrics that `selector` selects, by name in name order, with their metadata
-    /// (empty metadata for each when the selector's `metadata` is `false`).
+    /// The metrics that `selector` selects, by name, with their metadata (empty metadata
+    /// for each when the selector's `metadata` is `false`).
     ///
     /// The candidates are the names of every metric — every instrument, every metric of
     /// every source, as [`snapshots`](Self::snapshots) gives them — each once, with its
@@ -30,6 +30,10 @@ impl Registry {
     /// is listed once under its name (`http.requests`), not once per series: its series
     /// are the exposition's business. See [`Selector`] for the filters and their order.
     /// Sources are read as by `snapshots`.
+    ///
+    /// # Errors
+    ///
+    /// A selector metricq's manager refuses: see [`Selector::check`].
     ///
     /// # Examples
     ///
@@ -43,12 +47,26 @@ impl Registry {
     /// registry.counter_with_labels("http.errors", &[("code", "500")])?;
     /// registry.counter_with_labels("http.errors", &[("code", "503")])?;
     ///
-    /// let selected = registry.get_metrics(&Selector::regex(r"^http\.")?.hidden(false));
-    /// assert_eq!(selected.keys().collect::<Vec<_>>(), ["http.errors", "http.requests"]);
+    /// let selected = registry.get_metrics(&Selector::regex(r"^http\.")?)?;
+    /// assert_eq!(
+    ///     selected.keys().collect::<Vec<_>>(),
+    ///     ["http.errors", "http.in_flight", "http.requests"]
+    /// );
     /// assert_eq!(selected["http.requests"].get_unit(), Some("requests"));
+    ///
+    /// // As in metricq, hidden=true selects what is stored as hidden.
+    /// let hidden = registry.get_metrics(&Selector::all().hidden(true))?;
+    /// assert_eq!(hidden.keys().collect::<Vec<_>>(), ["http.in_flight"]);
+    ///
+    /// // The manager refuses prefix with infix; so does the registry.
+    /// assert!(registry.get_metrics(&Selector::all().prefix("http").infix("errors")).is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get_metrics(&self, selector: &Selector) -> BTreeMap<String, Metadata> {
+    pub fn get_metrics(
+        &self,
+        selector: &Selector,
+    ) -> Result<BTreeMap<String, Metadata>, SelectorError> {
+        selector.check()?;
         let (snapshots, mut metadata) = self.read(true);
         let names: BTreeSet<String> = snapshots
             .into_iter()

@@ -19,6 +19,7 @@ impl Entry {
             Self::Counter(counter) => Some((counter.name(), counter.labels())),
             Self::Gauge(gauge) => Some((gauge.name(), gauge.labels())),
             Self::Histogram(histogram) => Some((histogram.name(), histogram.labels())),
+            Self::Latency(latency) => Some((latency.name(), latency.labels())),
             Self::Source(_) => None,
         }
     }
@@ -29,6 +30,7 @@ impl Entry {
             Self::Counter(counter) => counter.is_overflow(),
             Self::Gauge(gauge) => gauge.is_overflow(),
             Self::Histogram(histogram) => histogram.is_overflow(),
+            Self::Latency(latency) => latency.is_overflow(),
             Self::Source(_) => false,
         }
     }
@@ -193,7 +195,7 @@ impl Registry {
     /// Looks up the series of `name` with `labels`: its instrument if `existing` accepts
     /// it, or a new one from `create` (given the labels, and whether it is the overflow
     /// series) if no series of `name` has another kind; past the limit, the overflow series.
-    fn series<T>(
+    pub(super) fn series<T>(
         &self,
         name: &str,
         labels: &[(&str, &str)],

@@ -1,6 +1,9 @@
 //! The persisted document: Crawlee's `StatisticsState` JSON, with mvx's additions under
 //! the key `mvx`; and the shape earlier versions of mvx wrote (`v1`), read and migrated.
 //! The rules are stated in the `stats` module docs, "The persisted document".
+//!
+//! (For maintainers: one concept, the document both ways; some 750 lines, a third of them
+//! its tests.)
 
 mod iso8601;
 mod v1;
