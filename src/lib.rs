@@ -342,7 +342,7 @@
 //! | `sync` (private) | the primitives the core is built from, loom's under `--cfg loom`, and the one way mvx waits (`Wait`, `Signal`, `block_on`) | `driver_seat.rs` which thread polls a driver (a blocking wait that could only wait for itself is refused); `suppression.rs` the telemetry-suppression scope, public as [`facade::suppress`] |
 //! | `calendar` (private) | day numbers to Gregorian dates and back, for the timestamps the core and the components write and read | |
 //! | [`lifecycle`] | the states of a component, their transitions, the [`WaitHandle`] of an operation | |
-//! | [`queue`] | the ring, the pending-event limit, overflow policies, the counters | |
+//! | [`queue`] | the lanes (a ring per producer thread), the pending-event limit, overflow policies, the counters | |
 //! | [`error`] | the core's errors, their reason codes, the shared [`error::Cause`] | `reason.rs`: [`ErrorReason`] and the macro that declares a component's reason enum |
 //! | [`sink`] | `log(event)` in front of a dispatcher: [`sink::AsyncSink`] | `dispatch.rs` the trait users write; `driver.rs` the driver future; `shared.rs` what handles share with it; `wait.rs` the named waits; `config.rs`; `budget.rs` the poll budget (how long a busy driver keeps its executor); `loss.rs` loss reports; `restart.rs` the restart policy for dispatcher panics; `event.rs` [`sink::LogEvent`]; `format.rs` line formats; `registry.rs` one sink per backend resource; `sinks/` the built-in sinks: `writer.rs`, `memory.rs`, `redis/` (`entries.rs`, `delivery.rs`, `error.rs`) |
 //! | [`rt`] | running a driver: on smol, on a thread of its own; the [`rt::Terminator`] | `thread.rs`, `smol.rs`; `tokio.rs` (feature `tokio`): whether a thread runs a tokio current-thread runtime |
@@ -361,8 +361,12 @@
 //! DESIGN.md is the contract mvx started from; the code departs from it here, each time
 //! for the reason given:
 //!
-//! - **The ring** is `concurrent-queue`'s, not a bounded `async-channel`, for the cost
-//!   [`queue`] explains.
+//! - **The ring** is not a bounded `async-channel` but one single-producer ring (`rtrb`, a
+//!   core dependency DESIGN.md does not list) per producer thread and sink (a *lane*), so
+//!   that producers share no write and an event costs two plain stores and one `fetch_add`
+//!   ([`queue`] explains). **The pending-event limit is therefore per producer thread**, not
+//!   global as DESIGN.md has it: a sink with `N` producer threads holds at most
+//!   `N × queue_capacity` pending events ([`queue`] has the bound and the memory).
 //! - **`log()` waits for room under [`OverflowPolicy::Block`]**, where DESIGN.md has it
 //!   never block and leaves waiting to `log_blocking` and `send`: a producer that chose
 //!   `Block` asked to wait rather than lose an event or get it back. Under the other

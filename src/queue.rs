@@ -1,29 +1,54 @@
 //! Bounded queue accounting: the pending-event limit, overflow policies and counters.
 //!
-//! (For maintainers: one concept, the bounded queue and its exact counters; some 660 lines,
-//! 30 % of them docs, its tests in `queue/tests.rs`.)
+//! (For maintainers: one concept, the bounded queue and its exact counters, the lanes'
+//! rings and their words in `queue/lanes.rs`, its tests in `queue/tests.rs`.)
 //!
-//! A sink's queue is `concurrent-queue`'s bounded ring — the ring `async-channel` is built
-//! on — used directly, allocated once, at construction, with room for exactly `capacity`
-//! events, so accepting an event never allocates. (`async-channel`'s `try_send` pays two
-//! wake-up fences per event for its own receivers and streams, which mvx does not use: the
-//! driver has a wake-up of its own, which costs a producer one load while the driver is
-//! awake.)
+//! A sink's queue is a set of *lanes*: one bounded single-producer ring per producer thread
+//! (and sink), `rtrb`'s ring. A thread's first event for a sink registers its lane: the ring
+//! is allocated then, once (see [Allocation](#allocation)); every later event of that thread
+//! goes into its own ring, which no other thread writes, so producers on different threads
+//! share no cache line on the way in. The driver drains every lane, a chunk at a time; the
+//! lanes of threads that have exited are drained like the others and then removed.
 //!
 //! *Pending* events are those accepted and not yet finished: queued, or handed to a
-//! dispatch that has not returned. The limit applies to pending events, and it is exact
-//! under any number of producers: a producer first reserves a slot in one
-//! compare-and-swap on an admission word that holds both the count of accepted events and
-//! whether the sink accepts at all, then pushes. A reservation can never exceed the limit,
-//! so the ring is never full when pushed to; and a stop reads the final count in the same
-//! word that closes admission, so no event slips in behind a stop unseen.
+//! dispatch that has not returned. **The limit, `queue_capacity`, applies to each lane: the
+//! pending events of one producer thread.** It is exact for that thread: its events are
+//! refused (or dropped, or waited for) exactly when `queue_capacity` of them are pending,
+//! whatever other threads do. A sink with `N` producer threads therefore holds at most
+//! `N × queue_capacity` pending events (plus, for the rare producer without a lane of its
+//! own, at most `queue_capacity` more in the sink's shared lane, below), and its rings take
+//! `(N + 1) × queue_capacity` slots of memory. [`QueueStats::high_watermark`] is the
+//! largest number of pending events of one lane, so it never exceeds the limit.
+//!
+//! A producer checks its lane's limit against its own count of the events it pushed and a
+//! copy of what the driver finished of them, refreshed only when that bound says the limit
+//! may be reached: an accepted event costs its producer a push into its own ring (two plain
+//! stores) and one `fetch_add` on its lane's word, which counts it and tells whether the
+//! driver is parked or admission closed — no write to a line another producer writes, no
+//! compare-and-swap. A stop closes every lane in the same step that ends admission; the
+//! driver then *seals* each lane, fixing its final count: an event counted before the seal
+//! is dispatched, one counted after is taken back out of the ring by its producer and handed
+//! back, so no event slips in behind a stop unseen (`queue/lanes.rs` has the word's rules).
+//!
+//! **The shared lane.** Each sink also has one ring that any thread may push to, allocated
+//! when the sink is created: it takes the events of a thread that has no lane of its own —
+//! one whose thread-local storage is being torn down (an event logged from another
+//! thread-local's destructor), or whose lane's ring the allocator refused. Its limit is its
+//! ring: `queue_capacity` events queued, an event leaving it when the driver takes it.
+//!
+//! # Allocation
+//!
+//! A lane's ring is allocated on its thread's first event for the sink, and a few words of
+//! thread-local bookkeeping with it; nothing is allocated per event after that. A thread
+//! that exits frees its entry; the driver frees the ring once the lane is drained. A ring
+//! the allocator refuses is not an abort: that thread's events go to the shared lane.
 //!
 //! # What happens to each event
 //!
 //! | outcome | counted as | the caller gets |
 //! |---|---|---|
 //! | accepted | `accepted`, later `delivered` or `failed` | `Ok(LogOutcome::Accepted)` |
-//! | limit reached, [`OverflowPolicy::Drop`] | `dropped` | `Ok(LogOutcome::Dropped)` |
+//! | limit of the producer's lane reached, [`OverflowPolicy::Drop`] | `dropped` | `Ok(LogOutcome::Dropped)` |
 //! | limit reached, [`OverflowPolicy::RaiseError`] | `refused` | the event, in `LogError::QueueOverflow` |
 //! | limit reached, [`OverflowPolicy::Block`] | waits for room, then as accepted | `log()` blocks the thread meanwhile |
 //! | limit reached, [`OverflowPolicy::Block`], and only the calling thread could make room | nothing | the event, at once, in `LogError::WouldDeadlock` ([which calls block](crate::sink#which-calls-block)) |
@@ -41,47 +66,51 @@
 //!
 //! # Checked with loom
 //!
-//! The core's concurrency — slot reservation against the limit, the driver's parking and
-//! wake-ups, lifecycle transitions and wait handles, the [`Terminator`](crate::rt::Terminator),
+//! The core's concurrency — the lanes and their limit, a stop racing producers, the
+//! driver's parking and wake-ups, lifecycle transitions and wait handles, the [`Terminator`](crate::rt::Terminator),
 //! and the wake-up that blocked producers and flushes wait on — is model-checked with
 //! [loom](https://docs.rs/loom): the models in `tests/loom_*.rs` drive the real sink,
 //! driver and terminator (the crate's private `sync` module switches the core's primitives
 //! to loom's under `--cfg loom`) through every interleaving within a small preemption
-//! bound, one to six per model. README's CI section has the command.
+//! bound, one to six per model. README's CI section has the command. `rtrb`'s ring is
+//! outside the models (its atomics are the standard library's, which loom does not
+//! explore): the models check the lane's word, the seal and the wake-up around it, and take
+//! the ring's own single-producer, single-consumer order from `rtrb` (a push is visible to
+//! the consumer once its producer's count is; the producer writes the ring only from its
+//! own thread, the consumer reads it only under the lane's lock).
+
+mod lanes;
 
 use std::fmt;
-use std::mem::MaybeUninit;
 
-use concurrent_queue::{ConcurrentQueue, PushError};
 use event_listener::Event;
 
-use crate::sync::{
-    AtomicBool, AtomicU64, CachePadded, Mutex, Ordering, Signal, lock, seq_cst_for_loom,
-};
+use self::lanes::{Lane, Lanes};
+
+use crate::sync::{Arc, AtomicBool, AtomicU64, CachePadded, Mutex, Ordering, Signal, lock};
 
 /// The pending-event limit of a sink when none is configured.
 ///
-/// The ring is allocated up front: a sink of `LogEvent`s with this capacity holds about
-/// 8,192 × 100 bytes. Raise it for bursty producers, lower it for large events.
+/// It is the limit of each producer thread's lane, whose ring is allocated on the thread's
+/// first event: a lane of `LogEvent`s with this capacity holds about 8,192 × 100 bytes.
+/// Raise it for bursty producers, lower it for large events or many producer threads.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 8_192;
 
 /// The largest capacity a sink accepts: 2^24 = 16,777,216 events, 2,048 times the default.
 ///
-/// The ring is allocated when the sink is created, and it is memory in use at once, not
-/// reserved address space: concurrent-queue writes a stamp into every slot, so every page
-/// of the ring is touched. A slot is the event beside a `usize` stamp, `size_of::<E>() + 8`
-/// bytes rounded up to `E`'s alignment (16 bytes for a `u32`, 104 for a `LogEvent` on
-/// 64-bit targets). At this maximum the ring of `u32`s takes 256 MiB and the ring of
-/// `LogEvent`s about 1.6 GiB, which a machine that needs such a queue has; a larger limit
-/// could not be honoured (2^36 `u32`s would be 1 TiB). concurrent-queue itself supports
-/// capacities below 2^62 on 64-bit targets (its stamps hold an index and a lap count in one
-/// `usize`) and below 2^30 on 32-bit ones; this maximum is within both.
+/// Each ring — the shared lane's, allocated when the sink is created, and each producer
+/// thread's lane, allocated on its first event — is `capacity` slots of `size_of::<E>()`
+/// bytes (`rtrb`'s ring: the events side by side, no per-slot stamp): 4 bytes a slot for a
+/// `u32`, 96 for a `LogEvent` on 64-bit targets. At this maximum a ring of `u32`s takes 64
+/// MiB and one of `LogEvent`s 1.5 GiB, which a machine that needs such a queue has; a
+/// larger limit could not be honoured (2^36 `u32`s would be 256 GiB).
 ///
 /// A larger `queue_capacity` is refused, and so is a ring the allocator cannot provide: the
 /// sink is then created in `Failure`, with
 /// [`SinkError::QueueAllocationFailed`](crate::error::SinkError::QueueAllocationFailed)
-/// (see [`AsyncSink::new`](crate::sink::AsyncSink::new)). The memory is asked for
-/// before the ring is built, so that a refusal is that error rather than an abort of the
+/// (see [`AsyncSink::new`](crate::sink::AsyncSink::new)); a producer thread's lane whose
+/// ring the allocator refuses sends that thread's events to the shared lane. The memory is
+/// asked for before a ring is built, so that a refusal is that error rather than an abort of the
 /// process. (Under Linux's default overcommit policy the allocator refuses a ring larger
 /// than the machine's memory and swap; one that fits that limit but not the free memory is
 /// the kernel's to refuse when it is touched.)
@@ -167,9 +196,9 @@ pub struct QueueStats {
     pub refused: u64,
     /// Accepted events not finished yet: queued or in dispatch.
     pub pending: u64,
-    /// The pending-event limit.
+    /// The pending-event limit of each producer thread's lane.
     pub capacity: usize,
-    /// The largest number of pending events seen.
+    /// The largest number of pending events of one lane seen (never above `capacity`).
     pub high_watermark: usize,
     /// How often the dispatcher was restarted after a panic, under its
     /// [`RestartPolicy`](crate::sink::RestartPolicy) (a restart its `on_restart` hook
@@ -205,36 +234,39 @@ pub(crate) struct Losses {
     pub(crate) restarts: u64,
 }
 
-/// Set in the admission word while events are not accepted.
-const CLOSED: u64 = 1 << 63;
-
-/// The outcome of a slot reservation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Reserve {
-    /// A slot is reserved: the `slot`-th ever (counting from 1).
-    Reserved { slot: u64 },
-    /// The pending-event limit is reached.
-    Full,
-    /// Admission is closed.
-    Closed,
+/// What a push did with an event.
+#[derive(Debug)]
+pub(crate) enum Pushed<E> {
+    /// In a lane: accepted.
+    Accepted,
+    /// The lane's limit is reached, and the caller asked for the event to be dropped: it
+    /// is counted in `dropped`.
+    Dropped,
+    /// The lane's limit is reached: the event comes back.
+    Full(E),
+    /// The sink's admission is closed (its lanes' rings are): the event comes back.
+    Closed(E),
 }
 
-/// Who counts the events taken from the ring: the driver, until counting ends.
+/// Who counts the events taken from the lanes: the driver, until counting ends.
 ///
 /// Counting ends when the sink ends without its driver: the driver is dropped
 /// ([`Queue::abandon_all`]), or a terminator past its deadline ends the sink from outside
 /// while the driver may be inside user code ([`Queue::end_counting`]). Whoever ends it
 /// counts, under this lock, every event still queued or in dispatch as failed; the driver
-/// takes events from the ring and counts their outcome under the same lock, and refuses
+/// takes events from the lanes and counts their outcome under the same lock, and refuses
 /// to once counting has ended. So an event is counted once, by one of them, however the
 /// driver's return from user code and the end interleave (`tests/loom_terminator.rs`).
 /// The lock is never held while user code runs: events are dropped outside it.
 #[derive(Debug)]
 struct Claim {
-    /// Events the driver took from the ring and has not finished.
+    /// Events the driver took from the lanes and has not finished.
     in_dispatch: u64,
     /// Whether counting has ended: nothing is taken or counted any more.
     ended: bool,
+    /// The lane the next batch starts with: batches go round the lanes, so that one
+    /// producer's backlog does not hold the others' events back.
+    next_lane: usize,
 }
 
 /// Counting has ended: the driver may neither take nor count events any more. Whoever
@@ -247,7 +279,7 @@ pub(crate) struct Ended;
 pub(crate) struct Abandoned {
     /// Events the driver had taken and not finished: in dispatch.
     pub(crate) in_dispatch: u64,
-    /// Events still in the ring.
+    /// Events still in the lanes.
     pub(crate) queued: u64,
 }
 
@@ -257,105 +289,86 @@ impl Abandoned {
     }
 }
 
-/// The producers' side of the queue: one cache line, written by producers only.
-#[derive(Debug)]
-struct Admission {
-    /// `CLOSED` bit and the number of slots ever reserved.
-    word: AtomicU64,
-    /// A value `Queue::finished` had, so a lower bound of it.
-    finished_hint: AtomicU64,
-    high_watermark: AtomicU64,
-    capacity: u64,
-}
-
-/// The ring, the admission word, the counters and the wake-ups of one sink.
+/// The lanes, the counters and the wake-ups of one sink.
 pub(crate) struct Queue<E> {
-    /// What producers read and write on every event, on a line of their own.
-    admission: CachePadded<Admission>,
+    /// Every lane of the sink, the shared lane first; and whether admission is closed.
+    lanes: Mutex<Lanes<E>>,
+    /// The lane of producers without one of their own.
+    shared_lane: Arc<Lane<E>>,
+    /// The pending-event limit of each lane.
+    capacity: u64,
+    /// Which sink this is, for the producers' thread-local lanes (never reused).
+    id: u64,
     /// Events finished (delivered + failed); written by the driver only.
     finished: CachePadded<AtomicU64>,
     /// Set while the driver is parked waiting for work.
     driver_sleeping: CachePadded<AtomicBool>,
-    ring: ConcurrentQueue<E>,
+    /// The largest number of pending events of one lane seen; raised by producers, rarely.
+    high_watermark: CachePadded<AtomicU64>,
     delivered: AtomicU64,
     failed: AtomicU64,
-    dropped: AtomicU64,
     /// Events handed back to their producer (written on the refusal path only).
     refused: AtomicU64,
     /// Restarts of the dispatcher (driver only).
     restarts: AtomicU64,
-    /// Reservations whose push found the ring closed (counting had ended).
-    revoked: AtomicU64,
-    /// Who counts the events taken from the ring.
+    /// Who counts the events taken from the lanes.
     claim: Mutex<Claim>,
+    /// The events counted as failed when counting ended, until they are dropped.
+    abandoned: Mutex<Vec<E>>,
     /// Wakes the driver.
     pub(crate) work: Event,
     /// Wakes producers waiting for room and flush waiters.
     pub(crate) progress: Signal,
 }
 
-/// The memory of one slot of the ring: concurrent-queue's `Slot<E>`, a stamp beside the
-/// event.
-struct RingSlot<E> {
-    _stamp: usize,
-    _event: MaybeUninit<E>,
-}
-
 impl<E> Queue<E> {
-    /// A closed queue with room for `capacity` pending events (0 is taken as 1).
+    /// An open queue with room for `capacity` pending events per lane (0 is taken as 1);
+    /// the shared lane's ring is allocated here.
     ///
     /// # Errors
     ///
-    /// [`AllocationFailure`] when `capacity` is above [`MAX_QUEUE_CAPACITY`] or the ring's
-    /// memory cannot be allocated.
+    /// [`AllocationFailure`] when `capacity` is above [`MAX_QUEUE_CAPACITY`] or the shared
+    /// ring's memory cannot be allocated.
     pub(crate) fn new(capacity: usize) -> Result<Self, AllocationFailure> {
         let capacity = capacity.max(1);
         if capacity > MAX_QUEUE_CAPACITY {
             return Err(AllocationFailure::AboveMaximum);
         }
-        if capacity > 1 {
-            // concurrent-queue allocates the ring with `Vec::with_capacity`, which aborts the
-            // process when the allocator refuses. Ask for the same memory first, where a
-            // refusal is an error, and give it back for the ring to take.
-            let mut ring = Vec::<RingSlot<E>>::new();
-            ring.try_reserve_exact(capacity)
-                .map_err(|_| AllocationFailure::OutOfMemory {
-                    bytes: capacity.saturating_mul(size_of::<RingSlot<E>>()),
-                })?;
-        }
-        // A ring of one is concurrent-queue's single slot, inline: nothing to allocate.
-        Ok(Self::with_ring(
-            ConcurrentQueue::bounded(capacity),
-            capacity,
-        ))
+        let ring = lanes::ring(capacity).ok_or(AllocationFailure::OutOfMemory {
+            bytes: capacity.saturating_mul(size_of::<E>()),
+        })?;
+        Ok(Self::with_shared_lane(Lane::shared(ring, false), capacity))
     }
 
     /// A closed queue with no room: the queue of a sink whose ring could not be allocated,
     /// which never accepts an event. Its `capacity` reads 0.
     pub(crate) fn unallocated() -> Self {
-        Self::with_ring(ConcurrentQueue::bounded(1), 0)
+        // A ring of one event, as any allocation of one event would, aborts only when the
+        // allocator cannot provide that.
+        Self::with_shared_lane(Lane::shared(rtrb::RingBuffer::new(1), true), 0)
     }
 
-    fn with_ring(ring: ConcurrentQueue<E>, capacity: usize) -> Self {
+    fn with_shared_lane(shared_lane: Lane<E>, capacity: usize) -> Self {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let closed = capacity == 0;
+        let shared_lane = Arc::new(shared_lane);
         Self {
-            admission: CachePadded(Admission {
-                word: AtomicU64::new(CLOSED),
-                finished_hint: AtomicU64::new(0),
-                high_watermark: AtomicU64::new(0),
-                capacity: capacity as u64,
-            }),
+            lanes: Mutex::new(Lanes::new(shared_lane.clone(), closed)),
+            shared_lane,
+            capacity: capacity as u64,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             finished: CachePadded(AtomicU64::new(0)),
             driver_sleeping: CachePadded(AtomicBool::new(false)),
-            ring,
+            high_watermark: CachePadded(AtomicU64::new(0)),
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
-            revoked: AtomicU64::new(0),
+            abandoned: Mutex::new(Vec::new()),
             claim: Mutex::new(Claim {
                 in_dispatch: 0,
                 ended: false,
+                next_lane: 0,
             }),
             work: Event::new(),
             progress: Signal::new(),
@@ -364,108 +377,15 @@ impl<E> Queue<E> {
 
     #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
-        self.admission.capacity as usize
+        self.capacity as usize
     }
 
-    /// Starts accepting events.
-    pub(crate) fn open(&self) {
-        self.admission.word.fetch_and(!CLOSED, Ordering::AcqRel);
-    }
-
-    /// Stops accepting events; returns how many slots were ever reserved. Every one of
-    /// them is pushed, or revoked, by the producer that reserved it.
-    pub(crate) fn close(&self) -> u64 {
-        let word = self.admission.word.fetch_or(CLOSED, Ordering::AcqRel);
+    /// Stops accepting events: closes every lane's ring, and those registered from now on.
+    /// An event pushed before is in a ring, to be taken; a push after fails.
+    pub(crate) fn close(&self) {
+        lock(&self.lanes).close();
         // Producers blocked for room must see that admission closed.
         self.progress.notify_all();
-        word & !CLOSED
-    }
-
-    /// Reserves one pending slot, unless the limit is reached or admission is closed.
-    pub(crate) fn try_reserve(&self) -> Reserve {
-        let admission = &self.admission;
-        let mut word = admission.word.load(Ordering::Acquire);
-        loop {
-            if word & CLOSED != 0 {
-                return Reserve::Closed;
-            }
-            // Pending is at most `word - hint`: the hint is a value `finished` had. Only when
-            // that bound reaches the limit is the driver's counter itself read — a line the
-            // driver writes after every batch, which would otherwise cost every event a
-            // cache miss. (`finished` may be newer than `word`: the compare-and-swap then
-            // fails anyway.)
-            let hint = admission.finished_hint.load(Ordering::Relaxed);
-            if word.saturating_sub(hint) >= admission.capacity
-                && word.saturating_sub(self.refresh_finished_hint()) >= admission.capacity
-            {
-                return Reserve::Full;
-            }
-            match admission.word.compare_exchange_weak(
-                word,
-                word + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Reserve::Reserved { slot: word + 1 },
-                Err(actual) => word = actual,
-            }
-        }
-    }
-
-    /// Reads the driver's `finished` counter and records it as the producers' hint.
-    fn refresh_finished_hint(&self) -> u64 {
-        let finished = self.finished.load(Ordering::Acquire);
-        self.admission
-            .finished_hint
-            .fetch_max(finished, Ordering::Relaxed);
-        finished
-    }
-
-    /// Pushes an event into its reserved slot and wakes the driver if it sleeps.
-    ///
-    /// Fails, handing the event back, only when the driver is gone (the ring is closed);
-    /// the reservation is then revoked.
-    pub(crate) fn push(&self, event: E, slot: u64) -> Result<(), E> {
-        match self.ring.push(event) {
-            Ok(()) => {}
-            Err(PushError::Closed(event)) | Err(PushError::Full(event)) => {
-                self.revoked.fetch_add(1, Ordering::AcqRel);
-                // A flush of the cancelled sink waits until every reservation is finished
-                // or revoked.
-                self.progress.notify_all();
-                return Err(event);
-            }
-        }
-        // The push is a SeqCst compare-and-swap on the ring's tail, and the driver stores
-        // `driver_sleeping` (SeqCst) before it re-checks the tail (SeqCst): either this load
-        // sees the driver asleep, or the driver's check sees the event. The first producer
-        // to see it asleep clears the flag and wakes it; the others skip the notification,
-        // which takes a lock. (Under loom a fence stands in for what SeqCst already orders
-        // here: see `seq_cst_for_loom`.)
-        seq_cst_for_loom();
-        if self.driver_sleeping.load(Ordering::SeqCst)
-            && self.driver_sleeping.swap(false, Ordering::SeqCst)
-        {
-            self.work.notify(1);
-        }
-        // The watermark moves only when the cheap bound exceeds it; then the exact pending
-        // count is taken.
-        let admission = &self.admission;
-        let high_watermark = admission.high_watermark.load(Ordering::Relaxed);
-        let hint = admission.finished_hint.load(Ordering::Relaxed);
-        if slot.saturating_sub(hint) > high_watermark {
-            let pending = slot.saturating_sub(self.refresh_finished_hint());
-            if pending > high_watermark {
-                admission
-                    .high_watermark
-                    .fetch_max(pending, Ordering::Relaxed);
-            }
-        }
-        Ok(())
-    }
-
-    pub(crate) fn record_dropped(&self) {
-        self.dropped.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts an event handed back to its producer.
@@ -486,26 +406,24 @@ impl<E> Queue<E> {
     /// What the sink lost so far: what its loss reports summarise.
     pub(crate) fn losses(&self) -> Losses {
         Losses {
-            dropped: self.dropped.load(Ordering::Relaxed),
+            dropped: lock(&self.lanes).dropped(),
             refused: self.refused.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             restarts: self.restarts.load(Ordering::Relaxed),
         }
     }
 
-    /// Takes up to `max` queued events into `batch` (driver only); they are in dispatch
-    /// until [`finish`](Self::finish)ed.
+    /// Takes up to `max` queued events into `batch` (driver only), going round the lanes;
+    /// they are in dispatch until [`finish`](Self::finish)ed. Removes the lanes of exited
+    /// threads that are drained.
     pub(crate) fn take(&self, batch: &mut Vec<E>, max: usize) -> Result<(), Ended> {
         let mut claim = lock(&self.claim);
         if claim.ended {
             return Err(Ended);
         }
-        while batch.len() < max {
-            match self.ring.pop() {
-                Ok(event) => batch.push(event),
-                Err(_) => break,
-            }
-        }
+        let mut lanes = lock(&self.lanes);
+        claim.next_lane = lanes.take(batch, max, claim.next_lane);
+        lanes.remove_exited();
         claim.in_dispatch = batch.len() as u64;
         Ok(())
     }
@@ -516,16 +434,18 @@ impl<E> Queue<E> {
         if claim.ended {
             return Err(Ended);
         }
-        let event = self.ring.pop().ok();
+        let event = lock(&self.lanes).take_one();
         claim.in_dispatch = u64::from(event.is_some());
         Ok(event)
     }
 
+    /// Whether no lane holds an event.
     pub(crate) fn is_empty(&self) -> bool {
-        self.ring.is_empty()
+        lock(&self.lanes).is_empty()
     }
 
-    /// Records the outcome of the events in dispatch, releasing their slots (driver only).
+    /// Records the outcome of the events in dispatch, releasing their slots in their lanes
+    /// (driver only).
     ///
     /// `Err(Ended)` when counting ended while they were in dispatch: whoever ended it has
     /// counted them, and nothing is recorded.
@@ -537,6 +457,7 @@ impl<E> Queue<E> {
             }
             self.count(delivered, failed);
             claim.in_dispatch = 0;
+            lock(&self.lanes).finish_taken();
         }
         self.progress.notify_all();
         Ok(())
@@ -566,48 +487,48 @@ impl<E> Queue<E> {
             .fetch_add(delivered + failed, Ordering::AcqRel);
     }
 
-    /// Slots ever reserved, including those still being pushed.
-    pub(crate) fn reserved(&self) -> u64 {
-        self.admission.word.load(Ordering::Acquire) & !CLOSED
-    }
-
-    /// Events finished (delivered + failed).
-    pub(crate) fn finished(&self) -> u64 {
-        self.finished.load(Ordering::Acquire)
-    }
-
-    /// Whether every reserved slot is finished or revoked.
-    pub(crate) fn all_finished(&self) -> bool {
-        self.settled(self.reserved())
-    }
-
-    /// Whether the first `reserved` slots are all finished or revoked.
-    fn settled(&self, reserved: u64) -> bool {
-        self.finished() + self.revoked.load(Ordering::Acquire) >= reserved
-    }
-
-    /// Whether admission is closed and every slot reserved before it is finished or
-    /// revoked: no event can be accepted any more, and none is left to finish.
+    /// Whether admission is closed and every event accepted before it is finished (or,
+    /// once counting has ended, counted and dropped): no event can be accepted any more,
+    /// and none is left to finish.
     ///
-    /// Not the same as `all_finished` once the lifecycle says `Stopping`: the state turns
-    /// before admission closes, and producers may still reserve in between.
+    /// Not the same as an empty queue once the lifecycle says `Stopping`: the state turns
+    /// before admission closes, and producers may still push in between.
     pub(crate) fn drained(&self) -> bool {
-        let word = self.admission.word.load(Ordering::Acquire);
-        word & CLOSED != 0 && self.settled(word & !CLOSED)
+        let claim = lock(&self.claim);
+        let lanes = lock(&self.lanes);
+        lanes.settled() && (claim.ended || claim.in_dispatch == 0)
     }
 
-    /// Marks the driver asleep (before its last check for work) or awake.
+    /// Takes the flush targets (driver only): for every lane, the events pushed to it so
+    /// far, each of which a flush requested before now must see finished.
+    pub(crate) fn set_flush_targets(&self) {
+        lock(&self.lanes).set_flush_targets();
+    }
+
+    /// Whether every lane has finished the events of the flush targets.
+    pub(crate) fn flush_targets_met(&self) -> bool {
+        lock(&self.lanes).flush_targets_met()
+    }
+
+    /// Marks the driver asleep (before its last check for work) or awake: on every lane's
+    /// word, so that a producer's count sees the mark or the driver's check sees the count
+    /// (see the lanes module).
     pub(crate) fn set_driver_sleeping(&self, sleeping: bool) {
         self.driver_sleeping.store(sleeping, Ordering::SeqCst);
-        if sleeping {
-            seq_cst_for_loom();
+        lock(&self.lanes).set_parked(sleeping);
+    }
+
+    /// Wakes the driver if it is parked, once for all the producers that find it so.
+    fn wake_parked_driver(&self) {
+        if self.driver_sleeping.swap(false, Ordering::SeqCst) {
+            self.work.notify(1);
         }
     }
 
-    /// Ends counting: closes the ring for good (later pushes are revoked) and counts every
-    /// event left in it, and those in dispatch, as failed. The events stay in the ring until
-    /// [`drop_abandoned`](Self::drop_abandoned): dropping them runs user code, which the
-    /// caller does after releasing its locks.
+    /// Ends counting: closes and seals every lane for good (later pushes are refused) and
+    /// counts every event accepted and not taken, and those in dispatch, as failed. The
+    /// events are kept until [`drop_abandoned`](Self::drop_abandoned): dropping them runs
+    /// user code, which the caller does after releasing its locks.
     ///
     /// `Err(Ended)` when counting had already ended.
     pub(crate) fn end_counting(&self) -> Result<Abandoned, Ended> {
@@ -616,9 +537,12 @@ impl<E> Queue<E> {
             return Err(Ended);
         }
         claim.ended = true;
-        self.ring.close();
-        // Exact: nobody pushes to a closed ring, and the driver takes under the claim.
-        let queued = self.ring.len() as u64;
+        let queued = {
+            let mut abandoned = lock(&self.abandoned);
+            // Exact: a sealed lane accepts nothing more, and the driver takes under the
+            // claim.
+            lock(&self.lanes).abandon(&mut abandoned)
+        };
         let in_dispatch = std::mem::take(&mut claim.in_dispatch);
         self.count(0, in_dispatch + queued);
         Ok(Abandoned {
@@ -627,11 +551,12 @@ impl<E> Queue<E> {
         })
     }
 
-    /// Drops the events left in the ring once counting has ended (they are counted), and
-    /// wakes the waiters for progress.
+    /// Drops the events abandoned when counting ended (they are counted), outside the
+    /// locks, and wakes the waiters for progress.
     pub(crate) fn drop_abandoned(&self) {
         debug_assert!(lock(&self.claim).ended, "counting has not ended");
-        while self.ring.pop().is_ok() {}
+        let abandoned = std::mem::take(&mut *lock(&self.abandoned));
+        drop(abandoned);
         self.progress.notify_all();
     }
 
@@ -643,22 +568,50 @@ impl<E> Queue<E> {
         Ok(abandoned.total())
     }
 
+    /// The counters. `accepted` is what was finished, is in dispatch or is queued, all read
+    /// under the claim: a consistent snapshot, in which `accepted == delivered + failed +
+    /// pending` holds by construction.
     pub(crate) fn stats(&self) -> QueueStats {
+        let claim = lock(&self.claim);
         let delivered = self.delivered.load(Ordering::Acquire);
         let failed = self.failed.load(Ordering::Acquire);
-        let revoked = self.revoked.load(Ordering::Acquire);
-        let accepted = self.reserved().saturating_sub(revoked);
+        let (queued, dropped) = {
+            let lanes = lock(&self.lanes);
+            // Once counting ended, what is left in the rings is counted as failed already.
+            let queued = if claim.ended { 0 } else { lanes.queued() };
+            (queued, lanes.dropped())
+        };
+        let pending = claim.in_dispatch + queued;
+        drop(claim);
         QueueStats {
-            accepted,
+            accepted: delivered + failed + pending,
             delivered,
             failed,
-            dropped: self.dropped.load(Ordering::Acquire),
+            dropped,
             refused: self.refused.load(Ordering::Acquire),
-            pending: accepted.saturating_sub(delivered + failed),
-            capacity: self.admission.capacity as usize,
-            high_watermark: self.admission.high_watermark.load(Ordering::Relaxed) as usize,
+            pending,
+            capacity: self.capacity as usize,
+            high_watermark: self.high_watermark.load(Ordering::Relaxed) as usize,
             restarts: self.restarts.load(Ordering::Acquire),
         }
+    }
+}
+
+impl<E: Send + 'static> Queue<E> {
+    /// Pushes an event into the calling thread's lane (registering it on the thread's first
+    /// event), unless the lane's limit is reached (then, with `drop_when_full`, the event is
+    /// dropped and counted in the lane) or admission is closed; wakes the driver if it
+    /// sleeps.
+    pub(crate) fn push(&self, event: E, drop_when_full: bool) -> Pushed<E> {
+        lanes::push(self, event, drop_when_full)
+    }
+}
+
+impl<E> Drop for Queue<E> {
+    fn drop(&mut self) {
+        // Threads that still hold an entry for one of these lanes prune it at their next
+        // registration.
+        lock(&self.lanes).retire();
     }
 }
 

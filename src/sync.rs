@@ -3,8 +3,9 @@
 //! Every atomic, lock, shared pointer, waker slot and thread of the core comes from here,
 //! so that the loom models (`RUSTFLAGS="--cfg loom"`, `tests/loom_*.rs`) exercise the real
 //! code rather than a copy of it. Under `cfg(loom)` they are loom's, with small stand-ins
-//! where loom has no equivalent (`OnceLock`, the stop `Timer`); `concurrent-queue` and
-//! `event-listener`, which the core also builds on, switch to loom with it.
+//! where loom has no equivalent (`OnceLock`, the stop `Timer`); `event-listener`, which the
+//! core also builds on, switches to loom with it. The lanes' `rtrb` rings do not (see the
+//! queue module's loom section).
 //!
 //! # Waiting
 //!
@@ -177,20 +178,6 @@ impl std::future::Future for Timer {
     ) -> std::task::Poll<std::time::Instant> {
         unreachable!("a loom timer is never created")
     }
-}
-
-/// A SeqCst fence under loom; nothing otherwise.
-///
-/// For a store-buffering pair whose four accesses are all SeqCst — one side writes `a` then
-/// reads `b`, the other writes `b` then reads `a` — the memory model forbids both reads
-/// missing the other side's write, so no fence is needed. loom, though, models SeqCst loads
-/// and stores as acquire/release and would report that outcome (a lost wake-up); it does
-/// model SeqCst fences, so one after each side's write restores, in the models, the order
-/// the real code already has, and the ordinary build pays nothing for it.
-#[inline(always)]
-pub(crate) fn seq_cst_for_loom() {
-    #[cfg(loom)]
-    fence(Ordering::SeqCst);
 }
 
 /// Locks `mutex`, ignoring poisoning.

@@ -62,12 +62,12 @@ fn spawn_log(
 }
 
 /// Two producers log into a started sink whose driver parks whenever it runs out of work.
-/// Only their pushes can wake it: the model waits for both deliveries before it lets the
+/// Only their counts can wake it: the model waits for both deliveries before it lets the
 /// sink stop (which would wake the driver itself).
 ///
-/// Without a SeqCst fence after the push and after the driver marks itself asleep, loom
-/// finds the interleaving where neither sees the other's write and the driver sleeps on
-/// an event (see `seq_cst_for_loom` in `src/sync.rs`).
+/// The driver marks every lane's word before it parks and re-checks the counts; a producer
+/// counts its event with a read-modify-write of the same word, so one of the two sees the
+/// other (see `src/queue/lanes.rs`): a lost wake-up here is a deadlock, which loom reports.
 #[test]
 fn producers_wake_the_parked_driver() {
     model(1, || {
@@ -89,48 +89,50 @@ fn producers_wake_the_parked_driver() {
     });
 }
 
-/// Three producers race for two slots of a sink that is starting (events are accepted
-/// already; the driver has not run yet): exactly two are accepted and the third gets its
-/// event back in `QueueOverflow`, whatever the interleaving. Then the driver delivers both.
+/// The limit applies to each producer thread's lane. Capacity 1, a sink that is starting
+/// (events are accepted already; the driver has not run yet): two threads each log two
+/// events while the main thread logs one. Whatever the interleaving, each thread gets
+/// exactly its lane's one slot — its second event comes back in `QueueOverflow` — and no
+/// thread's events take another's room. Then the driver delivers the three.
 #[test]
-fn three_producers_get_exactly_the_free_slots() {
+fn each_producer_thread_gets_exactly_its_lane() {
     model(1, || {
         let counted = Counted::default();
-        let (sink, driver) = AsyncSink::new(counted.clone(), config(2, OverflowPolicy::RaiseError));
+        let (sink, driver) = AsyncSink::new(counted.clone(), config(1, OverflowPolicy::RaiseError));
         let start = sink.start();
 
-        let producers = [spawn_log(&sink, 1), spawn_log(&sink, 2)];
-        let mut outcomes = vec![log(&sink, 0)];
-        outcomes.extend(producers.map(|producer| producer.join().unwrap()));
-        let accepted = outcomes
-            .iter()
-            .filter(|outcome| **outcome == Ok(LogOutcome::Accepted))
-            .count();
-        let overflowed = outcomes
-            .iter()
-            .filter(|outcome| **outcome == Err(ErrorReason::QueueOverflow))
-            .count();
-        assert_eq!((accepted, overflowed), (2, 1), "{outcomes:?}");
+        let producers = [1, 3].map(|first| {
+            let sink = sink.clone();
+            thread::spawn(move || (log(&sink, first), log(&sink, first + 1)))
+        });
+        assert_eq!(log(&sink, 0), Ok(LogOutcome::Accepted));
+        for producer in producers {
+            assert_eq!(
+                producer.join().unwrap(),
+                (Ok(LogOutcome::Accepted), Err(ErrorReason::QueueOverflow))
+            );
+        }
         let stats = sink.stats();
-        assert_eq!(counts(stats), (2, 0, 0, 2), "{stats}");
-        assert_eq!(stats.high_watermark, 2, "{stats}");
-        // The event handed back is counted as refused, and only it.
-        assert_eq!(stats.refused, 1, "{stats}");
+        assert_eq!(counts(stats), (3, 0, 0, 3), "{stats}");
+        assert_eq!(stats.high_watermark, 1, "{stats}");
+        // The events handed back are counted as refused, and only they.
+        assert_eq!(stats.refused, 2, "{stats}");
 
         let driver = spawn_driver(driver);
         assert!(start.wait().success);
         assert!(sink.stop().wait().success);
         driver.join().unwrap();
         let stats = sink.stats();
-        assert_eq!(counts(stats), (2, 2, 0, 0), "{stats}");
-        assert_eq!(counted.delivered(), 2);
+        assert_eq!(counts(stats), (3, 3, 0, 0), "{stats}");
+        assert_eq!(counted.delivered(), 3);
     });
 }
 
-/// Capacity 1 and a dispatcher that holds its first batch: of two producers racing each
-/// other and the driver taking the first event, exactly one is accepted and the other gets
-/// its event back in `QueueOverflow`. A slot is freed only when its event is finished, not
-/// when the driver takes it from the ring.
+/// Capacity 1 and a dispatcher that holds its first batch: the main thread's first event
+/// is accepted and its second gets `QueueOverflow`, whether the driver has taken the first
+/// into its dispatch or not — a slot is freed when its event is finished, not when the
+/// driver takes it from the ring. Meanwhile a producer on another thread has its own lane:
+/// its event is accepted.
 #[test]
 fn a_slot_stays_taken_while_its_event_is_in_dispatch() {
     model(1, || {
@@ -141,29 +143,25 @@ fn a_slot_stays_taken_while_its_event_is_in_dispatch() {
         assert!(start.wait().success);
 
         let producer = spawn_log(&sink, 1);
-        let mine = log(&sink, 0);
-        let theirs = producer.join().unwrap();
-        let accepted = Ok(LogOutcome::Accepted);
-        let overflow = Err(ErrorReason::QueueOverflow);
-        assert!(
-            (mine == accepted && theirs == overflow) || (mine == overflow && theirs == accepted),
-            "{mine:?} and {theirs:?}"
-        );
+        assert_eq!(log(&sink, 0), Ok(LogOutcome::Accepted));
+        assert_eq!(log(&sink, 2), Err(ErrorReason::QueueOverflow));
+        assert_eq!(producer.join().unwrap(), Ok(LogOutcome::Accepted));
         let stats = sink.stats();
-        assert_eq!(counts(stats), (1, 0, 0, 1), "{stats}");
+        assert_eq!(counts(stats), (2, 0, 0, 2), "{stats}");
 
         gated.open();
         assert!(sink.stop().wait().success);
         driver.join().unwrap();
         let stats = sink.stats();
-        assert_eq!(counts(stats), (1, 1, 0, 0), "{stats}");
+        assert_eq!(counts(stats), (2, 2, 0, 0), "{stats}");
         assert_eq!(stats.high_watermark, 1, "{stats}");
-        assert_eq!(gated.counted.delivered(), 1);
+        assert_eq!(gated.counted.delivered(), 2);
     });
 }
 
-/// Capacity 1, `OverflowPolicy::Block`: two producers, one of which must wait for the
-/// driver to finish the other's event. The driver's `finish` must wake it.
+/// Capacity 1, `OverflowPolicy::Block`: a producer logs two events, the second of which
+/// must wait for the driver to finish the first; the main thread logs into its own lane
+/// meanwhile. The driver's `finish` must wake the blocked producer.
 #[test]
 fn a_blocked_producer_is_woken_when_a_slot_frees() {
     model(1, || {
@@ -172,32 +170,47 @@ fn a_blocked_producer_is_woken_when_a_slot_frees() {
         drop(sink.start());
         let driver = spawn_driver(driver);
 
-        let producer = spawn_log(&sink, 1);
+        let producer = {
+            let sink = sink.clone();
+            thread::spawn(move || (log(&sink, 1), log(&sink, 2)))
+        };
         assert_eq!(log(&sink, 0), Ok(LogOutcome::Accepted));
-        assert_eq!(producer.join().unwrap(), Ok(LogOutcome::Accepted));
+        assert_eq!(
+            producer.join().unwrap(),
+            (Ok(LogOutcome::Accepted), Ok(LogOutcome::Accepted))
+        );
 
         // Running: the blocked producer got in once the driver had finished an event.
         assert!(sink.stop().wait().success);
         driver.join().unwrap();
         let stats = sink.stats();
-        assert_eq!(counts(stats), (2, 2, 0, 0), "{stats}");
+        assert_eq!(counts(stats), (3, 3, 0, 0), "{stats}");
         // A producer measures pending after its push: the driver may have finished the
         // other event by then. Never above the limit, though.
         assert!(stats.high_watermark <= 1, "{stats}");
-        assert_eq!(counted.delivered(), 2);
+        assert_eq!(counted.delivered(), 3);
     });
 }
 
-/// A dispatcher that waits on its own sink from inside each dispatch: a blocking flush, and
-/// a blocking log into its queue of one slot, which the event in dispatch holds.
+/// A dispatcher that waits on its own sink from inside its dispatches: a blocking flush in
+/// each, and in the first, two blocking logs into its own lane of one slot (the lane of the
+/// driver's thread): the first takes the slot, the second finds it held by an event only
+/// this dispatch returning can let through.
 struct WaitsOnItself {
     own: Arc<Mutex<Option<AsyncSink<u32>>>>,
-    /// `(flushed, logged)` of each dispatch, reduced to reasons.
-    refusals: Arc<Mutex<Vec<(Option<ErrorReason>, Option<ErrorReason>)>>>,
+    /// The flush of each dispatch of a producer's event, and the two logs of the first,
+    /// reduced to reasons.
+    waits: Arc<Mutex<Vec<(Flushed, Option<(Logged, Logged)>)>>>,
 }
+
+type Flushed = Option<ErrorReason>;
+type Logged = Result<LogOutcome, ErrorReason>;
 
 impl Dispatch<u32> for WaitsOnItself {
     async fn dispatch(&mut self, event: u32) -> Result<(), BoxError> {
+        if event >= 10 {
+            return Ok(()); // logged by the dispatcher itself
+        }
         let own = self
             .own
             .lock()
@@ -205,55 +218,59 @@ impl Dispatch<u32> for WaitsOnItself {
             .clone()
             .expect("set before the start");
         let flushed = own.flush_blocking().err().map(|error| error.reason());
-        let logged = own.log(event + 10).err().map(|error| error.reason());
-        self.refusals.lock().unwrap().push((flushed, logged));
+        let first = self.waits.lock().unwrap().is_empty();
+        let logged = first.then(|| (log(&own, event + 10), log(&own, event + 20)));
+        self.waits.lock().unwrap().push((flushed, logged));
         Ok(())
     }
 }
 
 /// Capacity 1, `OverflowPolicy::Block`, and a dispatcher that waits on its own sink (see
-/// [`WaitsOnItself`]) while a producer on another thread waits for room. In every
-/// interleaving the dispatcher's two waits are refused at once with `WouldDeadlock` (a
-/// wait that parked could never be woken, which loom reports as a deadlock) — but for a
-/// log after the stop closed admission, refused as ever — and the blocked producer is
-/// still woken when the driver finishes the event before its own.
+/// [`WaitsOnItself`]) while a producer on another thread waits for room in its lane. In
+/// every interleaving the dispatcher's waits are refused at once with `WouldDeadlock` (a
+/// wait that parked could never be woken, which loom reports as a deadlock) — but for logs
+/// after the stop closed admission, refused as ever — and the blocked producer is still
+/// woken when the driver finishes its first event.
 #[test]
 fn a_dispatcher_waiting_on_its_own_sink_is_refused_and_producers_still_wake() {
     model(1, || {
         let own = Arc::new(Mutex::new(None));
-        let refusals = Arc::new(Mutex::new(Vec::new()));
+        let waits = Arc::new(Mutex::new(Vec::new()));
         let dispatcher = WaitsOnItself {
             own: own.clone(),
-            refusals: refusals.clone(),
+            waits: waits.clone(),
         };
         let (sink, driver) = AsyncSink::new(dispatcher, config(1, OverflowPolicy::Block));
         *own.lock().unwrap() = Some(sink.clone());
         drop(sink.start());
         let driver = spawn_driver(driver);
 
-        let producer = spawn_log(&sink, 1);
-        assert_eq!(log(&sink, 0), Ok(LogOutcome::Accepted));
-        assert_eq!(producer.join().unwrap(), Ok(LogOutcome::Accepted));
+        let producer = {
+            let sink = sink.clone();
+            thread::spawn(move || (log(&sink, 1), log(&sink, 2)))
+        };
+        let accepted = Ok(LogOutcome::Accepted);
+        assert_eq!(producer.join().unwrap(), (accepted, accepted));
 
         assert!(sink.stop().wait().success);
         driver.join().unwrap();
-        let stats = sink.stats();
-        assert_eq!(counts(stats), (2, 2, 0, 0), "{stats}");
-        // The first event is finished before the second is accepted, and both before the
-        // stop; the second may be dispatched after the stop closed admission, when a log
-        // is refused without waiting.
+        let waits = waits.lock().unwrap().clone();
         let refused = Some(ErrorReason::WouldDeadlock);
-        let refusals = refusals.lock().unwrap().clone();
-        assert_eq!(refusals[0], (refused, refused), "{refusals:?}");
+        let closed = Err(ErrorReason::InvalidState);
+        assert_eq!(waits.len(), 2, "{waits:?}");
         assert!(
-            [
-                (refused, refused),
-                (refused, Some(ErrorReason::InvalidState))
-            ]
-            .contains(&refusals[1]),
-            "{refusals:?}"
+            waits.iter().all(|(flushed, _)| *flushed == refused),
+            "{waits:?}"
         );
-        assert_eq!(refusals.len(), 2);
+        // The stop may have closed admission before the first dispatch.
+        let own_logs = waits[0].1.expect("the first dispatch logs");
+        assert!(
+            own_logs == (accepted, Err(ErrorReason::WouldDeadlock)) || own_logs == (closed, closed),
+            "{waits:?}"
+        );
+        let accepted = 2 + u64::from(own_logs.0.is_ok());
+        let stats = sink.stats();
+        assert_eq!(counts(stats), (accepted, accepted, 0, 0), "{stats}");
     });
 }
 
@@ -347,9 +364,10 @@ fn a_flush_waits_for_a_reserved_event_without_spinning() {
     });
 }
 
-/// Capacity 1: a producer *awaits* room (`send(..).await`, the async path of the wait)
-/// while another blocks for it (`log()` under `Block`, the blocking path). Whichever gets
-/// the slot second must be woken when the driver finishes the first event.
+/// Capacity 1: a producer *awaits* room in its lane (`send(..).await`, the async path of
+/// the wait) for its second event, while the main thread blocks for room in its own
+/// (`log()` under `Block`, the blocking path). Each must be woken when the driver finishes
+/// the event before its own.
 #[test]
 fn a_producer_awaiting_room_is_woken_when_a_slot_frees() {
     model(1, || {
@@ -360,16 +378,24 @@ fn a_producer_awaiting_room_is_woken_when_a_slot_frees() {
 
         let producer = {
             let sink = sink.clone();
-            thread::spawn(move || block_on(sink.send(1)).map_err(|error| error.reason()))
+            thread::spawn(move || {
+                let first = block_on(sink.send(1)).map_err(|error| error.reason());
+                let second = block_on(sink.send(2)).map_err(|error| error.reason());
+                (first, second)
+            })
         };
         assert_eq!(log(&sink, 0), Ok(LogOutcome::Accepted));
-        assert_eq!(producer.join().unwrap(), Ok(LogOutcome::Accepted));
+        assert_eq!(log(&sink, 3), Ok(LogOutcome::Accepted));
+        assert_eq!(
+            producer.join().unwrap(),
+            (Ok(LogOutcome::Accepted), Ok(LogOutcome::Accepted))
+        );
 
         assert!(sink.stop().wait().success);
         driver.join().unwrap();
         let stats = sink.stats();
-        assert_eq!(counts(stats), (2, 2, 0, 0), "{stats}");
-        assert_eq!(counted.delivered(), 2);
+        assert_eq!(counts(stats), (4, 4, 0, 0), "{stats}");
+        assert_eq!(counted.delivered(), 4);
     });
 }
 
@@ -405,9 +431,9 @@ fn an_awaited_flush_is_woken_when_its_events_are_done() {
 }
 
 /// A driver whose poll budget is one event yields after every batch: it wakes itself and
-/// returns `Pending` while there is work. A producer blocked for room, a flush and a stop
-/// are served all the same, whatever the interleaving: the yield loses no wake-up, and
-/// the producer that waits for room is not counted as refused.
+/// returns `Pending` while there is work. A producer blocked for room in its lane, a flush
+/// and a stop are served all the same, whatever the interleaving: the yield loses no
+/// wake-up, and the producer that waits for room is not counted as refused.
 #[test]
 fn a_driver_that_yields_after_every_batch_loses_no_wake_up() {
     model(1, || {
@@ -419,6 +445,35 @@ fn a_driver_that_yields_after_every_batch_loses_no_wake_up() {
         };
         let config = config(1, OverflowPolicy::Block).poll_budget(Some(budget));
         let (sink, driver) = AsyncSink::new(counted.clone(), config);
+        let start = sink.start();
+        let driver = spawn_driver(driver);
+        assert!(start.wait().success);
+
+        // The second event waits for the first to be finished.
+        assert_eq!(log(&sink, 0), Ok(LogOutcome::Accepted));
+        assert_eq!(log(&sink, 1), Ok(LogOutcome::Accepted));
+        assert_eq!(
+            sink.flush_blocking().map_err(|error| error.reason()),
+            Ok(())
+        );
+        assert_eq!(counted.delivered(), 2);
+
+        assert!(sink.stop().wait().success);
+        driver.join().unwrap();
+        let stats = sink.stats();
+        assert_eq!(counts(stats), (2, 2, 0, 0), "{stats}");
+        assert_eq!(stats.refused, 0, "{stats}");
+    });
+}
+
+/// Two producer threads log one event each and exit; the main thread joins them and
+/// flushes. The flush covers both lanes — including those of threads that have exited —
+/// and returns once both events are delivered; the stop then finds nothing pending.
+#[test]
+fn a_flush_covers_every_lane() {
+    model(1, || {
+        let counted = Counted::default();
+        let (sink, driver) = AsyncSink::new(counted.clone(), config(1, OverflowPolicy::RaiseError));
         let start = sink.start();
         let driver = spawn_driver(driver);
         assert!(start.wait().success);
@@ -436,6 +491,35 @@ fn a_driver_that_yields_after_every_batch_loses_no_wake_up() {
         driver.join().unwrap();
         let stats = sink.stats();
         assert_eq!(counts(stats), (2, 2, 0, 0), "{stats}");
-        assert_eq!(stats.refused, 0, "{stats}");
+    });
+}
+
+/// Two producers, each on a lane of its own, race a stop: each event is either accepted
+/// and then delivered by the stop, or refused with the event back. Nothing is stranded in
+/// a lane: the counters add up exactly.
+#[test]
+fn producers_on_two_lanes_racing_a_stop_are_delivered_or_refused() {
+    model(1, || {
+        let counted = Counted::default();
+        let (sink, driver) = AsyncSink::new(counted.clone(), config(1, OverflowPolicy::RaiseError));
+        let start = sink.start();
+        let driver = spawn_driver(driver);
+        assert!(start.wait().success);
+
+        let producers = [spawn_log(&sink, 1), spawn_log(&sink, 2)];
+        assert!(sink.stop().wait().success);
+        let accepted: u64 = producers
+            .into_iter()
+            .map(|producer| match producer.join().unwrap() {
+                Ok(LogOutcome::Accepted) => 1,
+                Err(ErrorReason::InvalidState) => 0,
+                other => panic!("unexpected outcome {other:?}"),
+            })
+            .sum();
+        driver.join().unwrap();
+        let stats = sink.stats();
+        assert_eq!(counts(stats), (accepted, accepted, 0, 0), "{stats}");
+        assert_eq!(stats.refused, 2 - accepted, "{stats}");
+        assert_eq!(counted.delivered(), accepted);
     });
 }

@@ -263,9 +263,9 @@ fn a_ring_larger_than_the_machine_is_refused_by_the_allocator_with_a_typed_error
     in_child(
         "a_ring_larger_than_the_machine_is_refused_by_the_allocator_with_a_typed_error",
         || {
-            // 2^24 slots of 4,096 bytes and a stamp: 64 GiB and more.
+            // 2^24 slots of 4,096 bytes: 64 GiB.
             type Page = [u8; 4096];
-            let bytes = MAX_QUEUE_CAPACITY * (size_of::<Page>() + size_of::<usize>());
+            let bytes = MAX_QUEUE_CAPACITY * size_of::<Page>();
             // Only where the allocator refuses what the machine cannot hold: Linux with
             // the heuristic (0) or strict (2) overcommit policy, and less than half that
             // much memory and swap. Elsewhere the ring might really be built.

@@ -198,26 +198,32 @@ fn logging_under_block_into_the_own_full_queue_hands_the_event_back() {
             if event != 1 {
                 return;
             }
-            // Events 1 and 2 are pending: the limit is reached, and only this dispatch
-            // returning can free a slot.
-            let logged = own.log(101);
-            let blocking = own.log_blocking(102);
-            let with_deadline = own.send(103).wait_timeout(GUARD);
-            results_tx.send((logged, blocking, with_deadline)).unwrap();
+            // The limit applies to each producer thread's lane: the dispatcher's logs go
+            // into the lane of the driver's thread, which takes two. Then the limit is
+            // reached, and only this dispatch returning can free a slot.
+            let room = (own.log(101), own.log(102));
+            let logged = own.log(103);
+            let blocking = own.log_blocking(104);
+            let with_deadline = own.send(105).wait_timeout(GUARD);
+            results_tx
+                .send((room, logged, blocking, with_deadline))
+                .unwrap();
         });
         let (sink, driver) = reentrant_sink(config, None, inside, Some(gate));
         assert_eq!(sink.log(1), Ok(LogOutcome::Accepted));
         assert_eq!(sink.log(2), Ok(LogOutcome::Accepted));
         gate_tx.close();
-        let (logged, blocking, with_deadline) = results.recv().unwrap();
-        assert_eq!(logged, Err(LogError::WouldDeadlock(101)));
-        assert_eq!(blocking, Err(LogError::WouldDeadlock(102)));
-        assert_eq!(with_deadline, Err(SendTimeoutError::WouldDeadlock(103)));
+        let (room, logged, blocking, with_deadline) = results.recv().unwrap();
+        assert_eq!(room, (Ok(LogOutcome::Accepted), Ok(LogOutcome::Accepted)));
+        assert_eq!(logged, Err(LogError::WouldDeadlock(103)));
+        assert_eq!(blocking, Err(LogError::WouldDeadlock(104)));
+        assert_eq!(with_deadline, Err(SendTimeoutError::WouldDeadlock(105)));
         assert_eq!(
             with_deadline.unwrap_err().reason(),
             ErrorReason::WouldDeadlock
         );
-        // The sink is not stalled: both events are delivered, nothing else was accepted.
+        // The sink is not stalled: the four accepted events are delivered, the three
+        // handed back are counted as refused.
         sink.flush_blocking().expect("served");
         let stats = sink.stats();
         assert_eq!(
@@ -225,9 +231,10 @@ fn logging_under_block_into_the_own_full_queue_hands_the_event_back() {
                 stats.accepted,
                 stats.delivered,
                 stats.dropped,
+                stats.refused,
                 stats.pending
             ),
-            (2, 2, 0, 0)
+            (4, 4, 0, 3, 0)
         );
         stop_and_join(sink, driver);
     });

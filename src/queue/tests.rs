@@ -1,27 +1,33 @@
-//! Unit tests of the queue: reservation against the limit and admission, draining, and
-//! the claim on counting.
+//! Unit tests of the queue: each thread's lane and its limit, admission, draining, the
+//! flush targets, and the claim on counting.
 
 use super::*;
 
+fn accepted<E: std::fmt::Debug>(pushed: Pushed<E>) -> bool {
+    matches!(pushed, Pushed::Accepted)
+}
+
+/// Runs `body` on a thread, and returns once that thread has exited — its thread-locals
+/// dropped, which marks its lanes as exited (a scoped thread's join returns before).
+fn on_a_thread_that_exits(queue: &Arc<Queue<u32>>, body: fn(&Queue<u32>)) {
+    let queue = queue.clone();
+    std::thread::spawn(move || body(&queue)).join().unwrap();
+}
+
 #[test]
-fn reservation_respects_the_limit_and_admission() {
+fn a_lane_respects_the_limit_and_admission() {
     let queue = Queue::<u32>::new(2).unwrap();
-    assert_eq!(queue.try_reserve(), Reserve::Closed);
-    queue.open();
-    assert_eq!(queue.try_reserve(), Reserve::Reserved { slot: 1 });
-    queue.push(1, 1).unwrap();
-    assert_eq!(queue.try_reserve(), Reserve::Reserved { slot: 2 });
-    queue.push(2, 2).unwrap();
-    assert_eq!(queue.try_reserve(), Reserve::Full);
+    assert!(accepted(queue.push(1, false)));
+    assert!(accepted(queue.push(2, false)));
+    assert!(matches!(queue.push(3, false), Pushed::Full(3)));
     assert_eq!(queue.take_one(), Ok(Some(1)));
     // Taken but not finished: still pending.
-    assert_eq!(queue.try_reserve(), Reserve::Full);
+    assert!(matches!(queue.push(3, false), Pushed::Full(3)));
     assert_eq!(queue.finish(1, 0), Ok(()));
-    assert_eq!(queue.try_reserve(), Reserve::Reserved { slot: 3 });
-    queue.push(3, 3).unwrap();
+    assert!(accepted(queue.push(3, false)));
     assert!(!queue.drained(), "admission is open");
-    assert_eq!(queue.close(), 3);
-    assert_eq!(queue.try_reserve(), Reserve::Closed);
+    queue.close();
+    assert!(matches!(queue.push(4, false), Pushed::Closed(4)));
     assert!(!queue.drained(), "two events are pending");
     let stats = queue.stats();
     assert_eq!(
@@ -41,23 +47,69 @@ fn reservation_respects_the_limit_and_admission() {
 }
 
 #[test]
-fn a_queue_is_drained_only_once_admission_is_closed() {
-    let queue = Queue::<u32>::new(2).unwrap();
-    queue.open();
-    // Nothing pending, but a producer may still reserve: not drained.
-    assert!(queue.all_finished());
-    assert!(!queue.drained());
-    let Reserve::Reserved { slot } = queue.try_reserve() else {
-        panic!("no slot")
-    };
-    // Closed with a reservation not pushed yet: not drained until it is finished.
-    assert_eq!(queue.close(), 1);
-    assert!(!queue.drained());
-    queue.push(5, slot).unwrap();
-    assert_eq!(queue.take_one(), Ok(Some(5)));
-    assert!(!queue.drained());
-    assert_eq!(queue.finish(1, 0), Ok(()));
+fn each_thread_has_a_lane_of_its_own() {
+    let queue = Arc::new(Queue::<u32>::new(1).unwrap());
+    assert!(accepted(queue.push(1, false)));
+    assert!(matches!(queue.push(2, false), Pushed::Full(2)));
+    on_a_thread_that_exits(&queue, |queue| {
+        assert!(accepted(queue.push(10, false)));
+        assert!(matches!(queue.push(11, false), Pushed::Full(11)));
+    });
+    // The exited thread's lane is drained, then removed.
+    let mut batch = Vec::new();
+    assert_eq!(queue.take(&mut batch, 8), Ok(()));
+    batch.sort_unstable();
+    assert_eq!(batch, [1, 10]);
+    assert_eq!(lock(&queue.lanes).len(), 3, "shared lane and two lanes");
+    assert_eq!(queue.finish(2, 0), Ok(()));
+    batch.clear();
+    assert_eq!(queue.take(&mut batch, 8), Ok(()));
+    assert!(batch.is_empty());
+    assert_eq!(
+        lock(&queue.lanes).len(),
+        2,
+        "the exited thread's lane is gone"
+    );
+    let stats = queue.stats();
+    assert_eq!((stats.accepted, stats.delivered, stats.pending), (2, 2, 0));
+    assert_eq!(stats.high_watermark, 1);
+}
+
+#[test]
+fn a_lane_registered_after_the_close_is_closed() {
+    let queue = Queue::<u32>::new(4).unwrap();
+    queue.close();
+    assert!(matches!(queue.push(1, false), Pushed::Closed(1)));
+    assert!(!queue.drained(), "the shared lane is not sealed yet");
+    // The driver seals the closed lanes when it takes.
+    let mut batch = Vec::new();
+    assert_eq!(queue.take(&mut batch, 8), Ok(()));
+    assert!(batch.is_empty());
     assert!(queue.drained());
+}
+
+#[test]
+fn flush_targets_cover_every_lane() {
+    let queue = Queue::<u32>::new(4).unwrap();
+    assert!(accepted(queue.push(1, false)));
+    std::thread::scope(|scope| {
+        scope.spawn(|| assert!(accepted(queue.push(2, false))));
+    });
+    queue.set_flush_targets();
+    assert!(!queue.flush_targets_met());
+    // An event pushed after the targets were taken is not waited for.
+    assert!(accepted(queue.push(3, false)));
+    for expected in [1, 3] {
+        assert_eq!(queue.take_one(), Ok(Some(expected)));
+        assert_eq!(queue.finish(1, 0), Ok(()));
+        assert!(
+            !queue.flush_targets_met(),
+            "the other lane's event is pending"
+        );
+    }
+    assert_eq!(queue.take_one(), Ok(Some(2)));
+    assert_eq!(queue.finish(1, 0), Ok(()));
+    assert!(queue.flush_targets_met());
 }
 
 #[test]
@@ -74,45 +126,27 @@ fn capacity_is_at_least_one_and_at_most_the_maximum() {
     );
     let unallocated = Queue::<u8>::unallocated();
     assert_eq!(unallocated.capacity(), 0);
-    assert_eq!(unallocated.try_reserve(), Reserve::Closed);
+    assert!(matches!(unallocated.push(1, false), Pushed::Closed(1)));
     assert!(unallocated.drained());
 }
 
 #[test]
-fn a_slot_is_the_event_beside_a_stamp() {
-    assert_eq!(size_of::<RingSlot<u32>>(), 2 * size_of::<usize>());
-    assert_eq!(size_of::<RingSlot<u8>>(), 2 * size_of::<usize>());
-    assert_eq!(size_of::<RingSlot<[u8; 24]>>(), 24 + size_of::<usize>());
-}
-
-#[test]
-fn abandoning_revokes_later_pushes() {
+fn abandoning_refuses_later_pushes() {
     let queue = Queue::<u32>::new(4).unwrap();
-    queue.open();
-    let Reserve::Reserved { slot } = queue.try_reserve() else {
-        panic!("no slot")
-    };
-    queue.push(7, slot).unwrap();
-    let Reserve::Reserved { slot } = queue.try_reserve() else {
-        panic!("no slot")
-    };
+    assert!(accepted(queue.push(7, false)));
     assert_eq!(queue.abandon_all(), Ok(1));
-    assert_eq!(queue.push(8, slot), Err(8));
+    assert!(matches!(queue.push(8, false), Pushed::Closed(8)));
     let stats = queue.stats();
     assert_eq!((stats.accepted, stats.failed, stats.pending), (1, 1, 0));
-    assert!(queue.all_finished());
+    assert!(queue.drained());
     assert_eq!(queue.abandon_all(), Err(Ended));
 }
 
 #[test]
 fn once_counting_ended_the_driver_neither_takes_nor_counts() {
     let queue = Queue::<u32>::new(8).unwrap();
-    queue.open();
     for event in 1..=5 {
-        let Reserve::Reserved { slot } = queue.try_reserve() else {
-            panic!("no slot")
-        };
-        queue.push(event, slot).unwrap();
+        assert!(accepted(queue.push(event, false)));
     }
     let mut batch = Vec::new();
     assert_eq!(queue.take(&mut batch, 2), Ok(()));
@@ -134,12 +168,36 @@ fn once_counting_ended_the_driver_neither_takes_nor_counts() {
         queue.unless_ended(|| panic!("served after the end")),
         Err(Ended)
     );
-    queue.drop_abandoned();
-    assert!(queue.is_empty());
     let stats = queue.stats();
     assert_eq!(
         (stats.accepted, stats.delivered, stats.failed, stats.pending),
         (5, 0, 5, 0)
     );
-    assert_eq!(queue.finished(), 5);
+    assert!(queue.drained(), "counted, and out of the lanes");
+    queue.drop_abandoned();
+    assert!(queue.is_empty());
+    assert!(queue.drained());
+    assert_eq!(queue.stats(), stats);
+}
+
+#[test]
+fn a_full_lane_drops_into_its_own_count() {
+    let queue = Arc::new(Queue::<u32>::new(1).unwrap());
+    assert!(accepted(queue.push(1, true)));
+    assert!(matches!(queue.push(2, true), Pushed::Dropped));
+    assert!(matches!(queue.push(3, false), Pushed::Full(3)));
+    on_a_thread_that_exits(&queue, |queue| {
+        assert!(accepted(queue.push(10, true)));
+        assert!(matches!(queue.push(11, true), Pushed::Dropped));
+    });
+    assert_eq!(queue.stats().dropped, 2);
+    // The exited thread's lane is removed once drained: its drops stay counted.
+    let mut batch = Vec::new();
+    assert_eq!(queue.take(&mut batch, 8), Ok(()));
+    assert_eq!(queue.finish(2, 0), Ok(()));
+    batch.clear();
+    assert_eq!(queue.take(&mut batch, 8), Ok(()));
+    assert_eq!(lock(&queue.lanes).len(), 2);
+    assert_eq!(queue.stats().dropped, 2);
+    assert_eq!(queue.losses().dropped, 2);
 }

@@ -40,7 +40,10 @@ pub const DEFAULT_JOIN_GRACE: Duration = Duration::from_secs(1);
 pub struct SinkConfig {
     /// A name for the sink, used for the runtime thread's name (`mvx-<namespace>`).
     pub namespace: Option<String>,
-    /// The pending-event limit (queued + in dispatch). Default
+    /// The pending-event limit (queued + in dispatch) of each producer thread: every thread
+    /// that logs has a lane of its own with this limit, so a sink with `N` producer threads
+    /// holds at most `N × queue_capacity` pending events, plus `queue_capacity` in its shared
+    /// lane ([the queue module](crate::queue) has the rule and the memory). Default
     /// [`DEFAULT_QUEUE_CAPACITY`]; 0 is treated as 1; at most
     /// [`MAX_QUEUE_CAPACITY`](crate::queue::MAX_QUEUE_CAPACITY), which says how much memory the ring takes. A sink created
     /// with a larger one, or with a ring the allocator refuses, is in `Failure` with

@@ -18,23 +18,51 @@ use crate::error::{Cause, SinkError};
 use crate::lifecycle::{Operation, State};
 use crate::queue::Ended;
 use crate::sync::suppression::suppress;
-use crate::sync::{Arc, Ordering, Timer, lock, pause};
+use crate::sync::{Arc, Ordering, Timer, lock};
 
-/// How long the driver keeps looking for work before it parks: `SPIN_ROUNDS` checks,
-/// separated by 1, 2, 4, … CPU pause instructions (255 in all, a microsecond or two). Work
-/// that arrives meanwhile costs no wake-up. The pauses between checks leave the ring's lines
-/// to the producers, so that a burst accumulates and is drained as one batch rather than
-/// fought over event by event.
+/// How long a producer blocked for room keeps looking before it parks: `SPIN_ROUNDS` checks,
+/// separated by 1, 2, 4, … CPU pause instructions (255 in all, a microsecond or a few:
+/// a pause instruction takes from about 10 to about 140 cycles, depending on the CPU).
 ///
 /// Under loom, one round: the models cover both a check that finds work and a park, and
 /// each further round only multiplies the interleavings to explore.
 pub(crate) const SPIN_ROUNDS: u32 = if cfg!(loom) { 1 } else { 8 };
 
-/// A batch smaller than this was taken from a nearly empty ring…
+/// How long the driver keeps looking for work before it parks: `IDLE_CHECKS` checks, the
+/// first few separated by 1, 2, 4, 8 CPU pause instructions, the others by
+/// [`IDLE_CHECK_GAP`] (about 255 pauses in all, as a blocked producer's spin). Work that
+/// arrives meanwhile costs no wake-up, and waits at most one gap to be seen: the gaps stay
+/// short so that spinning adds little to an event's delivery latency (issue 17).
+const IDLE_CHECKS: u32 = if cfg!(loom) { 1 } else { 19 };
+
+/// The largest number of pause instructions between two of the driver's idle checks.
+const IDLE_CHECK_GAP: u32 = 16;
+
+/// A batch smaller than this was taken from a nearly empty lane…
 const SMALL_BATCH: u64 = 64;
 
-/// …and the driver then pauses for this many CPU pause instructions before the next one.
+/// …and the driver then pauses, without touching the lanes, so that the producers' next
+/// events accumulate and are taken as one batch rather than fought over slot by slot: for
+/// `BATCH_PAUSE_PER_EVENT` CPU pause instructions per event of the batch, at most
+/// [`BATCH_PAUSE`]. A batch of a few events says they arrive slowly, and the next one is
+/// taken after a few dozen pauses (every event taken then waits that long: its delivery
+/// latency); a batch of dozens says a flood, and the pause lets the next batch grow. (A
+/// flat 256 pauses, the rule before, were 2.8 µs on an Intel Xeon whose pause takes about
+/// 11 ns, added to the latency of every event of a paced stream.)
+const BATCH_PAUSE_PER_EVENT: u32 = 8;
+
+/// The longest pause after a small batch, in CPU pause instructions.
 const BATCH_PAUSE: u32 = 256;
+
+/// The shortest pause after a batch smaller than [`SMALL_BATCH`], in CPU pause
+/// instructions (about 0.75 µs on the AMD EPYC of BENCHMARKS.md). Without a floor, a
+/// stream whose events come further apart than `BATCH_PAUSE_PER_EVENT` pauses settles on
+/// batches of one or two: the driver reads the producer's lane after nearly every event,
+/// and the producer's count, a locked instruction that waits for the ring's stores to
+/// reach cache lines the driver has just read, then costs it two to three times as much
+/// (issue 17's paced runs: 70–150 ns an event against 73 ns with the floor, for a delivery
+/// latency p50 of 0.5 against 0.6 µs).
+const BATCH_PAUSE_MIN: u32 = 64;
 
 /// How a user future ended other than by returning.
 pub(crate) enum Interrupt {
@@ -416,7 +444,10 @@ where
             // The ring was nearly empty: producers and driver are working on the same few
             // slots. Give the producers the ring for a moment, without touching it, so the
             // next batch is larger and the slots are not fought over event by event.
-            for _ in 0..BATCH_PAUSE {
+            let pauses = (count as u32)
+                .saturating_mul(BATCH_PAUSE_PER_EVENT)
+                .clamp(BATCH_PAUSE_MIN, BATCH_PAUSE);
+            for _ in 0..pauses {
                 std::hint::spin_loop();
             }
         }
@@ -550,7 +581,7 @@ where
     D: Dispatch<E>,
 {
     let tickets = &shared.flush;
-    let servable = tickets.servable(shared.queue.finished());
+    let servable = tickets.servable(&shared.queue);
     let serve = servable.is_some();
     let flush = match (*output, when) {
         (Output::Clean, _) => false,
@@ -597,8 +628,8 @@ where
     Ok(error)
 }
 
-/// Counts every event still pending as failed, waiting for producers that reserved a slot
-/// before admission closed to push their event. Returns how many were abandoned.
+/// Counts every event still pending as failed (admission is closed: nothing more can be
+/// pushed). Returns how many were abandoned.
 ///
 /// Stops counting, early, if the sink is ended from outside meanwhile (that end counts the
 /// rest).
@@ -618,7 +649,7 @@ async fn abandon_rest<E>(shared: &Shared<E>) -> u64 {
                 Err(Ended) => return abandoned,
             }
         }
-        if shared.queue.all_finished() {
+        if shared.queue.drained() {
             return abandoned;
         }
         wait_for_work(shared, shared.state()).await;
@@ -631,10 +662,9 @@ fn has_work<E>(shared: &Shared<E>, expected: State) -> bool {
     !shared.queue.is_empty()
         || state != expected
         // A flush request is work once the events it waits for are finished. Until then
-        // they are queued (the ring is not empty) or about to be pushed, and the push wakes
-        // the driver: counting the request as work any earlier would have the driver spin
-        // until the producer pushes (`tests/loom_queue.rs` caught it).
-        || shared.flush.servable(shared.queue.finished()).is_some()
+        // they are queued (a ring is not empty): counting the request as work any earlier
+        // would have the driver spin (`tests/loom_queue.rs` caught it).
+        || shared.flush.servable(&shared.queue).is_some()
         || (matches!(state, State::Virgin | State::Running) && !shared.has_handles())
         // A stop closed admission after the driver saw `Stopping`: it may be done.
         || (state == State::Stopping && shared.queue.drained())
@@ -653,8 +683,10 @@ async fn wait_for_work_until<E>(
     expected: State,
     wake_at: Option<Instant>,
 ) -> bool {
-    for round in 0..SPIN_ROUNDS {
-        pause(round);
+    for round in 0..IDLE_CHECKS {
+        for _ in 0..(1u32 << round).min(IDLE_CHECK_GAP) {
+            std::hint::spin_loop();
+        }
         if has_work(shared, expected) {
             return false;
         }

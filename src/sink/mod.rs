@@ -41,13 +41,15 @@
 //!
 //! # Batches over latency
 //!
-//! The driver takes every queued event, up to [`SinkConfig::batch_size`], as one batch.
-//! When a batch was small (the ring nearly empty) it pauses for a few hundred CPU pause
+//! The driver takes every queued event, up to [`SinkConfig::batch_size`], as one batch,
+//! going round the producers' lanes (each batch starts with the lane after the one the
+//! previous batch started with, so one producer's backlog does not hold the others back).
+//! When a batch was small (the lanes nearly empty) it pauses for a few dozen CPU pause
 //! instructions before taking the next, and before it parks it keeps looking for work a
-//! little longer; a producer blocked on a full queue likewise retries briefly before it
-//! parks. An event may thus wait a microsecond or two longer to be dispatched; in exchange
-//! producers and driver do not fight over the same ring slots event by event (figures in
-//! BENCHMARKS.md).
+//! little longer, checking every few dozen nanoseconds; a producer blocked on a full lane
+//! likewise retries briefly before it parks. An event may thus wait a few hundred
+//! nanoseconds longer to be dispatched; in exchange producers and driver do not fight over
+//! the same ring slots event by event (figures in BENCHMARKS.md).
 //!
 //! # Sharing an executor
 //!
@@ -132,9 +134,11 @@
 //!
 //! # Allocation
 //!
-//! The ring is allocated once, by [`AsyncSink::new`] (a ring that cannot be allocated is
-//! an error, never an abort: see there). `log()` on an accepted or refused
-//! event does not allocate; neither does the driver while it dispatches, nor a blocking
+//! The shared lane's ring is allocated once, by [`AsyncSink::new`] (a ring that cannot be
+//! allocated is an error, never an abort: see there), and each producer thread's lane on
+//! that thread's first event for the sink ([the queue module](crate::queue#allocation)).
+//! After a thread's first event, `log()` on an accepted or refused event does not
+//! allocate; neither does the driver while it dispatches, nor a blocking
 //! wait (it listens from its own stack; a thread's first park allocates the thread's
 //! parker, once). An awaited wait (`send().await`, `flush().await`, a lifecycle operation)
 //! allocates a listener when it has to wait.
@@ -174,7 +178,7 @@ pub use self::restart::RestartPolicy;
 pub(crate) use self::shared::{EndedFromOutside, Shared};
 use crate::error::{LogError, SinkError};
 use crate::lifecycle::{State, WaitHandle};
-use crate::queue::{LogOutcome, OverflowPolicy, QueueStats, Reserve};
+use crate::queue::{LogOutcome, OverflowPolicy, Pushed, QueueStats};
 use crate::sync::{Arc, DriverSeat, Ordering, lock, seated};
 
 /// A cheap, cloneable, thread-safe handle on a sink.
@@ -218,8 +222,10 @@ impl Driver {
 impl<E: Send + 'static> AsyncSink<E> {
     /// Creates a `Virgin` sink and the driver that runs `dispatch`.
     ///
-    /// The ring of `config.queue_capacity` events is allocated here, once. Spawn the driver
-    /// on the executor of your choice, then [`start`](Self::start) the sink.
+    /// The shared lane's ring of `config.queue_capacity` events is allocated here, once;
+    /// each producer thread's lane on that thread's first event ([the queue
+    /// module](crate::queue)). Spawn the driver on the executor of your choice, then
+    /// [`start`](Self::start) the sink.
     ///
     /// # When the ring cannot be allocated
     ///
@@ -395,46 +401,26 @@ impl<E: Send + 'static> AsyncSink<E> {
     /// Counts every event it hands back for good (`refused`): off the accepting path.
     fn try_accept(&self, event: E, policy: OverflowPolicy) -> Result<LogOutcome, LogError<E>> {
         let queue = &self.shared.queue;
-        let mut reserve = queue.try_reserve();
-        // The state that decided a refusal: read when admission was found closed.
-        let mut refused_in = State::Virgin;
-        if reserve == Reserve::Closed {
-            refused_in = self.shared.state();
-            match refused_in {
-                State::Virgin if self.shared.config.lazy_start => {
-                    drop(self.shared.start());
-                    reserve = queue.try_reserve();
-                }
-                // A start moves the sink to `Starting`, then opens admission, both under the
-                // lifecycle lock: a producer between the two finds admission closed in a
-                // state that accepts (`Starting`, or `Running` if the driver was quick).
-                // Once it holds the lock, the start has opened admission (or the sink has
-                // ended since). Off the hot path: admission was closed. (Under lazy start,
-                // `tests/loom_lifecycle.rs` caught this: two first logs racing, the second
-                // was refused while `Starting`.)
-                State::Starting | State::Running => {
-                    drop(self.shared.lifecycle.lock());
-                    reserve = queue.try_reserve();
-                }
-                _ => {}
+        let mut state = self.shared.state();
+        if !state.accepts_events() {
+            if state == State::Virgin && self.shared.config.lazy_start {
+                drop(self.shared.start());
+                state = self.shared.state();
+            }
+            if !state.accepts_events() {
+                queue.record_refused();
+                return Err(LogError::NotAccepting { event, state });
             }
         }
-        match reserve {
-            Reserve::Reserved { slot } => match queue.push(event, slot) {
-                Ok(()) => Ok(LogOutcome::Accepted),
-                Err(event) => {
-                    queue.record_refused();
-                    Err(LogError::NotAccepting {
-                        event,
-                        state: self.shared.state(),
-                    })
-                }
-            },
-            Reserve::Full => match policy {
-                OverflowPolicy::Drop => {
-                    queue.record_dropped();
-                    Ok(LogOutcome::Dropped)
-                }
+        // The state is the sink's admission; its lanes' rings close right after it turns
+        // (under the lifecycle lock): a push that finds its ring open is accepted before
+        // the close, and dispatched by the stop.
+        match queue.push(event, policy == OverflowPolicy::Drop) {
+            Pushed::Accepted => Ok(LogOutcome::Accepted),
+            Pushed::Dropped => Ok(LogOutcome::Dropped),
+            Pushed::Full(event) => match policy {
+                // Dropped by the push itself.
+                OverflowPolicy::Drop => unreachable!("a full lane under `Drop` drops the event"),
                 OverflowPolicy::RaiseError => {
                     queue.record_refused();
                     Err(LogError::QueueOverflow(event))
@@ -442,18 +428,12 @@ impl<E: Send + 'static> AsyncSink<E> {
                 // A producer that waits for room tries again: not refused (yet).
                 OverflowPolicy::Block => Err(LogError::QueueOverflow(event)),
             },
-            Reserve::Closed => {
+            Pushed::Closed(event) => {
                 queue.record_refused();
-                // Report where the sink is now, unless a start has moved it since to a
-                // state that accepts events: then the state that refused the event (a
-                // `Virgin` sink refuses; saying `Starting` would contradict the table).
-                let now = self.shared.state();
-                let state = if now.accepts_events() {
-                    refused_in
-                } else {
-                    now
-                };
-                Err(LogError::NotAccepting { event, state })
+                Err(LogError::NotAccepting {
+                    event,
+                    state: self.shared.state(),
+                })
             }
         }
     }

@@ -105,7 +105,6 @@ impl<E> Shared<E> {
                 self.lifecycle
                     .transition(&mut control, State::Virgin, State::Starting)
                     .expect("state changed under the lifecycle lock");
-                self.queue.open();
                 control.start_requested_at = Some(Instant::now());
                 let operation = Operation::new(Op::Start, Some(self.seat.clone()));
                 control.start = Some(operation.clone());
@@ -219,9 +218,8 @@ impl<E> Shared<E> {
             operation.complete(Some(error.clone()));
         }
         self.wake_driver();
-        // A producer that reserved a slot before admission closed, and pushes to the
-        // closed ring, revokes its reservation: wait for those (mvx code, a moment), so
-        // that the counters are final — `pending == 0` — when this returns.
+        // Every ring is closed and emptied: the counters are final — `pending == 0`. (A
+        // push is atomic with the close of its ring, so no producer is left half-way.)
         let _ = block_on(&mut Drained(&self.queue), None);
         Some(EndedFromOutside {
             stage,

@@ -19,31 +19,47 @@ use std::time::{Duration, Instant};
 
 use super::{AsyncSink, driver};
 use crate::error::{LogError, SendTimeoutError, SinkError};
-use crate::queue::{LogOutcome, OverflowPolicy};
+use crate::queue::{LogOutcome, OverflowPolicy, Queue};
 use crate::sync::{
     AtomicU64, Interrupted, Mutex, Ordering, Signal, Wait, Waiter, deadline_after, lock,
 };
 
 /// Flush requests: each `flush()` takes a ticket; the driver serves tickets in order.
+///
+/// The events a ticket waits for are in lanes that finish independently, so a ticket's
+/// target is one count per lane: when the driver first sees tickets waiting, it takes, for
+/// every lane, the events pushed to it so far (`Queue::set_flush_targets`) — every event
+/// accepted before those tickets were requested is among them — and serves the tickets once
+/// every lane has finished its target. Tickets requested meanwhile wait for the next
+/// targets, taken once these are served.
 #[derive(Default)]
 pub(crate) struct FlushTickets {
     pub(crate) requested: AtomicU64,
-    /// The largest reservation count any request must see finished.
-    pub(crate) target: AtomicU64,
+    /// The tickets the current flush targets cover, up to this one (driver only).
+    pub(crate) covered: AtomicU64,
     pub(crate) served: AtomicU64,
     /// The tickets `(after, up_to]` served by the latest failed dispatcher flush.
     pub(crate) failure: Mutex<Option<(u64, u64, SinkError)>>,
 }
 
 impl FlushTickets {
-    /// The tickets waiting, as `(served, requested)`, if they can be served now: every event
-    /// reserved before the latest of them is among the `finished` ones.
-    pub(crate) fn servable(&self, finished: u64) -> Option<(u64, u64)> {
-        let requested = self.requested.load(Ordering::Acquire);
+    /// The tickets waiting, as `(served, up_to)`, if they can be served now: every event
+    /// accepted before the latest of them is finished (driver only: it takes the flush
+    /// targets when tickets are waiting that no targets cover).
+    pub(crate) fn servable<E>(&self, queue: &Queue<E>) -> Option<(u64, u64)> {
         let served = self.served.load(Ordering::Acquire);
-        // Read after `requested`: covers the target of every ticket up to `requested`.
-        let target = self.target.load(Ordering::Acquire);
-        (requested > served && finished >= target).then_some((served, requested))
+        let mut covered = self.covered.load(Ordering::Relaxed);
+        if covered <= served {
+            let requested = self.requested.load(Ordering::Acquire);
+            if requested <= served {
+                return None;
+            }
+            // Taken after `requested` was read: covers every event accepted before it.
+            queue.set_flush_targets();
+            self.covered.store(requested, Ordering::Relaxed);
+            covered = requested;
+        }
+        queue.flush_targets_met().then_some((served, covered))
     }
 }
 
@@ -300,11 +316,7 @@ fn request_flush<E>(sink: &AsyncSink<E>) -> Option<u64> {
     if state.is_terminal() || state == crate::State::Virgin {
         return None;
     }
-    let flush = &shared.flush;
-    flush
-        .target
-        .fetch_max(shared.queue.reserved(), Ordering::AcqRel);
-    let ticket = flush.requested.fetch_add(1, Ordering::AcqRel) + 1;
+    let ticket = shared.flush.requested.fetch_add(1, Ordering::AcqRel) + 1;
     shared.wake_driver();
     Some(ticket)
 }

@@ -3,7 +3,9 @@
 //!
 //! The threads race, so the model here is what holds whatever the interleaving: each
 //! thread's own observations (states only move forward, a flush or a snapshot barrier
-//! covers its own earlier events) and, after the final termination, the exact counters.
+//! covers its own earlier events, its events are dispatched in the order it logged them —
+//! each thread has a lane of its own) and, after the final termination, the exact
+//! counters.
 
 use std::collections::HashSet;
 use std::sync::Barrier;
@@ -321,6 +323,19 @@ fn check_accounting(
     let ids: Vec<u32> = dispatched.iter().map(|event| event.id).collect();
     let unique: HashSet<u32> = ids.iter().copied().collect();
     assert_eq!(unique.len(), ids.len(), "an event was dispatched twice");
+    // Each thread's events reach the backend in the order the thread logged them: each
+    // producer thread has a lane of its own, drained in order.
+    for thread in 0..case.threads.len() {
+        let lane: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|&id| id / 1_000 == thread as u32)
+            .collect();
+        assert!(
+            lane.windows(2).all(|pair| pair[0] < pair[1]),
+            "thread {thread}'s events were dispatched out of order: {lane:?}"
+        );
+    }
     let accepted_set: HashSet<u32> = accepted.iter().copied().collect();
     assert_eq!(
         unique, accepted_set,

@@ -40,3 +40,50 @@ pub fn bounded<T>(bound: Duration, what: &str, f: impl FnOnce() -> T) -> Result<
     }
     Ok(answer)
 }
+
+/// The CPU time (user + system) every thread of this process has used so far, with its
+/// name: from `/proc/self/task/<tid>/stat` and `comm` (Linux), in clock ticks
+/// (`_SC_CLK_TCK`, 10 ms on most systems). Empty where `/proc` cannot be read.
+pub fn threads_cpu_times() -> Vec<(String, Duration)> {
+    // SAFETY: `sysconf` reads a configuration value; it has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks_per_second = u64::try_from(ticks_per_second).unwrap_or(100).max(1);
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    let mut times = Vec::new();
+    for task in tasks.flatten() {
+        let path = task.path();
+        let (Ok(stat), Ok(comm)) = (
+            std::fs::read_to_string(path.join("stat")),
+            std::fs::read_to_string(path.join("comm")),
+        ) else {
+            continue; // the thread exited meanwhile
+        };
+        // The fields after the name, which is in parentheses and may contain spaces:
+        // utime and stime are the 14th and 15th fields of the line, the 12th and 13th
+        // after it.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<u64>().ok());
+        let (Some(user), Some(system)) = (ticks(11), ticks(12)) else {
+            continue;
+        };
+        let nanos = (user + system) * 1_000_000_000 / ticks_per_second;
+        times.push((comm.trim().to_owned(), Duration::from_nanos(nanos)));
+    }
+    times
+}
+
+/// The CPU time used so far by the threads of this process whose name is `name`, summed;
+/// `None` when there is none.
+pub fn named_threads_cpu_time(name: &str) -> Option<Duration> {
+    let matching: Vec<Duration> = threads_cpu_times()
+        .into_iter()
+        .filter(|(thread, _)| thread == name)
+        .map(|(_, time)| time)
+        .collect();
+    (!matching.is_empty()).then(|| matching.into_iter().sum())
+}

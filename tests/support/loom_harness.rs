@@ -25,8 +25,18 @@ use mvx::sink::{BatchError, Dispatch, Driver, SinkConfig};
 /// The bound keeps the run short: each model exercises the whole sink (the driver, the
 /// lifecycle lock, `event-listener`'s wake-ups), so one more preemption multiplies the
 /// interleavings by ten to a hundred. Most concurrency bugs need only one or two.
+///
+/// An execution may take up to 10,000 branches (loom's default is 1,000; `LOOM_MAX_BRANCHES`
+/// overrides it): a model's whole life — start, logs, a dispatch that calls back into its
+/// sink, the stop — reads each lane's word and counts several times, and the longest model
+/// (`a_dispatcher_waiting_on_its_own_sink_is_refused_and_producers_still_wake`) needs more
+/// than 1,000. A driver that spins without bound still fails the model: loom explores
+/// the interleaving where nobody else runs, and the spin exceeds any bound there.
 pub fn model(preemptions: usize, model: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
+    if std::env::var_os("LOOM_MAX_BRANCHES").is_none() {
+        builder.max_branches = 10_000;
+    }
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = Some(preemptions);
     }

@@ -1,0 +1,567 @@
+//! The lanes of a sink's queue: one ring per producer thread, registered on the thread's
+//! first event, and the shared lane of producers without one (see [the queue
+//! module](super)).
+//!
+//! A producer finds its lane in a thread-local list of the lanes it has, one per sink it
+//! logs to, keyed by the sink's queue id (never reused, unlike an address). The entry owns
+//! the ring's producing end and what only the producer writes — its count of events pushed,
+//! its copy of what the driver finished, the watermark it last raised — so that an event
+//! costs the producer no write that another thread reads but the push and its count. When
+//! the thread exits its entries are dropped, and each marks its lane as exited: the driver
+//! drains it and removes it.
+//!
+//! # The lane's word
+//!
+//! Each lane has one atomic word: the count of events pushed to it and counted (accepted),
+//! and three flags. A producer pushes its event into the ring (`rtrb`: two plain stores),
+//! then counts it with one `fetch_add` on the word, which hands back the flags as they were:
+//!
+//! - `PARKED`: the driver marked every lane before it parked and re-checks them after; as
+//!   the mark and the count are read-modify-writes of one location, either the producer's
+//!   count sees the mark (and wakes the driver) or the driver's re-check sees the count. No
+//!   fence is needed, under any memory model.
+//! - `CLOSED`: admission is closed (a stop, an end); a producer that sees it before pushing
+//!   hands its event back. One that checked before the close and counts after is still
+//!   accepted: the driver takes it before it seals the lane.
+//! - `SEALED`: the driver fixed the lane's final count (once closed, with every counted
+//!   event taken, or taken in the same step). An event counted after the seal is not
+//!   accepted: its producer takes it back out of the ring — it is the only event there,
+//!   for after the close a lane has at most one push in flight — and hands it back.
+//!
+//! Counted events are always in the ring (the push comes first), so the driver never waits
+//! for a push: it takes what is counted.
+
+use std::any::Any;
+use std::cell::RefCell;
+
+use rtrb::{Consumer, Producer as RingProducer, PushError, RingBuffer};
+
+use super::{Pushed, Queue};
+use crate::sync::{Arc, AtomicBool, AtomicU64, CachePadded, Mutex, Ordering, lock};
+
+/// The driver is parked, or about to: a producer that counts an event wakes it.
+const PARKED: u64 = 1;
+/// Admission is closed: new events are handed back.
+const CLOSED: u64 = 2;
+/// The lane's count is final: an event counted after it is taken back by its producer.
+const SEALED: u64 = 4;
+/// One counted event.
+const ONE: u64 = 8;
+
+fn count(word: u64) -> u64 {
+    word / ONE
+}
+
+/// A ring of `capacity` events (at least 1), or `None` when the allocator refuses its
+/// memory (asked for first, so that a refusal is not an abort of the process).
+pub(super) fn ring<E>(capacity: usize) -> Option<(RingProducer<E>, Consumer<E>)> {
+    let capacity = capacity.max(1);
+    let mut probe = Vec::<E>::new();
+    probe.try_reserve_exact(capacity).ok()?;
+    drop(probe);
+    Some(RingBuffer::new(capacity))
+}
+
+/// One ring of a sink's queue, and what the driver and its producers know of it.
+pub(crate) struct Lane<E> {
+    /// The count of events pushed and accepted, and the flags (see the module docs).
+    word: CachePadded<AtomicU64>,
+    /// The ring's consuming end: the driver's, and a late producer's to take its event back.
+    reader: Mutex<Consumer<E>>,
+    /// The shared lane's producing end, behind a lock (any thread may push there).
+    writer: Option<Mutex<RingProducer<E>>>,
+    /// Events of this lane the driver finished: written by the driver after each batch,
+    /// read by the producer only when its own bound says the limit may be reached.
+    finished: CachePadded<AtomicU64>,
+    /// Events the driver took from the ring (written under `reader`).
+    taken: AtomicU64,
+    /// The final count once the lane is sealed, `u64::MAX` before (written under `reader`).
+    sealed_at: AtomicU64,
+    /// Events dropped because the lane was full: written by its producer (the shared lane's
+    /// by whoever holds its writer).
+    dropped: CachePadded<AtomicU64>,
+    /// The events counted when the driver last took the flush targets (driver only).
+    flush_target: AtomicU64,
+    /// The thread whose lane this is has exited: once drained, the lane is removed.
+    exited: AtomicBool,
+    /// The sink is gone: a thread's entry for the lane is pruned.
+    retired: AtomicBool,
+}
+
+impl<E> Lane<E> {
+    /// A lane whose word starts as `word`: one created closed is sealed at once, at 0 — no
+    /// push can be in flight on it.
+    fn new(reader: Consumer<E>, writer: Option<RingProducer<E>>, word: u64) -> Self {
+        let (word, sealed_at) = if word & CLOSED != 0 {
+            (word | SEALED, 0)
+        } else {
+            (word, u64::MAX)
+        };
+        Self {
+            word: CachePadded(AtomicU64::new(word)),
+            reader: Mutex::new(reader),
+            writer: writer.map(Mutex::new),
+            finished: CachePadded(AtomicU64::new(0)),
+            taken: AtomicU64::new(0),
+            sealed_at: AtomicU64::new(sealed_at),
+            dropped: CachePadded(AtomicU64::new(0)),
+            flush_target: AtomicU64::new(0),
+            exited: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
+        }
+    }
+
+    /// The shared lane, over a ring of `capacity` events; `closed` for a sink that never
+    /// accepts an event.
+    pub(super) fn shared(ring: (RingProducer<E>, Consumer<E>), closed: bool) -> Self {
+        let (writer, reader) = ring;
+        Self::new(reader, Some(writer), if closed { CLOSED } else { 0 })
+    }
+
+    /// The events accepted so far: counted, and not counted after the seal.
+    fn accepted(&self) -> u64 {
+        match self.sealed_at.load(Ordering::Acquire) {
+            u64::MAX => count(self.word.load(Ordering::Acquire)),
+            sealed_at => sealed_at,
+        }
+    }
+
+    /// Accepted events not taken yet.
+    fn queued(&self) -> u64 {
+        self.accepted()
+            .saturating_sub(self.taken.load(Ordering::Acquire))
+    }
+
+    fn is_sealed(&self) -> bool {
+        self.sealed_at.load(Ordering::Acquire) != u64::MAX
+    }
+
+    /// Whether every event accepted here was taken and finished.
+    fn settled(&self) -> bool {
+        let taken = self.taken.load(Ordering::Acquire);
+        self.queued() == 0 && self.finished.load(Ordering::Acquire) == taken
+    }
+
+    /// Takes up to `room` accepted events, handing each to `put`, sealing the lane first
+    /// when it is closed and what is left fits (the driver, or whoever ended counting,
+    /// under the claim). Returns how many were taken.
+    fn take(&self, room: usize, closed: bool, mut put: impl FnMut(E)) -> usize {
+        let mut reader = lock(&self.reader);
+        let taken = self.taken.load(Ordering::Relaxed);
+        let mut accepted = self.accepted();
+        // After the close at most one event is in flight: sealed now, the lane's final
+        // count is at most one above what it reads.
+        if closed && !self.is_sealed() && (accepted - taken) < room as u64 {
+            let word = self.word.fetch_or(SEALED, Ordering::AcqRel);
+            accepted = count(word);
+            self.sealed_at.store(accepted, Ordering::Release);
+        }
+        let wanted = (accepted - taken).min(room as u64) as usize;
+        if wanted == 0 {
+            return 0;
+        }
+        let Ok(chunk) = reader.read_chunk(wanted) else {
+            unreachable!("a counted event is in the ring: it was pushed before it was counted")
+        };
+        for event in chunk {
+            put(event);
+        }
+        self.taken.store(taken + wanted as u64, Ordering::Release);
+        wanted
+    }
+
+    /// Closes admission on this lane.
+    fn close(&self) {
+        self.word.fetch_or(CLOSED, Ordering::AcqRel);
+    }
+}
+
+/// Every lane of a sink, the shared lane first, and what lanes registered later start with.
+pub(crate) struct Lanes<E> {
+    list: Vec<Arc<Lane<E>>>,
+    /// Admission is closed.
+    closed: bool,
+    /// The driver is parked (or about to): new lanes start marked.
+    parked: bool,
+    /// Events dropped by the lanes removed so far.
+    dropped_by_removed: u64,
+}
+
+impl<E> Lanes<E> {
+    pub(super) fn new(shared_lane: Arc<Lane<E>>, closed: bool) -> Self {
+        Self {
+            list: vec![shared_lane],
+            closed,
+            parked: false,
+            dropped_by_removed: 0,
+        }
+    }
+
+    /// How many lanes there are, the shared lane included.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Closes admission: every lane, and those registered later.
+    pub(super) fn close(&mut self) {
+        self.closed = true;
+        for lane in &self.list {
+            lane.close();
+        }
+    }
+
+    /// Marks every lane, and those registered later, with the driver parked, or clears the
+    /// marks (see the module docs).
+    pub(super) fn set_parked(&mut self, parked: bool) {
+        self.parked = parked;
+        for lane in &self.list {
+            if parked {
+                lane.word.fetch_or(PARKED, Ordering::AcqRel);
+            } else {
+                lane.word.fetch_and(!PARKED, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// Takes up to `max` events into `batch`, lane after lane from lane `start`; returns
+    /// the lane the next batch starts with.
+    pub(super) fn take(&self, batch: &mut Vec<E>, max: usize, start: usize) -> usize {
+        let count = self.list.len();
+        let start = start % count;
+        for offset in 0..count {
+            if batch.len() >= max {
+                break;
+            }
+            let room = max - batch.len();
+            self.list[(start + offset) % count].take(room, self.closed, |event| batch.push(event));
+        }
+        start + 1
+    }
+
+    /// Takes one event from the first lane that has one (sealing the empty closed lanes on
+    /// the way).
+    pub(super) fn take_one(&self) -> Option<E> {
+        let mut one = None;
+        for lane in &self.list {
+            if lane.take(1, self.closed, |event| one = Some(event)) > 0 {
+                break;
+            }
+        }
+        one
+    }
+
+    /// Every event taken is finished: their slots are free in their lanes.
+    pub(super) fn finish_taken(&self) {
+        for lane in &self.list {
+            let taken = lane.taken.load(Ordering::Relaxed);
+            if lane.finished.load(Ordering::Relaxed) != taken {
+                lane.finished.store(taken, Ordering::Release);
+            }
+        }
+    }
+
+    /// Removes the lanes of exited threads whose events are all finished.
+    pub(super) fn remove_exited(&mut self) {
+        let mut dropped = 0;
+        self.list.retain(|lane| {
+            let remove = lane.exited.load(Ordering::Acquire) && lane.settled();
+            if remove {
+                lane.retired.store(true, Ordering::Relaxed);
+                dropped += lane.dropped.load(Ordering::Acquire);
+            }
+            !remove
+        });
+        self.dropped_by_removed += dropped;
+    }
+
+    /// Whether the driver has nothing to take: no accepted event waits, and, once
+    /// admission is closed, every lane is sealed.
+    pub(super) fn is_empty(&self) -> bool {
+        self.list
+            .iter()
+            .all(|lane| lane.queued() == 0 && (!self.closed || lane.is_sealed()))
+    }
+
+    /// Accepted events not taken yet, in every lane.
+    pub(super) fn queued(&self) -> u64 {
+        self.list.iter().map(|lane| lane.queued()).sum()
+    }
+
+    /// Whether admission is closed, every lane sealed and every accepted event finished.
+    pub(super) fn settled(&self) -> bool {
+        self.closed
+            && self
+                .list
+                .iter()
+                .all(|lane| lane.is_sealed() && lane.queued() == 0)
+    }
+
+    /// Events dropped by every lane, those removed included.
+    pub(super) fn dropped(&self) -> u64 {
+        let current: u64 = self
+            .list
+            .iter()
+            .map(|lane| lane.dropped.load(Ordering::Relaxed))
+            .sum();
+        self.dropped_by_removed + current
+    }
+
+    pub(super) fn set_flush_targets(&self) {
+        for lane in &self.list {
+            lane.flush_target.store(lane.accepted(), Ordering::Relaxed);
+        }
+    }
+
+    pub(super) fn flush_targets_met(&self) -> bool {
+        self.list.iter().all(|lane| {
+            lane.finished.load(Ordering::Relaxed) >= lane.flush_target.load(Ordering::Relaxed)
+        })
+    }
+
+    /// Ends counting: closes and seals every lane, moves every accepted event not taken
+    /// into `abandoned`; returns how many.
+    pub(super) fn abandon(&mut self, abandoned: &mut Vec<E>) -> u64 {
+        self.closed = true;
+        let before = abandoned.len();
+        for lane in &self.list {
+            lane.close();
+            while lane.take(usize::MAX, true, |event| abandoned.push(event)) > 0 {}
+        }
+        (abandoned.len() - before) as u64
+    }
+
+    /// The sink is gone: every thread's entry for its lanes is to be pruned.
+    pub(super) fn retire(&self) {
+        for lane in &self.list {
+            lane.retired.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What a producer thread keeps for one of its lanes.
+struct Producer<E> {
+    lane: Arc<Lane<E>>,
+    ring: RingProducer<E>,
+    /// Events this thread pushed to the lane and that were accepted.
+    pushed: u64,
+    /// A value the lane's `finished` had: a lower bound of it.
+    finished_hint: u64,
+    /// The sink's high watermark as this thread last raised or saw it.
+    watermark_seen: u64,
+    /// Events this thread dropped because the lane was full (published in the lane).
+    dropped: u64,
+}
+
+impl<E> Drop for Producer<E> {
+    fn drop(&mut self) {
+        self.lane.exited.store(true, Ordering::Release);
+    }
+}
+
+/// A thread's entry for one of its lanes, its event type erased.
+trait Entry {
+    /// The sink is gone: the entry can be dropped.
+    fn retired(&self) -> bool;
+
+    fn as_any(&mut self) -> &mut dyn Any;
+}
+
+impl<E: Send + 'static> Entry for Producer<E> {
+    fn retired(&self) -> bool {
+        self.lane.retired.load(Ordering::Relaxed)
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// A thread's lanes: `(queue id, entry)`, one per sink it logs to.
+type Entries = RefCell<Vec<(u64, Box<dyn Entry>)>>;
+
+#[cfg(not(loom))]
+std::thread_local! {
+    static LANES: Entries = const { RefCell::new(Vec::new()) };
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    static LANES: Entries = RefCell::new(Vec::new());
+}
+
+/// Pushes `event` into the calling thread's lane of `queue`, registering the lane on the
+/// thread's first event; into the shared lane when the thread has none.
+pub(super) fn push<E: Send + 'static>(
+    queue: &Queue<E>,
+    event: E,
+    drop_when_full: bool,
+) -> Pushed<E> {
+    let mut event = Some(event);
+    let pushed = LANES
+        .try_with(|entries| push_own(queue, entries, &mut event, drop_when_full))
+        .ok()
+        .flatten();
+    match (pushed, event) {
+        (Some(pushed), _) => pushed,
+        // No lane of its own: thread-local storage torn down, a nested call, or a ring the
+        // allocator refused.
+        (None, Some(event)) => push_shared(queue, event, drop_when_full),
+        (None, None) => unreachable!("an event not pushed is still held"),
+    }
+}
+
+/// Pushes into the thread's own lane; `None`, leaving `event` untouched, when it has none.
+fn push_own<E: Send + 'static>(
+    queue: &Queue<E>,
+    entries: &Entries,
+    event: &mut Option<E>,
+    drop_when_full: bool,
+) -> Option<Pushed<E>> {
+    let mut entries = entries.try_borrow_mut().ok()?;
+    let index = match entries.iter().position(|(id, _)| *id == queue.id) {
+        Some(index) => index,
+        None => register(queue, &mut entries)?,
+    };
+    let producer = entries[index].1.as_any().downcast_mut::<Producer<E>>()?;
+    let event = event.take()?;
+    Some(push_to(queue, producer, event, drop_when_full))
+}
+
+/// Registers a lane of `queue` for the calling thread; returns its entry's index, or
+/// `None` when its ring cannot be allocated. Prunes the entries of sinks that are gone.
+#[cold]
+fn register<E: Send + 'static>(
+    queue: &Queue<E>,
+    entries: &mut Vec<(u64, Box<dyn Entry>)>,
+) -> Option<usize> {
+    entries.retain(|(_, entry)| !entry.retired());
+    if queue.capacity == 0 {
+        // A sink whose ring could not be allocated: it never accepts an event.
+        return None;
+    }
+    // Allocated outside the lock the driver takes for each batch.
+    let (ring, reader) = ring(queue.capacity as usize)?;
+    let lane = {
+        let mut lanes = lock(&queue.lanes);
+        let word = if lanes.closed { CLOSED } else { 0 } | if lanes.parked { PARKED } else { 0 };
+        let lane = Arc::new(Lane::new(reader, None, word));
+        lanes.list.push(lane.clone());
+        lane
+    };
+    let watermark_seen = queue.high_watermark.load(Ordering::Relaxed);
+    entries.push((
+        queue.id,
+        Box::new(Producer {
+            lane,
+            ring,
+            pushed: 0,
+            finished_hint: 0,
+            watermark_seen,
+            dropped: 0,
+        }),
+    ));
+    Some(entries.len() - 1)
+}
+
+/// What a count's previous word says about the event just counted: accepted, or taken
+/// back (`Err`) because the lane was sealed; a parked driver is woken.
+fn counted<E>(queue: &Queue<E>, lane: &Lane<E>, word: u64) -> Result<(), E> {
+    if word & SEALED != 0 {
+        // Counted after the seal: not accepted. The event is the only one in the ring.
+        let event = lock(&lane.reader).pop();
+        queue.progress.notify_all();
+        return Err(event.expect("an event counted after the seal is still in the ring"));
+    }
+    if word & PARKED != 0 {
+        lane.word.fetch_and(!PARKED, Ordering::AcqRel);
+        queue.wake_parked_driver();
+    }
+    Ok(())
+}
+
+/// The hot path: the limit checked against the thread's own counts, one push, one count.
+#[inline]
+fn push_to<E>(
+    queue: &Queue<E>,
+    producer: &mut Producer<E>,
+    event: E,
+    drop_when_full: bool,
+) -> Pushed<E> {
+    let lane = &*producer.lane;
+    if lane.word.load(Ordering::Acquire) & CLOSED != 0 {
+        return Pushed::Closed(event);
+    }
+    let capacity = queue.capacity;
+    if producer.pushed - producer.finished_hint >= capacity {
+        // Only when the cheap bound reaches the limit is the driver's counter read: a line
+        // the driver writes after every batch.
+        producer.finished_hint = lane.finished.load(Ordering::Acquire);
+        if producer.pushed - producer.finished_hint >= capacity {
+            if drop_when_full {
+                // Counted on the lane's own line: no write another producer makes.
+                producer.dropped += 1;
+                lane.dropped.store(producer.dropped, Ordering::Relaxed);
+                drop(event);
+                return Pushed::Dropped;
+            }
+            return Pushed::Full(event);
+        }
+    }
+    if let Err(PushError::Full(event)) = producer.ring.push(event) {
+        // Not while the limit holds: the ring has room for `capacity` events.
+        return Pushed::Full(event);
+    }
+    let word = lane.word.fetch_add(ONE, Ordering::AcqRel);
+    if word & (SEALED | PARKED) != 0 {
+        if let Err(event) = counted(queue, lane, word) {
+            return Pushed::Closed(event);
+        }
+    }
+    producer.pushed += 1;
+    // The watermark moves only when the cheap bound exceeds it; then the exact pending
+    // count is taken.
+    if producer.pushed - producer.finished_hint > producer.watermark_seen {
+        producer.finished_hint = lane.finished.load(Ordering::Acquire);
+        let pending = producer.pushed - producer.finished_hint;
+        if pending > producer.watermark_seen {
+            let before = queue.high_watermark.fetch_max(pending, Ordering::Relaxed);
+            producer.watermark_seen = before.max(pending);
+        }
+    }
+    Pushed::Accepted
+}
+
+/// Pushes into the shared lane, under its writer's lock.
+#[cold]
+fn push_shared<E>(queue: &Queue<E>, event: E, drop_when_full: bool) -> Pushed<E> {
+    let lane = &*queue.shared_lane;
+    let Some(writer) = &lane.writer else {
+        unreachable!("the shared lane has a writer")
+    };
+    let mut writer = lock(writer);
+    let word = lane.word.load(Ordering::Acquire);
+    if word & CLOSED != 0 {
+        return Pushed::Closed(event);
+    }
+    let pending = count(word) - lane.finished.load(Ordering::Acquire);
+    if pending >= queue.capacity {
+        if drop_when_full {
+            lane.dropped.fetch_add(1, Ordering::Relaxed);
+            drop(event);
+            return Pushed::Dropped;
+        }
+        return Pushed::Full(event);
+    }
+    if let Err(PushError::Full(event)) = writer.push(event) {
+        return Pushed::Full(event);
+    }
+    let word = lane.word.fetch_add(ONE, Ordering::AcqRel);
+    if let Err(event) = counted(queue, lane, word) {
+        return Pushed::Closed(event);
+    }
+    queue
+        .high_watermark
+        .fetch_max(pending + 1, Ordering::Relaxed);
+    Pushed::Accepted
+}
