@@ -201,3 +201,31 @@ fn a_full_lane_drops_into_its_own_count() {
     assert_eq!(queue.stats().dropped, 2);
     assert_eq!(queue.losses().dropped, 2);
 }
+
+/// A zero-sized event takes no memory in a ring, and the lanes count it as any other.
+#[test]
+fn zero_sized_events_are_limited_and_counted() {
+    let queue = Queue::<()>::new(2).unwrap();
+    assert!(matches!(queue.push((), false), Pushed::Accepted));
+    assert!(matches!(queue.push((), false), Pushed::Accepted));
+    assert!(matches!(queue.push((), true), Pushed::Dropped));
+    let mut batch = Vec::new();
+    assert_eq!(queue.take(&mut batch, 8), Ok(()));
+    assert_eq!(batch.len(), 2);
+    assert_eq!(queue.finish(2, 0), Ok(()));
+    queue.close();
+    batch.clear();
+    assert_eq!(queue.take(&mut batch, 8), Ok(()));
+    assert!(batch.is_empty());
+    assert!(queue.drained());
+    let stats = queue.stats();
+    assert_eq!(
+        (
+            stats.accepted,
+            stats.delivered,
+            stats.dropped,
+            stats.pending
+        ),
+        (2, 2, 1, 0)
+    );
+}
