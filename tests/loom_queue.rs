@@ -33,7 +33,7 @@ use loom::thread;
 use std::time::Duration;
 
 use mvx::queue::{LogOutcome, OverflowPolicy, QueueStats};
-use mvx::sink::{AsyncSink, Dispatch, PollBudget};
+use mvx::sink::{AsyncSink, Dispatch, PollBudget, SinkConfig};
 use mvx::{BoxError, ErrorReason};
 
 use loom_harness::{Counted, Gated, config, model, spawn_driver};
@@ -41,6 +41,22 @@ use loom_harness::{Counted, Gated, config, model, spawn_driver};
 /// `(accepted, delivered, failed, pending)`.
 fn counts(stats: QueueStats) -> (u64, u64, u64, u64) {
     (stats.accepted, stats.delivered, stats.failed, stats.pending)
+}
+
+/// A started sink of `counted`, its driver on a thread of its own.
+fn running(counted: &Counted, config: SinkConfig) -> (AsyncSink<u32>, thread::JoinHandle<()>) {
+    let (sink, driver) = AsyncSink::new(counted.clone(), config);
+    let start = sink.start();
+    let driver = spawn_driver(driver);
+    assert!(start.wait().success);
+    (sink, driver)
+}
+
+/// Stops `sink`, joins its driver and returns its final counters.
+fn stop(sink: &AsyncSink<u32>, driver: thread::JoinHandle<()>) -> QueueStats {
+    assert!(sink.stop().wait().success);
+    driver.join().unwrap();
+    sink.stats()
 }
 
 /// `log`, with the error reduced to its reason; checks that a refused event comes back.
@@ -72,19 +88,14 @@ fn spawn_log(
 fn producers_wake_the_parked_driver() {
     model(1, || {
         let counted = Counted::default();
-        let (sink, driver) = AsyncSink::new(counted.clone(), config(2, OverflowPolicy::RaiseError));
-        let start = sink.start();
-        let driver = spawn_driver(driver);
-        assert!(start.wait().success);
+        let (sink, driver) = running(&counted, config(2, OverflowPolicy::RaiseError));
 
         let producer = spawn_log(&sink, 1);
         assert_eq!(log(&sink, 0), Ok(LogOutcome::Accepted));
         assert_eq!(producer.join().unwrap(), Ok(LogOutcome::Accepted));
         counted.wait_for(2);
 
-        assert!(sink.stop().wait().success);
-        driver.join().unwrap();
-        let stats = sink.stats();
+        let stats = stop(&sink, driver);
         assert_eq!(counts(stats), (2, 2, 0, 0), "{stats}");
     });
 }
@@ -120,9 +131,7 @@ fn each_producer_thread_gets_exactly_its_lane() {
 
         let driver = spawn_driver(driver);
         assert!(start.wait().success);
-        assert!(sink.stop().wait().success);
-        driver.join().unwrap();
-        let stats = sink.stats();
+        let stats = stop(&sink, driver);
         assert_eq!(counts(stats), (3, 3, 0, 0), "{stats}");
         assert_eq!(counted.delivered(), 3);
     });
@@ -150,9 +159,7 @@ fn a_slot_stays_taken_while_its_event_is_in_dispatch() {
         assert_eq!(counts(stats), (2, 0, 0, 2), "{stats}");
 
         gated.open();
-        assert!(sink.stop().wait().success);
-        driver.join().unwrap();
-        let stats = sink.stats();
+        let stats = stop(&sink, driver);
         assert_eq!(counts(stats), (2, 2, 0, 0), "{stats}");
         assert_eq!(stats.high_watermark, 1, "{stats}");
         assert_eq!(gated.counted.delivered(), 2);
@@ -181,9 +188,7 @@ fn a_blocked_producer_is_woken_when_a_slot_frees() {
         );
 
         // Running: the blocked producer got in once the driver had finished an event.
-        assert!(sink.stop().wait().success);
-        driver.join().unwrap();
-        let stats = sink.stats();
+        let stats = stop(&sink, driver);
         assert_eq!(counts(stats), (3, 3, 0, 0), "{stats}");
         // A producer measures pending after its push: the driver may have finished the
         // other event by then. Never above the limit, though.
@@ -280,10 +285,7 @@ fn a_dispatcher_waiting_on_its_own_sink_is_refused_and_producers_still_wake() {
 fn a_reservation_racing_a_stop_is_delivered_or_refused() {
     model(2, || {
         let counted = Counted::default();
-        let (sink, driver) = AsyncSink::new(counted.clone(), config(2, OverflowPolicy::RaiseError));
-        let start = sink.start();
-        let driver = spawn_driver(driver);
-        assert!(start.wait().success);
+        let (sink, driver) = running(&counted, config(2, OverflowPolicy::RaiseError));
 
         let producer = spawn_log(&sink, 1);
         assert!(sink.stop().wait().success);
@@ -357,9 +359,7 @@ fn a_flush_waits_for_a_reserved_event_without_spinning() {
         assert!(counted.delivered() >= accepted_before);
         assert_eq!(producer.join().unwrap(), Ok(LogOutcome::Accepted));
 
-        assert!(sink.stop().wait().success);
-        driver.join().unwrap();
-        let stats = sink.stats();
+        let stats = stop(&sink, driver);
         assert_eq!(counts(stats), (1, 1, 0, 0), "{stats}");
     });
 }
@@ -391,9 +391,7 @@ fn a_producer_awaiting_room_is_woken_when_a_slot_frees() {
             (Ok(LogOutcome::Accepted), Ok(LogOutcome::Accepted))
         );
 
-        assert!(sink.stop().wait().success);
-        driver.join().unwrap();
-        let stats = sink.stats();
+        let stats = stop(&sink, driver);
         assert_eq!(counts(stats), (4, 4, 0, 0), "{stats}");
         assert_eq!(counted.delivered(), 4);
     });
@@ -423,9 +421,7 @@ fn an_awaited_flush_is_woken_when_its_events_are_done() {
         // The flush was requested after the event was accepted: it covers it.
         assert_eq!(flusher.join().unwrap(), (Ok(()), 1));
 
-        assert!(sink.stop().wait().success);
-        driver.join().unwrap();
-        let stats = sink.stats();
+        let stats = stop(&sink, driver);
         assert_eq!(counts(stats), (1, 1, 0, 0), "{stats}");
     });
 }
@@ -444,10 +440,7 @@ fn a_driver_that_yields_after_every_batch_loses_no_wake_up() {
             time: Duration::MAX,
         };
         let config = config(1, OverflowPolicy::Block).poll_budget(Some(budget));
-        let (sink, driver) = AsyncSink::new(counted.clone(), config);
-        let start = sink.start();
-        let driver = spawn_driver(driver);
-        assert!(start.wait().success);
+        let (sink, driver) = running(&counted, config);
 
         // The second event waits for the first to be finished.
         assert_eq!(log(&sink, 0), Ok(LogOutcome::Accepted));
@@ -458,9 +451,7 @@ fn a_driver_that_yields_after_every_batch_loses_no_wake_up() {
         );
         assert_eq!(counted.delivered(), 2);
 
-        assert!(sink.stop().wait().success);
-        driver.join().unwrap();
-        let stats = sink.stats();
+        let stats = stop(&sink, driver);
         assert_eq!(counts(stats), (2, 2, 0, 0), "{stats}");
         assert_eq!(stats.refused, 0, "{stats}");
     });
@@ -473,10 +464,7 @@ fn a_driver_that_yields_after_every_batch_loses_no_wake_up() {
 fn a_flush_covers_every_lane() {
     model(1, || {
         let counted = Counted::default();
-        let (sink, driver) = AsyncSink::new(counted.clone(), config(1, OverflowPolicy::RaiseError));
-        let start = sink.start();
-        let driver = spawn_driver(driver);
-        assert!(start.wait().success);
+        let (sink, driver) = running(&counted, config(1, OverflowPolicy::RaiseError));
 
         let producer = spawn_log(&sink, 1);
         assert_eq!(log(&sink, 0), Ok(LogOutcome::Accepted));
@@ -487,9 +475,7 @@ fn a_flush_covers_every_lane() {
         );
         assert_eq!(counted.delivered(), 2);
 
-        assert!(sink.stop().wait().success);
-        driver.join().unwrap();
-        let stats = sink.stats();
+        let stats = stop(&sink, driver);
         assert_eq!(counts(stats), (2, 2, 0, 0), "{stats}");
     });
 }
@@ -501,10 +487,7 @@ fn a_flush_covers_every_lane() {
 fn producers_on_two_lanes_racing_a_stop_are_delivered_or_refused() {
     model(1, || {
         let counted = Counted::default();
-        let (sink, driver) = AsyncSink::new(counted.clone(), config(1, OverflowPolicy::RaiseError));
-        let start = sink.start();
-        let driver = spawn_driver(driver);
-        assert!(start.wait().success);
+        let (sink, driver) = running(&counted, config(1, OverflowPolicy::RaiseError));
 
         let producers = [spawn_log(&sink, 1), spawn_log(&sink, 2)];
         assert!(sink.stop().wait().success);
