@@ -1485,6 +1485,102 @@ fn print_idle(idle: IdleCpu) {
 }
 
 // ---------------------------------------------------------------------------------------
+// The wake-up path
+// ---------------------------------------------------------------------------------------
+
+/// How many events the wake-up measurement sends per peer, `WAKE_GAP` apart.
+const WAKE_EVENTS: u64 = 2_000;
+
+/// The gap between two events of the wake-up measurement: far longer than mvx's driver
+/// spins (a few microseconds) before it parks, or crossbeam's `recv` before it blocks.
+const WAKE_GAP: Duration = Duration::from_micros(200);
+
+/// A sparse stream's figures for one peer: delivery latency (send → receipt) and the
+/// producer's cost of the send that wakes the consumer, each a latency histogram's counts.
+struct WakeUp {
+    peer: &'static str,
+    delivery: Vec<u64>,
+    send: Vec<u64>,
+}
+
+/// The wake-up path (event-listener notify → park/unpark for mvx, crossbeam's own for
+/// crossbeam): `WAKE_EVENTS` stamped events `WAKE_GAP` apart, so that the consumer has gone
+/// to sleep before each; every event is delivered before the next is sent.
+fn wake_up_path() -> Vec<WakeUp> {
+    fn sparse(peer: &'static str, completion: &Completion, mut send: impl FnMut(Event)) -> WakeUp {
+        let costs = Latencies::new();
+        for id in 1..=WAKE_EVENTS {
+            completion.arm(1);
+            thread::sleep(WAKE_GAP);
+            let sent_at = ticks();
+            send(Event::stamped(id, sent_at));
+            costs.record(sent_at, ticks());
+            completion.wait();
+        }
+        WakeUp {
+            peer,
+            delivery: completion.latencies.counts(),
+            send: costs.counts(),
+        }
+    }
+
+    let completion = Completion::new(1);
+    let config = SinkConfig::default().namespace("bench-wake");
+    let (sink, terminator): (AsyncSink<Event>, Terminator) =
+        mvx::rt::thread::create(CountingDispatch(completion.clone()), config)
+            .expect("create the wake-up sink");
+    let mvx = sparse("mvx", &completion, |event| {
+        let accepted = sink.log(event).map_err(|error| error.reason());
+        assert_eq!(accepted, Ok(mvx::queue::LogOutcome::Accepted));
+    });
+    terminator.terminate().expect("terminate the wake-up sink");
+
+    let completion = Completion::new(1);
+    let (tx, rx) = crossbeam_channel::bounded::<Event>(CAPACITY);
+    let counted = completion.clone();
+    let consumer = thread::spawn(move || {
+        while let Ok(event) = rx.recv() {
+            counted.received_stamped(black_box(event).sent_at);
+            counted.add(1);
+        }
+    });
+    let crossbeam = sparse("crossbeam", &completion, |event| {
+        tx.try_send(event).expect("the channel has room");
+    });
+    drop(tx);
+    consumer.join().expect("crossbeam consumer panicked");
+    vec![mvx, crossbeam]
+}
+
+fn print_wake_up(figures: &[WakeUp]) {
+    eprintln!(
+        "== the wake-up path: {WAKE_EVENTS} events {WAKE_GAP:?} apart, the consumer asleep \
+         before each =="
+    );
+    eprintln!(
+        "| peer | delivery p50 µs | p99 µs | p99.9 µs | send (wakes the consumer) p50 ns | p99 ns |"
+    );
+    eprintln!("|---|---|---|---|---|---|");
+    for wake in figures {
+        let (Some((_, d50, d99, d999)), Some((_, s50, s99, _))) =
+            (percentiles(&wake.delivery), percentiles(&wake.send))
+        else {
+            continue;
+        };
+        eprintln!(
+            "| {} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} |",
+            wake.peer,
+            d50 / 1e3,
+            d99 / 1e3,
+            d999 / 1e3,
+            s50,
+            s99
+        );
+    }
+    eprintln!();
+}
+
+// ---------------------------------------------------------------------------------------
 // Criterion
 // ---------------------------------------------------------------------------------------
 
@@ -1537,4 +1633,7 @@ fn main() {
         .then(|| idle_driver_cpu(interval))
         .flatten();
     print_summary(idle);
+    if std::env::var_os("HANDOFF_WAKE").is_none_or(|value| value != "0") {
+        print_wake_up(&wake_up_path());
+    }
 }
