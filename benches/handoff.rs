@@ -519,6 +519,22 @@ impl Completion {
     }
 }
 
+/// A bounded crossbeam channel of `CAPACITY` and its consumer thread, which counts what it
+/// receives into `completion` (and the latency of stamped events) until the channel closes.
+fn crossbeam_consumer(
+    completion: &Arc<Completion>,
+) -> (crossbeam_channel::Sender<Event>, thread::JoinHandle<()>) {
+    let (tx, rx) = crossbeam_channel::bounded::<Event>(CAPACITY);
+    let counted = completion.clone();
+    let consumer = thread::spawn(move || {
+        while let Ok(event) = rx.recv() {
+            counted.received_stamped(black_box(event).sent_at);
+            counted.add(1);
+        }
+    });
+    (tx, consumer)
+}
+
 /// mvx's no-op backend: counts the events it is handed.
 struct CountingDispatch(Arc<Completion>);
 
@@ -957,14 +973,7 @@ fn setup(peer: Peer, producers: usize, regime: Regime) -> Setup {
         }
         Peer::Crossbeam => {
             let completion = Completion::new(1);
-            let (tx, rx) = crossbeam_channel::bounded::<Event>(CAPACITY);
-            let counted = completion.clone();
-            let consumer = thread::spawn(move || {
-                while let Ok(event) = rx.recv() {
-                    counted.received_stamped(black_box(event).sent_at);
-                    counted.add(1);
-                }
-            });
+            let (tx, consumer) = crossbeam_consumer(&completion);
             let rig = Rig::new(producers, regime, completion, || CrossbeamProducer {
                 tx: tx.clone(),
                 lossy,
@@ -1538,14 +1547,7 @@ fn wake_up_path() -> Vec<WakeUp> {
     terminator.terminate().expect("terminate the wake-up sink");
 
     let completion = Completion::new(1);
-    let (tx, rx) = crossbeam_channel::bounded::<Event>(CAPACITY);
-    let counted = completion.clone();
-    let consumer = thread::spawn(move || {
-        while let Ok(event) = rx.recv() {
-            counted.received_stamped(black_box(event).sent_at);
-            counted.add(1);
-        }
-    });
+    let (tx, consumer) = crossbeam_consumer(&completion);
     let crossbeam = sparse("crossbeam", &completion, |event| {
         tx.try_send(event).expect("the channel has room");
     });
