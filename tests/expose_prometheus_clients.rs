@@ -6,11 +6,13 @@
 
 #[path = "support/http_client.rs"]
 mod http_client;
+#[path = "support/prometheus_tools.rs"]
+mod prometheus_tools;
 #[path = "support/watchdog.rs"]
 mod watchdog;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use prometheus_tools::promtool_check;
+use std::process::Command;
 
 use mvx::expose::TextEncoder;
 use mvx::expose::http::{ServerConfig, ThreadedMetricsServer};
@@ -383,32 +385,6 @@ fn the_official_openmetrics_parser_reads_the_negotiated_openmetrics_text() {
     assert_eq!(inf.4["service"], SERVICE);
     server.close().expect("closes");
     runtime.shutdown().expect("runtime stops");
-}
-
-/// Runs `promtool check metrics` on `text`; its exit status and output.
-fn promtool_check(text: &str) -> (bool, String) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|error| {
-            panic!(
-                "promtool is required for this test and could not be run ({error}); \
-                 install Debian's `prometheus` package (`apt-get install -y prometheus`; .ci/run does)"
-            )
-        });
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write to promtool");
-    let output = child.wait_with_output().expect("promtool ran");
-    let mut report = String::from_utf8_lossy(&output.stdout).into_owned();
-    report.push_str(&String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), report)
 }
 
 #[test]

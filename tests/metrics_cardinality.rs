@@ -4,8 +4,9 @@
 //! label values.
 #![cfg(not(loom))]
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+#[path = "support/prometheus_tools.rs"]
+mod prometheus_tools;
+use prometheus_tools::promtool_check;
 use std::sync::{Arc, Barrier};
 use std::thread;
 
@@ -322,35 +323,6 @@ fn racing_threads_make_no_more_than_the_limit_and_lose_no_increment() {
     assert_eq!(registry.series_count("racy"), 100);
     let overflowed = as_u64(snapshots[&overflow_key("racy")].get("value"));
     assert_eq!(registry.series_refused("racy"), overflowed);
-}
-
-/// Runs `promtool check metrics` on `text`; its exit status and output.
-fn promtool_check(text: &str) -> (bool, String) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|error| {
-            panic!(
-                "promtool is required for this test and could not be run ({error}); \
-                 install Debian's `prometheus` package (.ci/test does)"
-            )
-        });
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write to promtool");
-    let output = child.wait_with_output().expect("promtool ran");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), report)
 }
 
 #[test]

@@ -107,8 +107,25 @@ pub fn parse(text: &str, parser: &str) -> Result<Vec<ParsedFamily>, String> {
     Ok(families)
 }
 
-/// Runs `promtool check metrics` on `text`; its exit status and output.
+/// Runs `promtool check metrics` on `text`; whether it passed (exit status 0) and its
+/// report.
 pub fn promtool_check(text: &str) -> (bool, String) {
+    let (status, report) = promtool_check_status(text);
+    (status == Some(0), report)
+}
+
+/// Runs `promtool check metrics` on `text`: whether the text parses — promtool's exit
+/// status is 0, or 3 for lints alone (promtool 2.42 lints naming style, such as `metric
+/// names should not contain abbreviated units`, which judges the names a program chose and
+/// cannot be turned off) — and promtool's report.
+pub fn promtool_parses(text: &str) -> (bool, String) {
+    let (status, report) = promtool_check_status(text);
+    (matches!(status, Some(0 | 3)), report)
+}
+
+/// Runs `promtool check metrics` on `text`; its exit status and its report (standard output
+/// then standard error).
+fn promtool_check_status(text: &str) -> (Option<i32>, String) {
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -130,7 +147,7 @@ pub fn promtool_check(text: &str) -> (bool, String) {
     writer.join().expect("stdin writer");
     let mut report = String::from_utf8_lossy(&output.stdout).into_owned();
     report.push_str(&String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), report)
+    (output.status.code(), report)
 }
 
 /// Writes each of `values` as prometheus_client does (`prometheus_client.utils.floatToGoString`,
