@@ -160,23 +160,7 @@ impl Core {
             (BROADCAST_EXCHANGE, ExchangeKind::Fanout),
             (MANAGEMENT_EXCHANGE, ExchangeKind::Topic),
         ] {
-            channel
-                .exchange_declare(
-                    exchange,
-                    kind,
-                    ExchangeDeclareOptions {
-                        passive: true,
-                        ..ExchangeDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .map_err(|error| {
-                    MetricqError::amqp(
-                        format!("finding exchange {exchange} (is a manager running?)"),
-                        error,
-                    )
-                })?;
+            find_exchange(&channel, exchange, kind, "(is a manager running?)").await?;
         }
         channel
             .queue_bind(
@@ -471,4 +455,26 @@ fn discover_answer(started: Timestamp) -> Value {
         answer["hostname"] = Value::String(hostname.trim().to_owned());
     }
     answer
+}
+
+/// Checks that `exchange` exists (a passive declaration: the manager declares the network's
+/// exchanges, a client only uses them); the error names it, followed by `hint`.
+pub(crate) async fn find_exchange(
+    channel: &Channel,
+    exchange: &str,
+    kind: ExchangeKind,
+    hint: &str,
+) -> Result<(), MetricqError> {
+    channel
+        .exchange_declare(
+            exchange,
+            kind,
+            ExchangeDeclareOptions {
+                passive: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|error| MetricqError::amqp(format!("finding exchange {exchange} {hint}"), error))
 }

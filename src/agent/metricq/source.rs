@@ -6,9 +6,8 @@ use std::time::{Duration, Instant};
 
 use event_listener::{Event, listener};
 use futures::future::{Either, select};
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::publisher_confirm::{Confirmation, PublisherConfirm};
-use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, ExchangeKind};
 use serde_json::{Map, Value};
 
@@ -16,7 +15,7 @@ use super::client::ClientHandle;
 use super::connection::{Link, Setup};
 use super::error::MetricqError;
 use super::lock;
-use super::management::Core;
+use super::management::{Core, find_exchange};
 use super::metadata::metadata_to_json;
 use super::proto::ChunkBuilder;
 use super::publisher::{ChunkPublisher, validate_metric};
@@ -76,20 +75,13 @@ impl SourceCore {
         let setup: Setup = Arc::new(move |channel: Channel| {
             let exchange = declared.clone();
             Box::pin(async move {
-                channel
-                    .exchange_declare(
-                        &exchange,
-                        ExchangeKind::Topic,
-                        ExchangeDeclareOptions {
-                            passive: true,
-                            ..ExchangeDeclareOptions::default()
-                        },
-                        FieldTable::default(),
-                    )
-                    .await
-                    .map_err(|error| {
-                        MetricqError::amqp(format!("finding data exchange {exchange}"), error)
-                    })?;
+                find_exchange(
+                    &channel,
+                    &exchange,
+                    ExchangeKind::Topic,
+                    "(the data exchange)",
+                )
+                .await?;
                 channel
                     .confirm_select(ConfirmSelectOptions::default())
                     .await
