@@ -293,8 +293,10 @@ impl Abandoned {
 pub(crate) struct Queue<E> {
     /// Every lane of the sink, the shared lane first; and whether admission is closed.
     lanes: Mutex<Lanes<E>>,
-    /// The lane of producers without one of their own.
+    /// The lane of producers without one of their own…
     shared_lane: Arc<Lane<E>>,
+    /// …and its producing end, behind a lock: any thread may push there.
+    shared_writer: Mutex<rtrb::Producer<E>>,
     /// The pending-event limit of each lane.
     capacity: u64,
     /// Which sink this is, for the producers' thread-local lanes (never reused).
@@ -337,7 +339,7 @@ impl<E> Queue<E> {
         let ring = lanes::ring(capacity).ok_or(AllocationFailure::OutOfMemory {
             bytes: capacity.saturating_mul(size_of::<E>()),
         })?;
-        Ok(Self::with_shared_lane(Lane::shared(ring, false), capacity))
+        Ok(Self::with_shared_lane(ring, capacity))
     }
 
     /// A closed queue with no room: the queue of a sink whose ring could not be allocated,
@@ -345,16 +347,19 @@ impl<E> Queue<E> {
     pub(crate) fn unallocated() -> Self {
         // A ring of one event, as any allocation of one event would, aborts only when the
         // allocator cannot provide that.
-        Self::with_shared_lane(Lane::shared(rtrb::RingBuffer::new(1), true), 0)
+        Self::with_shared_lane(rtrb::RingBuffer::new(1), 0)
     }
 
-    fn with_shared_lane(shared_lane: Lane<E>, capacity: usize) -> Self {
+    /// A queue whose shared lane is `ring`; closed, for good, when `capacity` is 0.
+    fn with_shared_lane(ring: (rtrb::Producer<E>, rtrb::Consumer<E>), capacity: usize) -> Self {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let closed = capacity == 0;
-        let shared_lane = Arc::new(shared_lane);
+        let (shared_writer, reader) = ring;
+        let shared_lane = Arc::new(Lane::new(reader, if closed { lanes::CLOSED } else { 0 }));
         Self {
             lanes: Mutex::new(Lanes::new(shared_lane.clone(), closed)),
             shared_lane,
+            shared_writer: Mutex::new(shared_writer),
             capacity: capacity as u64,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             finished: CachePadded(AtomicU64::new(0)),

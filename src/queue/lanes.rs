@@ -42,7 +42,7 @@ use crate::sync::{Arc, AtomicBool, AtomicU64, CachePadded, Mutex, Ordering, lock
 /// The driver is parked, or about to: a producer that counts an event wakes it.
 const PARKED: u64 = 1;
 /// Admission is closed: new events are handed back.
-const CLOSED: u64 = 2;
+pub(super) const CLOSED: u64 = 2;
 /// The lane's count is final: an event counted after it is taken back by its producer.
 const SEALED: u64 = 4;
 /// One counted event.
@@ -68,8 +68,6 @@ pub(crate) struct Lane<E> {
     word: CachePadded<AtomicU64>,
     /// The ring's consuming end: the driver's, and a late producer's to take its event back.
     reader: Mutex<Consumer<E>>,
-    /// The shared lane's producing end, behind a lock (any thread may push there).
-    writer: Option<Mutex<RingProducer<E>>>,
     /// Events of this lane the driver finished: written by the driver after each batch,
     /// read by the producer only when its own bound says the limit may be reached.
     finished: CachePadded<AtomicU64>,
@@ -78,7 +76,7 @@ pub(crate) struct Lane<E> {
     /// The final count once the lane is sealed, `u64::MAX` before (written under `reader`).
     sealed_at: AtomicU64,
     /// Events dropped because the lane was full: written by its producer (the shared lane's
-    /// by whoever holds its writer).
+    /// by whoever holds the queue's `shared_writer`).
     dropped: CachePadded<AtomicU64>,
     /// The events counted when the driver last took the flush targets (driver only).
     flush_target: AtomicU64,
@@ -91,7 +89,7 @@ pub(crate) struct Lane<E> {
 impl<E> Lane<E> {
     /// A lane whose word starts as `word`: one created closed is sealed at once, at 0 — no
     /// push can be in flight on it.
-    fn new(reader: Consumer<E>, writer: Option<RingProducer<E>>, word: u64) -> Self {
+    pub(super) fn new(reader: Consumer<E>, word: u64) -> Self {
         let (word, sealed_at) = if word & CLOSED != 0 {
             (word | SEALED, 0)
         } else {
@@ -100,7 +98,6 @@ impl<E> Lane<E> {
         Self {
             word: CachePadded(AtomicU64::new(word)),
             reader: Mutex::new(reader),
-            writer: writer.map(Mutex::new),
             finished: CachePadded(AtomicU64::new(0)),
             taken: AtomicU64::new(0),
             sealed_at: AtomicU64::new(sealed_at),
@@ -109,13 +106,6 @@ impl<E> Lane<E> {
             exited: AtomicBool::new(false),
             retired: AtomicBool::new(false),
         }
-    }
-
-    /// The shared lane, over a ring of `capacity` events; `closed` for a sink that never
-    /// accepts an event.
-    pub(super) fn shared(ring: (RingProducer<E>, Consumer<E>), closed: bool) -> Self {
-        let (writer, reader) = ring;
-        Self::new(reader, Some(writer), if closed { CLOSED } else { 0 })
     }
 
     /// The events accepted so far: counted, and not counted after the seal.
@@ -445,7 +435,7 @@ fn register<E: Send + 'static>(
     let lane = {
         let mut lanes = lock(&queue.lanes);
         let word = if lanes.closed { CLOSED } else { 0 } | if lanes.parked { PARKED } else { 0 };
-        let lane = Arc::new(Lane::new(reader, None, word));
+        let lane = Arc::new(Lane::new(reader, word));
         lanes.list.push(lane.clone());
         lane
     };
@@ -532,14 +522,11 @@ fn push_to<E>(
     Pushed::Accepted
 }
 
-/// Pushes into the shared lane, under its writer's lock.
+/// Pushes into the shared lane, under the lock of its producing end.
 #[cold]
 fn push_shared<E>(queue: &Queue<E>, event: E, drop_when_full: bool) -> Pushed<E> {
     let lane = &*queue.shared_lane;
-    let Some(writer) = &lane.writer else {
-        unreachable!("the shared lane has a writer")
-    };
-    let mut writer = lock(writer);
+    let mut writer = lock(&queue.shared_writer);
     let word = lane.word.load(Ordering::Acquire);
     if word & CLOSED != 0 {
         return Pushed::Closed(event);
