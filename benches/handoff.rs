@@ -1,5 +1,6 @@
 //! Handoff: `AsyncSink::log` beside crossbeam-channel, a naive async-channel consumer,
-//! tracing-appender's non-blocking writer and slog-async (DESIGN.md section 7, issue 17).
+//! tracing-appender's non-blocking writer and slog-async (DESIGN.md section 7, issue 17), and
+//! beside `rtrb`, the floor under mvx's lanes.
 //!
 //! One criterion group per mode (`handoff/lossy`, `handoff/block`, `handoff/paced`), one
 //! benchmark per peer and producer count (1 and 2). Every peer gets the same 32-byte `Copy`
@@ -10,11 +11,11 @@
 //!
 //! - **lossy**: producers send back to back and never wait: a full queue drops the event
 //!   (mvx `OverflowPolicy::Drop`, crossbeam and async-channel `try_send` without retry,
-//!   tracing-appender `lossy(true)`; slog-async has no countable lossy mode and is left out).
-//!   End-to-end counts the events that were accepted.
+//!   tracing-appender `lossy(true)`, rtrb `push` without retry; slog-async has no countable
+//!   lossy mode and is left out). End-to-end counts the events that were accepted.
 //! - **block**: producers send back to back, waiting for room when the queue is full (mvx
-//!   `OverflowPolicy::Block`, `try_send` retried with a short backoff, the others' blocking
-//!   modes).
+//!   `OverflowPolicy::Block`, `try_send` and rtrb's `push` retried with a short backoff, the
+//!   others' blocking modes).
 //! - **paced**: before each event a producer does about 75 ns of work, so the consumer keeps
 //!   up and must be woken; each send is timed. The event carries its send time (a cycle
 //!   counter read just before the send), and the consumer reads the counter again when the
@@ -22,9 +23,20 @@
 //!   kept in a log-linear histogram (1/16 octave) per benchmark, warm-up included. slog-async
 //!   hands its consumer a record whose values the bench does not decode: no latency for it.
 //!
+//! `rtrb` is one bare `rtrb` ring per producer thread, which owns its producing end, and one
+//! consumer thread that owns every consuming end: it reads each ring a chunk at a time, as
+//! mvx's driver reads its lanes, and with every ring empty spins briefly and yields. mvx's
+//! lanes are such rings, so the peer shows what a lane's handoff costs with nothing of mvx
+//! around it, and thus whether issue 17's goals against crossbeam can be met on the machine
+//! at all. It is a floor, not a sink: no wake-up (its consumer never parks, and takes a core
+//! for as long as its benchmark lasts), no accounting of what is lost, no lifecycle. It is
+//! measured lossy and block, not paced: there a consumer that never sleeps would be set
+//! against consumers that must be woken.
+//!
 //! Criterion prints those times; the derived figures (producer ns/event, end-to-end M
 //! events/s, allocations per event, latency percentiles, same-run ratios against the
-//! targets of DESIGN.md section 7 and issue 17) are printed to stderr at the end of the run.
+//! targets of DESIGN.md section 7 and issue 17, and the floor's own ratios against crossbeam
+//! beside mvx's) are printed to stderr at the end of the run.
 //! After the groups the bench measures the CPU time an idle sink's driver thread uses over
 //! `HANDOFF_IDLE_SECS` seconds (default 10; 0 skips it), read from
 //! `/proc/self/task/*/stat`, and then the wake-up path (`HANDOFF_WAKE=0` skips it): a
@@ -287,6 +299,28 @@ impl Producer for CrossbeamProducer {
     }
 }
 
+/// A bare `rtrb` ring of its own: `push`, and under `Block` the same backoff as crossbeam's
+/// `try_send` while the ring is full.
+struct RtrbProducer {
+    ring: rtrb::Producer<Event>,
+    lossy: bool,
+}
+
+impl Producer for RtrbProducer {
+    #[inline]
+    fn send(&mut self, mut event: Event) -> bool {
+        let mut spins = 0;
+        loop {
+            match self.ring.push(event) {
+                Ok(()) => return true,
+                Err(rtrb::PushError::Full(_)) if self.lossy => return false,
+                Err(rtrb::PushError::Full(back)) => event = back,
+            }
+            backoff(&mut spins);
+        }
+    }
+}
+
 struct AsyncChannelProducer {
     tx: async_channel::Sender<Event>,
     lossy: bool,
@@ -535,6 +569,50 @@ fn crossbeam_consumer(
     (tx, consumer)
 }
 
+/// The consumer thread of the bare rings: reads each ring a chunk at a time, as mvx's driver
+/// reads its lanes, and counts each chunk into `completion` (and the latency of stamped
+/// events) like mvx's no-op backend counts a batch. A ring has no wake-up: with every ring
+/// empty the thread spins a little, then yields, and never parks. It ends once every
+/// producer is gone and its ring drained.
+fn rtrb_consumer(
+    completion: &Arc<Completion>,
+    mut rings: Vec<rtrb::Consumer<Event>>,
+) -> thread::JoinHandle<()> {
+    let counted = completion.clone();
+    thread::Builder::new()
+        .name("bench-rtrb-consumer".to_owned())
+        .spawn(move || {
+            let mut spins = 0;
+            loop {
+                // Looked at before the reads: a producer's last push comes before its drop,
+                // so a ring found abandoned here is empty once read below.
+                let abandoned = rings.iter().all(rtrb::Consumer::is_abandoned);
+                let mut received = 0;
+                for ring in &mut rings {
+                    let slots = ring.slots();
+                    let chunk = ring
+                        .read_chunk(slots)
+                        .expect("the slots just counted are readable");
+                    for event in chunk {
+                        counted.received_stamped(black_box(event).sent_at);
+                    }
+                    if slots > 0 {
+                        counted.add(slots as u64);
+                    }
+                    received += slots;
+                }
+                if received > 0 {
+                    spins = 0;
+                } else if abandoned {
+                    break;
+                } else {
+                    backoff(&mut spins);
+                }
+            }
+        })
+        .expect("spawn the rtrb consumer thread")
+}
+
 /// mvx's no-op backend: counts the events it is handed.
 struct CountingDispatch(Arc<Completion>);
 
@@ -633,6 +711,11 @@ enum Peer {
     Mvx,
     /// mvx with its poll budget and loss reports off (`HANDOFF_BASELINE`).
     MvxBaseline,
+    /// A bare `rtrb` ring per producer and one consumer thread that spins and yields over
+    /// them: the floor of what an mvx lane's handoff can cost, not a usable sink (no
+    /// wake-up, no accounting of what is lost, no lifecycle). Lossy and block only: paced,
+    /// a consumer that never sleeps would be measured against consumers that are woken.
+    Rtrb,
     Crossbeam,
     AsyncChannel,
     TracingAppender,
@@ -640,8 +723,9 @@ enum Peer {
 }
 
 impl Peer {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 6] = [
         Self::Mvx,
+        Self::Rtrb,
         Self::Crossbeam,
         Self::AsyncChannel,
         Self::TracingAppender,
@@ -649,14 +733,16 @@ impl Peer {
     ];
 
     /// The peers of this run in `regime`: [`ALL`](Self::ALL), and `mvx-baseline` right
-    /// after `mvx` with `HANDOFF_BASELINE`; slog-async is not measured lossy.
+    /// after `mvx` with `HANDOFF_BASELINE`; slog-async is not measured lossy, rtrb not paced.
     fn measured(regime: Regime) -> Vec<Self> {
         let mut peers = Self::ALL.to_vec();
         if baseline() {
             peers.insert(1, Self::MvxBaseline);
         }
-        if regime == Regime::Lossy {
-            peers.retain(|&peer| peer != Self::SlogAsync);
+        match regime {
+            Regime::Lossy => peers.retain(|&peer| peer != Self::SlogAsync),
+            Regime::Block => {}
+            Regime::Paced => peers.retain(|&peer| peer != Self::Rtrb),
         }
         peers
     }
@@ -665,6 +751,7 @@ impl Peer {
         match self {
             Self::Mvx => "mvx",
             Self::MvxBaseline => "mvx-baseline",
+            Self::Rtrb => "rtrb",
             Self::Crossbeam => "crossbeam",
             Self::AsyncChannel => "async-channel",
             Self::TracingAppender => "tracing-appender",
@@ -987,6 +1074,24 @@ fn setup(peer: Peer, producers: usize, regime: Regime) -> Setup {
                 })),
             }
         }
+        Peer::Rtrb => {
+            let completion = Completion::new(1);
+            let (mut rings, consumers): (Vec<_>, Vec<_>) = (0..producers)
+                .map(|_| rtrb::RingBuffer::<Event>::new(CAPACITY))
+                .unzip();
+            let consumer = rtrb_consumer(&completion, consumers);
+            let rig = Rig::new(producers, regime, completion, || RtrbProducer {
+                ring: rings.pop().expect("a ring for every producer"),
+                lossy,
+            });
+            Setup {
+                key,
+                rig: Some(rig),
+                teardown: Some(Box::new(move || {
+                    consumer.join().expect("rtrb consumer panicked");
+                })),
+            }
+        }
         Peer::AsyncChannel => {
             let completion = Completion::new(1);
             let (tx, rx) = async_channel::bounded::<Event>(CAPACITY);
@@ -1203,6 +1308,7 @@ fn print_summary(idle: Option<IdleCpu>) {
         print_figures(&all, &sink_stats);
         print_design_targets(&all);
         print_issue_17_goals(&all);
+        print_issue_17_floor(&all);
         if baseline() {
             print_baseline(&all);
         }
@@ -1268,7 +1374,8 @@ fn print_figures(all: &BTreeMap<Key, Figures>, sink_stats: &BTreeMap<Key, MvxSta
     }
 }
 
-/// `mvx / peer` of `f`, with a verdict against `target` (none for a NaN target).
+/// `key's peer / peer` of `f` (mvx's, or the floor's), with a verdict against `target`
+/// (none for a NaN target).
 fn ratio(
     all: &BTreeMap<Key, Figures>,
     key: Key,
@@ -1278,13 +1385,13 @@ fn ratio(
     f: fn(&Figures) -> Option<f64>,
 ) -> String {
     let (regime, _, producers) = key;
-    let (Some(mvx), Some(other)) = (
+    let (Some(measured), Some(other)) = (
         all.get(&key).and_then(f),
         all.get(&(regime, peer, producers)).and_then(f),
     ) else {
         return "n/a".to_owned();
     };
-    let r = mvx / other;
+    let r = measured / other;
     if target.is_nan() {
         return format!("{r:.2}×");
     }
@@ -1374,6 +1481,56 @@ fn print_issue_17_goals(all: &BTreeMap<Key, Figures>) {
                 ratio(all, key, Peer::TracingAppender, f64::NAN, true, p50),
             );
         }
+    }
+}
+
+/// The floor under issue 17's goals: a bare `rtrb` ring per producer against crossbeam, with
+/// mvx beside it. The goals are mvx's; a ratio of the floor that misses one says no sink on
+/// these rings reaches it on this machine.
+fn print_issue_17_floor(all: &BTreeMap<Key, Figures>) {
+    let rows: Vec<(Regime, usize)> = Regime::ALL
+        .into_iter()
+        .flat_map(|regime| PRODUCERS.map(|producers| (regime, producers)))
+        .filter(|&(regime, producers)| all.contains_key(&(regime, Peer::Rtrb, producers)))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    eprintln!();
+    eprintln!(
+        "== the floor of issue 17's goals: a bare rtrb ring per producer (no wake-up, no \
+         accounting, no lifecycle) beside mvx and crossbeam (same run; \"met\": the floor \
+         itself meets mvx's goal) =="
+    );
+    eprintln!(
+        "| mode | producers | producer ns/event mvx / rtrb / crossbeam | rtrb producer ns vs \
+         crossbeam (≤ 0.5×) | mvx producer ns vs rtrb | e2e M events/s mvx / rtrb / \
+         crossbeam | rtrb e2e vs crossbeam (≥ 1.5×) | mvx e2e vs rtrb |"
+    );
+    eprintln!("|---|---|---|---|---|---|---|---|");
+    let send = |f: &Figures| Some(f.send_ns);
+    let meps = |f: &Figures| Some(f.meps);
+    for (regime, producers) in rows {
+        let side_by_side = |value: fn(&Figures) -> Option<f64>, decimals: usize| {
+            [Peer::Mvx, Peer::Rtrb, Peer::Crossbeam]
+                .map(|peer| {
+                    all.get(&(regime, peer, producers))
+                        .and_then(value)
+                        .map_or_else(|| "n/a".to_owned(), |v| format!("{v:.decimals$}"))
+                })
+                .join(" / ")
+        };
+        let floor = (regime, Peer::Rtrb, producers);
+        let mvx = (regime, Peer::Mvx, producers);
+        eprintln!(
+            "| {regime} | {producers} | {} | {} | {} | {} | {} | {} |",
+            side_by_side(send, 1),
+            ratio(all, floor, Peer::Crossbeam, 0.5, true, send),
+            ratio(all, mvx, Peer::Rtrb, f64::NAN, true, send),
+            side_by_side(meps, 2),
+            ratio(all, floor, Peer::Crossbeam, 1.5, false, meps),
+            ratio(all, mvx, Peer::Rtrb, f64::NAN, false, meps),
+        );
     }
 }
 
