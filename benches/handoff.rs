@@ -507,8 +507,12 @@ impl Completion {
     /// If the consumer is there already, the moment is now (an upper bound).
     fn expect_total(&self, before: u64, events: u64) {
         let target = before + events * self.unit;
-        self.target.store(target, Ordering::Release);
-        if self.received.0.load(Ordering::Acquire) >= target {
+        // SeqCst here and in `add`: the store of the target and the load of the count, and
+        // the consumer's add and its load of the target, are a store-load handshake; with
+        // weaker orders both could miss the other, and the run would wait for ever (seen
+        // with the rtrb peer, whose consumer finishes as the producers do).
+        self.target.store(target, Ordering::SeqCst);
+        if self.received.0.load(Ordering::SeqCst) >= target {
             let _ = self
                 .done_at
                 .compare_exchange(0, now_ns(), Ordering::AcqRel, Ordering::Acquire);
@@ -519,8 +523,8 @@ impl Completion {
     #[inline]
     fn add(&self, units: u64) {
         pin_consumer_once();
-        let before = self.received.0.fetch_add(units, Ordering::AcqRel);
-        let target = self.target.load(Ordering::Acquire);
+        let before = self.received.0.fetch_add(units, Ordering::SeqCst);
+        let target = self.target.load(Ordering::SeqCst);
         if before < target && before + units >= target {
             let _ = self
                 .done_at
