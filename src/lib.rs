@@ -363,8 +363,10 @@
 //!
 //! - **The ring** is not a bounded `async-channel` but one single-producer ring (`rtrb`, a
 //!   core dependency DESIGN.md does not list) per producer thread and sink (a *lane*), so
-//!   that producers share no write and an event costs two plain stores and one `fetch_add`
-//!   ([`queue`] explains). **The pending-event limit is therefore per producer thread**, not
+//!   that producers share no write and an event costs three plain stores and no locked
+//!   instruction ([`queue`] explains); the driver's side of the barrier that makes this
+//!   exact is Linux's `membarrier(2)`, through `rustix` (a core dependency on Linux only,
+//!   which DESIGN.md does not list either). **The pending-event limit is therefore per producer thread**, not
 //!   global as DESIGN.md has it: a sink with `N` producer threads holds at most
 //!   `N × queue_capacity` pending events ([`queue`] has the bound and the memory).
 //! - **`log()` waits for room under [`OverflowPolicy::Block`]**, where DESIGN.md has it

@@ -1,7 +1,7 @@
 //! Bounded queue accounting: the pending-event limit, overflow policies and counters.
 //!
 //! (For maintainers: one concept, the bounded queue and its exact counters, the lanes'
-//! rings and their words in `queue/lanes.rs`, its tests in `queue/tests.rs`.)
+//! rings, counts and seals in `queue/lanes.rs`, its tests in `queue/tests.rs`.)
 //!
 //! A sink's queue is a set of *lanes*: one bounded single-producer ring per producer thread
 //! (and sink), `rtrb`'s ring. A thread's first event for a sink registers its lane: the ring
@@ -23,12 +23,19 @@
 //! A producer checks its lane's limit against its own count of the events it pushed and a
 //! copy of what the driver finished of them, refreshed only when that bound says the limit
 //! may be reached: an accepted event costs its producer a push into its own ring (two plain
-//! stores) and one `fetch_add` on its lane's word, which counts it and tells whether the
-//! driver is parked or admission closed — no write to a line another producer writes, no
-//! compare-and-swap. A stop closes every lane in the same step that ends admission; the
-//! driver then *seals* each lane, fixing its final count: an event counted before the seal
-//! is dispatched, one counted after is taken back out of the ring by its producer and handed
-//! back, so no event slips in behind a stop unseen (`queue/lanes.rs` has the word's rules).
+//! stores), a plain store of its lane's count, and two reads of flags the driver sets
+//! (driver parked, lane sealed) — no locked instruction, no write to a line another thread
+//! writes. What makes those reads sure to see the flags a driver set just before it read
+//! the counts is an asymmetric barrier: a compiler fence on the producer's side and, on the
+//! driver's, Linux's `membarrier` system call, which the driver makes at most once a
+//! millisecond before it parks and when it seals a lane at a stop (elsewhere, a `SeqCst`
+//! fence on both sides; the `sync::barrier` module has the details, and [the
+//! sink's](crate::sink#batches-over-latency) the naps between two such parks). A stop closes
+//! admission; the driver then *seals* each lane, fixing its final count: an event counted
+//! before the seal is dispatched, and so is one counted after it while the driver has not
+//! taken the lane's last accepted event; one counted after that is taken back out of the
+//! ring by its producer and handed back, so no event slips in behind a stop unseen
+//! (`queue/lanes.rs` has the rules).
 //!
 //! **The shared lane.** Each sink also has one ring that any thread may push to, allocated
 //! when the sink is created: it takes the events of a thread that has no lane of its own —
@@ -74,10 +81,13 @@
 //! to loom's under `--cfg loom`) through every interleaving within a small preemption
 //! bound, one to six per model. README's CI section has the command. `rtrb`'s ring is
 //! outside the models (its atomics are the standard library's, which loom does not
-//! explore): the models check the lane's word, the seal and the wake-up around it, and take
-//! the ring's own single-producer, single-consumer order from `rtrb` (a push is visible to
-//! the consumer once its producer's count is; the producer writes the ring only from its
-//! own thread, the consumer reads it only under the lane's lock).
+//! explore): the models check the lane's count, the seal and the wake-up around them, and
+//! take the ring's own single-producer, single-consumer order from `rtrb` (a push is
+//! visible to the consumer once its producer's count is; the producer writes the ring only
+//! from its own thread, the consumer reads it only under the lane's lock). Under loom both
+//! sides of the asymmetric barrier are `fence(SeqCst)`: the models check the handshakes
+//! under the barrier's guarantee, which `membarrier(2)` gives, and the driver parks
+//! without the short first park that only a clock could end.
 
 mod lanes;
 
@@ -87,7 +97,14 @@ use event_listener::Event;
 
 use self::lanes::{Lane, Lanes};
 
-use crate::sync::{Arc, AtomicBool, AtomicU64, CachePadded, Mutex, Ordering, Signal, lock};
+use crate::sync::barrier;
+use crate::sync::{Arc, AtomicU8, AtomicU64, CachePadded, Mutex, Ordering, Signal, fence, lock};
+
+/// The gate's flag: admission is closed, new events are handed back.
+const CLOSED: u8 = 1;
+/// The gate's flag: the driver is parked, or about to; a producer that counts an event
+/// wakes it (and clears the flag).
+const PARKED: u8 = 2;
 
 /// The pending-event limit of a sink when none is configured.
 ///
@@ -303,8 +320,9 @@ pub(crate) struct Queue<E> {
     id: u64,
     /// Events finished (delivered + failed); written by the driver only.
     finished: CachePadded<AtomicU64>,
-    /// Set while the driver is parked waiting for work.
-    driver_sleeping: CachePadded<AtomicBool>,
+    /// `CLOSED` and `PARKED`: what every producer reads around its push, and only the
+    /// driver, a stop and the producer that wakes the driver write (see the lanes module).
+    gate: CachePadded<AtomicU8>,
     /// The largest number of pending events of one lane seen; raised by producers, rarely.
     high_watermark: CachePadded<AtomicU64>,
     delivered: AtomicU64,
@@ -355,7 +373,9 @@ impl<E> Queue<E> {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let closed = capacity == 0;
         let (shared_writer, reader) = ring;
-        let shared_lane = Arc::new(Lane::new(reader, if closed { lanes::CLOSED } else { 0 }));
+        let shared_lane = Arc::new(Lane::new(reader, closed));
+        // Producers use the light side of the barrier from their first event.
+        barrier::prepare();
         Self {
             lanes: Mutex::new(Lanes::new(shared_lane.clone(), closed)),
             shared_lane,
@@ -363,7 +383,7 @@ impl<E> Queue<E> {
             capacity: capacity as u64,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             finished: CachePadded(AtomicU64::new(0)),
-            driver_sleeping: CachePadded(AtomicBool::new(false)),
+            gate: CachePadded(AtomicU8::new(if closed { CLOSED } else { 0 })),
             high_watermark: CachePadded(AtomicU64::new(0)),
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -388,7 +408,13 @@ impl<E> Queue<E> {
     /// Stops accepting events: closes every lane's ring, and those registered from now on.
     /// An event pushed before is in a ring, to be taken; a push after fails.
     pub(crate) fn close(&self) {
-        lock(&self.lanes).close();
+        {
+            let mut lanes = lock(&self.lanes);
+            // Under the lanes' lock, so that a seal, which the driver makes under it once
+            // it sees the close, comes after the gate's flag (see the lanes module).
+            self.gate.fetch_or(CLOSED, Ordering::SeqCst);
+            lanes.close();
+        }
         // Producers blocked for room must see that admission closed.
         self.progress.notify_all();
     }
@@ -515,17 +541,28 @@ impl<E> Queue<E> {
         lock(&self.lanes).flush_targets_met()
     }
 
-    /// Marks the driver asleep (before its last check for work) or awake: on every lane's
-    /// word, so that a producer's count sees the mark or the driver's check sees the count
-    /// (see the lanes module).
-    pub(crate) fn set_driver_sleeping(&self, sleeping: bool) {
-        self.driver_sleeping.store(sleeping, Ordering::SeqCst);
-        lock(&self.lanes).set_parked(sleeping);
+    /// Marks the driver parked, before its last check for work: a producer that counts an
+    /// event from now on wakes it, or the check sees the event. With `exact`, the check is
+    /// sure to see every event a producer counted without seeing the mark (the heavy
+    /// barrier); without, a producer may miss the mark for an event the check misses too,
+    /// and the driver must look again before long (see the lanes module).
+    pub(crate) fn mark_driver_parked(&self, exact: bool) {
+        self.gate.fetch_or(PARKED, Ordering::SeqCst);
+        if exact {
+            barrier::heavy();
+        } else {
+            fence(Ordering::SeqCst);
+        }
+    }
+
+    /// Clears the driver's parked mark (the driver, awake).
+    pub(crate) fn mark_driver_awake(&self) {
+        self.gate.fetch_and(!PARKED, Ordering::SeqCst);
     }
 
     /// Wakes the driver if it is parked, once for all the producers that find it so.
     fn wake_parked_driver(&self) {
-        if self.driver_sleeping.swap(false, Ordering::SeqCst) {
+        if self.gate.fetch_and(!PARKED, Ordering::SeqCst) & PARKED != 0 {
             self.work.notify(1);
         }
     }
@@ -542,6 +579,7 @@ impl<E> Queue<E> {
             return Err(Ended);
         }
         claim.ended = true;
+        self.gate.fetch_or(CLOSED, Ordering::SeqCst);
         let queued = {
             let mut abandoned = lock(&self.abandoned);
             // Exact: a sealed lane accepts nothing more, and the driver takes under the

@@ -73,6 +73,7 @@ macro_rules! thread_local_cell {
     };
 }
 
+pub(crate) mod barrier;
 mod driver_seat;
 pub(crate) mod suppression;
 
@@ -198,7 +199,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Pads and aligns a value to its own cache line pair, so that counters written by the
-/// driver do not share a line with the word every producer writes.
+/// driver, what a producer writes and what every producer reads do not share a line.
 #[derive(Debug, Default)]
 #[repr(align(128))]
 pub(crate) struct CachePadded<T>(pub(crate) T);

@@ -81,9 +81,10 @@ fn spawn_log(
 /// Only their counts can wake it: the model waits for both deliveries before it lets the
 /// sink stop (which would wake the driver itself).
 ///
-/// The driver marks every lane's word before it parks and re-checks the counts; a producer
-/// counts its event with a read-modify-write of the same word, so one of the two sees the
-/// other (see `src/queue/lanes.rs`): a lost wake-up here is a deadlock, which loom reports.
+/// The driver sets the queue's parked flag, passes the heavy side of the asymmetric barrier
+/// and re-checks the counts; a producer stores its count, passes the light side and reads
+/// the flag (both sides are `fence(SeqCst)` under loom), so one of the two sees the other
+/// (see `src/queue/lanes.rs`): a lost wake-up here is a deadlock, which loom reports.
 #[test]
 fn producers_wake_the_parked_driver() {
     model(1, || {
@@ -503,6 +504,44 @@ fn producers_on_two_lanes_racing_a_stop_are_delivered_or_refused() {
         let stats = sink.stats();
         assert_eq!(counts(stats), (accepted, accepted, 0, 0), "{stats}");
         assert_eq!(stats.refused, 2 - accepted, "{stats}");
+        assert_eq!(counted.delivered(), accepted);
+    });
+}
+
+/// A producer logs three events while a stop races them and the driver takes one event a
+/// batch: the seal can read a count of two and miss the third, with an event still to be
+/// taken. The third is then accepted all the same (the lane's final count grows by it), or
+/// handed back once the others were taken; either way the counters add up exactly and
+/// every accepted event is delivered. (Preemption bound 3: the first at which loom reaches
+/// the late push that joins the events left, checked by making that branch panic.)
+#[test]
+fn a_late_push_after_a_seal_with_events_left_is_accepted_or_refused() {
+    model(3, || {
+        let counted = Counted::default();
+        let (sink, driver) = running(
+            &counted,
+            config(3, OverflowPolicy::RaiseError).batch_size(1),
+        );
+
+        let producer = {
+            let sink = sink.clone();
+            thread::spawn(move || [log(&sink, 1), log(&sink, 2), log(&sink, 3)])
+        };
+        assert!(sink.stop().wait().success);
+        let accepted: u64 = producer
+            .join()
+            .unwrap()
+            .into_iter()
+            .map(|outcome| match outcome {
+                Ok(LogOutcome::Accepted) => 1,
+                Err(ErrorReason::InvalidState) => 0,
+                other => panic!("unexpected outcome {other:?}"),
+            })
+            .sum();
+        driver.join().unwrap();
+        let stats = sink.stats();
+        assert_eq!(counts(stats), (accepted, accepted, 0, 0), "{stats}");
+        assert_eq!(stats.refused, 3 - accepted, "{stats}");
         assert_eq!(counted.delivered(), accepted);
     });
 }

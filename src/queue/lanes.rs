@@ -10,47 +10,44 @@
 //! the thread exits its entries are dropped, and each marks its lane as exited: the driver
 //! drains it and removes it.
 //!
-//! # The lane's word
+//! # The count and the two handshakes
 //!
-//! Each lane has one atomic word: the count of events pushed to it and counted (accepted),
-//! and three flags. A producer pushes its event into the ring (`rtrb`: two plain stores),
-//! then counts it with one `fetch_add` on the word, which hands back the flags as they were:
+//! A producer pushes its event into the ring (`rtrb`: two plain stores) and then publishes
+//! the lane's count of events with a plain store, so counted events are always in the
+//! ring: the driver never waits for a push, it takes what is counted. After the count the
+//! producer passes the light side of [the asymmetric barrier](crate::sync::barrier) (a
+//! compiler fence where `membarrier` is registered) and reads two flags the driver sets:
 //!
-//! - `PARKED`: the driver marked every lane before it parked and re-checks them after; as
-//!   the mark and the count are read-modify-writes of one location, either the producer's
-//!   count sees the mark (and wakes the driver) or the driver's re-check sees the count. No
-//!   fence is needed, under any memory model.
-//! - `CLOSED`: admission is closed (a stop, an end); a producer that sees it before pushing
-//!   hands its event back. One that checked before the close and counts after is still
-//!   accepted: the driver takes it before it seals the lane.
-//! - `SEALED`: the driver fixed the lane's final count (once closed, with every counted
-//!   event taken, or taken in the same step). An event counted after the seal is not
-//!   accepted: its producer takes it back out of the ring — it is the only event there,
-//!   for after the close a lane has at most one push in flight — and hands it back.
-//!
-//! Counted events are always in the ring (the push comes first), so the driver never waits
-//! for a push: it takes what is counted.
+//! - the queue's `PARKED` (the *gate*): before a park without a timeout the driver sets it,
+//!   passes the heavy side of the barrier and re-checks every count. The barrier makes one
+//!   of the two see the other: the producer sees the flag (and wakes the driver, once for
+//!   all producers, clearing it), or the driver's re-check sees the count. Before a nap (a
+//!   park of at most a millisecond) the driver uses a `SeqCst` fence instead: a producer
+//!   may then miss the flag, and the driver finds its event when the nap ends — it then
+//!   passes the heavy barrier before it parks for longer (`sink::driver`).
+//! - the lane's `sealed_at`: at a stop (admission closed, the gate's `CLOSED`), the driver
+//!   seals each lane under its reader lock: it marks it `SEALING`, passes the heavy barrier
+//!   and reads the count, which is the lane's final count. A producer whose count the seal
+//!   read is accepted. One whose count it did not read sees the mark: it takes the reader
+//!   lock (so waits for the seal's end) and is accepted all the same while the driver has
+//!   not taken the lane's last accepted event (the final count grows by its event), or
+//!   takes its event back out of the ring — the only event there — and hands it back. A
+//!   producer checks `CLOSED` before it pushes, and after it has seen a seal it sees
+//!   `CLOSED`: a lane has at most one push in flight past its seal.
 
 use std::any::Any;
 use std::cell::RefCell;
 
 use rtrb::{Consumer, Producer as RingProducer, PushError, RingBuffer};
 
-use super::{Pushed, Queue};
+use super::{CLOSED, PARKED, Pushed, Queue};
+use crate::sync::barrier;
 use crate::sync::{Arc, AtomicBool, AtomicU64, CachePadded, Mutex, Ordering, lock};
 
-/// The driver is parked, or about to: a producer that counts an event wakes it.
-const PARKED: u64 = 1;
-/// Admission is closed: new events are handed back.
-pub(super) const CLOSED: u64 = 2;
-/// The lane's count is final: an event counted after it is taken back by its producer.
-const SEALED: u64 = 4;
-/// One counted event.
-const ONE: u64 = 8;
-
-fn count(word: u64) -> u64 {
-    word / ONE
-}
+/// A lane's `sealed_at` before its seal.
+const OPEN: u64 = u64::MAX;
+/// A lane's `sealed_at` while the driver seals it (under the lane's reader lock).
+const SEALING: u64 = u64::MAX - 1;
 
 /// A ring of `capacity` events (at least 1), or `None` when the allocator refuses its
 /// memory (asked for first, so that a refusal is not an abort of the process).
@@ -64,8 +61,14 @@ pub(super) fn ring<E>(capacity: usize) -> Option<(RingProducer<E>, Consumer<E>)>
 
 /// One ring of a sink's queue, and what the driver and its producers know of it.
 pub(crate) struct Lane<E> {
-    /// The count of events pushed and accepted, and the flags (see the module docs).
-    word: CachePadded<AtomicU64>,
+    /// The events pushed to the ring and counted: written by the lane's producer only (the
+    /// shared lane's by whoever holds the queue's `shared_writer`), a plain store after
+    /// each push.
+    count: CachePadded<AtomicU64>,
+    /// `OPEN`, `SEALING`, or the lane's final count once sealed (see the module docs):
+    /// written by the driver under `reader` (and by a late producer, under it, to add its
+    /// event), read by the producer after each count.
+    sealed_at: CachePadded<AtomicU64>,
     /// The ring's consuming end: the driver's, and a late producer's to take its event back.
     reader: Mutex<Consumer<E>>,
     /// Events of this lane the driver finished: written by the driver after each batch,
@@ -73,8 +76,6 @@ pub(crate) struct Lane<E> {
     finished: CachePadded<AtomicU64>,
     /// Events the driver took from the ring (written under `reader`).
     taken: AtomicU64,
-    /// The final count once the lane is sealed, `u64::MAX` before (written under `reader`).
-    sealed_at: AtomicU64,
     /// Events dropped because the lane was full: written by its producer (the shared lane's
     /// by whoever holds the queue's `shared_writer`).
     dropped: CachePadded<AtomicU64>,
@@ -87,20 +88,15 @@ pub(crate) struct Lane<E> {
 }
 
 impl<E> Lane<E> {
-    /// A lane whose word starts as `word`: one created closed is sealed at once, at 0 — no
-    /// push can be in flight on it.
-    pub(super) fn new(reader: Consumer<E>, word: u64) -> Self {
-        let (word, sealed_at) = if word & CLOSED != 0 {
-            (word | SEALED, 0)
-        } else {
-            (word, u64::MAX)
-        };
+    /// A lane; one created `closed` is sealed at once, at 0 — no push can be in flight on
+    /// it.
+    pub(super) fn new(reader: Consumer<E>, closed: bool) -> Self {
         Self {
-            word: CachePadded(AtomicU64::new(word)),
+            count: CachePadded(AtomicU64::new(0)),
+            sealed_at: CachePadded(AtomicU64::new(if closed { 0 } else { OPEN })),
             reader: Mutex::new(reader),
             finished: CachePadded(AtomicU64::new(0)),
             taken: AtomicU64::new(0),
-            sealed_at: AtomicU64::new(sealed_at),
             dropped: CachePadded(AtomicU64::new(0)),
             flush_target: AtomicU64::new(0),
             exited: AtomicBool::new(false),
@@ -108,10 +104,12 @@ impl<E> Lane<E> {
         }
     }
 
-    /// The events accepted so far: counted, and not counted after the seal.
+    /// The events accepted so far: counted, or the final count once sealed. (`SEALING` is
+    /// seen only under the reader lock, by the driver sealing and a late producer; the
+    /// driver seals under the lanes' lock, which every reader of this holds.)
     fn accepted(&self) -> u64 {
         match self.sealed_at.load(Ordering::Acquire) {
-            u64::MAX => count(self.word.load(Ordering::Acquire)),
+            OPEN | SEALING => self.count.load(Ordering::Acquire),
             sealed_at => sealed_at,
         }
     }
@@ -123,7 +121,7 @@ impl<E> Lane<E> {
     }
 
     fn is_sealed(&self) -> bool {
-        self.sealed_at.load(Ordering::Acquire) != u64::MAX
+        self.sealed_at.load(Ordering::Acquire) != OPEN
     }
 
     /// Whether every event accepted here was taken and finished.
@@ -132,21 +130,24 @@ impl<E> Lane<E> {
         self.queued() == 0 && self.finished.load(Ordering::Acquire) == taken
     }
 
+    /// Fixes the lane's final count (the driver, or whoever ended counting, under the
+    /// lanes' lock; `sealed_at` under the reader lock, which the caller holds).
+    fn seal(&self) {
+        self.sealed_at.store(SEALING, Ordering::SeqCst);
+        barrier::heavy();
+        let count = self.count.load(Ordering::Acquire);
+        self.sealed_at.store(count, Ordering::Release);
+    }
+
     /// Takes up to `room` accepted events, handing each to `put`, sealing the lane first
-    /// when it is closed and what is left fits (the driver, or whoever ended counting,
-    /// under the claim). Returns how many were taken.
+    /// when admission is `closed`. Returns how many were taken.
     fn take(&self, room: usize, closed: bool, mut put: impl FnMut(E)) -> usize {
         let mut reader = lock(&self.reader);
-        let taken = self.taken.load(Ordering::Relaxed);
-        let mut accepted = self.accepted();
-        // After the close at most one event is in flight: sealed now, the lane's final
-        // count is at most one above what it reads.
-        if closed && !self.is_sealed() && (accepted - taken) < room as u64 {
-            let word = self.word.fetch_or(SEALED, Ordering::AcqRel);
-            accepted = count(word);
-            self.sealed_at.store(accepted, Ordering::Release);
+        if closed && !self.is_sealed() {
+            self.seal();
         }
-        let wanted = (accepted - taken).min(room as u64) as usize;
+        let taken = self.taken.load(Ordering::Relaxed);
+        let wanted = (self.accepted() - taken).min(room as u64) as usize;
         if wanted == 0 {
             return 0;
         }
@@ -159,20 +160,13 @@ impl<E> Lane<E> {
         self.taken.store(taken + wanted as u64, Ordering::Release);
         wanted
     }
-
-    /// Closes admission on this lane.
-    fn close(&self) {
-        self.word.fetch_or(CLOSED, Ordering::AcqRel);
-    }
 }
 
 /// Every lane of a sink, the shared lane first, and what lanes registered later start with.
 pub(crate) struct Lanes<E> {
     list: Vec<Arc<Lane<E>>>,
-    /// Admission is closed.
+    /// Admission is closed: the driver seals each lane as it takes from it.
     closed: bool,
-    /// The driver is parked (or about to): new lanes start marked.
-    parked: bool,
     /// Events dropped by the lanes removed so far.
     dropped_by_removed: u64,
 }
@@ -182,7 +176,6 @@ impl<E> Lanes<E> {
         Self {
             list: vec![shared_lane],
             closed,
-            parked: false,
             dropped_by_removed: 0,
         }
     }
@@ -193,25 +186,10 @@ impl<E> Lanes<E> {
         self.list.len()
     }
 
-    /// Closes admission: every lane, and those registered later.
+    /// Admission is closed (the queue's gate says so already): the driver seals the lanes
+    /// from now on, and lanes registered later start sealed.
     pub(super) fn close(&mut self) {
         self.closed = true;
-        for lane in &self.list {
-            lane.close();
-        }
-    }
-
-    /// Marks every lane, and those registered later, with the driver parked, or clears the
-    /// marks (see the module docs).
-    pub(super) fn set_parked(&mut self, parked: bool) {
-        self.parked = parked;
-        for lane in &self.list {
-            if parked {
-                lane.word.fetch_or(PARKED, Ordering::AcqRel);
-            } else {
-                lane.word.fetch_and(!PARKED, Ordering::AcqRel);
-            }
-        }
     }
 
     /// Takes up to `max` events into `batch`, lane after lane from lane `start`; returns
@@ -315,7 +293,6 @@ impl<E> Lanes<E> {
         self.closed = true;
         let before = abandoned.len();
         for lane in &self.list {
-            lane.close();
             while lane.take(usize::MAX, true, |event| abandoned.push(event)) > 0 {}
         }
         (abandoned.len() - before) as u64
@@ -434,8 +411,7 @@ fn register<E: Send + 'static>(
     let (ring, reader) = ring(queue.capacity as usize)?;
     let lane = {
         let mut lanes = lock(&queue.lanes);
-        let word = if lanes.closed { CLOSED } else { 0 } | if lanes.parked { PARKED } else { 0 };
-        let lane = Arc::new(Lane::new(reader, word));
+        let lane = Arc::new(Lane::new(reader, lanes.closed));
         lanes.list.push(lane.clone());
         lane
     };
@@ -454,17 +430,36 @@ fn register<E: Send + 'static>(
     Some(entries.len() - 1)
 }
 
-/// What a count's previous word says about the event just counted: accepted, or taken
-/// back (`Err`) because the lane was sealed; a parked driver is woken.
-fn counted<E>(queue: &Queue<E>, lane: &Lane<E>, word: u64) -> Result<(), E> {
-    if word & SEALED != 0 {
-        // Counted after the seal: not accepted. The event is the only one in the ring.
-        let event = lock(&lane.reader).pop();
-        queue.progress.notify_all();
-        return Err(event.expect("an event counted after the seal is still in the ring"));
+/// An event whose count a seal may not have read (its producer saw the lane sealing or
+/// sealed after counting it): accepted, or taken back (`Err`) — see the module docs.
+#[cold]
+fn late<E>(queue: &Queue<E>, lane: &Lane<E>, count: u64) -> Result<(), E> {
+    let mut reader = lock(&lane.reader);
+    // The seal ended before this lock was released to us.
+    let sealed_at = lane.sealed_at.load(Ordering::Acquire);
+    if count <= sealed_at {
+        return Ok(());
     }
-    if word & PARKED != 0 {
-        lane.word.fetch_and(!PARKED, Ordering::AcqRel);
+    if lane.taken.load(Ordering::Acquire) < sealed_at {
+        // The driver has accepted events of this lane still to take: this one joins them.
+        lane.sealed_at.store(count, Ordering::Release);
+        return Ok(());
+    }
+    // Not accepted. The event is the only one in the ring.
+    let event = reader.pop();
+    drop(reader);
+    queue.progress.notify_all();
+    Err(event.expect("an event counted after the seal is still in the ring"))
+}
+
+/// After a count: a seal it may have missed, a parked driver to wake.
+#[inline]
+fn published<E>(queue: &Queue<E>, lane: &Lane<E>, count: u64) -> Result<(), E> {
+    barrier::light();
+    if lane.sealed_at.load(Ordering::Acquire) != OPEN {
+        late(queue, lane, count)?;
+    }
+    if queue.gate.load(Ordering::Relaxed) & PARKED != 0 {
         queue.wake_parked_driver();
     }
     Ok(())
@@ -479,7 +474,7 @@ fn push_to<E>(
     drop_when_full: bool,
 ) -> Pushed<E> {
     let lane = &*producer.lane;
-    if lane.word.load(Ordering::Acquire) & CLOSED != 0 {
+    if queue.gate.load(Ordering::Acquire) & CLOSED != 0 {
         return Pushed::Closed(event);
     }
     let capacity = queue.capacity;
@@ -502,13 +497,12 @@ fn push_to<E>(
         // Not while the limit holds: the ring has room for `capacity` events.
         return Pushed::Full(event);
     }
-    let word = lane.word.fetch_add(ONE, Ordering::AcqRel);
-    if word & (SEALED | PARKED) != 0 {
-        if let Err(event) = counted(queue, lane, word) {
-            return Pushed::Closed(event);
-        }
+    let count = producer.pushed + 1;
+    lane.count.store(count, Ordering::Release);
+    if let Err(event) = published(queue, lane, count) {
+        return Pushed::Closed(event);
     }
-    producer.pushed += 1;
+    producer.pushed = count;
     // The watermark moves only when the cheap bound exceeds it; then the exact pending
     // count is taken.
     if producer.pushed - producer.finished_hint > producer.watermark_seen {
@@ -527,11 +521,12 @@ fn push_to<E>(
 fn push_shared<E>(queue: &Queue<E>, event: E, drop_when_full: bool) -> Pushed<E> {
     let lane = &*queue.shared_lane;
     let mut writer = lock(&queue.shared_writer);
-    let word = lane.word.load(Ordering::Acquire);
-    if word & CLOSED != 0 {
+    if queue.gate.load(Ordering::Acquire) & CLOSED != 0 {
         return Pushed::Closed(event);
     }
-    let pending = count(word) - lane.finished.load(Ordering::Acquire);
+    // Only the holder of `shared_writer` writes the count.
+    let count = lane.count.load(Ordering::Relaxed);
+    let pending = count - lane.finished.load(Ordering::Acquire);
     if pending >= queue.capacity {
         if drop_when_full {
             lane.dropped.fetch_add(1, Ordering::Relaxed);
@@ -543,8 +538,8 @@ fn push_shared<E>(queue: &Queue<E>, event: E, drop_when_full: bool) -> Pushed<E>
     if let Err(PushError::Full(event)) = writer.push(event) {
         return Pushed::Full(event);
     }
-    let word = lane.word.fetch_add(ONE, Ordering::AcqRel);
-    if let Err(event) = counted(queue, lane, word) {
+    lane.count.store(count + 1, Ordering::Release);
+    if let Err(event) = published(queue, lane, count + 1) {
         return Pushed::Closed(event);
     }
     queue

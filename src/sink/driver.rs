@@ -38,6 +38,15 @@ const IDLE_CHECKS: u32 = if cfg!(loom) { 1 } else { 19 };
 /// The largest number of pause instructions between two of the driver's idle checks.
 const IDLE_CHECK_GAP: u32 = 16;
 
+/// How long a nap lasts at most, and how long after a park made exact by the heavy barrier
+/// (`sync::barrier`) the dispatch loop may nap instead. A nap is a park after a `SeqCst`
+/// fence: a producer's count may miss its mark in a race of a few nanoseconds (see
+/// `queue/lanes.rs`), and its event then waits for the nap's end, at most this long. So a
+/// driver that parks often passes the heavy barrier — which interrupts every CPU running a
+/// thread of the process — at most once this long, and registers a nap's timer at most
+/// once too; an idle driver passes it once and then parks until it is woken.
+const SHORT_PARK: Duration = Duration::from_millis(1);
+
 /// A batch smaller than this was taken from a nearly empty lane…
 const SMALL_BATCH: u64 = 64;
 
@@ -55,14 +64,14 @@ const BATCH_PAUSE_PER_EVENT: u32 = 8;
 const BATCH_PAUSE: u32 = 256;
 
 /// The shortest pause after a batch smaller than [`SMALL_BATCH`], in CPU pause
-/// instructions (about 0.75 µs on the AMD EPYC of BENCHMARKS.md). Without a floor, a
-/// stream whose events come further apart than `BATCH_PAUSE_PER_EVENT` pauses settles on
-/// batches of one or two: the driver reads the producer's lane after nearly every event,
-/// and the producer's count, a locked instruction that waits for the ring's stores to
-/// reach cache lines the driver has just read, then costs it two to three times as much
-/// (issue 17's paced runs: 70–150 ns an event against 73 ns with the floor, for a delivery
-/// latency p50 of 0.5 against 0.6 µs).
-const BATCH_PAUSE_MIN: u32 = 64;
+/// instructions (about 0.2 µs on the AMD EPYC of BENCHMARKS.md). Without a floor, a stream
+/// whose events come further apart than `BATCH_PAUSE_PER_EVENT` pauses settles on batches
+/// of one or two, the driver reading the producer's lane after nearly every event. While a
+/// producer's count was a locked instruction (the first lanes of issue 17), that cost it two
+/// to three times as much, and the floor was 64; with a plain store it costs little (issue
+/// 17's paced runs, 1 producer: a floor of 16 gives 11.6–11.7 ns an event and a delivery
+/// latency p50 of 0.50–0.53 µs, 64 gives 9.9–10.1 ns and 0.66 µs).
+const BATCH_PAUSE_MIN: u32 = 16;
 
 /// How a user future ended other than by returning.
 pub(crate) enum Interrupt {
@@ -327,6 +336,7 @@ where
     let mut output = Output::Clean;
     let mut meter = Meter::new(shared.config.poll_budget);
     let mut ledger = Ledger::new(shared.config.loss_report_interval);
+    let mut naps = Naps::default();
     loop {
         if shared.queue.take(batch, batch_size).is_err() {
             return Exit::Ended;
@@ -375,7 +385,7 @@ where
                 }
                 continue;
             }
-            if wait_for_work_until(shared, state, report_at).await {
+            if wait_for_work_until(shared, state, report_at, Some(&mut naps)).await {
                 // The executor had the thread back. (So it has whenever user code returns
                 // `Pending`, which the meter does not see: the budget then runs out early,
                 // which costs one yield more, never one less.)
@@ -673,15 +683,59 @@ fn has_work<E>(shared: &Shared<E>, expected: State) -> bool {
 /// Returns when there is work: spins briefly, then parks until a producer, a lifecycle
 /// operation or a flush request wakes the driver.
 async fn wait_for_work<E>(shared: &Shared<E>, expected: State) {
-    wait_for_work_until(shared, expected, None).await;
+    wait_for_work_until(shared, expected, None, None).await;
 }
 
-/// [`wait_for_work`], or until `wake_at` when it is set (a loss report falls due then).
-/// Returns whether the driver parked, and so gave its executor back.
+/// The dispatch loop's naps: parks after a `SeqCst` fence rather than the heavy barrier,
+/// which a producer's count may miss (see [`SHORT_PARK`]).
+#[derive(Default)]
+struct Naps {
+    /// When the driver last passed the heavy barrier before a park.
+    exact_at: Option<Instant>,
+    /// The timer that ends the naps, and when: naps within [`SHORT_PARK`] of each other
+    /// share it, so that a driver that parks often registers a timer at most once a
+    /// [`SHORT_PARK`].
+    timer: Option<(Instant, Timer)>,
+}
+
+impl Naps {
+    /// Whether the next park may be a nap: the heavy barrier was passed less than
+    /// [`SHORT_PARK`] ago. (Under loom, which has no clock, every park is exact.)
+    fn may_nap(&self, now: Instant) -> bool {
+        !cfg!(loom) && self.exact_at.is_some_and(|at| now < at + SHORT_PARK)
+    }
+
+    /// The timer that ends a nap starting `now`: the pending one, or a new one.
+    fn timer(&mut self, now: Instant) -> &mut Timer {
+        if self.timer.as_ref().is_none_or(|(end, _)| *end <= now) {
+            let end = now + SHORT_PARK;
+            self.timer = Some((end, Timer::at(end)));
+        }
+        let Some((_, timer)) = &mut self.timer else {
+            unreachable!("a nap's timer was just set")
+        };
+        timer
+    }
+}
+
+/// How a park ended.
+enum Woken {
+    /// By a producer, a lifecycle operation or a flush request.
+    Notified,
+    /// At the end of a nap.
+    NapOver,
+    /// At `wake_at`.
+    Due,
+}
+
+/// [`wait_for_work`], or until `wake_at` when it is set (a loss report falls due then);
+/// with `naps`, a park may be a nap. Returns whether the driver parked, and so gave its
+/// executor back.
 async fn wait_for_work_until<E>(
     shared: &Shared<E>,
     expected: State,
     wake_at: Option<Instant>,
+    mut naps: Option<&mut Naps>,
 ) -> bool {
     for round in 0..IDLE_CHECKS {
         for _ in 0..(1u32 << round).min(IDLE_CHECK_GAP) {
@@ -692,27 +746,54 @@ async fn wait_for_work_until<E>(
         }
     }
     listener!(shared.queue.work => woken);
-    shared.queue.set_driver_sleeping(true);
-    let parked = !has_work(shared, expected);
-    if parked {
-        match wake_at {
-            None => woken.await,
-            Some(at) => {
-                let mut timer = Timer::at(at);
-                poll_fn(|cx| {
-                    if Pin::new(&mut woken).poll(cx).is_ready()
-                        || Pin::new(&mut timer).poll(cx).is_ready()
-                    {
-                        Poll::Ready(())
-                    } else {
-                        Poll::Pending
-                    }
-                })
-                .await;
+    let mut now = Instant::now();
+    let mut exact = !naps.as_ref().is_some_and(|naps| naps.may_nap(now));
+    let mut parked = false;
+    loop {
+        shared.queue.mark_driver_parked(exact);
+        if exact && let Some(naps) = naps.as_mut() {
+            naps.exact_at = Some(now);
+        }
+        if has_work(shared, expected) {
+            break;
+        }
+        parked = true;
+        let mut due = wake_at.map(Timer::at);
+        let mut nap = match naps.as_mut() {
+            Some(naps) if !exact => Some(naps.timer(now)),
+            _ => None,
+        };
+        let how = poll_fn(|cx| {
+            if Pin::new(&mut woken).poll(cx).is_ready() {
+                Poll::Ready(Woken::Notified)
+            } else if nap
+                .as_mut()
+                .is_some_and(|nap| Pin::new(&mut **nap).poll(cx).is_ready())
+            {
+                Poll::Ready(Woken::NapOver)
+            } else if due
+                .as_mut()
+                .is_some_and(|due| Pin::new(due).poll(cx).is_ready())
+            {
+                Poll::Ready(Woken::Due)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        match how {
+            Woken::Notified | Woken::Due => break,
+            Woken::NapOver => {
+                // A producer may have missed the mark: look again, sure this time.
+                if let Some(naps) = naps.as_mut() {
+                    naps.timer = None;
+                }
+                now = Instant::now();
+                exact = true;
             }
         }
     }
-    shared.queue.set_driver_sleeping(false);
+    shared.queue.mark_driver_awake();
     parked
 }
 

@@ -51,6 +51,18 @@
 //! nanoseconds longer to be dispatched; in exchange producers and driver do not fight over
 //! the same ring slots event by event (figures in BENCHMARKS.md).
 //!
+//! A driver that finds no work parks, and the next event's producer wakes it. The
+//! producer's side of that handshake costs nothing (see [the queue](crate::queue)); the
+//! driver's side makes it exact with a `membarrier` system call on Linux, which interrupts
+//! once every CPU running a thread of the process. So that a sink whose events come a few
+//! microseconds apart does not interrupt its host's CPUs thousands of times a second, a
+//! park within a millisecond of an exact one is a *nap*: the handshake is then not exact —
+//! in a race of a few nanoseconds a producer can miss the driver's mark — and a nap lasts
+//! at most a millisecond, so an event missed that way waits at most that long (the driver
+//! then makes the handshake exact and parks until it is woken). The heavy barrier and the
+//! naps' timer cost a driver at most one each a millisecond; an idle sink costs its driver
+//! one barrier and then nothing.
+//!
 //! # Sharing an executor
 //!
 //! A driver with work keeps going: it yields to its executor when its queue runs empty,
