@@ -40,8 +40,10 @@
 //! After the groups the bench measures the CPU time an idle sink's driver thread uses over
 //! `HANDOFF_IDLE_SECS` seconds (default 10; 0 skips it), read from
 //! `/proc/self/task/*/stat`, and then the wake-up path (`HANDOFF_WAKE=0` skips it): a
-//! sparse stream, 2,000 events 200 µs apart, into mvx's parked driver and into crossbeam's
-//! blocked `recv`, with delivery latency and the cost of the send that wakes the consumer.
+//! sparse stream, 2,000 events 200 µs apart and 500 events 2 ms apart, into mvx's parked
+//! driver and into crossbeam's blocked `recv`, with delivery latency and the cost of the
+//! send that wakes the consumer (at 200 µs mvx's driver mostly naps, at 2 ms each of its
+//! parks is exact: see `src/sink/driver.rs`).
 //!
 //! Run with `cargo bench --bench handoff`. With `HANDOFF_PIN=1` (Linux), every consumer
 //! thread is pinned to the last CPU and the producers to the other CPUs, round-robin, so
@@ -1660,30 +1662,42 @@ fn print_idle(idle: IdleCpu) {
 // The wake-up path
 // ---------------------------------------------------------------------------------------
 
-/// How many events the wake-up measurement sends per peer, `WAKE_GAP` apart.
-const WAKE_EVENTS: u64 = 2_000;
-
-/// The gap between two events of the wake-up measurement: far longer than mvx's driver
-/// spins (a few microseconds) before it parks, or crossbeam's `recv` before it blocks.
-const WAKE_GAP: Duration = Duration::from_micros(200);
+/// The wake-up measurement's streams: the gap between two events and how many events per
+/// peer. Each gap is far longer than mvx's driver spins (a few microseconds) before it
+/// parks, or crossbeam's `recv` before it blocks. At 200 µs mvx's driver mostly naps (a park
+/// within a millisecond of one made exact by the heavy barrier, see `src/sink/driver.rs`);
+/// at 2 ms every park is exact.
+const WAKE_STREAMS: [(Duration, u64); 2] = [
+    (Duration::from_micros(200), 2_000),
+    (Duration::from_millis(2), 500),
+];
 
 /// A sparse stream's figures for one peer: delivery latency (send → receipt) and the
 /// producer's cost of the send that wakes the consumer, each a latency histogram's counts.
 struct WakeUp {
     peer: &'static str,
+    gap: Duration,
     delivery: Vec<u64>,
     send: Vec<u64>,
 }
 
 /// The wake-up path (event-listener notify → park/unpark for mvx, crossbeam's own for
-/// crossbeam): `WAKE_EVENTS` stamped events `WAKE_GAP` apart, so that the consumer has gone
-/// to sleep before each; every event is delivered before the next is sent.
+/// crossbeam): for each of `WAKE_STREAMS`, stamped events that far apart, so that the
+/// consumer has gone to sleep before each; every event is delivered before the next is sent.
 fn wake_up_path() -> Vec<WakeUp> {
-    fn sparse(peer: &'static str, completion: &Completion, mut send: impl FnMut(Event)) -> WakeUp {
+    WAKE_STREAMS
+        .iter()
+        .flat_map(|&(gap, events)| wake_up_stream(gap, events))
+        .collect()
+}
+
+/// One stream of the wake-up measurement, into mvx and into crossbeam.
+fn wake_up_stream(gap: Duration, events: u64) -> Vec<WakeUp> {
+    let sparse = |peer: &'static str, completion: &Completion, send: &mut dyn FnMut(Event)| {
         let costs = Latencies::new();
-        for id in 1..=WAKE_EVENTS {
+        for id in 1..=events {
             completion.arm(1);
-            thread::sleep(WAKE_GAP);
+            thread::sleep(gap);
             let sent_at = ticks();
             send(Event::stamped(id, sent_at));
             costs.record(sent_at, ticks());
@@ -1691,17 +1705,18 @@ fn wake_up_path() -> Vec<WakeUp> {
         }
         WakeUp {
             peer,
+            gap,
             delivery: completion.latencies.counts(),
             send: costs.counts(),
         }
-    }
+    };
 
     let completion = Completion::new(1);
     let config = SinkConfig::default().namespace("bench-wake");
     let (sink, terminator): (AsyncSink<Event>, Terminator) =
         mvx::rt::thread::create(CountingDispatch(completion.clone()), config)
             .expect("create the wake-up sink");
-    let mvx = sparse("mvx", &completion, |event| {
+    let mvx = sparse("mvx", &completion, &mut |event| {
         let accepted = sink.log(event).map_err(|error| error.reason());
         assert_eq!(accepted, Ok(mvx::queue::LogOutcome::Accepted));
     });
@@ -1709,7 +1724,7 @@ fn wake_up_path() -> Vec<WakeUp> {
 
     let completion = Completion::new(1);
     let (tx, consumer) = crossbeam_consumer(&completion);
-    let crossbeam = sparse("crossbeam", &completion, |event| {
+    let crossbeam = sparse("crossbeam", &completion, &mut |event| {
         tx.try_send(event).expect("the channel has room");
     });
     drop(tx);
@@ -1718,14 +1733,11 @@ fn wake_up_path() -> Vec<WakeUp> {
 }
 
 fn print_wake_up(figures: &[WakeUp]) {
+    eprintln!("== the wake-up path: sparse streams, the consumer asleep before each event ==");
     eprintln!(
-        "== the wake-up path: {WAKE_EVENTS} events {WAKE_GAP:?} apart, the consumer asleep \
-         before each =="
+        "| gap | peer | delivery p50 µs | p99 µs | p99.9 µs | send (wakes the consumer) p50 ns | p99 ns |"
     );
-    eprintln!(
-        "| peer | delivery p50 µs | p99 µs | p99.9 µs | send (wakes the consumer) p50 ns | p99 ns |"
-    );
-    eprintln!("|---|---|---|---|---|---|");
+    eprintln!("|---|---|---|---|---|---|---|");
     for wake in figures {
         let (Some((_, d50, d99, d999)), Some((_, s50, s99, _))) =
             (percentiles(&wake.delivery), percentiles(&wake.send))
@@ -1733,7 +1745,8 @@ fn print_wake_up(figures: &[WakeUp]) {
             continue;
         };
         eprintln!(
-            "| {} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} |",
+            "| {:?} | {} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} |",
+            wake.gap,
             wake.peer,
             d50 / 1e3,
             d99 / 1e3,
