@@ -77,6 +77,28 @@ fn spawn_log(
     thread::spawn(move || log(&sink, event))
 }
 
+/// How many of `outcomes` were accepted; the others were refused because the sink was
+/// stopping (any other outcome fails the model).
+fn accepted(outcomes: impl IntoIterator<Item = Result<LogOutcome, ErrorReason>>) -> u64 {
+    outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Ok(LogOutcome::Accepted) => 1,
+            Err(ErrorReason::InvalidState) => 0,
+            other => panic!("unexpected outcome {other:?}"),
+        })
+        .sum()
+}
+
+/// After a stop raced `sent` events: each accepted one was delivered, the others refused,
+/// and nothing is pending.
+fn assert_delivered_or_refused(sink: &AsyncSink<u32>, counted: &Counted, accepted: u64, sent: u64) {
+    let stats = sink.stats();
+    assert_eq!(counts(stats), (accepted, accepted, 0, 0), "{stats}");
+    assert_eq!(stats.refused, sent - accepted, "{stats}");
+    assert_eq!(counted.delivered(), accepted);
+}
+
 /// Two producers log into a started sink whose driver parks whenever it runs out of work.
 /// Only their counts can wake it: the model waits for both deliveries before it lets the
 /// sink stop (which would wake the driver itself).
@@ -290,17 +312,9 @@ fn a_reservation_racing_a_stop_is_delivered_or_refused() {
 
         let producer = spawn_log(&sink, 1);
         assert!(sink.stop().wait().success);
-        let outcome = producer.join().unwrap();
+        let accepted = accepted([producer.join().unwrap()]);
         driver.join().unwrap();
-
-        let accepted = match outcome {
-            Ok(LogOutcome::Accepted) => 1,
-            Err(ErrorReason::InvalidState) => 0,
-            other => panic!("unexpected outcome {other:?}"),
-        };
-        let stats = sink.stats();
-        assert_eq!(counts(stats), (accepted, accepted, 0, 0), "{stats}");
-        assert_eq!(counted.delivered(), accepted);
+        assert_delivered_or_refused(&sink, &counted, accepted, 1);
     });
 }
 
@@ -316,13 +330,7 @@ fn a_reservation_racing_a_dropped_driver_is_failed_or_refused() {
 
         let producer = spawn_log(&sink, 1);
         drop(driver);
-        let outcome = producer.join().unwrap();
-
-        let accepted = match outcome {
-            Ok(LogOutcome::Accepted) => 1,
-            Err(ErrorReason::InvalidState) => 0,
-            other => panic!("unexpected outcome {other:?}"),
-        };
+        let accepted = accepted([producer.join().unwrap()]);
         let stats = sink.stats();
         assert_eq!(counts(stats), (accepted, 0, accepted, 0), "{stats}");
         let result = start.wait();
@@ -492,19 +500,9 @@ fn producers_on_two_lanes_racing_a_stop_are_delivered_or_refused() {
 
         let producers = [spawn_log(&sink, 1), spawn_log(&sink, 2)];
         assert!(sink.stop().wait().success);
-        let accepted: u64 = producers
-            .into_iter()
-            .map(|producer| match producer.join().unwrap() {
-                Ok(LogOutcome::Accepted) => 1,
-                Err(ErrorReason::InvalidState) => 0,
-                other => panic!("unexpected outcome {other:?}"),
-            })
-            .sum();
+        let accepted = accepted(producers.map(|producer| producer.join().unwrap()));
         driver.join().unwrap();
-        let stats = sink.stats();
-        assert_eq!(counts(stats), (accepted, accepted, 0, 0), "{stats}");
-        assert_eq!(stats.refused, 2 - accepted, "{stats}");
-        assert_eq!(counted.delivered(), accepted);
+        assert_delivered_or_refused(&sink, &counted, accepted, 2);
     });
 }
 
@@ -528,20 +526,8 @@ fn a_late_push_after_a_seal_with_events_left_is_accepted_or_refused() {
             thread::spawn(move || [log(&sink, 1), log(&sink, 2), log(&sink, 3)])
         };
         assert!(sink.stop().wait().success);
-        let accepted: u64 = producer
-            .join()
-            .unwrap()
-            .into_iter()
-            .map(|outcome| match outcome {
-                Ok(LogOutcome::Accepted) => 1,
-                Err(ErrorReason::InvalidState) => 0,
-                other => panic!("unexpected outcome {other:?}"),
-            })
-            .sum();
+        let accepted = accepted(producer.join().unwrap());
         driver.join().unwrap();
-        let stats = sink.stats();
-        assert_eq!(counts(stats), (accepted, accepted, 0, 0), "{stats}");
-        assert_eq!(stats.refused, 3 - accepted, "{stats}");
-        assert_eq!(counted.delivered(), accepted);
+        assert_delivered_or_refused(&sink, &counted, accepted, 3);
     });
 }
