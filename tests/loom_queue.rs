@@ -228,11 +228,13 @@ struct WaitsOnItself {
     own: Arc<Mutex<Option<AsyncSink<u32>>>>,
     /// The flush of each dispatch of a producer's event, and the two logs of the first,
     /// reduced to reasons.
-    waits: Arc<Mutex<Vec<(Flushed, Option<(Logged, Logged)>)>>>,
+    waits: Arc<Mutex<Vec<Waits>>>,
 }
 
 type Flushed = Option<ErrorReason>;
 type Logged = Result<LogOutcome, ErrorReason>;
+/// What one dispatch's waits on its own sink returned.
+type Waits = (Flushed, Option<(Logged, Logged)>);
 
 impl Dispatch<u32> for WaitsOnItself {
     async fn dispatch(&mut self, event: u32) -> Result<(), BoxError> {
