@@ -96,7 +96,10 @@ pub(crate) fn heavy() {
     if mode() == ASYMMETRIC {
         use rustix::thread::{MembarrierCommand, membarrier};
         // It cannot fail once registered (membarrier(2): EINVAL, ENOSYS and EPERM are for
-        // an unknown command, a kernel without it and a process not registered).
+        // an unknown command, a kernel without it and a process not registered). The
+        // registration is the process's memory map's: a forked child keeps it (the kernel
+        // copies the map's state), and only an exec, which also resets this module's
+        // statics, clears it.
         if membarrier(MembarrierCommand::PrivateExpedited).is_ok() {
             return;
         }
