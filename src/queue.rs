@@ -265,6 +265,17 @@ pub(crate) enum Pushed<E> {
     Closed(E),
 }
 
+/// What every push reads (the queue's `hot`).
+struct Hot {
+    /// `CLOSED` and `PARKED`: read around each push; written only by the driver, a stop
+    /// and the producer that wakes the driver (see the lanes module).
+    gate: AtomicU8,
+    /// The pending-event limit of each lane.
+    capacity: u64,
+    /// Which sink this is, for the producers' thread-local lanes (never reused).
+    id: u64,
+}
+
 /// Who counts the events taken from the lanes: the driver, until counting ends.
 ///
 /// Counting ends when the sink ends without its driver: the driver is dropped
@@ -314,15 +325,11 @@ pub(crate) struct Queue<E> {
     shared_lane: Arc<Lane<E>>,
     /// …and its producing end, behind a lock: any thread may push there.
     shared_writer: Mutex<rtrb::Producer<E>>,
-    /// The pending-event limit of each lane.
-    capacity: u64,
-    /// Which sink this is, for the producers' thread-local lanes (never reused).
-    id: u64,
+    /// What every push reads, on a line of its own: no write of the driver's between two
+    /// pushes (a counter, a lock it takes for each batch) makes the next push miss it.
+    hot: CachePadded<Hot>,
     /// Events finished (delivered + failed); written by the driver only.
     finished: CachePadded<AtomicU64>,
-    /// `CLOSED` and `PARKED`: what every producer reads around its push, and only the
-    /// driver, a stop and the producer that wakes the driver write (see the lanes module).
-    gate: CachePadded<AtomicU8>,
     /// The largest number of pending events of one lane seen; raised by producers, rarely.
     high_watermark: CachePadded<AtomicU64>,
     delivered: AtomicU64,
@@ -380,10 +387,12 @@ impl<E> Queue<E> {
             lanes: Mutex::new(Lanes::new(shared_lane.clone(), closed)),
             shared_lane,
             shared_writer: Mutex::new(shared_writer),
-            capacity: capacity as u64,
-            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            hot: CachePadded(Hot {
+                gate: AtomicU8::new(if closed { CLOSED } else { 0 }),
+                capacity: capacity as u64,
+                id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            }),
             finished: CachePadded(AtomicU64::new(0)),
-            gate: CachePadded(AtomicU8::new(if closed { CLOSED } else { 0 })),
             high_watermark: CachePadded(AtomicU64::new(0)),
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -402,7 +411,7 @@ impl<E> Queue<E> {
 
     #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
-        self.capacity as usize
+        self.hot.capacity as usize
     }
 
     /// Stops accepting events: closes every lane's ring, and those registered from now on.
@@ -412,7 +421,7 @@ impl<E> Queue<E> {
             let mut lanes = lock(&self.lanes);
             // Under the lanes' lock, so that a seal, which the driver makes under it once
             // it sees the close, comes after the gate's flag (see the lanes module).
-            self.gate.fetch_or(CLOSED, Ordering::SeqCst);
+            self.hot.gate.fetch_or(CLOSED, Ordering::SeqCst);
             lanes.close();
         }
         // Producers blocked for room must see that admission closed.
@@ -547,7 +556,7 @@ impl<E> Queue<E> {
     /// barrier); without, a producer may miss the mark for an event the check misses too,
     /// and the driver must look again before long (see the lanes module).
     pub(crate) fn mark_driver_parked(&self, exact: bool) {
-        self.gate.fetch_or(PARKED, Ordering::SeqCst);
+        self.hot.gate.fetch_or(PARKED, Ordering::SeqCst);
         if exact {
             barrier::heavy();
         } else {
@@ -557,12 +566,12 @@ impl<E> Queue<E> {
 
     /// Clears the driver's parked mark (the driver, awake).
     pub(crate) fn mark_driver_awake(&self) {
-        self.gate.fetch_and(!PARKED, Ordering::SeqCst);
+        self.hot.gate.fetch_and(!PARKED, Ordering::SeqCst);
     }
 
     /// Wakes the driver if it is parked, once for all the producers that find it so.
     fn wake_parked_driver(&self) {
-        if self.gate.fetch_and(!PARKED, Ordering::SeqCst) & PARKED != 0 {
+        if self.hot.gate.fetch_and(!PARKED, Ordering::SeqCst) & PARKED != 0 {
             self.work.notify(1);
         }
     }
@@ -579,7 +588,7 @@ impl<E> Queue<E> {
             return Err(Ended);
         }
         claim.ended = true;
-        self.gate.fetch_or(CLOSED, Ordering::SeqCst);
+        self.hot.gate.fetch_or(CLOSED, Ordering::SeqCst);
         let queued = {
             let mut abandoned = lock(&self.abandoned);
             // Exact: a sealed lane accepts nothing more, and the driver takes under the
@@ -633,7 +642,7 @@ impl<E> Queue<E> {
             dropped,
             refused: self.refused.load(Ordering::Acquire),
             pending,
-            capacity: self.capacity as usize,
+            capacity: self.hot.capacity as usize,
             high_watermark: self.high_watermark.load(Ordering::Relaxed) as usize,
             restarts: self.restarts.load(Ordering::Acquire),
         }

@@ -386,7 +386,7 @@ fn push_own<E: Send + 'static>(
     drop_when_full: bool,
 ) -> Option<Pushed<E>> {
     let mut entries = entries.try_borrow_mut().ok()?;
-    let index = match entries.iter().position(|(id, _)| *id == queue.id) {
+    let index = match entries.iter().position(|(id, _)| *id == queue.hot.id) {
         Some(index) => index,
         None => register(queue, &mut entries)?,
     };
@@ -403,12 +403,12 @@ fn register<E: Send + 'static>(
     entries: &mut Vec<(u64, Box<dyn Entry>)>,
 ) -> Option<usize> {
     entries.retain(|(_, entry)| !entry.retired());
-    if queue.capacity == 0 {
+    if queue.hot.capacity == 0 {
         // A sink whose ring could not be allocated: it never accepts an event.
         return None;
     }
     // Allocated outside the lock the driver takes for each batch.
-    let (ring, reader) = ring(queue.capacity as usize)?;
+    let (ring, reader) = ring(queue.hot.capacity as usize)?;
     let lane = {
         let mut lanes = lock(&queue.lanes);
         let lane = Arc::new(Lane::new(reader, lanes.closed));
@@ -417,7 +417,7 @@ fn register<E: Send + 'static>(
     };
     let watermark_seen = queue.high_watermark.load(Ordering::Relaxed);
     entries.push((
-        queue.id,
+        queue.hot.id,
         Box::new(Producer {
             lane,
             ring,
@@ -459,7 +459,7 @@ fn published<E>(queue: &Queue<E>, lane: &Lane<E>, count: u64) -> Result<(), E> {
     if lane.sealed_at.load(Ordering::Acquire) != OPEN {
         late(queue, lane, count)?;
     }
-    if queue.gate.load(Ordering::Relaxed) & PARKED != 0 {
+    if queue.hot.gate.load(Ordering::Relaxed) & PARKED != 0 {
         queue.wake_parked_driver();
     }
     Ok(())
@@ -474,10 +474,10 @@ fn push_to<E>(
     drop_when_full: bool,
 ) -> Pushed<E> {
     let lane = &*producer.lane;
-    if queue.gate.load(Ordering::Acquire) & CLOSED != 0 {
+    if queue.hot.gate.load(Ordering::Acquire) & CLOSED != 0 {
         return Pushed::Closed(event);
     }
-    let capacity = queue.capacity;
+    let capacity = queue.hot.capacity;
     if producer.pushed - producer.finished_hint >= capacity {
         // Only when the cheap bound reaches the limit is the driver's counter read: a line
         // the driver writes after every batch.
@@ -521,13 +521,13 @@ fn push_to<E>(
 fn push_shared<E>(queue: &Queue<E>, event: E, drop_when_full: bool) -> Pushed<E> {
     let lane = &*queue.shared_lane;
     let mut writer = lock(&queue.shared_writer);
-    if queue.gate.load(Ordering::Acquire) & CLOSED != 0 {
+    if queue.hot.gate.load(Ordering::Acquire) & CLOSED != 0 {
         return Pushed::Closed(event);
     }
     // Only the holder of `shared_writer` writes the count.
     let count = lane.count.load(Ordering::Relaxed);
     let pending = count - lane.finished.load(Ordering::Acquire);
-    if pending >= queue.capacity {
+    if pending >= queue.hot.capacity {
         if drop_when_full {
             lane.dropped.fetch_add(1, Ordering::Relaxed);
             drop(event);
