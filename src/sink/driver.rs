@@ -707,13 +707,13 @@ impl Naps {
 
     /// The timer that ends a nap starting `now`: the pending one, or a new one.
     fn timer(&mut self, now: Instant) -> &mut Timer {
-        if self.timer.as_ref().is_none_or(|(end, _)| *end <= now) {
-            let end = now + SHORT_PARK;
-            self.timer = Some((end, Timer::at(end)));
+        if self.timer.as_ref().is_some_and(|(end, _)| *end <= now) {
+            self.timer = None;
         }
-        let Some((_, timer)) = &mut self.timer else {
-            unreachable!("a nap's timer was just set")
-        };
+        let (_, timer) = self.timer.get_or_insert_with(|| {
+            let end = now + SHORT_PARK;
+            (end, Timer::at(end))
+        });
         timer
     }
 }
